@@ -1,0 +1,51 @@
+"""The backend contract: take a loaded Generator and return it ready to run (compiled, exported, cast)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import UserInputError
+
+if TYPE_CHECKING:
+    from harness.loaders.base import Generator
+    from harness.plan import Job
+
+
+class BackendOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Prepared:
+    """What a backend did: the generator to run and what it cost."""
+
+    generator: Generator
+    precision: str
+    compile_s: float = 0.0
+    cache_hit: bool | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    options_model: ClassVar[type[BackendOptions]] = BackendOptions
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any], *, source: str | None = None, field: str | None = None) -> Any:
+        try:
+            return cls.options_model.model_validate(options or {})
+        except ValidationError as exc:
+            from harness.config import validation_message
+
+            raise UserInputError(
+                f"{cls.name} backend options: {validation_message(cls.options_model, exc)}", source=source, field=field
+            ) from None
+
+    @abstractmethod
+    def prepare(self, generator: Generator, job: Job) -> Prepared:
+        """Make ``generator`` ready to run ``job`` (the load itself has already happened)."""

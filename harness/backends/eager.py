@@ -1,0 +1,41 @@
+"""Eager PyTorch: the reference every other backend is compared with."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from harness.backends.base import Backend, BackendOptions, Prepared
+
+
+class EagerOptions(BackendOptions):
+    channels_last: bool = False
+    attention: Literal["sdpa", "math"] | None = None  # None: what the pipeline uses (SDPA on torch 2)
+
+
+class EagerBackend(Backend):
+    name = "eager"
+    options_model = EagerOptions
+
+    def prepare(self, generator, job) -> Prepared:
+        import torch
+
+        opts = self.parse_options(job.backend_options)
+        notes = []
+        comps = generator.components()
+        if opts.channels_last:
+            for role in ("denoiser", "vae_decoder"):
+                if role in comps:
+                    comps[role].to(memory_format=torch.channels_last)
+            notes.append("channels_last")
+        if opts.attention is not None:
+            from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+            proc = AttnProcessor2_0 if opts.attention == "sdpa" else AttnProcessor
+            for role in ("denoiser", "vae_decoder"):
+                module = comps.get(role)
+                if module is not None and hasattr(module, "set_attn_processor"):
+                    try:
+                        module.set_attn_processor(proc())
+                    except Exception as exc:  # some models have processors of their own
+                        notes.append(f"attention={opts.attention} not applied to {role}: {exc}")
+        return Prepared(generator=generator, precision=job.dtype, notes=notes)

@@ -1,0 +1,261 @@
+"""The ``harness`` command. Thin: parses flags, calls the package, maps errors to exit codes.
+
+Exit codes: 0 success, 1 a job failed (run) or a regression (compare), 2 bad input.
+Nothing heavy is imported here; each subcommand imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from harness import __version__
+from harness.errors import HarnessError, UserInputError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+def _csv(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return items
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import load_suite
+    from harness.plan import plan
+
+    suite = load_suite(args.suite)
+    jobs = plan(suite, only=args.only)
+    if not jobs:
+        raise UserInputError("the suite has no job to run", source=args.suite)
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError("--out: exists and is not a folder", source=str(out_dir))
+
+    from harness.execute.local import LocalExecutor
+    from harness.measure.env import host_environment, resolve_device
+    from harness.results import RunStore
+
+    device = resolve_device(args.device or suite.device)
+    store = RunStore.create(out_dir, suite.name)
+    meta: dict[str, Any] = {
+        "run_id": store.run_id,
+        "suite": {**suite.model_dump(mode="json"), "path": str(suite.path)},
+        "device": device,
+        "isolation": args.isolation,
+        "only": args.only,
+        "environment": host_environment(),
+        "jobs": [j.to_dict() for j in jobs],
+    }
+    store.write_meta(meta)
+    say(f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.isolation} isolation)")
+    width = len(str(len(jobs)))
+    counter = {"i": 0}
+
+    def on_record(rec: dict[str, Any]) -> None:
+        counter["i"] += 1
+        label = f"[{counter['i']:>{width}}/{len(jobs)}] {rec['model']} / {rec['variant']} / {rec['backend']}"
+        if rec["status"] == "ok":
+            lat = rec["latency_ms"]
+            thr = rec.get("throughput") or {}
+            say(f"{label}: ok  p50 {lat['p50']:.1f} ms  {thr.get('value', 0):.3g} {thr.get('unit', '')}")
+        else:
+            e = rec.get("error") or {}
+            say(f"{label}: FAILED {e.get('type')}: {e.get('message')}")
+        if "device_environment" not in meta and rec.get("environment"):
+            meta["device_environment"] = rec["environment"]
+            store.write_meta(meta)
+
+    try:
+        records = LocalExecutor(args.isolation).run(jobs, store, device, on_record=on_record)
+    except KeyboardInterrupt:
+        err(f"interrupted; what finished is in {store.path}")
+        return 130
+    failed = sum(r["status"] != "ok" for r in records)
+    if failed:
+        say(f"{failed} of {len(records)} jobs failed (see records.jsonl and logs/)")
+    say(str(store.path))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import build_report
+
+    out = build_report(args.run_dir)
+    for p in out["plots"]:
+        say(f"wrote {p}")
+    say(f"wrote {out['frontier_csv']}")
+    say(f"wrote {out['markdown']}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- validate
+
+
+def _yaml_files(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(q for q in p.rglob("*.y*ml") if "configs" not in q.relative_to(p).parts)
+        else:
+            files.append(p)
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.config import load_card, load_suite, sniff_kind
+    from harness.plan import check_suite
+
+    bad = 0
+    files = _yaml_files(args.paths)
+    if not files:
+        raise UserInputError("no YAML files found", source=" ".join(args.paths))
+    for path in files:
+        try:
+            kind = sniff_kind(path)
+            if kind == "card":
+                card = load_card(path)
+                say(f"ok   {path}: card '{card.name}' ({card.modality}, {card.task}, source {card.source.kind})")
+            else:
+                suite = load_suite(path)
+                pf = suite.workload.prompts_file
+                unset = sorted(set(re.findall(r"\$\{?(\w+)\}?", pf or "")) - set(os.environ))
+                check_suite(suite, check_files=not unset)
+                n_variants = sum(len(m.variants) for m in suite.models)
+                note = f"; needs user data: {pf} (set {', '.join(unset)})" if unset else ""
+                say(f"ok   {path}: suite '{suite.name}' ({len(suite.models)} models, {n_variants} variants){note}")
+        except UserInputError as exc:
+            bad += 1
+            err(f"error: {exc}")
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------- ls
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(100, Console().width))
+    if args.what == "cards":
+        from harness.catalog import card_files
+        from harness.config import load_card
+
+        table = Table("name", "modality", "task", "source", "pipeline", "file")
+        for name, path in sorted(card_files().items()):
+            try:
+                c = load_card(path)
+                src = c.source.repo_id if c.source.kind == "hub" else f"{c.source.kind}: {c.source.path}"
+                table.add_row(c.name, c.modality, c.task, src, c.pipeline, str(_rel(path)))
+            except UserInputError as exc:
+                table.add_row(name, "", "", f"[red]invalid: {exc.detail}[/red]", "", str(_rel(path)))
+        console.print(table)
+    elif args.what == "suites":
+        from harness.catalog import suite_files
+        from harness.config import load_suite
+
+        table = Table("name", "models", "metrics", "objectives", "file")
+        for _name, path in sorted(suite_files().items()):
+            try:
+                s = load_suite(path)
+                table.add_row(s.name, str(len(s.models)), ", ".join(s.metrics), ", ".join(s.objectives), str(_rel(path)))
+            except UserInputError as exc:
+                table.add_row(path.stem, "", "", f"[red]invalid: {exc.detail}[/red]", str(_rel(path)))
+        console.print(table)
+    else:
+        from harness.backends import BACKENDS
+        from harness.metrics import METRICS
+
+        reg = BACKENDS if args.what == "backends" else METRICS
+        table = Table("name", "what")
+        for name in reg:
+            table.add_row(name, reg.summary(name))
+        console.print(table)
+    return EXIT_OK
+
+
+def _rel(path: Path) -> Path:
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="harness", description="Benchmark image, video and audio generators: speed, memory, compile cost and quality.")
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a suite; writes results/<run_id>/ and prints it")
+    r.add_argument("suite", help="suite YAML file")
+    r.add_argument("--out", default="results", help="parent folder of the run folder (default: results)")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="where jobs run (default: the suite's device, auto = cuda if present)")
+    r.add_argument("--only", type=_csv, default=None, metavar="MODEL,...", help="run only these cards")
+    r.add_argument("--isolation", choices=["process", "none"], default="process",
+                   help="each job in its own process (default), or in this process")
+    r.set_defaults(fn=cmd_run)
+
+    rep = sub.add_parser("report", help="write report.md, frontier.csv and Pareto PNGs for a run")
+    rep.add_argument("run_dir", help="a results/<run_id>/ folder")
+    rep.set_defaults(fn=cmd_report)
+
+    v = sub.add_parser("validate", help="check model cards and suites (files or folders)")
+    v.add_argument("paths", nargs="+", metavar="PATH")
+    v.set_defaults(fn=cmd_validate)
+
+    ls = sub.add_parser("ls", help="list cards, suites, backends or metrics")
+    ls.add_argument("what", choices=["cards", "suites", "backends", "metrics"])
+    ls.set_defaults(fn=cmd_ls)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except UserInputError as exc:
+        err(f"error: {exc}")
+        return EXIT_BAD_INPUT
+    except HarnessError as exc:
+        err(f"error: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,425 @@
+"""Model cards and suites: strict schemas (unknown keys are errors) and their YAML loaders.
+
+Every validation error becomes one line, ``file: field: what is wrong (what is allowed)``, raised as
+:class:`~harness.errors.UserInputError` so the CLI exits 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import UserInputError
+from harness.registry import did_you_mean
+
+Modality = Literal["image", "video", "audio"]
+Task = Literal[
+    "unconditional",
+    "class-conditional",
+    "text-to-image",
+    "text-to-video",
+    "text-to-audio",
+    "image-to-image",
+    "image-to-video",
+]
+DType = Literal["fp32", "fp16", "bf16"]
+Direction = Literal["min", "max"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+=,-]*$"
+
+# Columns of a record that objectives and gates may name, besides the suite's metrics.
+SPEED_COLUMNS = (
+    "latency_ms.p50",
+    "latency_ms.p90",
+    "latency_ms.p99",
+    "latency_ms.mean",
+    "latency_per_item_ms.p50",
+    "throughput",
+    "first_call_ms",
+    "load_s",
+    "compile_s",
+    "peak_rss_mib",
+    "peak_vram_allocated_mib",
+    "peak_vram_reserved_mib",
+    "peak_vram_nvml_mib",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- cards
+
+
+class HubSource(Strict):
+    """A diffusers repository on the Hugging Face hub (or in the local HF cache when offline)."""
+
+    kind: Literal["hub"]
+    repo_id: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")]
+    revision: str = "main"
+    variant: str | None = None
+
+
+class LocalSource(Strict):
+    """A folder written by ``save_pretrained`` (path relative to the card file)."""
+
+    kind: Literal["local"]
+    path: str
+
+
+class ConfigSource(Strict):
+    """Architecture configs only: random weights from a fixed seed. Speed runs; no quality scores."""
+
+    kind: Literal["config"]
+    path: str
+    seed: NonNegativeInt = 0
+
+
+Source = Annotated[HubSource | LocalSource | ConfigSource, Field(discriminator="kind")]
+
+
+class SchedulerSpec(Strict):
+    """A diffusers scheduler class, built from the pipeline's scheduler config plus overrides."""
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallArgs(Strict):
+    """Arguments of one generation call. Every field is optional: cards set defaults, variants override."""
+
+    steps: PositiveInt | None = None
+    guidance_scale: NonNegativeFloat | None = None
+    height: PositiveInt | None = None
+    width: PositiveInt | None = None
+    resolution: PositiveInt | None = Field(default=None, description="shorthand for height = width")
+    num_frames: PositiveInt | None = None
+    fps: PositiveInt | None = None
+    audio_seconds: PositiveFloat | None = None
+    scheduler: SchedulerSpec | None = None
+    negative_prompt: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, description="passed to the pipeline call as-is")
+
+    @model_validator(mode="after")
+    def _resolution(self) -> CallArgs:
+        if self.resolution is not None:
+            if self.height is not None or self.width is not None:
+                raise ValueError("give either resolution or height/width, not both")
+            object.__setattr__(self, "height", self.resolution)
+            object.__setattr__(self, "width", self.resolution)
+            object.__setattr__(self, "resolution", None)
+        return self
+
+    def merged(self, override: CallArgs) -> CallArgs:
+        """``self`` with every field that ``override`` sets replaced (``extra`` merged key by key)."""
+        data = self.model_dump(exclude_none=True)
+        over = override.model_dump(exclude_none=True)
+        extra = {**data.pop("extra", {}), **over.pop("extra", {})}
+        return CallArgs(**{**data, **over, "extra": extra})
+
+
+class ModelCard(Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
+    modality: Modality
+    task: Task
+    pipeline: Annotated[
+        str,
+        Field(
+            pattern=r"^([A-Za-z_][\w.]*:)?[A-Za-z_]\w*$",
+            description="a diffusers pipeline class, or 'package.module:Class' for a pipeline of your own",
+        ),
+    ]
+    source: Source
+    dtype: DType = "fp32"
+    defaults: CallArgs = Field(default_factory=CallArgs)
+    license: str
+    notes: str = ""
+    homepage: str | None = None
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    _path: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path | None:
+        """The YAML file the card was read from."""
+        return self._path
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the card, relative to the card file's folder."""
+        base = self._path.parent if self._path else Path.cwd()
+        return (base / relative).resolve()
+
+    @property
+    def random_weights(self) -> bool:
+        return self.source.kind == "config"
+
+
+# --------------------------------------------------------------------------------------------- suites
+
+
+class Measurement(Strict):
+    warmup: NonNegativeInt = 1
+    min_iterations: PositiveInt = 3
+    max_iterations: PositiveInt = 20
+    min_duration_s: NonNegativeFloat = 0.0
+    timeout_s: PositiveFloat = 900.0
+    profile_stages: bool = True
+
+    @model_validator(mode="after")
+    def _order(self) -> Measurement:
+        if self.max_iterations < self.min_iterations:
+            raise ValueError(
+                f"max_iterations ({self.max_iterations}) is below min_iterations ({self.min_iterations})"
+            )
+        return self
+
+
+class Workload(Strict):
+    """What each job generates. Item ``i`` uses seed ``seed + i`` in every variant (same noise)."""
+
+    prompts: list[str] | None = None
+    prompts_file: str | None = None
+    class_labels: list[NonNegativeInt] | None = None
+    seed: NonNegativeInt = 0
+    batch_size: PositiveInt = 1
+    num_samples: PositiveInt | None = Field(
+        default=None, description="items generated for quality metrics (default: one batch)"
+    )
+
+    @model_validator(mode="after")
+    def _prompts(self) -> Workload:
+        if self.prompts is not None and self.prompts_file is not None:
+            raise ValueError("give either prompts or prompts_file, not both")
+        if self.prompts is not None and not self.prompts:
+            raise ValueError("prompts is empty")
+        if self.class_labels is not None and not self.class_labels:
+            raise ValueError("class_labels is empty")
+        return self
+
+
+class VariantSpec(Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
+    overrides: CallArgs = Field(default_factory=CallArgs)
+    dtype: DType | None = None
+    batch_size: PositiveInt | None = None
+    backend: str | None = None
+    backend_options: dict[str, Any] = Field(default_factory=dict)
+
+
+VARIANT_FIELDS = ("dtype", "batch_size", "backend")
+
+
+class ModelEntry(Strict):
+    card: str
+    variants: list[VariantSpec] = Field(default_factory=lambda: [VariantSpec(name="default")])
+    sweep: dict[str, list[Any]] | None = Field(
+        default=None, description="cartesian product of values, each combination a variant"
+    )
+    baseline: str | None = Field(default=None, description="variant that pairwise metrics compare against")
+
+    @model_validator(mode="after")
+    def _expand(self) -> ModelEntry:
+        if self.sweep:
+            allowed = set(VARIANT_FIELDS) | set(CallArgs.model_fields) - {"extra", "scheduler"}
+            for key, values in self.sweep.items():
+                if key not in allowed:
+                    raise ValueError(f"sweep: unknown key '{key}' ({did_you_mean(key, allowed)})")
+                if not values:
+                    raise ValueError(f"sweep: '{key}' has no values")
+            made = []
+            keys = list(self.sweep)
+            for combo in itertools.product(*(self.sweep[k] for k in keys)):
+                spec: dict[str, Any] = {"name": ",".join(f"{k}={v}" for k, v in zip(keys, combo)), "overrides": {}}
+                for key, value in zip(keys, combo):
+                    if key in VARIANT_FIELDS:
+                        spec[key] = value
+                    else:
+                        spec["overrides"][key] = value
+                made.append(VariantSpec(**spec))
+            explicit = self.variants if "variants" in self.model_fields_set else []
+            object.__setattr__(self, "variants", [*explicit, *made])
+            object.__setattr__(self, "sweep", None)
+        names = [v.name for v in self.variants]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"variant names repeat: {', '.join(dupes)}")
+        if self.baseline is None:
+            object.__setattr__(self, "baseline", names[0])
+        elif self.baseline not in names:
+            raise ValueError(f"baseline '{self.baseline}' is not a variant ({did_you_mean(self.baseline, names)})")
+        return self
+
+
+class Constraint(Strict):
+    """A bound on one objective (a quality floor, a VRAM budget, a latency SLO)."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+
+class Suite(Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
+    version: int | str = 1
+    description: str = ""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: PositiveInt | None = Field(default=None, description="torch intra-op threads (default: torch's)")
+    models: Annotated[list[ModelEntry], Field(min_length=1)]
+    backends: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["eager"])
+    workload: Workload = Field(default_factory=Workload)
+    measurement: Measurement = Field(default_factory=Measurement)
+    metrics: list[str] = Field(default_factory=list)
+    objectives: dict[str, Direction] = Field(
+        default_factory=lambda: {"latency_ms.p50": "min", "peak_rss_mib": "min"}
+    )
+    constraints: list[Constraint] = Field(default_factory=list)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("objectives is empty (name at least one metric: min|max)")
+        return value
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def resolve(self, relative: str) -> Path:
+        base = self._path.parent if self._path else Path.cwd()
+        return (base / os.path.expandvars(relative)).resolve()
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("hub", "local", "config", "function-after[_expand(), ModelEntry]"):
+            continue  # pydantic's union/validator tags say nothing to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    if err["type"] == "extra_forbidden":
+        return f"{_format_loc(err['loc'])}: unknown key"
+    if err["type"] == "literal_error":
+        return f"{_format_loc(err['loc'])}: {err.get('input')!r} is not allowed ({msg.replace('Input should be ', 'allowed: ')})"
+    if err["type"] == "union_tag_invalid":
+        return f"{_format_loc(err['loc'])}: {msg}"
+    return f"{_format_loc(err['loc'])}: {msg}"
+
+
+def _unknown_key_hint(model: type[BaseModel], err: dict[str, Any]) -> str:
+    """For an unknown key, suggest the closest allowed key of the model at that location."""
+    target: Any = model
+    for part in err["loc"][:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(target, "model_fields", {}).get(part)
+        if field is None:
+            return ""
+        ann = field.annotation
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            for sub in (candidate, *getattr(candidate, "__args__", ())):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    target = sub
+                    break
+    keys = list(getattr(target, "model_fields", {}))
+    return f" ({did_you_mean(str(err['loc'][-1]), keys)})" if keys else ""
+
+
+def validation_message(model: type[BaseModel], exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        text = _format_error(err)
+        if err["type"] == "extra_forbidden":
+            text += _unknown_key_hint(model, err)
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def read_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError("file not found", source=str(path))
+    if path.is_dir():
+        raise UserInputError("is a folder, expected a YAML file", source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"cannot read ({exc.__class__.__name__}: {exc})", source=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "yaml"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserInputError(f"invalid YAML: {problem}", source=str(path), field=where) from None
+
+
+def _parse(model: type[Strict], data: Any, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise UserInputError(
+            f"expected a mapping of keys at the top level, got {type(data).__name__}", source=source
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UserInputError(validation_message(model, exc), source=source) from None
+
+
+def load_card(path: str | Path) -> ModelCard:
+    path = Path(path)
+    card = _parse(ModelCard, read_yaml(path), str(path))
+    card._path = path.resolve()
+    if card.source.kind in ("local", "config"):
+        folder = card.resolve(card.source.path)
+        if not folder.is_dir():
+            raise UserInputError(f"folder not found: {card.source.path}", source=str(path), field="source.path")
+    return card
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    suite = _parse(Suite, read_yaml(path), str(path))
+    suite._path = path.resolve()
+    return suite
+
+
+def sniff_kind(path: str | Path) -> Literal["card", "suite"]:
+    """Whether a YAML file is a model card or a suite (suites have ``models``)."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and "models" in data:
+        return "suite"
+    if isinstance(data, dict) and ("pipeline" in data or "source" in data or "modality" in data):
+        return "card"
+    raise UserInputError(
+        "neither a model card (needs pipeline, source, modality) nor a suite (needs models)", source=str(path)
+    )

@@ -1,0 +1,1 @@
+"""Executors: run Jobs and stream their Records into a RunStore."""

@@ -1,0 +1,125 @@
+"""Run jobs one after another on this machine, each in its own process (default) or in-process.
+
+Process isolation uses a fork server that has imported torch and diffusers once: each job forks from it
+in milliseconds, gets a fresh CUDA context and its own peak-RSS figure, and a crash, an out-of-memory
+kill or a timeout costs only that job.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.plan import Job
+from harness.results import RunStore, dumps
+
+
+def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str, log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    from harness.execute.worker import run_job
+
+    record = run_job(Job.from_dict(job_dict), Path(run_dir), device)
+    tmp = result_path + ".tmp"
+    with open(tmp, "w") as fh:
+        fh.write(dumps(record))
+    os.replace(tmp, result_path)
+
+
+def failed_record(job: Job, device: str, error_type: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "job_id": job.job_id,
+        "suite": job.suite,
+        "model": job.model,
+        "variant": job.variant,
+        "backend": job.backend,
+        "precision": job.dtype,
+        "modality": job.modality,
+        "task": job.task,
+        "device": device,
+        "batch_size": job.batch_size,
+        "call": job.call,
+        "random_weights": job.random_weights,
+        "baseline_job_id": job.baseline_job_id,
+        "status": "failed",
+        "error": {"type": error_type, "message": message, **extra},
+    }
+
+
+def _exit_message(code: int | None) -> tuple[str, str, str | None]:
+    if code is not None and code < 0:
+        sig = signal.Signals(-code).name
+        if -code == signal.SIGKILL:
+            return "WorkerKilled", f"the job's process was killed by {sig}", (
+                "often the host's out-of-memory killer: try a smaller batch_size or resolution, or fp16/bf16"
+            )
+        return "WorkerCrashed", f"the job's process died of {sig}", None
+    return "WorkerCrashed", f"the job's process exited with code {code} without a record", None
+
+
+class LocalExecutor:
+    def __init__(self, isolation: str = "process"):
+        self.isolation = isolation
+        self._ctx = None
+        if isolation == "process":
+            self._ctx = mp.get_context("forkserver")
+            self._ctx.set_forkserver_preload(["harness.execute._preload"])
+
+    def run(
+        self,
+        jobs: list[Job],
+        store: RunStore,
+        device: str,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        records = []
+        for job in jobs:
+            record = self._run_one(job, store, device)
+            store.append(record)
+            records.append(record)
+            if on_record:
+                on_record(record)
+        return records
+
+    def _run_one(self, job: Job, store: RunStore, device: str) -> dict[str, Any]:
+        if self.isolation == "none":
+            from harness.execute.worker import run_job
+
+            return run_job(job, store.path, device)
+        result = store.path / "logs" / f"{job.job_id}.record.json"
+        log = store.path / "logs" / f"{job.job_id}.log"
+        result.unlink(missing_ok=True)
+        timeout = float(job.measurement.get("timeout_s", 900.0))
+        proc = self._ctx.Process(  # type: ignore[union-attr]
+            target=_child, args=(job.to_dict(), str(store.path), device, str(result), str(log)), daemon=True
+        )
+        t0 = time.perf_counter()
+        proc.start()
+        try:
+            proc.join(timeout)
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.join()
+            store.append(failed_record(job, device, "Interrupted", "stopped by Ctrl-C", status_detail="interrupted"))
+            raise
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+            return failed_record(
+                job, device, "TimeoutError", f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
+                duration_s=time.perf_counter() - t0,
+            )
+        if result.exists():
+            record = json.loads(result.read_text())
+            result.unlink()
+            return record
+        kind, message, advice = _exit_message(proc.exitcode)
+        return failed_record(job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)))

@@ -1,0 +1,106 @@
+"""The contract every loader returns: a Generator that turns a Request into Samples."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from harness.config import CallArgs
+
+if TYPE_CHECKING:
+    import torch
+
+Modality = Literal["image", "video", "audio"]
+
+
+@dataclass
+class Request:
+    """One generation call. Item ``i`` is generated from ``seeds[i]`` (and ``prompts[i]`` / ``class_labels[i]``)."""
+
+    seeds: list[int]
+    call: CallArgs
+    prompts: list[str] | None = None
+    class_labels: list[int] | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass
+class Samples:
+    """Generated outputs, one modality, float32 numpy.
+
+    image: (N, H, W, C) in [0, 1]; video: (N, F, H, W, C) in [0, 1]; audio: (N, C, T) in [-1, 1].
+    """
+
+    modality: Modality
+    data: np.ndarray
+    sample_rate: int | None = None
+    fps: int | None = None
+    seeds: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        ndim = {"image": 4, "video": 5, "audio": 3}[self.modality]
+        if self.data.ndim != ndim:
+            raise ValueError(
+                f"{self.modality} samples must have {ndim} dimensions "
+                f"({'N,H,W,C' if ndim == 4 else 'N,F,H,W,C' if ndim == 5 else 'N,C,T'}), got shape {self.data.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @staticmethod
+    def concat(parts: list[Samples]) -> Samples:
+        first = parts[0]
+        return Samples(
+            modality=first.modality,
+            data=np.concatenate([p.data for p in parts]),
+            sample_rate=first.sample_rate,
+            fps=first.fps,
+            seeds=[s for p in parts for s in p.seeds],
+        )
+
+    def save_npz(self, path: Any) -> None:
+        np.savez_compressed(
+            path,
+            data=self.data,
+            modality=self.modality,
+            sample_rate=-1 if self.sample_rate is None else self.sample_rate,
+            fps=-1 if self.fps is None else self.fps,
+            seeds=np.asarray(self.seeds, dtype=np.int64),
+        )
+
+    @staticmethod
+    def load_npz(path: Any) -> Samples:
+        with np.load(path) as z:
+            sr, fps = int(z["sample_rate"]), int(z["fps"])
+            return Samples(
+                modality=str(z["modality"]),  # type: ignore[arg-type]
+                data=z["data"],
+                sample_rate=None if sr < 0 else sr,
+                fps=None if fps < 0 else fps,
+                seeds=[int(s) for s in z["seeds"]],
+            )
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """What every loader returns; backends wrap or replace its components."""
+
+    modality: Modality
+    random_weights: bool
+
+    def components(self) -> Mapping[str, torch.nn.Module]:
+        """The pipeline's parts by role: "denoiser", "vae_decoder", "text_encoder", ..."""
+        ...
+
+    def replace_component(self, role: str, module: Any) -> None:
+        """Swap a component (a compiled or exported wrapper) in place."""
+        ...
+
+    def generate(self, request: Request) -> Samples: ...

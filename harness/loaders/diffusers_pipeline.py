@@ -1,0 +1,277 @@
+"""ModelCard → Generator for diffusers pipelines of any modality (hub id, local folder, config).
+
+One adapter for every pipeline: our call arguments are mapped onto the parameters the pipeline's
+``__call__`` accepts (read from its signature), so a card names only what its pipeline takes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from harness.config import CallArgs, HubSource, LocalSource, ModelCard
+from harness.errors import HarnessError, UserInputError
+from harness.loaders.base import Request, Samples
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+# Our call argument → the parameter names pipelines use for it, in order of preference.
+PARAMETER_NAMES: dict[str, tuple[str, ...]] = {
+    "steps": ("num_inference_steps",),
+    "guidance_scale": ("guidance_scale",),
+    "height": ("height",),
+    "width": ("width",),
+    "num_frames": ("num_frames", "video_length"),
+    "fps": ("fps", "frame_rate"),
+    "audio_seconds": ("audio_end_in_s", "audio_length_in_s"),
+    "negative_prompt": ("negative_prompt",),
+}
+
+# Arguments that describe the output when the pipeline does not take them.
+METADATA_ONLY = frozenset({"fps"})
+
+DENOISER_ATTRS = ("unet", "transformer", "prior", "denoiser")
+DECODER_ATTRS = ("vae", "vqvae", "movq")
+TEXT_ENCODER_ATTRS = ("text_encoder", "text_encoder_2", "text_encoder_3")
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return getattr(torch, DTYPES[name])
+
+
+class DiffusersGenerator:
+    """A diffusers pipeline behind the :class:`~harness.loaders.base.Generator` contract."""
+
+    def __init__(self, pipeline: Any, card: ModelCard, device: str, dtype: str):
+        self.pipeline = pipeline
+        self.card = card
+        self.modality = card.modality
+        self.random_weights = card.random_weights
+        self.device = device
+        self.dtype = dtype
+        self._params = set(inspect.signature(pipeline.__call__).parameters)
+        self._default_scheduler = pipeline.scheduler if hasattr(pipeline, "scheduler") else None
+        pipeline.set_progress_bar_config(disable=True)
+
+    # -- components -------------------------------------------------------------------------------
+    def components(self) -> Mapping[str, Any]:
+        out: dict[str, Any] = {}
+        for attr in DENOISER_ATTRS:
+            if getattr(self.pipeline, attr, None) is not None:
+                out["denoiser"] = getattr(self.pipeline, attr)
+                break
+        for attr in DECODER_ATTRS:
+            if getattr(self.pipeline, attr, None) is not None:
+                out["vae_decoder"] = getattr(self.pipeline, attr)
+                break
+        for i, attr in enumerate(TEXT_ENCODER_ATTRS):
+            if getattr(self.pipeline, attr, None) is not None:
+                out["text_encoder" if i == 0 else f"text_encoder_{i + 1}"] = getattr(self.pipeline, attr)
+        return out
+
+    def component_attr(self, role: str) -> str:
+        attrs = {"denoiser": DENOISER_ATTRS, "vae_decoder": DECODER_ATTRS}.get(role)
+        if attrs is None:
+            idx = 0 if role == "text_encoder" else int(role.rsplit("_", 1)[1]) - 1
+            return TEXT_ENCODER_ATTRS[idx]
+        for attr in attrs:
+            if getattr(self.pipeline, attr, None) is not None:
+                return attr
+        raise KeyError(role)
+
+    def replace_component(self, role: str, module: Any) -> None:
+        setattr(self.pipeline, self.component_attr(role), module)
+
+    def parameter_count(self) -> dict[str, int]:
+        return {
+            role: sum(p.numel() for p in m.parameters())
+            for role, m in self.components().items()
+            if hasattr(m, "parameters")
+        }
+
+    # -- generation -------------------------------------------------------------------------------
+    def _set_scheduler(self, call: CallArgs) -> None:
+        import diffusers
+
+        if self._default_scheduler is None:
+            return
+        if call.scheduler is None:
+            self.pipeline.scheduler = self._default_scheduler
+            return
+        cls = getattr(diffusers, call.scheduler.name, None)
+        if cls is None or not hasattr(cls, "from_config"):
+            raise UserInputError(f"unknown diffusers scheduler '{call.scheduler.name}'", field="scheduler.name")
+        self.pipeline.scheduler = cls.from_config(self._default_scheduler.config, **call.scheduler.config)
+
+    def call_kwargs(self, request: Request) -> dict[str, Any]:
+        import torch
+
+        call = request.call
+        kwargs: dict[str, Any] = {}
+        given = call.model_dump(exclude_none=True, exclude={"scheduler", "extra", "resolution"})
+        for ours, value in given.items():
+            names = [n for n in PARAMETER_NAMES[ours] if n in self._params]
+            if not names and ours in METADATA_ONLY:
+                continue  # e.g. fps: used to save and to count seconds of video, not a pipeline input
+            if not names:
+                raise UserInputError(
+                    f"{type(self.pipeline).__name__} takes no '{ours}' "
+                    f"(it accepts: {', '.join(sorted(p for p in self._params if p not in ('self', 'kwargs')))})",
+                    source=str(self.card.path),
+                )
+            kwargs[names[0]] = value
+        n = request.batch_size
+        if request.prompts is not None:
+            kwargs["prompt"] = list(request.prompts)
+            if "negative_prompt" in kwargs:
+                kwargs["negative_prompt"] = [kwargs["negative_prompt"]] * n
+        elif request.class_labels is not None:
+            kwargs["class_labels"] = list(request.class_labels)
+        elif "batch_size" in self._params:
+            kwargs["batch_size"] = n
+        # One CPU generator per item: the initial noise of item i depends only on its seed, on any device,
+        # so every variant of a model starts from the same latents.
+        kwargs["generator"] = [torch.Generator("cpu").manual_seed(int(s)) for s in request.seeds]
+        if "output_type" in self._params:
+            kwargs["output_type"] = "np"
+        if "return_dict" in self._params:
+            kwargs["return_dict"] = True
+        # Pipelines swallow unknown keywords in **kwargs: a misspelt argument would silently do nothing.
+        unknown = sorted(k for k in call.extra if k not in self._params or k == "kwargs")
+        if unknown:
+            from harness.registry import did_you_mean
+
+            raise UserInputError(
+                f"{type(self.pipeline).__name__} takes no '{unknown[0]}' "
+                f"({did_you_mean(unknown[0], [p for p in self._params if p not in ('self', 'kwargs')])})",
+                field="extra",
+            )
+        kwargs.update(call.extra)
+        return kwargs
+
+    def generate(self, request: Request) -> Samples:
+        import torch
+
+        self._set_scheduler(request.call)
+        kwargs = self.call_kwargs(request)
+        with torch.inference_mode():
+            out = self.pipeline(**kwargs)
+        return self.to_samples(out, request)
+
+    def to_samples(self, out: Any, request: Request) -> Samples:
+        if self.modality == "image":
+            data = _as_array(out.images)
+            if data.ndim == 3:  # grayscale (N, H, W)
+                data = data[..., None]
+            return Samples("image", data, seeds=list(request.seeds))
+        if self.modality == "video":
+            data = _as_array(out.frames)
+            if data.ndim == 4:  # a single video without batch axis
+                data = data[None]
+            return Samples("video", data, fps=request.call.fps, seeds=list(request.seeds))
+        data = _as_array(out.audios)
+        if data.ndim == 2:  # (N, T) mono
+            data = data[:, None, :]
+        return Samples("audio", data, sample_rate=self.sample_rate(), seeds=list(request.seeds))
+
+    def sample_rate(self) -> int | None:
+        p = self.pipeline
+        for owner, key in (("vae", "sampling_rate"), ("vocoder", "sampling_rate"), ("unet", "sample_rate")):
+            module = getattr(p, owner, None)
+            cfg = getattr(module, "config", None)
+            if cfg is not None and getattr(cfg, key, None):
+                return int(getattr(cfg, key))
+        return None
+
+
+def _as_array(x: Any) -> np.ndarray:
+    if isinstance(x, list) and x and hasattr(x[0], "size") and hasattr(x[0], "mode"):  # PIL images
+        return np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in x])
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _hub_error(card: ModelCard, src: HubSource, exc: Exception) -> HarnessError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    how = (
+        f"on a connected machine run `huggingface-cli download {src.repo_id} --revision {src.revision}` and copy "
+        "the HF cache (HF_HOME) here, or save the pipeline with save_pretrained and point a card with "
+        "`source: {kind: local, path: ...}` at the folder"
+    )
+    state = "HF_HUB_OFFLINE is set and the" if offline else "the"
+    return HarnessError(
+        f"card '{card.name}': {state} hub model {src.repo_id}@{src.revision} is not in the local Hugging Face "
+        f"cache ({exc.__class__.__name__}); {how}"
+    )
+
+
+def pipeline_class(card: ModelCard) -> Any:
+    """The class a card names: ``StableDiffusionPipeline`` (diffusers) or ``package.module:Class``."""
+    import importlib
+
+    import diffusers
+
+    if ":" in card.pipeline:
+        module, _, attr = card.pipeline.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), attr, None)
+        except ImportError as exc:
+            raise UserInputError(f"cannot import '{module}' ({exc})", source=str(card.path), field="pipeline") from None
+    else:
+        cls = getattr(diffusers, card.pipeline, None)
+    if cls is None or not hasattr(cls, "from_pretrained"):
+        raise UserInputError(
+            f"'{card.pipeline}' is not a diffusers pipeline class", source=str(card.path), field="pipeline"
+        )
+    return cls
+
+
+def load_pipeline(card: ModelCard, dtype: str) -> Any:
+    """Build the card's pipeline on the CPU in ``dtype``; never downloads when offline."""
+    cls = pipeline_class(card)
+    tdtype = torch_dtype(dtype)
+    src = card.source
+    common: dict[str, Any] = {
+        "torch_dtype": tdtype,
+        "trust_remote_code": card.trust_remote_code,
+        "use_safetensors": None if card.allow_pickle else True,
+    }
+    if isinstance(src, HubSource):
+        try:  # the local cache first: fast, and the only way when offline
+            return cls.from_pretrained(
+                src.repo_id, revision=src.revision, variant=src.variant, local_files_only=True, **common
+            )
+        except Exception as exc:
+            if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+                raise _hub_error(card, src, exc) from None
+        os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+        try:
+            return cls.from_pretrained(src.repo_id, revision=src.revision, variant=src.variant, **common)
+        except Exception as exc:
+            raise _hub_error(card, src, exc) from None
+    if isinstance(src, LocalSource):
+        folder = card.resolve(src.path)
+        if not (folder / "model_index.json").is_file():
+            raise UserInputError(
+                f"{folder} has no model_index.json (expected a folder written by save_pretrained)",
+                source=str(card.path),
+                field="source.path",
+            )
+        return cls.from_pretrained(folder, local_files_only=True, **common)
+    from harness.loaders.from_config import build_pipeline_from_config_dir
+
+    pipe = build_pipeline_from_config_dir(card.resolve(src.path), seed=src.seed, pipeline_class=card.pipeline)
+    return pipe if dtype == "fp32" else pipe.to(dtype=tdtype)
+
+
+def load(card: ModelCard, device: str, dtype: str) -> DiffusersGenerator:
+    pipe = load_pipeline(card, dtype)
+    pipe = pipe.to(device)
+    return DiffusersGenerator(pipe, card, device, dtype)

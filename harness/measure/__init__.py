@@ -1,0 +1,1 @@
+"""Timers, memory trackers, statistics and the environment of a run."""

@@ -1,0 +1,90 @@
+"""Peak memory: the job process's RSS on the host; on CUDA the allocator's and NVML's per-process peak.
+
+ONNX Runtime and TensorRT allocate outside PyTorch's allocator, so NVML's per-process figure is the one
+that counts for them; it is sampled by a background thread while the job runs.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / MIB
+
+
+class NvmlPeak:
+    """Samples this process's GPU memory through NVML every ``interval_s``; ``peak_mib`` is None without NVML."""
+
+    def __init__(self, device_index: int = 0, interval_s: float = 0.01):
+        self.peak_mib: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: Any = None
+        self._interval = interval_s
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+            self.peak_mib = 0.0
+        except Exception:  # no NVML (CPU machine, or nvidia-ml-py not installed)
+            self._nvml = None
+
+    def _sample(self) -> None:
+        pid = os.getpid()
+        for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+            try:
+                for proc in getattr(self._nvml, getter)(self._handle):
+                    if proc.pid == pid and proc.usedGpuMemory:
+                        self.peak_mib = max(self.peak_mib or 0.0, proc.usedGpuMemory / MIB)
+            except Exception:
+                pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self) -> NvmlPeak:
+        if self._nvml is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._sample()
+
+
+def cuda_reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def memory_summary(device: str, nvml: NvmlPeak | None = None) -> dict[str, float | None]:
+    out: dict[str, float | None] = {
+        "peak_rss_mib": peak_rss_mib(),
+        "peak_vram_allocated_mib": None,
+        "peak_vram_reserved_mib": None,
+        "peak_vram_nvml_mib": None,
+    }
+    if device.startswith("cuda"):
+        import torch
+
+        out["peak_vram_allocated_mib"] = torch.cuda.max_memory_allocated() / MIB
+        out["peak_vram_reserved_mib"] = torch.cuda.max_memory_reserved() / MIB
+        out["peak_vram_nvml_mib"] = nvml.peak_mib if nvml is not None else None
+    return out

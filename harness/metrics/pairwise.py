@@ -1,0 +1,150 @@
+"""Fidelity of a variant to its baseline on identical seeds: PSNR, SSIM (images, video frames), SI-SDR (audio).
+
+Computed with torchmetrics' functional implementations, per item, then averaged over items.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.loaders.base import Samples
+from harness.metrics.base import Metric, MetricValue, version_of
+
+
+def check_pair(name: str, samples: Samples, reference: Samples | None) -> Samples:
+    if reference is None:
+        raise ValueError(f"{name}: needs the baseline variant's samples as reference")
+    if samples.modality != reference.modality:
+        raise ValueError(f"{name}: modality {samples.modality} vs reference {reference.modality}")
+    if samples.data.shape != reference.data.shape:
+        raise ValueError(
+            f"{name}: samples of shape {samples.data.shape} cannot be compared with the baseline's "
+            f"{reference.data.shape} (same seeds, batch and resolution are needed)"
+        )
+    if samples.seeds and reference.seeds and samples.seeds != reference.seeds:
+        raise ValueError(f"{name}: seeds differ from the baseline's ({samples.seeds[:3]}… vs {reference.seeds[:3]}…)")
+    return reference
+
+
+def check_range(name: str, data: np.ndarray, lo: float, hi: float) -> None:
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name}: samples contain NaN or Inf")
+    dmin, dmax = float(data.min()), float(data.max())
+    tol = 1e-3 * (hi - lo)
+    if dmin < lo - tol or dmax > hi + tol:
+        raise ValueError(f"{name}: expected values in [{lo}, {hi}], received min {dmin:.4g} max {dmax:.4g}")
+
+
+def as_nchw(data: np.ndarray) -> Any:
+    """(N,H,W,C) or (N,F,H,W,C) → a float64 torch tensor (N*F, C, H, W)."""
+    import torch
+
+    if data.ndim == 5:
+        data = data.reshape(-1, *data.shape[2:])
+    return torch.from_numpy(np.ascontiguousarray(data.transpose(0, 3, 1, 2))).double()
+
+
+class _PerItemPairwise(Metric):
+    kind: ClassVar = "pairwise"
+    requires_trained_weights: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self._values: list[float] = []
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        return {**super().fingerprint_details(), "torchmetrics": version_of("torchmetrics"), "dtype": "float64"}
+
+    def compute(self) -> MetricValue:
+        if not self._values:
+            return self.skipped("no samples")
+        v = np.asarray(self._values)
+        if np.isinf(v).all():
+            value = float(v[0])  # every item identical to the baseline: +inf dB (PSNR)
+        else:
+            value = float(np.mean(v))
+        return self.value(value, n=len(v), std=float(np.std(v, ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None)
+
+
+class PSNR(_PerItemPairwise):
+    """Peak signal-to-noise ratio in dB over all items (the MSE pooled, as torchmetrics with dim=None).
+
+    Data range 1 for images and video in [0, 1], 2 for audio in [-1, 1]. +inf when identical.
+    """
+
+    name = "psnr"
+    unit = "dB"
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sq_err = 0.0
+        self._count = 0
+        self._range = 1.0
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        ref = check_pair(self.name, samples, reference)
+        lo, hi = (-1.0, 1.0) if samples.modality == "audio" else (0.0, 1.0)
+        check_range(self.name, samples.data, lo, hi)
+        check_range(self.name, ref.data, lo, hi)
+        self._range = hi - lo
+        diff = samples.data.astype(np.float64) - ref.data.astype(np.float64)
+        self._sq_err += float(np.square(diff).sum())
+        self._count += diff.size
+        self._values.extend(float(v) for v in np.square(diff).reshape(len(samples), -1).mean(axis=1))
+
+    def compute(self) -> MetricValue:
+        if not self._count:
+            return self.skipped("no samples")
+        mse = self._sq_err / self._count
+        value = float("inf") if mse == 0.0 else float(10.0 * np.log10(self._range**2 / mse))
+        return self.value(value, n=len(self._values), details={"mse": mse, **self.fingerprint_details()})
+
+
+class SSIM(_PerItemPairwise):
+    """Structural similarity (Gaussian window 11, σ 1.5), per image or per video frame, averaged."""
+
+    name = "ssim"
+    unit = ""
+    higher_is_better = True
+    modalities = ("image", "video")
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        return {**super().fingerprint_details(), "kernel": 11, "sigma": 1.5, "data_range": 1.0}
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+        ref = check_pair(self.name, samples, reference)
+        check_range(self.name, samples.data, 0.0, 1.0)
+        check_range(self.name, ref.data, 0.0, 1.0)
+        a, b = as_nchw(samples.data), as_nchw(ref.data)
+        h, w = a.shape[-2:]
+        kernel = min(11, h, w) if min(h, w) < 11 else 11
+        kernel -= 1 - kernel % 2  # odd
+        per = ssim(a, b, data_range=1.0, kernel_size=kernel, reduction="none")
+        per = per.reshape(len(samples), -1).mean(dim=1)  # frames of a video averaged per item
+        self._values.extend(float(v) for v in per)
+
+
+class SISDR(_PerItemPairwise):
+    """Scale-invariant signal-to-distortion ratio of each waveform against the baseline's (dB)."""
+
+    name = "si_sdr"
+    unit = "dB"
+    higher_is_better = True
+    modalities = ("audio",)
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        import torch
+        from torchmetrics.functional.audio import scale_invariant_signal_distortion_ratio as si_sdr
+
+        ref = check_pair(self.name, samples, reference)
+        for data in (samples.data, ref.data):  # scale-invariant: only finiteness matters, not the range
+            if not np.isfinite(data).all():
+                raise ValueError(f"{self.name}: samples contain NaN or Inf")
+        a = torch.from_numpy(samples.data).double()
+        b = torch.from_numpy(ref.data).double()
+        per = si_sdr(a, b).reshape(len(samples), -1).mean(dim=1)
+        self._values.extend(float(v) for v in per)

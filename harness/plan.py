@@ -1,0 +1,194 @@
+"""Expand a suite into Jobs with stable ids; check everything that can be checked before running."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.catalog import find_card
+from harness.config import SPEED_COLUMNS, CallArgs, ModelCard, Suite
+from harness.errors import UserInputError
+from harness.registry import did_you_mean
+
+
+@dataclass
+class Job:
+    """One measured unit: a card's variant under one backend. Serialisable to JSON for a worker."""
+
+    job_id: str
+    suite: str
+    model: str
+    variant: str
+    backend: str
+    backend_options: dict[str, Any]
+    dtype: str
+    batch_size: int
+    call: dict[str, Any]  # CallArgs, card defaults merged with the variant's overrides
+    card_path: str
+    baseline_job_id: str | None  # the job whose outputs pairwise metrics compare against (None: this is it)
+    modality: str
+    task: str
+    random_weights: bool
+    prompts: list[str] | None = None
+    class_labels: list[int] | None = None
+    seed: int = 0
+    num_samples: int = 1
+    metrics: list[str] = field(default_factory=list)
+    measurement: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+    @property
+    def call_args(self) -> CallArgs:
+        return CallArgs(**self.call)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe rendering of any name (cards may carry hostile ones)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._=,+-]+", "_", text).strip("._") or "x"
+    return cleaned[:80]
+
+
+def job_id(model: str, variant: str, backend: str) -> str:
+    digest = hashlib.sha1(json.dumps([model, variant, backend]).encode()).hexdigest()[:8]
+    return f"{safe_name(model)}__{safe_name(variant)}__{safe_name(backend)}__{digest}"
+
+
+def load_prompts(suite: Suite) -> list[str] | None:
+    wl = suite.workload
+    if wl.prompts_file is None:
+        return wl.prompts
+    path = suite.resolve(wl.prompts_file)
+    if not path.is_file():
+        raise UserInputError(
+            f"prompts file not found: {path} (set the variable it names, or write the file)",
+            source=str(suite.path),
+            field="workload.prompts_file",
+        )
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    prompts = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not prompts:
+        raise UserInputError(f"prompts file is empty: {path}", source=str(suite.path), field="workload.prompts_file")
+    return prompts
+
+
+def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCard]:
+    """Everything that can be checked without torch: names of cards, backends, metrics, objectives."""
+    from harness.backends import BACKENDS
+    from harness.metrics import METRICS
+
+    source = str(suite.path) if suite.path else None
+    for i, name in enumerate(suite.backends):
+        BACKENDS.check(name, source=source, field=f"backends[{i}]")
+    for i, name in enumerate(suite.metrics):
+        METRICS.check(name, source=source, field=f"metrics[{i}]")
+    columns = [*SPEED_COLUMNS, *suite.metrics]
+    for obj in suite.objectives:
+        if obj not in columns:
+            raise UserInputError(
+                f"unknown objective '{obj}' ({did_you_mean(obj, columns)})", source=source, field="objectives"
+            )
+    for i, c in enumerate(suite.constraints):
+        if c.metric not in columns:
+            raise UserInputError(
+                f"unknown metric '{c.metric}' ({did_you_mean(c.metric, columns)})",
+                source=source,
+                field=f"constraints[{i}].metric",
+            )
+    cards: dict[str, ModelCard] = {}
+    for i, entry in enumerate(suite.models):
+        try:
+            card = find_card(entry.card, suite)
+        except UserInputError as exc:
+            raise UserInputError(exc.detail, source=exc.source or source, field=f"models[{i}].card") from None
+        cards[entry.card] = card
+        for j, v in enumerate(entry.variants):
+            if v.backend is not None:
+                BACKENDS.check(v.backend, source=source, field=f"models[{i}].variants[{j}].backend")
+        needs_text = card.task.startswith("text-to")
+        if needs_text and not (suite.workload.prompts or suite.workload.prompts_file):
+            raise UserInputError(
+                f"card '{card.name}' is {card.task}: the workload needs prompts or prompts_file",
+                source=source,
+                field="workload",
+            )
+        if card.task == "class-conditional" and not suite.workload.class_labels:
+            raise UserInputError(
+                f"card '{card.name}' is class-conditional: the workload needs class_labels",
+                source=source,
+                field="workload.class_labels",
+            )
+    if check_files and suite.workload.prompts_file:
+        load_prompts(suite)
+    return cards
+
+
+def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
+    """Suite × cards × variants × backends → Jobs, baselines first within each model."""
+    cards = check_suite(suite)
+    if only:
+        unknown = [m for m in only if m not in {c.name for c in cards.values()} and m not in cards]
+        if unknown:
+            names = sorted({c.name for c in cards.values()})
+            raise UserInputError(f"--only: unknown model '{unknown[0]}' in this suite ({did_you_mean(unknown[0], names)})")
+    prompts = load_prompts(suite)
+    jobs: list[Job] = []
+    for entry in suite.models:
+        card = cards[entry.card]
+        if only and card.name not in only and entry.card not in only:
+            continue
+        variants = sorted(entry.variants, key=lambda v: v.name != entry.baseline)
+        baseline_id: str | None = None
+        for variant in variants:
+            backends = [variant.backend] if variant.backend else suite.backends
+            for backend in backends:
+                jid = job_id(card.name, variant.name, backend)
+                call = card.defaults.merged(variant.overrides)
+                batch = variant.batch_size or suite.workload.batch_size
+                # The baseline is the baseline variant under its first backend (eager in most suites).
+                is_baseline = variant.name == entry.baseline and baseline_id is None
+                jobs.append(
+                    Job(
+                        job_id=jid,
+                        suite=suite.name,
+                        model=card.name,
+                        variant=variant.name,
+                        backend=backend,
+                        backend_options=dict(variant.backend_options),
+                        dtype=variant.dtype or card.dtype,
+                        batch_size=batch,
+                        call=call.model_dump(exclude_none=True),
+                        card_path=str(card.path),
+                        baseline_job_id=None if is_baseline else baseline_id,
+                        modality=card.modality,
+                        task=card.task,
+                        random_weights=card.random_weights,
+                        prompts=prompts if card.task.startswith("text-to") else None,
+                        class_labels=suite.workload.class_labels if card.task == "class-conditional" else None,
+                        seed=suite.workload.seed,
+                        num_samples=suite.workload.num_samples or batch,
+                        metrics=list(suite.metrics),
+                        measurement=suite.measurement.model_dump(),
+                        threads=suite.threads,
+                    )
+                )
+                if is_baseline:
+                    baseline_id = jid
+    ids = [j.job_id for j in jobs]
+    if len(set(ids)) != len(ids):
+        raise UserInputError("two jobs of the suite have the same model, variant and backend", source=str(suite.path))
+    return jobs
+
+
+def write_plan(jobs: list[Job], path: Path) -> None:
+    path.write_text(json.dumps([j.to_dict() for j in jobs], indent=1))

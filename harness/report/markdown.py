@@ -1,0 +1,148 @@
+"""report.md: a table of every job, the Pareto front per modality, stage times, failures, environment."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.report.plots import fmt
+
+
+def md_escape(text: Any) -> str:
+    """Card and variant names are user input: neutralise Markdown/HTML metacharacters."""
+    s = str(text)
+    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"), ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
+        s = s.replace(ch, rep)
+    return s.replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _metric_cell(mv: dict[str, Any] | None) -> str:
+    if not mv:
+        return "–"
+    if mv.get("status") != "ok":
+        return f"{mv.get('status')}"
+    v = mv.get("value")
+    if isinstance(v, str):
+        v = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[v]
+    cell = fmt(v)
+    if mv.get("ci95"):
+        lo, hi = mv["ci95"]
+        cell += f" [{fmt(lo, 3)}, {fmt(hi, 3)}]"
+    return cell
+
+
+def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> str:
+    suite = meta.get("suite") or {}
+    env = meta.get("environment") or {}
+    dev = meta.get("device_environment") or {}
+    metric_names = list(suite.get("metrics") or [])
+    n_ok = sum(r.get("status") == "ok" for r in records)
+    out = [
+        f"# {md_escape(suite.get('name', 'run'))} — run {md_escape(run_dir.name)}",
+        "",
+        f"{n_ok} of {len(records)} jobs ok · device **{md_escape(meta.get('device', '?'))}** "
+        f"({md_escape(dev.get('device_name') or env.get('cpu', '?'))}) · torch {md_escape((env.get('packages') or {}).get('torch'))}"
+        f" · diffusers {md_escape((env.get('packages') or {}).get('diffusers'))} · harness {md_escape(env.get('harness_commit') or env.get('harness_version'))}",
+        "",
+        "Objectives: " + ", ".join(f"`{k}` ({v})" for k, v in objectives.items()) + ".",
+        "",
+        "## Jobs",
+        "",
+    ]
+    headers = ["model", "variant", "backend", "precision", "status", "p50 ms [95% CI]", "p90 ms", "CV",
+               "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB", *metric_names]
+    rows = []
+    for r in records:
+        lat = r.get("latency_ms") or {}
+        ci = lat.get("p50_ci95")
+        thr = r.get("throughput") or {}
+        mem = r.get("memory") or {}
+        rows.append([
+            md_escape(r.get("model")), md_escape(r.get("variant")), md_escape(r.get("backend")),
+            md_escape(r.get("precision")), "ok" if r.get("status") == "ok" else f"**{md_escape(r.get('status'))}**",
+            f"{fmt(lat.get('p50'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "–",
+            fmt(lat.get("p90")), fmt(lat.get("cv"), 2),
+            f"{fmt(thr.get('value'))} {thr.get('unit', '')}".strip() if thr else "–",
+            fmt(r.get("first_call_ms")), fmt(mem.get("peak_rss_mib")),
+            fmt(mem.get("peak_vram_allocated_mib")),
+            *[_metric_cell((r.get("metrics") or {}).get(m)) for m in metric_names],
+        ])
+    out += [_table(headers, rows), ""]
+
+    out += ["## Pareto front", ""]
+    if ok is None or ok.empty:
+        out += ["No job finished, so there is no front.", ""]
+    else:
+        out.append("Computed over all objectives at once, separately for each modality (an image model does not "
+                   "compete with an audio model).")
+        out.append("")
+        for modality, part in ok.groupby("modality", sort=False):
+            front = part[part["on_front"]]
+            names = ", ".join(f"{md_escape(a)} / {md_escape(b)} / {md_escape(c)}"
+                              for a, b, c in zip(front["model"], front["variant"], front["backend"]))
+            out.append(f"- **{md_escape(modality)}**: {len(front)} of {len(part)} on the front: {names or '–'}")
+        out.append("")
+    for p in plots:
+        out += [f"![{p.stem}]({p.name})", ""]
+
+    stage_rows = []
+    for r in records:
+        st = r.get("stages_ms")
+        if not st:
+            continue
+        cells = []
+        for key in ("text_encode", "denoise_step", "decode", "other"):
+            s = st.get(key)
+            if not s:
+                cells.append("–")
+            elif key == "denoise_step":
+                cells.append(f"{fmt(s['p50_ms'], 3)} × {s['calls']}")
+            else:
+                cells.append(fmt(s["total_ms"], 3))
+        stage_rows.append([md_escape(r.get("model")), md_escape(r.get("variant")), md_escape(r.get("backend")),
+                           *cells, fmt(st.get("total_ms"), 3)])
+    if stage_rows:
+        out += ["## Time per stage (ms, one profiled call)", "",
+                _table(["model", "variant", "backend", "text encode", "denoise step p50 × calls", "decode", "other",
+                        "total"], stage_rows), ""]
+
+    skipped = [(r, name, mv) for r in records for name, mv in (r.get("metrics") or {}).items()
+               if mv.get("status") != "ok"]
+    if skipped:
+        out += ["## Metrics not computed", ""]
+        for r, name, mv in skipped:
+            out.append(f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
+                       f"`{md_escape(name)}` {mv.get('status')}: {md_escape(mv.get('reason'))}")
+        out.append("")
+    failed = [r for r in records if r.get("status") != "ok"]
+    if failed:
+        out += ["## Failures", ""]
+        for r in failed:
+            err = r.get("error") or {}
+            line = (f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
+                    f"**{md_escape(err.get('type'))}**: {md_escape(err.get('message'))}")
+            if err.get("advice"):
+                line += f" — {md_escape(err['advice'])}"
+            out.append(line)
+        out.append("")
+    sample_lines = []
+    for r in records:
+        if r.get("samples"):
+            links = " ".join(f"[{Path(s).name}]({s})" for s in r["samples"])
+            sample_lines.append(f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: {links}")
+    if sample_lines:
+        out += ["## Samples", "", *sample_lines, ""]
+    pk = env.get("packages") or {}
+    out += ["## Environment", "",
+            f"- Python {md_escape(env.get('python'))} on {md_escape(env.get('platform'))}; CPU {md_escape(env.get('cpu'))} × {env.get('cpu_count')}",
+            f"- torch threads {dev.get('torch_threads', '–')}; CUDA {dev.get('cuda') or '–'}; driver {dev.get('driver') or '–'}",
+            "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
+            ""]
+    return "\n".join(out)

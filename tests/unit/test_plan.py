@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.config import load_suite
+from harness.errors import UserInputError
+from harness.plan import job_id, plan, safe_name
+from tests.helpers import tiny_suite
+
+
+def test_plan_expands_baseline_first(write_yaml):
+    suite = tiny_suite()
+    suite["models"][0]["variants"].reverse()  # baseline listed second
+    jobs = plan(load_suite(write_yaml("s.yaml", suite)))
+    assert [j.variant for j in jobs] == ["s2", "s1"]
+    assert jobs[0].baseline_job_id is None and jobs[1].baseline_job_id == jobs[0].job_id
+    assert jobs[1].call["steps"] == 1 and jobs[1].call["height"] == 32  # card default kept
+    assert jobs[0].random_weights and jobs[0].prompts == ["a red circle"]
+
+
+def test_job_ids_stable_and_safe():
+    assert job_id("m", "v", "eager") == job_id("m", "v", "eager")
+    assert job_id("m", "v", "eager") != job_id("m", "v2", "eager")
+    assert safe_name("<script>/../x y") == "script_.._x_y"
+    assert "/" not in job_id("../../etc", "a/b", "eager")
+
+
+def test_plan_errors(write_yaml):
+    with pytest.raises(UserInputError, match=r"unknown card 'tiny-sdd' \(did you mean 'tiny-sd'"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(models=[{"card": "tiny-sdd"}]))))
+    with pytest.raises(UserInputError, match=r"backends\[0\]: unknown backend 'eagre' \(did you mean 'eager'"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(backends=["eagre"]))))
+    with pytest.raises(UserInputError, match=r"metrics\[0\]: unknown metric 'psrn' \(did you mean 'psnr'"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(metrics=["psrn"]))))
+    with pytest.raises(UserInputError, match=r"objectives: unknown objective 'latency_ms\.p5'"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(objectives={"latency_ms.p5": "min"}))))
+    with pytest.raises(UserInputError, match=r"is text-to-image: the workload needs prompts"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(workload={}))))
+    with pytest.raises(UserInputError, match=r"prompts file not found"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite(workload={"prompts_file": "missing.txt"}))))
+    with pytest.raises(UserInputError, match=r"--only: unknown model 'nope'"):
+        plan(load_suite(write_yaml("s.yaml", tiny_suite())), only=["nope"])
+
+
+def test_prompts_file(write_yaml, tmp_path):
+    (tmp_path / "p.txt").write_text("# comment\nfirst\n\nsecond\n")
+    jobs = plan(load_suite(write_yaml("s.yaml", tiny_suite(workload={"prompts_file": "p.txt"}))))
+    assert jobs[0].prompts == ["first", "second"]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from harness.errors import UserInputError
+from harness.results import RunStore, flatten, number
+
+
+def test_append_and_read_back_with_infinity(tmp_path):
+    store = RunStore.create(tmp_path, "s")
+    store.write_meta({"suite": {"name": "s"}})
+    store.append({"job_id": "a", "status": "ok", "metrics": {"psnr": {"value": math.inf, "status": "ok"}}})
+    store.append({"job_id": "b", "status": "failed"})
+    text = (store.path / "records.jsonl").read_text()
+    assert "Infinity" not in text  # strict JSON
+    recs = RunStore.open(store.path).records()
+    assert [r["job_id"] for r in recs] == ["a", "b"]
+    assert number(recs[0]["metrics"]["psnr"]["value"]) == math.inf
+    assert flatten(recs[0])["psnr"] == math.inf
+
+
+def test_truncated_last_line_is_ignored(tmp_path):
+    store = RunStore.create(tmp_path, "s")
+    store.write_meta({})
+    store.append({"job_id": "a", "status": "ok"})
+    with open(store.path / "records.jsonl", "a") as fh:
+        fh.write('{"job_id": "b", "sta')  # killed mid-write
+    assert [r["job_id"] for r in store.records()] == ["a"]
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(UserInputError, match="run folder not found"):
+        RunStore.open(tmp_path / "nope")
+    with pytest.raises(UserInputError, match="not a run folder: no run.json"):
+        RunStore.open(tmp_path)
+    (tmp_path / "run.json").write_text("{bad")
+    with pytest.raises(UserInputError, match="unreadable run.json"):
+        RunStore.open(tmp_path).meta()
+    assert json.loads('{"a": 1}')
