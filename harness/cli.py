@@ -186,7 +186,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for _name, path in sorted(suite_files().items()):
             try:
                 s = load_suite(path)
-                table.add_row(s.name, str(len(s.models)), ", ".join(s.metrics), ", ".join(s.objectives), str(_rel(path)))
+                table.add_row(s.name, str(len(s.models)), ", ".join(s.metric_names), ", ".join(s.objectives), str(_rel(path)))
             except UserInputError as exc:
                 table.add_row(path.stem, "", "", f"[red]invalid: {exc.detail}[/red]", str(_rel(path)))
         console.print(table)

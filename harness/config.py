@@ -268,6 +268,13 @@ class ModelEntry(Strict):
         return self
 
 
+class MetricSpec(Strict):
+    """A metric with options. Option keys ending in ``_path`` are paths relative to the suite file."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Constraint(Strict):
     """A bound on one objective (a quality floor, a VRAM budget, a latency SLO)."""
 
@@ -286,7 +293,9 @@ class Suite(Strict):
     backends: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["eager"])
     workload: Workload = Field(default_factory=Workload)
     measurement: Measurement = Field(default_factory=Measurement)
-    metrics: list[str] = Field(default_factory=list)
+    metrics: list[str | MetricSpec] = Field(
+        default_factory=list, description="metric names, or {name, options} for metrics that take options"
+    )
     objectives: dict[str, Direction] = Field(
         default_factory=lambda: {"latency_ms.p50": "min", "peak_rss_mib": "min"}
     )
@@ -307,6 +316,22 @@ class Suite(Strict):
     def resolve(self, relative: str) -> Path:
         base = self._path.parent if self._path else Path.cwd()
         return (base / os.path.expandvars(relative)).resolve()
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m if isinstance(m, str) else m.name for m in self.metrics]
+
+    def metric_specs(self) -> list[dict[str, Any]]:
+        """Each metric as {name, options}, with ``*_path`` options resolved against the suite's folder."""
+        out = []
+        for m in self.metrics:
+            spec = MetricSpec(name=m) if isinstance(m, str) else m
+            options = {
+                k: str(self.resolve(v)) if k.endswith("_path") and isinstance(v, str) else v
+                for k, v in spec.options.items()
+            }
+            out.append({"name": spec.name, "options": options})
+        return out
 
 
 # --------------------------------------------------------------------------------------------- loading

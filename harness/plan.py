@@ -37,7 +37,7 @@ class Job:
     class_labels: list[int] | None = None
     seed: int = 0
     num_samples: int = 1
-    metrics: list[str] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # {name, options}
     measurement: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
 
@@ -90,9 +90,9 @@ def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCar
     source = str(suite.path) if suite.path else None
     for i, name in enumerate(suite.backends):
         BACKENDS.check(name, source=source, field=f"backends[{i}]")
-    for i, name in enumerate(suite.metrics):
+    for i, name in enumerate(suite.metric_names):
         METRICS.check(name, source=source, field=f"metrics[{i}]")
-    columns = [*SPEED_COLUMNS, *suite.metrics]
+    columns = [*SPEED_COLUMNS, *suite.metric_names]
     for obj in suite.objectives:
         if obj not in columns:
             raise UserInputError(
@@ -177,7 +177,7 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                         class_labels=suite.workload.class_labels if card.task == "class-conditional" else None,
                         seed=suite.workload.seed,
                         num_samples=suite.workload.num_samples or batch,
-                        metrics=list(suite.metrics),
+                        metrics=suite.metric_specs(),
                         measurement=suite.measurement.model_dump(),
                         threads=suite.threads,
                     )

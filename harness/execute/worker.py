@@ -84,7 +84,7 @@ def save_samples(samples: Samples, folder: Path, limit: int = SAMPLES_SAVED) -> 
     return paths
 
 
-def run_metrics(job: Job, samples: Samples, run_dir: Path) -> dict[str, Any]:
+def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") -> dict[str, Any]:
     """Every metric of the job: a value, or skipped with the reason. A metric's failure is its own."""
     from harness.metrics import METRICS
 
@@ -99,9 +99,15 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path) -> dict[str, Any]:
             reference = Samples.load_npz(ref_path)
         else:
             reference_error = "the baseline variant produced no outputs (its job failed or was not run)"
-    for name in job.metrics:
+    for spec in job.metrics:
+        name, options = spec["name"], spec.get("options") or {}
         cls = METRICS.get(name)
-        metric = cls()
+        try:
+            metric = cls(device=device, **options) if cls.accepts_device else cls(**options)
+        except TypeError as exc:
+            out[name] = {"value": None, "unit": cls.unit, "higher_is_better": cls.higher_is_better,
+                         "status": "failed", "reason": f"bad options for {name}: {exc}"}
+            continue
         try:
             if job.modality not in cls.modalities:
                 raise MetricSkipped(f"applies to {', '.join(cls.modalities)}, not {job.modality}")
@@ -261,7 +267,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
         record["num_samples"] = len(samples)
 
         record["_stage"] = "metrics"
-        record["metrics"] = run_metrics(job, samples, run_dir)
+        record["metrics"] = run_metrics(job, samples, run_dir, device)
     record["memory"] = memory_summary(device, nvml)
     del generator
     if device.startswith("cuda"):

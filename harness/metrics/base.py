@@ -60,6 +60,8 @@ class Metric(ABC):
     modalities: ClassVar[tuple[str, ...]] = ("image", "video", "audio")
     # Quality scores of random weights mean nothing; pairwise fidelity to a baseline still does.
     requires_trained_weights: ClassVar[bool] = True
+    # Metrics that run a network take ``device=`` in their constructor; options from the suite come as kwargs.
+    accepts_device: ClassVar[bool] = False
 
     def fingerprint_details(self) -> dict[str, Any]:
         return {"metric": self.name, "class": type(self).__qualname__}

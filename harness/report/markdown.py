@@ -42,7 +42,7 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
     suite = meta.get("suite") or {}
     env = meta.get("environment") or {}
     dev = meta.get("device_environment") or {}
-    metric_names = list(suite.get("metrics") or [])
+    metric_names = [m if isinstance(m, str) else m["name"] for m in suite.get("metrics") or []]
     n_ok = sum(r.get("status") == "ok" for r in records)
     out = [
         f"# {md_escape(suite.get('name', 'run'))} — run {md_escape(run_dir.name)}",
