@@ -1,0 +1,480 @@
+"""Fréchet distance core: exact answers, parity with pytorch-fid / torchmetrics / torch-fidelity, streaming."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from harness.metrics.frechet import (
+    FIDInfinityResult,
+    FrechetWarning,
+    StreamingStats,
+    bootstrap_frechet_ci,
+    fid_infinity,
+    frechet_distance,
+    frechet_distance_from_features,
+)
+
+D = 32
+
+
+def _features(seed: int, n: int, d: int = D, shift: float = 0.0, mix: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    if mix:
+        x = x @ (np.eye(d) + mix * rng.standard_normal((d, d)))
+    return x + shift
+
+
+def _stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x.mean(axis=0), np.cov(x, rowvar=False)
+
+
+@pytest.fixture(scope="module")
+def two_sets() -> tuple[np.ndarray, np.ndarray]:
+    # Well-conditioned covariances: n = 400 >> d = 32.
+    return _features(0, 400), _features(1, 500, shift=0.3, mix=0.2)
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+# --------------------------------------------------------------------------- exact answers
+
+
+def test_equal_covariances_give_squared_mean_distance() -> None:
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((D, D))
+    sigma = a @ a.T + np.eye(D)
+    mu1, mu2 = rng.standard_normal(D) * 3, rng.standard_normal(D) * 3
+    expected = float(np.sum((mu1 - mu2) ** 2))
+    assert frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(expected, rel=1e-10)
+
+
+def test_identical_sets_give_zero(two_sets) -> None:
+    x, _ = two_sets
+    assert frechet_distance_from_features(x, x) == pytest.approx(0.0, abs=1e-8)
+    mu, sigma = _stats(x)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_diagonal_case_by_hand() -> None:
+    # ‖(0,0,0) - (1,2,2)‖² = 9; Σ (√a - √b)² over a = (1,4,9), b = (4,1,16): 1 + 1 + 1 = 3.
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 2.0])
+    s1, s2 = np.diag([1.0, 4.0, 9.0]), np.diag([4.0, 1.0, 16.0])
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(12.0, rel=1e-12)
+
+
+def test_symmetric_and_python_float(two_sets) -> None:
+    x, y = two_sets
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    d12 = frechet_distance(m1, s1, m2, s2)
+    assert type(d12) is float
+    assert d12 == pytest.approx(frechet_distance(m2, s2, m1, s1), rel=1e-12)
+
+
+def test_zero_covariance_is_handled() -> None:
+    mu1, mu2 = np.zeros(4), np.ones(4)
+    s2 = np.diag([1.0, 2.0, 3.0, 4.0])
+    with pytest.warns(
+        FrechetWarning, match=r"sigma1: covariance is rank-deficient \(numerical rank 0 < d=4\)"
+    ):
+        value = frechet_distance(mu1, np.zeros((4, 4)), mu2, s2)
+    assert value == pytest.approx(4.0 + 10.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_numpy_only_path_matches_scipy_path(two_sets, monkeypatch, rank_deficient) -> None:
+    from harness.metrics import frechet as frechet_module
+
+    x, y = two_sets
+    if rank_deficient:
+        x = x[:20]
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrechetWarning)
+        with_scipy = frechet_distance(m1, s1, m2, s2)
+        monkeypatch.setattr(frechet_module, "_scipy_linalg", lambda: None)
+        numpy_only = frechet_distance(m1, s1, m2, s2)
+    assert numpy_only == pytest.approx(with_scipy, rel=1e-12)
+
+
+def test_torch_inputs_match_numpy(two_sets) -> None:
+    torch = pytest.importorskip("torch")
+    x, y = two_sets
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    expected = frechet_distance(m1, s1, m2, s2)
+    tensors = [torch.from_numpy(a) for a in (m1, s1, m2, s2)]
+    assert frechet_distance(*tensors) == pytest.approx(expected, rel=1e-12)
+    # float32 tensors are converted to float64 before any arithmetic.
+    got32 = frechet_distance(*[t.float() for t in tensors])
+    assert got32 == pytest.approx(expected, rel=1e-5)
+    got = frechet_distance_from_features(torch.from_numpy(x), torch.from_numpy(y))
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- input validation
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (
+            (np.zeros((2, 2)), np.eye(2), np.zeros(2), np.eye(2)),
+            r"mu1 must be a 1-D mean vector .* got shape \(2, 2\)",
+        ),
+        (
+            (np.zeros(3), np.eye(2), np.zeros(3), np.eye(3)),
+            r"sigma1 must be a \(d, d\) = \(3, 3\) .* got shape \(2, 2\)",
+        ),
+        (
+            (np.zeros(3), np.eye(3), np.zeros(3), np.eye(2)),
+            r"sigma2 must be a \(d, d\) = \(3, 3\) .* got shape \(2, 2\)",
+        ),
+        (
+            (np.zeros(3), np.eye(3), np.zeros(2), np.eye(2)),
+            r"mu1 and mu2 must have the same shape, got \(3,\) and \(2,\)",
+        ),
+        ((np.array([0.0, np.nan]), np.eye(2), np.zeros(2), np.eye(2)), r"mu1 contains 1 NaN and 0 infinite"),
+        (
+            (np.zeros(2), np.array([[1.0, np.inf], [np.inf, 1]]), np.zeros(2), np.eye(2)),
+            r"sigma1 contains 0 NaN and 2 infinite",
+        ),
+        (
+            (np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]), np.zeros(2), np.eye(2)),
+            r"sigma1 is not symmetric",
+        ),
+        (
+            (np.array(["a", "b"]), np.eye(2), np.zeros(2), np.eye(2)),
+            r"mu1 must be real-valued numbers, got dtype <U1",
+        ),
+    ],
+)
+def test_frechet_distance_rejects_bad_input(args, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        frechet_distance(*args)
+
+
+def test_features_must_be_2d_and_same_dim() -> None:
+    with pytest.raises(
+        ValueError, match=r"feats1 must be a 2-D \(n, d\) array of feature vectors, got shape \(10,\)"
+    ):
+        frechet_distance_from_features(np.zeros(10), np.zeros((10, 2)))
+    with pytest.raises(ValueError, match=r"feats1 and feats2 must have the same dimension d, got 2 and 3"):
+        frechet_distance_from_features(_features(0, 10, 2), _features(1, 10, 3))
+
+
+def test_non_psd_covariance_warns() -> None:
+    sigma = np.diag([1.0, 1.0, -0.5])
+    with (
+        pytest.warns(
+            FrechetWarning,
+            match=r"sigma1: covariance is not positive semi-definite \(smallest eigenvalue -0.5",
+        ),
+        pytest.warns(
+            FrechetWarning, match=r"sigma1: covariance is rank-deficient \(numerical rank 2 < d=3\)"
+        ),
+    ):
+        frechet_distance(np.zeros(3), sigma, np.zeros(3), np.eye(3))
+
+
+# --------------------------------------------------------------------------- parity with other implementations
+
+
+@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
+def test_parity_pytorch_fid(two_sets) -> None:
+    fid_score = pytest.importorskip("pytorch_fid.fid_score")
+    x, y = two_sets
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    expected = float(fid_score.calculate_frechet_distance(m1, s1, m2, s2))
+    assert _rel(frechet_distance(m1, s1, m2, s2), expected) <= 1e-6
+    assert _rel(frechet_distance_from_features(x, y), expected) <= 1e-6
+
+
+def test_parity_torchmetrics_fid_module(two_sets) -> None:
+    torch = pytest.importorskip("torch")
+    fid_mod = pytest.importorskip("torchmetrics.image.fid")
+
+    class GivenFeatures(torch.nn.Module):
+        """The 'feature extractor' returns its input: update() receives the features themselves."""
+
+        num_features = D
+
+        def forward(self, x):
+            return x
+
+    x, y = two_sets
+    metric = fid_mod.FrechetInceptionDistance(feature=GivenFeatures())
+    metric.update(torch.from_numpy(x), real=True)
+    metric.update(torch.from_numpy(y), real=False)
+    expected = float(metric.compute())
+    assert _rel(frechet_distance_from_features(x, y), expected) <= 1e-6
+    # Its internal formula on the same float64 mean/covariance (eigvals of the non-symmetric product).
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    internal = float(fid_mod._compute_fid(*[torch.from_numpy(a) for a in (m1, s1, m2, s2)]))
+    assert _rel(frechet_distance(m1, s1, m2, s2), internal) <= 1e-6
+
+
+def test_parity_torch_fidelity(two_sets) -> None:
+    metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
+    x, y = two_sets
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    out = metric_fid.fid_statistics_to_metric({"mu": m1, "sigma": s1}, {"mu": m2, "sigma": s2}, verbose=False)
+    expected = float(out["frechet_inception_distance"])
+    assert _rel(frechet_distance(m1, s1, m2, s2), expected) <= 1e-6
+
+
+# --------------------------------------------------------------------------- singular covariances
+
+
+def test_singular_covariance_warns_and_matches_pytorch_fid() -> None:
+    fid_score = pytest.importorskip("pytorch_fid.fid_score")
+    x = _features(5, 20)  # n = 20 < d = 32: rank 19
+    y = _features(6, 300, shift=0.2)
+    (m1, s1), (m2, s2) = _stats(x), _stats(y)
+    with pytest.warns(
+        FrechetWarning, match=r"sigma1: covariance is rank-deficient \(numerical rank 19 < d=32\)"
+    ):
+        ours = frechet_distance(m1, s1, m2, s2)
+    assert np.isfinite(ours)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = float(fid_score.calculate_frechet_distance(m1, s1, m2, s2))
+    # pytorch-fid's sqrtm of a singular product (eps on the diagonal if it is not finite) is less exact.
+    assert _rel(ours, expected) <= 1e-4
+
+
+def test_singular_features_warning_names_sample_count() -> None:
+    with pytest.warns(
+        FrechetWarning, match=r"feats2: covariance is rank-deficient: n=10 samples in d=32 dimensions"
+    ):
+        value = frechet_distance_from_features(_features(0, 300), _features(1, 10))
+    assert np.isfinite(value) and value > 0
+
+
+def test_singular_result_independent_of_factor_path() -> None:
+    # The same rank-deficient pair evaluated in both orders (eigh factor first or second).
+    x, y = _features(7, 15), _features(8, 25, shift=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrechetWarning)
+        a = frechet_distance_from_features(x, y)
+        b = frechet_distance_from_features(y, x)
+    assert a == pytest.approx(b, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- streaming statistics
+
+
+def test_streaming_batches_and_merge_equal_one_batch() -> None:
+    x = _features(11, 1000, shift=5.0, mix=0.3)  # a large mean: a raw-sums update would lose digits
+    one = StreamingStats.from_features(x)
+    many = StreamingStats()
+    for chunk in np.array_split(x, 13):
+        many.update(chunk)
+    left, right = StreamingStats.from_features(x[:321]), StreamingStats.from_features(x[321:])
+    merged = left.merge(right)
+    assert one.n == many.n == merged.n == 1000
+    ref_mu, ref_cov = _stats(x)
+    for stats in (one, many, merged):
+        np.testing.assert_allclose(stats.mean, ref_mu, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(stats.cov, ref_cov, rtol=1e-12, atol=1e-12 * np.abs(ref_cov).max())
+
+
+def test_streaming_torch_and_numpy_agree() -> None:
+    torch = pytest.importorskip("torch")
+    x = _features(12, 200)
+    a = StreamingStats.from_features(x)
+    b = StreamingStats()
+    b.update(torch.from_numpy(x[:50]))
+    b.update(torch.from_numpy(x[50:]))
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(b.cov, a.cov, rtol=1e-12, atol=1e-14)
+
+
+def test_streaming_keep_features() -> None:
+    x = _features(13, 60)
+    s = StreamingStats(keep_features=True)
+    s.update(x[:25])
+    s.update(x[25:])
+    np.testing.assert_array_equal(s.features, x)
+    with pytest.raises(ValueError, match=r"raw features were not kept"):
+        _ = StreamingStats.from_features(x).features
+
+
+@pytest.mark.parametrize(
+    ("batch", "match"),
+    [
+        (np.zeros(5), r"features must be a 2-D \(n, d\) array of feature vectors, got shape \(5,\)"),
+        (
+            np.zeros((2, 3, 4)),
+            r"features must be a 2-D \(n, d\) array of feature vectors, got shape \(2, 3, 4\)",
+        ),
+        (np.zeros((0, 4)), r"features must hold at least one vector, got shape \(0, 4\)"),
+        (np.full((2, 4), np.nan), r"features contains 8 NaN and 0 infinite values \(shape \(2, 4\)\)"),
+        (np.array([[1.0, np.inf, 0, 0]]), r"features contains 0 NaN and 1 infinite values"),
+        (np.zeros((3, 5)), r"features have d=5 \(shape \(3, 5\)\) but these statistics have d=4"),
+    ],
+)
+def test_streaming_update_rejects_bad_batches(batch, match) -> None:
+    s = StreamingStats(dim=4)
+    with pytest.raises(ValueError, match=match):
+        s.update(batch)
+
+
+def test_streaming_errors() -> None:
+    with pytest.raises(ValueError, match=r"dim must be a positive integer or None, got 0"):
+        StreamingStats(dim=0)
+    s = StreamingStats()
+    with pytest.raises(ValueError, match=r"no features yet"):
+        _ = s.mean
+    s.update(np.ones((1, 3)))
+    with pytest.raises(ValueError, match=r"a covariance needs at least 2 feature vectors, got 1"):
+        _ = s.cov
+    with pytest.raises(ValueError, match=r"cannot merge statistics of d=2 into statistics of d=3"):
+        s.merge(StreamingStats.from_features(np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"keep raw features but the other ones do not"):
+        StreamingStats(keep_features=True).merge(StreamingStats.from_features(np.ones((2, 3))))
+
+
+def test_npz_round_trip_with_metadata(tmp_path) -> None:
+    x = _features(14, 100)
+    s = StreamingStats.from_features(x, keep_features=True)
+    path = tmp_path / "ref_stats"  # no suffix appended
+    s.to_npz(path, fingerprint="abc123", resize=299, include_features=True)
+    assert path.exists()
+    back = StreamingStats.from_npz(path)
+    assert back.n == 100 and back.dim == D
+    assert back.meta == {"fingerprint": "abc123", "resize": 299}
+    np.testing.assert_array_equal(back.mean, s.mean)
+    np.testing.assert_allclose(back.cov, s.cov, rtol=1e-15)
+    np.testing.assert_array_equal(back.features, x)
+    # A loaded set with a count can keep accumulating.
+    back.update(_features(15, 10))
+    assert back.n == 110
+
+
+def test_read_pytorch_fid_style_file(tmp_path) -> None:
+    x, y = _features(16, 200), _features(17, 200, shift=0.1)
+    mu, sigma = _stats(x)
+    path = tmp_path / "pytorch_fid_stats.npz"
+    np.savez_compressed(path, mu=mu, sigma=sigma)  # what pytorch-fid's --save-stats writes
+    ref = StreamingStats.from_npz(path)
+    assert ref.n is None and ref.meta == {}
+    gen = StreamingStats.from_features(y)
+    assert gen.frechet_distance(ref) == pytest.approx(frechet_distance_from_features(y, x), rel=1e-12)
+    with pytest.raises(ValueError, match=r"cannot update: these statistics have no sample count"):
+        ref.update(y)
+    with pytest.raises(ValueError, match=r"cannot merge: these statistics have no sample count"):
+        gen.merge(ref)
+
+
+def test_npz_errors(tmp_path) -> None:
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, mean=np.zeros(3))
+    with pytest.raises(
+        ValueError, match=r"bad.npz: not a Fréchet statistics file: missing \['mu', 'sigma'\]"
+    ):
+        StreamingStats.from_npz(bad)
+    shapes = tmp_path / "shapes.npz"
+    np.savez(shapes, mu=np.zeros(3), sigma=np.eye(2))
+    with pytest.raises(ValueError, match=r"shapes.npz: sigma must be a \(d, d\) = \(3, 3\)"):
+        StreamingStats.from_npz(shapes)
+    with pytest.raises(FileNotFoundError):
+        StreamingStats.from_npz(tmp_path / "missing.npz")
+    s = StreamingStats.from_features(_features(0, 10, 3))
+    with pytest.raises(ValueError, match=r"metadata key 'mu' is reserved"):
+        s.to_npz(tmp_path / "x.npz", mu=1)
+    with pytest.raises(
+        ValueError, match=r"metadata 'info' must be a string, number, boolean or numeric array, got dict"
+    ):
+        s.to_npz(tmp_path / "x.npz", info={"a": 1})
+
+
+# --------------------------------------------------------------------------- bootstrap and FID∞
+
+
+def test_bootstrap_ci_brackets_estimate_and_is_seeded(two_sets) -> None:
+    x, y = two_sets
+    point = frechet_distance_from_features(y, x)
+    lo, hi = bootstrap_frechet_ci(y, x, n_boot=50, seed=1)
+    assert lo < point < hi
+    assert (hi - lo) < point  # a meaningful width at n = 500, d = 32
+    assert bootstrap_frechet_ci(y, x, n_boot=50, seed=1) == (lo, hi)
+    # The reference can be statistics only, e.g. read from a pytorch-fid file.
+    assert bootstrap_frechet_ci(y, _stats(x), n_boot=50, seed=1) == pytest.approx((lo, hi), rel=1e-10)
+    assert bootstrap_frechet_ci(y, StreamingStats.from_features(x), n_boot=50, seed=1) == pytest.approx(
+        (lo, hi), rel=1e-10
+    )
+
+
+def test_bootstrap_errors(two_sets) -> None:
+    x, y = two_sets
+    with pytest.raises(ValueError, match=r"n_boot must be an integer >= 2, got 1"):
+        bootstrap_frechet_ci(y, x, n_boot=1)
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\), got 1.5"):
+        bootstrap_frechet_ci(y, x, level=1.5)
+    with pytest.raises(ValueError, match=r"feats_gen has d=32 but feats_ref has d=4"):
+        bootstrap_frechet_ci(y, _features(0, 10, 4))
+    with pytest.warns(
+        FrechetWarning, match=r"a resample of n=40 holds ~25 distinct vectors, not more than d=32"
+    ):
+        bootstrap_frechet_ci(y[:40], x, n_boot=2)
+
+
+def test_fid_infinity_recovers_intercept() -> None:
+    # Generated ~ N(δ, I) with ‖δ‖² = 1 against the exact reference N(0, I). To first order
+    # E[FD(N)] = ‖δ‖² + b/N with b = d (mean term, Tr(I)) + d(d+1)/4 (covariance term, E‖S - I‖²_F / 4).
+    d, n = 32, 20000
+    rng = np.random.default_rng(0)
+    delta = np.zeros(d)
+    delta[0] = 1.0
+    gen = rng.standard_normal((n, d)) + delta
+    b_theory = d + d * (d + 1) / 4
+    result = fid_infinity(gen, (np.zeros(d), np.eye(d)), n_points=15, n_min=500, seed=0)
+    assert isinstance(result, FIDInfinityResult)
+    assert result.sample_sizes[0] == 500 and result.sample_sizes[-1] == n and len(result.distances) == 15
+    inv = 1.0 / result.sample_sizes
+    np.testing.assert_allclose(np.diff(inv), np.diff(inv)[0], rtol=0.05, atol=2e-6)  # evenly spaced in 1/N
+    assert result.slope == pytest.approx(b_theory, rel=0.2)
+    assert result.value == pytest.approx(1.0, abs=0.05)
+    assert result.distances[0] == pytest.approx(1.0 + b_theory / 500, rel=0.1)  # the bias FID∞ removes
+    again = fid_infinity(gen, (np.zeros(d), np.eye(d)), n_points=15, n_min=500, seed=0)
+    assert again.value == result.value
+
+
+def test_fid_infinity_linear_spacing_and_errors() -> None:
+    gen = _features(30, 400, d=4)
+    ref = _stats(_features(31, 400, d=4))
+    res = fid_infinity(gen, ref, n_points=4, n_min=100, spacing="linear")
+    np.testing.assert_array_equal(res.sample_sizes, [100, 200, 300, 400])
+    with pytest.raises(
+        ValueError, match=r"n_min must be an integer with 2 <= n_min < n = 400 generated vectors, got 5000"
+    ):
+        fid_infinity(gen, ref)
+    with pytest.raises(ValueError, match=r"n_points must be an integer >= 2, got 1"):
+        fid_infinity(gen, ref, n_points=1, n_min=100)
+    with pytest.raises(ValueError, match=r"spacing must be 'inverse' or 'linear', got 'log'"):
+        fid_infinity(gen, ref, n_min=100, spacing="log")
+    with pytest.warns(FrechetWarning, match=r"n_min=3 <= d=4"):
+        fid_infinity(gen, ref, n_points=3, n_min=3)
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+def test_modules_import_without_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np\n"
+        "from harness.metrics.frechet import frechet_distance_from_features\n"
+        "from harness.metrics.kid import kernel_inception_distance\n"
+        "x = np.random.default_rng(0).standard_normal((50, 3))\n"
+        "print(frechet_distance_from_features(x, x + 1), kernel_inception_distance(x, x, subsets=2, subset_size=10))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
