@@ -282,6 +282,24 @@ class Constraint(Strict):
     max: float | None = None
     min: float | None = None
 
+    @model_validator(mode="after")
+    def _bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise ValueError(f"bound on '{self.metric}' needs min or max")
+        return self
+
+    def violation(self, value: float | None) -> str | None:
+        """None when ``value`` is within the bound; else what is wrong (NaN and missing values violate)."""
+        import math
+
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return f"{self.metric} has no value"
+        if self.min is not None and value < self.min:
+            return f"{self.metric} {value:.4g} < {self.min:g}"
+        if self.max is not None and value > self.max:
+            return f"{self.metric} {value:.4g} > {self.max:g}"
+        return None
+
 
 class Suite(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
@@ -300,6 +318,10 @@ class Suite(Strict):
         default_factory=lambda: {"latency_ms.p50": "min", "peak_rss_mib": "min"}
     )
     constraints: list[Constraint] = Field(default_factory=list)
+    fidelity_bounds: list[Constraint] = Field(
+        default_factory=list,
+        description="bounds on pairwise metrics vs the baseline; a variant past one is flagged, not failed",
+    )
     _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("objectives")

@@ -40,6 +40,7 @@ class Job:
     metrics: list[dict[str, Any]] = field(default_factory=list)  # {name, options}
     measurement: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    fidelity_bounds: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,13 +99,15 @@ def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCar
             raise UserInputError(
                 f"unknown objective '{obj}' ({did_you_mean(obj, columns)})", source=source, field="objectives"
             )
-    for i, c in enumerate(suite.constraints):
-        if c.metric not in columns:
-            raise UserInputError(
-                f"unknown metric '{c.metric}' ({did_you_mean(c.metric, columns)})",
-                source=source,
-                field=f"constraints[{i}].metric",
-            )
+    for key, bounds in (("constraints", suite.constraints), ("fidelity_bounds", suite.fidelity_bounds)):
+        allowed = columns if key == "constraints" else suite.metric_names
+        for i, c in enumerate(bounds):
+            if c.metric not in allowed:
+                raise UserInputError(
+                    f"unknown metric '{c.metric}' ({did_you_mean(c.metric, allowed)})",
+                    source=source,
+                    field=f"{key}[{i}].metric",
+                )
     cards: dict[str, ModelCard] = {}
     for i, entry in enumerate(suite.models):
         try:
@@ -180,6 +183,7 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                         metrics=suite.metric_specs(),
                         measurement=suite.measurement.model_dump(),
                         threads=suite.threads,
+                        fidelity_bounds=[b.model_dump() for b in suite.fidelity_bounds],
                     )
                 )
                 if is_baseline:

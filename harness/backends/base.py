@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +30,8 @@ class Prepared:
     cache_hit: bool | None = None
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # For compilers: a counter of compilations so far, read before and after the timed loop.
+    recompiles: Callable[[], int] | None = None
 
 
 class Backend(ABC):

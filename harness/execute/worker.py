@@ -132,6 +132,25 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
     return out
 
 
+def check_fidelity(job: Job, record: dict[str, Any]) -> dict[str, Any] | None:
+    """Flag a variant whose outputs are NaN/Inf or drift past a suite-set bound (the job stays ok)."""
+    from harness.config import Constraint
+
+    if job.baseline_job_id is None and not record.get("quality_invalid"):
+        return None
+    violations = [record["quality_invalid"]] if record.get("quality_invalid") else []
+    for bound in job.fidelity_bounds:
+        c = Constraint(**bound)
+        mv = (record.get("metrics") or {}).get(c.metric) or {}
+        value = mv.get("value") if mv.get("status") == "ok" else None
+        problem = c.violation(float(value) if value is not None else None)
+        if problem:
+            violations.append(problem)
+    if not job.fidelity_bounds and not violations:
+        return None
+    return {"ok": not violations, "violations": violations}
+
+
 def _set_threads(job: Job) -> None:
     import torch
 
@@ -225,6 +244,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
         record["cache_hit"] = prepared.cache_hit
         record["precision"] = prepared.precision
         record["backend_notes"] = prepared.notes
+        record["backend_details"] = prepared.details
 
         request = timed_request(job)
         record["_stage"] = "warmup"
@@ -235,6 +255,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
             time_call(lambda: generator.generate(request), device)
 
         record["_stage"] = "timed"
+        before = prepared.recompiles() if prepared.recompiles else None
         samples_ms, out = timed_loop(
             lambda: generator.generate(request),
             device,
@@ -244,6 +265,13 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
         )
         lat = summarize(samples_ms)
         record["latency_ms"] = lat
+        if before is not None:
+            # Recompilation inside the timed loop would mix compile time into latency: say so.
+            record["recompiled_in_timed_loop"] = prepared.recompiles() - before
+            if record["recompiled_in_timed_loop"]:
+                record["backend_notes"].append(
+                    f"{record['recompiled_in_timed_loop']} recompilation(s) happened in the timed loop"
+                )
         items, unit = items_per_call(job, out)
         record["latency_per_item_ms"] = {"p50": lat["p50"] / max(len(out), 1)}
         record["throughput"] = {"value": items / (lat["p50"] / 1000.0), "unit": unit, "per_call": items}
@@ -268,6 +296,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
 
         record["_stage"] = "metrics"
         record["metrics"] = run_metrics(job, samples, run_dir, device)
+        record["fidelity"] = check_fidelity(job, record)
     record["memory"] = memory_summary(device, nvml)
     del generator
     if device.startswith("cuda"):

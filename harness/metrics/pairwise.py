@@ -148,3 +148,29 @@ class SISDR(_PerItemPairwise):
         b = torch.from_numpy(ref.data).double()
         per = si_sdr(a, b).reshape(len(samples), -1).mean(dim=1)
         self._values.extend(float(v) for v in per)
+
+
+class MaxAbsDiff(_PerItemPairwise):
+    """Largest absolute difference from the baseline over every value of every item (images in [0, 1])."""
+
+    name = "max_abs_diff"
+    unit = ""
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._max = 0.0
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        ref = check_pair(self.name, samples, reference)
+        diff = np.abs(samples.data.astype(np.float64) - ref.data.astype(np.float64))
+        if np.isnan(diff).any():
+            raise ValueError(f"{self.name}: samples contain NaN")
+        per = diff.reshape(len(samples), -1).max(axis=1)
+        self._values.extend(float(v) for v in per)
+        self._max = max(self._max, float(per.max()))
+
+    def compute(self) -> MetricValue:
+        if not self._values:
+            return self.skipped("no samples")
+        return self.value(self._max, n=len(self._values))

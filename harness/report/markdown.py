@@ -92,6 +92,8 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
     for p in plots:
         out += [f"![{p.stem}]({p.name})", ""]
 
+    out += backend_section(records)
+
     stage_rows = []
     for r in records:
         st = r.get("stages_ms")
@@ -146,3 +148,48 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
             "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
             ""]
     return "\n".join(out)
+
+
+def backend_section(records: list[dict[str, Any]]) -> list[str]:
+    """Speed-up vs eager, compile cost, time to first output, break-even count and fidelity per variant."""
+    by_variant: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in records:
+        by_variant.setdefault((r.get("model"), r.get("variant")), []).append(r)
+    rows = []
+    for (model, variant), recs in by_variant.items():
+        eager = next((r for r in recs if r.get("backend") == "eager" and r.get("status") == "ok"), None)
+        if eager is None or len(recs) < 2:
+            continue
+        t_eager = eager["latency_ms"]["p50"]
+        for r in recs:
+            if r.get("status") != "ok":
+                rows.append([md_escape(model), md_escape(variant), md_escape(r.get("backend")), "failed", *["–"] * 6])
+                continue
+            t = r["latency_ms"]["p50"]
+            compile_s = float(r.get("compile_s") or 0.0)
+            ttfo = float(r.get("load_s") or 0.0) + compile_s + float(r.get("first_call_ms") or 0.0) / 1000.0
+            if r is eager:
+                breakeven = "–"
+            elif t < t_eager:
+                # Generations after which the compile cost is paid back by the faster calls.
+                breakeven = str(math.ceil(compile_s / ((t_eager - t) / 1000.0))) if compile_s > 0 else "0"
+            else:
+                breakeven = "never (not faster)"
+            m = r.get("metrics") or {}
+            fid = ", ".join(f"{k} {_metric_cell(m.get(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in m)
+            flag = r.get("fidelity") or {}
+            if flag and not flag.get("ok"):
+                fid += " ⚠ " + "; ".join(md_escape(v) for v in flag.get("violations", []))
+            hit = r.get("cache_hit")
+            rows.append([
+                md_escape(model), md_escape(variant), md_escape(r.get("backend")), md_escape(r.get("precision")),
+                f"{t_eager / t:.2f}×", fmt(compile_s, 3) + (" (cache hit)" if hit else ""), fmt(ttfo, 3),
+                breakeven, fid or "–",
+            ])
+    if not rows:
+        return []
+    return ["## Backends compared with eager", "",
+            "Speed-up is eager p50 / this p50 on the same variant; time to first output is load + compile + first "
+            "call; break-even is the number of generations after which compiling pays for itself.", "",
+            _table(["model", "variant", "backend", "precision", "speed-up", "compile s", "time to first output s",
+                    "break-even generations", "fidelity vs baseline"], rows), ""]

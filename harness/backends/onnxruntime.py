@@ -1,0 +1,271 @@
+"""ONNX Runtime: export the denoiser, VAE decoder and text encoder with torch.onnx, run them through ORT.
+
+Export: the dynamo exporter (needs onnxscript) by default, the legacy TorchScript exporter as a fallback or
+on request; batch axes static or dynamic; Python timesteps become tensor inputs so they are not baked in.
+Run: CPU, CUDA or TensorRT execution providers; on CUDA, inputs and outputs are bound on the device
+(IO binding) so no host copies land in the timed loop. fp16 on a GPU where asked, with the VAE decoder
+kept in fp32 by default (its fp16 overflows on real SD weights).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+from harness.backends.base import Backend, BackendOptions, Prepared
+from harness.backends.cache import ArtifactCache, module_fingerprint
+from harness.backends.export import capture_calls, dtypes_of, export_module, make_standin, shapes_of
+from harness.errors import UserInputError
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class OrtOptions(BackendOptions):
+    components: list[Literal["denoiser", "vae_decoder", "text_encoder"]] = Field(
+        default_factory=lambda: ["denoiser", "vae_decoder", "text_encoder"]
+    )
+    exporter: Literal["auto", "dynamo", "legacy"] = "auto"
+    dynamic_batch: bool = True
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
+    opset: int = Field(default=18, ge=14, le=23)
+    vae_fp32: bool = True
+    io_binding: bool = True
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+
+
+def _torch_to_np_dtype(t: Any) -> Any:
+    import numpy as np
+    import torch
+
+    return {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64, torch.int32: np.int32,
+            torch.bool: np.bool_, torch.bfloat16: np.float32}[t.dtype]
+
+
+def export_onnx(module: Any, example: list[Any], path: Any, *, exporter: str, dynamic_batch: bool, opset: int) -> str:
+    """Export ``module(*example)`` to ``path``; returns the exporter that succeeded."""
+    import torch
+
+    names = [f"in{i}" for i in range(len(example))]
+    with torch.inference_mode(False), torch.no_grad():
+        outs = module(*example)
+    out_names = [f"out{i}" for i in range(len(outs))]
+    dynamic_axes = None
+    if dynamic_batch:
+        # Separate names per input: no equality between batch sizes is assumed (CFG doubles some).
+        dynamic_axes = {n: {0: f"{n}_b"} for n, t in zip(names, example) if t.dim() > 0}
+        dynamic_axes.update({n: {0: f"{n}_b"} for n in out_names})
+    tries = ["dynamo", "legacy"] if exporter == "auto" else [exporter]
+    errors = []
+    for which in tries:
+        try:
+            with torch.no_grad():
+                kwargs: dict[str, Any] = dict(
+                    input_names=names, output_names=out_names, opset_version=opset, dynamic_axes=dynamic_axes
+                )
+                if which == "dynamo":
+                    kwargs.pop("dynamic_axes")
+                    dyn = None
+                    if dynamic_batch:
+                        auto = torch.export.Dim.AUTO
+                        dyn = (tuple({0: auto} if t.dim() > 0 else None for t in example),)
+                    torch.onnx.export(module, tuple(example), str(path), dynamo=True, external_data=False,
+                                      verbose=False, dynamic_shapes=dyn, **kwargs)
+                else:
+                    torch.onnx.export(module, tuple(example), str(path), dynamo=False, do_constant_folding=True,
+                                      **kwargs)
+            return which
+        except Exception as exc:
+            errors.append(f"{which}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    raise RuntimeError("ONNX export failed (" + "; ".join(errors) + ")")
+
+
+class OrtRunner:
+    """Runs one ONNX model; returns torch tensors on the original device and dtype."""
+
+    def __init__(self, path: Any, provider: str, device: str, threads: int, out_dtype: Any, opt_level: str,
+                 io_binding: bool):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[opt_level]
+        providers: list[Any] = [PROVIDERS[provider]]
+        if provider == "tensorrt":
+            providers = [(PROVIDERS["tensorrt"], {"trt_fp16_enable": out_dtype != "float32"}), PROVIDERS["cuda"]]
+        if provider != "cpu":
+            providers.append(PROVIDERS["cpu"])
+        self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.device = device
+        self.out_dtype = out_dtype
+        self.io_binding = io_binding and device.startswith("cuda")
+        self.provider = self.session.get_providers()[0]
+
+    def __call__(self, tensors: list[Any]) -> list[Any]:
+        import torch
+
+        if self.io_binding:
+            binding = self.session.io_binding()
+            keep = []
+            for name, t in zip(self.inputs, tensors):
+                t = t.contiguous()
+                keep.append(t)
+                binding.bind_input(name, "cuda", t.device.index or 0, _torch_to_np_dtype(t), tuple(t.shape),
+                                   t.data_ptr())
+            for name in self.outputs:
+                binding.bind_output(name, "cuda")
+            self.session.run_with_iobinding(binding)
+            outs = []
+            for ov in binding.get_outputs():
+                if hasattr(ov, "to_dlpack"):
+                    outs.append(torch.from_dlpack(ov.to_dlpack()))
+                else:  # older ORT: one copy through the host
+                    outs.append(torch.from_numpy(ov.numpy()).to(self.device))
+            return [o.to(self.out_dtype) for o in outs]
+        feeds = {n: t.detach().cpu().numpy() for n, t in zip(self.inputs, tensors)}
+        outs = self.session.run(self.outputs, feeds)
+        return [torch.from_numpy(o).to(device=self.device, dtype=self.out_dtype) for o in outs]
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    options_model = OrtOptions
+
+    def prepare(self, generator, job) -> Prepared:
+        import onnxruntime as ort
+        import torch
+
+        opts = self.parse_options(job.backend_options)
+        device = str(getattr(generator, "device", "cpu"))
+        provider = opts.provider
+        if provider == "auto":
+            provider = "cuda" if device.startswith("cuda") else "cpu"
+        available = ort.get_available_providers()
+        if PROVIDERS[provider] not in available:
+            raise UserInputError(
+                f"onnxruntime has no {PROVIDERS[provider]} here (available: {', '.join(available)}); "
+                "install onnxruntime-gpu for cuda/tensorrt",
+                field="backend_options.provider",
+            )
+        if provider != "cpu" and not device.startswith("cuda"):
+            raise UserInputError(f"provider {provider} needs --device cuda", field="backend_options.provider")
+        t0 = time.perf_counter()
+        exported = export_components(generator, job, opts.components, backend="onnxruntime",
+                                     exporter=opts.exporter, dynamic_batch=opts.dynamic_batch, opset=opts.opset,
+                                     fp32_roles={"vae_decoder"} if opts.vae_fp32 else set())
+        notes, details = [], {}
+        for ex in exported:
+            if ex.call is None:
+                notes.append(f"{ex.role}: not called by the pipeline; kept eager")
+                continue
+            runner = OrtRunner(ex.onnx_path, provider, device, torch.get_num_threads(), ex.module.dtype,
+                               opts.graph_optimization, opts.io_binding)
+
+            def run(tensors, __runner=runner, __dtype=ex.export_dtype):
+                tensors = [t.to(__dtype) if t.is_floating_point() else t for t in tensors]
+                return __runner(tensors)
+
+            generator.replace_component(ex.role, make_standin(ex.module, ex.call, run))
+            details[ex.role] = {"exporter": ex.exporter, "cache_key": ex.key, "provider": runner.provider,
+                                "export_dtype": str(ex.export_dtype).replace("torch.", "")}
+        compile_s = time.perf_counter() - t0
+        hits = [ex.hit for ex in exported if ex.call is not None]
+        fp32_vae = opts.vae_fp32 and job.dtype != "fp32" and "vae_decoder" in details
+        return Prepared(generator=generator, precision=job.dtype + ("+vae_fp32" if fp32_vae else ""),
+                        compile_s=compile_s, cache_hit=bool(hits) and all(hits), notes=notes, details=details)
+
+
+@dataclass
+class Exported:
+    role: str
+    module: Any
+    call: Any
+    onnx_path: Any = None
+    export_dtype: Any = None
+    exporter: str | None = None
+    key: str | None = None
+    hit: bool = False
+    entry: Any = None
+
+
+def export_components(generator, job, roles, *, backend: str, exporter: str, dynamic_batch: bool, opset: int,
+                      fp32_roles: set[str], extra_key: dict[str, Any] | None = None) -> list[Exported]:
+    """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file)."""
+    import json
+
+    import torch
+
+    from harness.execute.worker import timed_request
+
+    device = str(getattr(generator, "device", "cpu"))
+    comps = generator.components()
+    roles = [r for r in roles if r in comps]
+    request = timed_request(job)
+    # One generation records how the pipeline calls each component (shapes, flags, Nones).
+    captured = capture_calls(generator, lambda: generator.generate(request), roles)
+    cache = ArtifactCache()
+    out = []
+    for role in roles:
+        call = captured.get(role)
+        module = comps[role]
+        if call is None:
+            out.append(Exported(role=role, module=module, call=None))
+            continue
+        export_dtype = torch.float32 if role in fp32_roles else module.dtype
+        example = [t.to(export_dtype) if t.is_floating_point() else t for t in call.example]
+        parts = {
+            "component": role,
+            "weights": module_fingerprint(module),
+            "shapes": shapes_of(example),
+            "dtypes": dtypes_of(example),
+            "dynamic_batch": dynamic_batch,
+            "opset": opset,
+            "exporter": exporter,
+            "export_dtype": str(export_dtype),
+            "torch": torch.__version__,
+            "onnx": _version("onnx"),
+            "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+            **(extra_key or {}),
+        }
+        entry = cache.entry(backend, parts)
+        path = entry.file("model.onnx")
+        if entry.hit:
+            used = json.loads(entry.file("meta.json").read_text()).get("exporter_used", "cached")
+        else:
+            src = module if export_dtype == module.dtype else _cast_copy(module, export_dtype)
+            used = export_onnx(export_module(src, call), example, path, exporter=exporter,
+                               dynamic_batch=dynamic_batch, opset=opset)
+            if backend == "onnxruntime":
+                entry.commit(exporter_used=used)
+        out.append(Exported(role=role, module=module, call=call, onnx_path=path, export_dtype=export_dtype,
+                            exporter=used, key=entry.key, hit=entry.hit, entry=entry))
+    return out
+
+
+def _cast_copy(module: Any, dtype: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(module).to(dtype)
+
+
+def _version(pkg: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
