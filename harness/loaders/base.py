@@ -42,6 +42,8 @@ class Samples:
     sample_rate: int | None = None
     fps: int | None = None
     seeds: list[int] = field(default_factory=list)
+    prompts: list[str] | None = None  # what each item was asked for (alignment metrics)
+    labels: list[int] | None = None  # requested class of each item (class-conditional models)
 
     def __post_init__(self) -> None:
         ndim = {"image": 4, "video": 5, "audio": 3}[self.modality]
@@ -63,6 +65,8 @@ class Samples:
             sample_rate=first.sample_rate,
             fps=first.fps,
             seeds=[s for p in parts for s in p.seeds],
+            prompts=[x for p in parts for x in p.prompts] if all(p.prompts is not None for p in parts) else None,
+            labels=[x for p in parts for x in p.labels] if all(p.labels is not None for p in parts) else None,
         )
 
     def save_npz(self, path: Any) -> None:

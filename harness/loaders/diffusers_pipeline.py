@@ -165,6 +165,12 @@ class DiffusersGenerator:
         return self.to_samples(out, request)
 
     def to_samples(self, out: Any, request: Request) -> Samples:
+        samples = self._to_samples(out, request)
+        samples.prompts = list(request.prompts) if request.prompts is not None else None
+        samples.labels = list(request.class_labels) if request.class_labels is not None else None
+        return samples
+
+    def _to_samples(self, out: Any, request: Request) -> Samples:
         if self.modality == "image":
             data = _as_array(out.images)
             if data.ndim == 3:  # grayscale (N, H, W)
