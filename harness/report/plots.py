@@ -66,14 +66,29 @@ def pareto_plot(df, x: str, y: str, directions: dict[str, str], path: Path, titl
         ax.scatter(xs[on], ys[on], s=56, color=color, edgecolor="black", label="Pareto front", zorder=3)
         if len(fx) > 1:
             ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1)
+        span = (np.nanmin(xs), np.nanmax(xs))
         for xi, yi, (_, row) in zip(xs, ys, part.iterrows()):
-            ax.annotate(label_of(row), (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            right = span[1] > span[0] and (xi - span[0]) / (span[1] - span[0]) > 0.6
+            ax.annotate(label_of(row), (xi, yi), fontsize=7, xytext=(-4 if right else 4, 4),
+                        textcoords="offset points", ha="right" if right else "left")
+        for col, values, err_axis in ((x, xs, "x"), (y, ys, "y")):
+            lo, hi = f"{col}_lo", f"{col}_hi"
+            if col == "latency_ms.p50":
+                lo, hi = "latency_ms.p50_lo", "latency_ms.p50_hi"
+            if lo in part.columns and part[lo].notna().any():
+                err = np.vstack([values - part[lo].to_numpy(float), part[hi].to_numpy(float) - values])
+                err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
+                kw = {"xerr": err} if err_axis == "x" else {"yerr": err}
+                ax.errorbar(xs, ys, fmt="none", ecolor=color, alpha=0.6, capsize=2, lw=0.8, zorder=1, **kw)
+        ax.margins(x=0.2, y=0.12)
         if x_inf is not None:
             ax.axvline(x_inf, color="grey", ls=":", lw=0.8)
-            ax.text(x_inf, ax.get_ylim()[0], " ∞", fontsize=8, color="grey")
+            ticks = [t for t in ax.get_xticks() if t < x_inf]
+            ax.set_xticks([*ticks, x_inf], [*(f"{t:g}" for t in ticks), "∞"])
         if y_inf is not None:
             ax.axhline(y_inf, color="grey", ls=":", lw=0.8)
-            ax.text(ax.get_xlim()[0], y_inf, "∞ (identical to baseline)", fontsize=7, color="grey", va="bottom")
+            ticks = [t for t in ax.get_yticks() if t < y_inf - 1e-9]
+            ax.set_yticks([*ticks, y_inf], [*(f"{t:g}" for t in ticks), "∞ (identical)"])
         if x.startswith("latency") and np.nanmin(xs) > 0 and np.nanmax(xs) / np.nanmin(xs) > 20:
             ax.set_xscale("log")
         ax.legend(fontsize=7, loc="best")
