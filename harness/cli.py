@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,6 +46,19 @@ def _csv(value: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume and args.suite:
+        raise UserInputError("give a suite or --resume RUN_DIR, not both")
+    if not args.resume and not args.suite:
+        raise UserInputError("give a suite to run, or --resume RUN_DIR")
+    if args.repeat < 1:
+        raise UserInputError(f"--repeat: must be at least 1, got {args.repeat}")
+    if args.gpus_per_job < 0:
+        raise UserInputError(f"--gpus-per-job: must be ≥ 0, got {args.gpus_per_job}")
+    if args.executor != "ray" and (args.address or args.gpus_per_job):
+        raise UserInputError("--address and --gpus-per-job apply to --executor ray")
+    if args.resume:
+        return _resume(args)
+
     from harness.config import load_suite
     from harness.plan import plan
 
@@ -56,45 +70,82 @@ def cmd_run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError("--out: exists and is not a folder", source=str(out_dir))
 
-    from harness.execute.local import LocalExecutor
     from harness.measure.env import host_environment, resolve_device
     from harness.results import RunStore
 
     device = resolve_device(args.device or suite.device)
-    store = RunStore.create(out_dir, suite.name)
-    meta: dict[str, Any] = {
-        "run_id": store.run_id,
-        "suite": {**suite.model_dump(mode="json"), "path": str(suite.path)},
-        "device": device,
-        "isolation": args.isolation,
-        "only": args.only,
-        "environment": host_environment(),
-        "jobs": [j.to_dict() for j in jobs],
-    }
+    worst = EXIT_OK
+    for repeat in range(args.repeat):
+        store = RunStore.create(out_dir, suite.name)
+        meta: dict[str, Any] = {
+            "run_id": store.run_id,
+            "suite": {**suite.model_dump(mode="json"), "path": str(suite.path)},
+            "device": device,
+            "isolation": args.isolation,
+            "executor": args.executor,
+            "only": args.only,
+            "repeat": {"index": repeat, "of": args.repeat},
+            "environment": host_environment(),
+            "jobs": [j.to_dict() for j in jobs],
+        }
+        store.write_meta(meta)
+        worst = max(worst, _execute(store, meta, jobs, device, args))
+    return worst
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Run only the jobs of RUN_DIR that have no finished record (ok or failed)."""
+    from harness.plan import Job
+    from harness.results import RunStore
+
+    store = RunStore.open(args.resume)
+    meta = store.meta()
+    if "jobs" not in meta:
+        raise UserInputError("run.json has no job list (not written by harness run)", source=str(store.path))
+    jobs = [Job.from_dict(j) for j in meta["jobs"]]
+    done = {r["job_id"] for r in store.records() if r.get("status") in ("ok", "failed")}
+    todo = [j for j in jobs if j.job_id not in done]
+    say(f"resuming {store.run_id}: {len(done)} of {len(jobs)} jobs already recorded, {len(todo)} to run")
+    meta.setdefault("resumed", []).append(time.strftime("%Y-%m-%dT%H:%M:%S"))
     store.write_meta(meta)
-    say(f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.isolation} isolation)")
-    width = len(str(len(jobs)))
-    counter = {"i": 0}
+    return _execute(store, meta, todo, meta["device"], args, total=len(jobs), offset=len(done))
+
+
+def _execute(store, meta: dict[str, Any], jobs: list, device: str, args: argparse.Namespace,
+             total: int | None = None, offset: int = 0) -> int:
+    total = total or len(jobs)
+    say(f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.executor} executor, {args.isolation} isolation)")
+    width = len(str(total))
+    counter = {"i": offset}
 
     def on_record(rec: dict[str, Any]) -> None:
         counter["i"] += 1
-        label = f"[{counter['i']:>{width}}/{len(jobs)}] {rec['model']} / {rec['variant']} / {rec['backend']}"
+        label = f"[{counter['i']:>{width}}/{total}] {rec['model']} / {rec['variant']} / {rec['backend']}"
         if rec["status"] == "ok":
             lat = rec["latency_ms"]
             thr = rec.get("throughput") or {}
             say(f"{label}: ok  p50 {lat['p50']:.1f} ms  {thr.get('value', 0):.3g} {thr.get('unit', '')}")
         else:
             e = rec.get("error") or {}
-            say(f"{label}: FAILED {e.get('type')}: {e.get('message')}")
+            say(f"{label}: {rec['status'].upper()} {e.get('type')}: {e.get('message')}")
         if "device_environment" not in meta and rec.get("environment"):
             meta["device_environment"] = rec["environment"]
             store.write_meta(meta)
 
+    if args.executor == "ray":
+        from harness.execute.ray_executor import RayExecutor
+
+        executor: Any = RayExecutor(address=args.address, gpus_per_job=args.gpus_per_job)
+    else:
+        from harness.execute.local import LocalExecutor
+
+        executor = LocalExecutor(args.isolation)
     try:
-        records = LocalExecutor(args.isolation).run(jobs, store, device, on_record=on_record)
+        executor.run(jobs, store, device, on_record=on_record)
     except KeyboardInterrupt:
-        err(f"interrupted; what finished is in {store.path}")
+        err(f"interrupted; what finished is in {store.path} (harness run --resume {store.path})")
         return 130
+    records = store.records()
     failed = sum(r["status"] != "ok" for r in records)
     if failed:
         say(f"{failed} of {len(records)} jobs failed (see records.jsonl and logs/)")
@@ -243,13 +294,21 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a suite; writes results/<run_id>/ and prints it")
-    r.add_argument("suite", help="suite YAML file")
+    r.add_argument("suite", nargs="?", help="suite YAML file")
     r.add_argument("--out", default="results", help="parent folder of the run folder (default: results)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="where jobs run (default: the suite's device, auto = cuda if present)")
     r.add_argument("--only", type=_csv, default=None, metavar="MODEL,...", help="run only these cards")
     r.add_argument("--isolation", choices=["process", "none"], default="process",
                    help="each job in its own process (default), or in this process")
+    r.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="run only the jobs of an interrupted run that have no record yet")
+    r.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the suite N times (one run folder each), e.g. to measure the noise floor")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="run jobs here one by one (default) or as Ray tasks")
+    r.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
     r.set_defaults(fn=cmd_run)
 
     rep = sub.add_parser("report", help="write report.md, frontier.csv and Pareto PNGs for a run")
@@ -268,6 +327,10 @@ def build_parser() -> Parser:
     c.add_argument("--backend", default=None, help="only this backend's entries")
     c.add_argument("--dir", default=None, help="cache folder (default: $HARNESS_CACHE_DIR or ~/.cache/harness)")
     c.set_defaults(fn=cmd_cache)
+
+    from harness.cli_metrics import add_subcommands
+
+    add_subcommands(sub)
     return p
 
 

@@ -90,22 +90,34 @@ class RunStore:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every complete record; a last line cut short by a crash is ignored."""
+    def records(self, *, latest: bool = True) -> list[dict[str, Any]]:
+        """Complete records; a last line cut short by a crash is ignored.
+
+        With ``latest`` (the default) a job that ran more than once (``--resume`` after an interruption)
+        contributes only its last record, in the order the jobs first appeared.
+        """
         path = self.path / RECORDS
         if not path.exists():
             return []
+        lines = path.read_text(encoding="utf-8").splitlines()
         out = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(lines):
             if not line.strip():
                 continue
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
-                if i == len(path.read_text().splitlines()) - 1:
+                if i == len(lines) - 1:
                     continue
                 raise UserInputError(f"{RECORDS}: line {i + 1} is not JSON", source=str(self.path)) from None
-        return out
+        if not latest:
+            return out
+        last: dict[str, dict[str, Any]] = {}
+        for rec in out:
+            last.pop(rec.get("job_id"), None)  # re-insert: keeps first-seen order below
+            last[rec.get("job_id")] = rec
+        order = list(dict.fromkeys(r.get("job_id") for r in out))
+        return [last[j] for j in order]
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:

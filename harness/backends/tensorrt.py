@@ -80,7 +80,7 @@ def optimization_profile(
         mx[0] = batch_max
         for axis in range(2, len(opt)):
             mn[axis] = max(1, int(opt[axis] * lo_s))
-            mx[axis] = max(opt[axis], int(round(opt[axis] * hi_s)))
+            mx[axis] = max(opt[axis], round(opt[axis] * hi_s))
         out.append((tuple(mn), opt, tuple(mx)))
     return out
 

@@ -2,7 +2,7 @@
 
 Process isolation uses a fork server that has imported torch and diffusers once: each job forks from it
 in milliseconds, gets a fresh CUDA context and its own peak-RSS figure, and a crash, an out-of-memory
-kill or a timeout costs only that job.
+kill or a timeout costs only that job. Every record is appended and fsynced before the next job starts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from harness.execute.worker import run_job
 
     record = run_job(Job.from_dict(job_dict), Path(run_dir), device)
@@ -33,28 +34,17 @@ def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str
     os.replace(tmp, result_path)
 
 
-def failed_record(job: Job, device: str, error_type: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "job_id": job.job_id,
-        "suite": job.suite,
-        "model": job.model,
-        "variant": job.variant,
-        "backend": job.backend,
-        "precision": job.dtype,
-        "modality": job.modality,
-        "task": job.task,
-        "device": device,
-        "batch_size": job.batch_size,
-        "call": job.call,
-        "random_weights": job.random_weights,
-        "baseline_job_id": job.baseline_job_id,
-        "status": "failed",
-        "error": {"type": error_type, "message": message, **extra},
-    }
+def lost_record(job: Job, device: str, error_type: str, message: str, *, status: str = "failed",
+                **extra: Any) -> dict[str, Any]:
+    """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C)."""
+    from harness.execute.worker import base_record
+
+    record = base_record(job, device, status=status)
+    record["error"] = {"type": error_type, "message": message, **extra}
+    return record
 
 
-def _exit_message(code: int | None) -> tuple[str, str, str | None]:
+def exit_message(code: int | None) -> tuple[str, str, str | None]:
     if code is not None and code < 0:
         sig = signal.Signals(-code).name
         if -code == signal.SIGKILL:
@@ -68,7 +58,7 @@ def _exit_message(code: int | None) -> tuple[str, str, str | None]:
 class LocalExecutor:
     def __init__(self, isolation: str = "process"):
         self.isolation = isolation
-        self._ctx = None
+        self._ctx: Any = None
         if isolation == "process":
             self._ctx = mp.get_context("forkserver")
             self._ctx.set_forkserver_preload(["harness.execute._preload"])
@@ -80,9 +70,17 @@ class LocalExecutor:
         device: str,
         on_record: Callable[[dict[str, Any]], None] | None = None,
     ) -> list[dict[str, Any]]:
+        """Run ``jobs`` in order; Ctrl-C records the current job as interrupted, then re-raises."""
         records = []
         for job in jobs:
-            record = self._run_one(job, store, device)
+            try:
+                record = self._run_one(job, store, device)
+            except KeyboardInterrupt:
+                record = lost_record(job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted")
+                store.append(record)
+                if on_record:
+                    on_record(record)
+                raise
             store.append(record)
             records.append(record)
             if on_record:
@@ -98,7 +96,7 @@ class LocalExecutor:
         log = store.path / "logs" / f"{job.job_id}.log"
         result.unlink(missing_ok=True)
         timeout = float(job.measurement.get("timeout_s", 900.0))
-        proc = self._ctx.Process(  # type: ignore[union-attr]
+        proc = self._ctx.Process(
             target=_child, args=(job.to_dict(), str(store.path), device, str(result), str(log)), daemon=True
         )
         t0 = time.perf_counter()
@@ -108,12 +106,11 @@ class LocalExecutor:
         except KeyboardInterrupt:
             proc.kill()
             proc.join()
-            store.append(failed_record(job, device, "Interrupted", "stopped by Ctrl-C", status_detail="interrupted"))
             raise
         if proc.is_alive():
             proc.kill()
             proc.join()
-            return failed_record(
+            return lost_record(
                 job, device, "TimeoutError", f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
                 duration_s=time.perf_counter() - t0,
             )
@@ -121,5 +118,5 @@ class LocalExecutor:
             record = json.loads(result.read_text())
             result.unlink()
             return record
-        kind, message, advice = _exit_message(proc.exitcode)
-        return failed_record(job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)))
+        kind, message, advice = exit_message(proc.exitcode)
+        return lost_record(job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)))

@@ -158,11 +158,9 @@ def _set_threads(job: Job) -> None:
         torch.set_num_threads(job.threads)
 
 
-def run_job(job: Job, run_dir: Path, device: str) -> dict[str, Any]:
-    """Load, prepare, warm up, time, profile stages, generate the quality set, score. Never raises."""
-    from harness.measure.env import device_environment
-
-    record: dict[str, Any] = {
+def base_record(job: Job, device: str, status: str = "failed") -> dict[str, Any]:
+    """The identity part of a record, shared by the worker and by executors that record a lost job."""
+    return {
         "schema": 1,
         "job_id": job.job_id,
         "suite": job.suite,
@@ -177,10 +175,18 @@ def run_job(job: Job, run_dir: Path, device: str) -> dict[str, Any]:
         "call": job.call,
         "random_weights": job.random_weights,
         "baseline_job_id": job.baseline_job_id,
-        "status": "failed",
+        "status": status,
         "error": None,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def run_job(job: Job, run_dir: Path, device: str) -> dict[str, Any]:
+    """Load, prepare, warm up, time, profile stages, generate the quality set, score. Never raises
+    (except KeyboardInterrupt, which the executor records as an interrupted job)."""
+    from harness.measure.env import device_environment
+
+    record = base_record(job, device)
     t_start = time.perf_counter()
     try:
         _measure(job, run_dir, device, record)
@@ -298,6 +304,27 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
         record["metrics"] = run_metrics(job, samples, run_dir, device)
         record["fidelity"] = check_fidelity(job, record)
     record["memory"] = memory_summary(device, nvml)
-    del generator
+    generator = prepared = None  # free the pipeline before the next job reuses the process
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.execute.worker JOB.json RUN_DIR DEVICE RESULT.json``: one job in a fresh process."""
+    import json
+    import sys
+
+    from harness.results import dumps
+
+    args = sys.argv[1:] if argv is None else argv
+    job_file, run_dir, device, result = args
+    job = Job.from_dict(json.loads(Path(job_file).read_text()))
+    record = run_job(job, Path(run_dir), device)
+    tmp = result + ".tmp"
+    Path(tmp).write_text(dumps(record))
+    Path(tmp).replace(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

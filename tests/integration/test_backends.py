@@ -33,7 +33,7 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     path = write_yaml("s.yaml", _suite(["eager", "onnxruntime"], options={"onnxruntime": {"exporter": "legacy"}}))
     argv = ["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]
     assert main(argv) == 0
-    eager, ort = _records(capsys)
+    _, ort = _records(capsys)
     assert ort["backend"] == "onnxruntime" and ort["cache_hit"] is False and ort["compile_s"] > 0
     assert set(ort["backend_details"]) == {"denoiser", "vae_decoder", "text_encoder"}
     assert all(d["exporter"] == "legacy" and d["provider"] == "CPUExecutionProvider"

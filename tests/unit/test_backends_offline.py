@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import ClassVar
 
 import pytest
 import torch
 
 from harness.backends import BACKENDS
 from harness.backends.cache import ArtifactCache, module_fingerprint
-from harness.backends.export import CallMismatch, capture_calls, flatten, make_standin, same_structure, unflatten
+from harness.backends.export import (
+    CallMismatch,
+    capture_calls,
+    flatten,
+    make_standin,
+    same_structure,
+    unflatten,
+)
 from harness.backends.tensorrt import TensorRTNotAvailable, import_tensorrt, optimization_profile
 from harness.errors import UserInputError
 
@@ -64,7 +72,7 @@ def test_flatten_round_trip_and_structure():
 
 def test_standin_runs_replacement_and_rejects_other_calls():
     class Den(torch.nn.Module):
-        config = {"in_channels": 4}
+        config: ClassVar[dict] = {"in_channels": 4}
 
         def forward(self, x, t, return_dict=True):
             return (x * 2 + t,)

@@ -96,7 +96,7 @@ def test_sweep_expands_variants():
 
 
 def test_sweep_errors():
-    with pytest.raises(ValueError, match="sweep: unknown key 'stesp'.*did you mean 'steps'"):
+    with pytest.raises(ValueError, match=r"sweep: unknown key 'stesp'.*did you mean 'steps'"):
         ModelEntry(card="x", sweep={"stesp": [1]})
     with pytest.raises(ValueError, match="sweep: 'steps' has no values"):
         ModelEntry(card="x", sweep={"steps": []})

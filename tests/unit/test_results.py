@@ -34,9 +34,9 @@ def test_truncated_last_line_is_ignored(tmp_path):
 def test_open_errors(tmp_path):
     with pytest.raises(UserInputError, match="run folder not found"):
         RunStore.open(tmp_path / "nope")
-    with pytest.raises(UserInputError, match="not a run folder: no run.json"):
+    with pytest.raises(UserInputError, match=r"not a run folder: no run\.json"):
         RunStore.open(tmp_path)
     (tmp_path / "run.json").write_text("{bad")
-    with pytest.raises(UserInputError, match="unreadable run.json"):
+    with pytest.raises(UserInputError, match=r"unreadable run\.json"):
         RunStore.open(tmp_path).meta()
     assert json.loads('{"a": 1}')
