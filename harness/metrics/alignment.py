@@ -1,0 +1,145 @@
+"""Prompt alignment: CLIP score of each image (or video frame) with its prompt.
+
+``clip_score`` = mean over items of ``100 · max(cos(E_image, E_text), 0)`` with OpenAI CLIP ViT-B/32
+(``clip-vit-base-patch32``: transformers ``CLIPModel`` from the local, verified folder; its own processor).
+Torchmetrics' ``clip_score`` gives the same number per image; over a batch it clips the mean instead of each
+score (identical unless some cosine is negative). A video's score is the mean of its frames' scores.
+
+Prompts: ``Samples`` has no prompt field; the metric reads ``samples.prompts`` (a list of strings, one per item)
+when the caller has attached it, and is skipped with that reason otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import MetricSkipped
+from harness.loaders.base import Samples
+from harness.metrics.base import Metric, MetricValue, version_of
+
+__all__ = ["CLIPScore"]
+
+
+class CLIPScore(Metric):
+    """CLIP score ×100 of each item with its prompt, averaged. Options: ``batch_size``, ``weights_dir``,
+    ``weights`` (a Hugging Face CLIP bundle of ``harness.weights``; default ``clip-vit-base-patch32``)."""
+
+    name: ClassVar[str] = "clip_score"
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar = "per_sample"
+    modalities: ClassVar[tuple[str, ...]] = ("image", "video")
+    requires_trained_weights: ClassVar[bool] = True
+    accepts_device: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        *,
+        batch_size: int = 32,
+        weights_dir: str | None = None,
+        weights: str = "clip-vit-base-patch32",
+    ) -> None:
+        # The worker reports a TypeError raised here as "bad options for clip_score".
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(weights, str):
+            raise TypeError(f"weights must be a name from `harness weights list`, got {weights!r}")
+        self.device, self.batch_size, self.weights = device, batch_size, weights
+        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        self._images: Any = None  # a CLIPImageFeatures extractor (model, processor, located weights)
+        self._values: list[float] = []
+
+    def _extractor(self) -> Any:
+        if self._images is None:
+            from harness.metrics.extractors import CLIPImageFeatures
+
+            self._images = CLIPImageFeatures(
+                device=self.device,
+                weights_dir=self.weights_dir,
+                batch_size=self.batch_size,
+                weights=self.weights,
+            )
+            self._images.name = f"clip:{self.weights}"
+        return self._images
+
+    def text_embeddings(self, prompts: list[str]) -> np.ndarray:
+        import torch
+
+        from harness.metrics.extractors import embeddings
+
+        ext = self._extractor()
+        max_len = int(ext.model.config.text_config.max_position_embeddings)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), self.batch_size):
+                tok = ext.processor.tokenizer(
+                    prompts[i : i + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_len,
+                    return_tensors="pt",
+                )
+                emb = embeddings(
+                    ext.model.get_text_features(
+                        input_ids=tok["input_ids"].to(self.device),
+                        attention_mask=tok["attention_mask"].to(self.device),
+                    )
+                )
+                out.append(emb.double().cpu().numpy())
+        return np.concatenate(out)
+
+    def scores(self, images: np.ndarray, prompts: list[str]) -> np.ndarray:
+        """``100 · max(cos, 0)`` of each (H, W, C) image in [0, 1] with its prompt → (N,) float64."""
+        img = self._extractor().features(images)
+        txt = self.text_embeddings(prompts)
+        img /= np.linalg.norm(img, axis=1, keepdims=True)
+        txt /= np.linalg.norm(txt, axis=1, keepdims=True)
+        return 100.0 * np.maximum((img * txt).sum(axis=1), 0.0)
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        prompts = getattr(samples, "prompts", None)
+        if not prompts:
+            raise MetricSkipped("the samples carry no prompts (Samples.prompts is not set by the caller)")
+        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+            raise ValueError(f"{self.name}: prompts must be a list of strings, got {type(prompts).__name__}")
+        if len(prompts) != len(samples):
+            raise ValueError(
+                f"{self.name}: {len(prompts)} prompts for {len(samples)} samples (one per item expected)"
+            )
+        if samples.modality == "image":
+            per = self.scores(samples.data, list(prompts))
+        elif samples.modality == "video":
+            f = samples.data.shape[1]
+            frames = samples.data.reshape(-1, *samples.data.shape[2:])
+            per = (
+                self.scores(frames, [p for p in prompts for _ in range(f)])
+                .reshape(len(samples), f)
+                .mean(axis=1)
+            )
+        else:
+            raise MetricSkipped(f"applies to image, video, not {samples.modality}")
+        self._values.extend(float(v) for v in per)
+
+    def compute(self) -> MetricValue:
+        if not self._values:
+            return self.skipped("no samples")
+        v = np.asarray(self._values)
+        return self.value(float(v.mean()), n=len(v), std=float(v.std(ddof=1)) if len(v) > 1 else None)
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        d = super().fingerprint_details()
+        if self._images is not None:
+            d["model"] = self._images.protocol()
+        else:
+            d["model"] = {"weights": self.weights}
+        d.update(
+            score="100 * max(cos(image, text), 0) per item, mean over items",
+            text="tokenizer of the folder, truncated to the model's max positions",
+            libraries={"transformers": version_of("transformers"), "torch": version_of("torch")},
+            n=len(self._values),
+        )
+        return d

@@ -1,0 +1,548 @@
+"""Feature extractors behind a registry: Samples (images, or the frames of videos) → (N, d) float64 features.
+
+An entry is a name, the pinned weights it needs (a ``harness.weights`` name), a builder, the feature dimension
+and its input protocol. Registered here:
+
+* ``inception-v3-fid``: pytorch-fid's ``InceptionV3`` (``use_fid_inception=True``, pool3, 2048-d) with the
+  weights loaded from OUR located, verified ``pt_inception-2015-12-05-6726825d.pth`` (never via its URL).
+  ``resize="bilinear"`` (default) is pytorch-fid's protocol (``F.interpolate`` bilinear to 299 inside the
+  network); ``resize="clean"`` is clean-fid's: quantise to uint8, PIL bicubic per channel in float mode to
+  299 × 299, clip to [0, 255], then into the same network (without its own resize).
+* ``inception-v3-fid-logits``: the same network's 1008 logits without the fc bias (``logits_unbiased``, what
+  torch-fidelity / torchmetrics' InceptionScore use), for the Inception Score.
+* ``clip-vit-b-32``: transformers' ``CLIPModel`` built from the local folder (config.json, pytorch_model.bin,
+  preprocessor_config.json, tokenizer files as openai/clip-vit-base-patch32 publishes them); images are
+  quantised to uint8 and prepared by the folder's ``CLIPImageProcessor``; features are the projected image
+  embeddings (512-d, not L2-normalised; ``normalize=True`` for unit vectors).
+
+More: ``register_extractor(ExtractorSpec(...))``; the builder is a ``"module:function"`` string or a callable
+``builder(device=..., weights_dir=..., batch_size=..., **options) -> FeatureExtractor``.
+
+Torch is imported only when an extractor is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import HarnessError, UserInputError
+from harness.loaders.base import Samples
+from harness.metrics.base import fingerprint_of, version_of
+from harness.registry import did_you_mean
+
+__all__ = [
+    "EXTRACTORS",
+    "ExtractorSpec",
+    "FeatureExtractor",
+    "WeightsLoadError",
+    "build_extractor",
+    "extractor_spec",
+    "images_of",
+    "load_clip",
+    "register_extractor",
+]
+
+
+class WeightsLoadError(HarnessError):
+    """A verified weights file does not fit the architecture (missing or misshapen tensors)."""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A registry entry: name, weights, builder, feature dimension and input protocol."""
+
+    name: str
+    builder: str | Callable[..., FeatureExtractor]
+    dim: int
+    weights: str | None
+    protocol: str
+    summary: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)  # builder options preset by this entry
+
+
+EXTRACTORS: dict[str, ExtractorSpec] = {}
+
+
+def register_extractor(spec: ExtractorSpec, *, replace: bool = False) -> ExtractorSpec:
+    """Add an extractor to the registry (``replace=True`` to overwrite, as tests do)."""
+    if spec.name in EXTRACTORS and not replace:
+        raise ValueError(f"extractor '{spec.name}' is already registered")
+    EXTRACTORS[spec.name] = spec
+    return spec
+
+
+def extractor_spec(name: str) -> ExtractorSpec:
+    if name not in EXTRACTORS:
+        raise UserInputError(f"unknown extractor '{name}' ({did_you_mean(name, EXTRACTORS)})")
+    return EXTRACTORS[name]
+
+
+def build_extractor(
+    name: str,
+    *,
+    device: str = "cpu",
+    weights_dir: str | os.PathLike[str] | None = None,
+    batch_size: int | None = None,
+    **options: Any,
+) -> FeatureExtractor:
+    """Build the registered extractor ``name`` (locating and verifying its weights; nothing is downloaded)."""
+    spec = extractor_spec(name)
+    builder = spec.builder
+    if isinstance(builder, str):
+        module, _, attr = builder.partition(":")
+        builder = getattr(importlib.import_module(module), attr)
+    kwargs = {**spec.defaults, **{k: v for k, v in options.items() if v is not None}}
+    if batch_size is not None:
+        kwargs["batch_size"] = batch_size
+    ext = builder(device=device, weights_dir=weights_dir, **kwargs)
+    ext.name = spec.name
+    return ext
+
+
+# --------------------------------------------------------------------------------------------- base
+
+
+def images_of(samples: Samples) -> np.ndarray:
+    """The images of ``samples`` as (N, H, W, C): images as they are, videos as all their frames."""
+    if samples.modality == "image":
+        return samples.data
+    if samples.modality == "video":
+        return samples.data.reshape(-1, *samples.data.shape[2:])
+    raise ValueError(f"image feature extractors take images or video frames, not {samples.modality}")
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (N, H, W, C), got {images.shape}")
+    c = images.shape[-1]
+    if c == 1:
+        images = np.repeat(images, 3, axis=-1)  # grayscale → RGB, as image loaders do
+    elif c != 3:
+        raise ValueError(
+            f"expected RGB (3 channels) or grayscale (1) images, got {c} channels (shape {images.shape})"
+        )
+    if not np.isfinite(images).all():
+        raise ValueError("images contain NaN or Inf")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"expected values in [0, 1], received min {lo:.4g} max {hi:.4g}")
+    return images
+
+
+def quantize(images: np.ndarray) -> np.ndarray:
+    """[0, 1] float → uint8, rounding (what saving a PNG does)."""
+    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
+
+
+class FeatureExtractor(ABC):
+    """Turns (N, H, W, 3) images in [0, 1] into (N, d) float64 features, in batches.
+
+    Subclasses implement ``_forward`` on one batch and describe their protocol in ``protocol()`` (what
+    changes the features: weights hash, resize, output layer, dtype); ``fingerprint()`` hashes it, so
+    statistics files from another protocol are recognised.
+    """
+
+    name: str = ""
+    dim: int = 0
+
+    def __init__(self, batch_size: int = 50) -> None:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = batch_size
+
+    @abstractmethod
+    def _forward(self, batch: np.ndarray) -> Any:
+        """One batch (B, H, W, 3) float32 in [0, 1] → (B, d) array or tensor."""
+
+    def protocol(self) -> dict[str, Any]:
+        """What defines the features (compared between statistics files)."""
+        return {"extractor": self.name, "dim": self.dim}
+
+    def details(self) -> dict[str, Any]:
+        """The protocol plus the library versions (for records; not part of ``fingerprint``)."""
+        return {**self.protocol(), "fingerprint": self.fingerprint(), "libraries": self.libraries()}
+
+    def libraries(self) -> dict[str, str | None]:
+        return {"numpy": version_of("numpy"), "torch": version_of("torch")}
+
+    def fingerprint(self) -> str:
+        return fingerprint_of(self.protocol())
+
+    def iter_features(self, images: np.ndarray) -> Iterator[np.ndarray]:
+        """Features batch by batch (float64), for streaming statistics."""
+        images = _check_images(images)
+        for i in range(0, len(images), self.batch_size):
+            out = self._forward(np.ascontiguousarray(images[i : i + self.batch_size], dtype=np.float32))
+            if hasattr(out, "detach"):
+                out = out.detach().cpu().double().numpy()
+            yield np.asarray(out, dtype=np.float64).reshape(len(out), -1)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """All features of (N, H, W, C) images, shape (N, d), float64."""
+        parts = list(self.iter_features(images))
+        return np.concatenate(parts) if parts else np.zeros((0, self.dim))
+
+    def samples_features(self, samples: Samples) -> np.ndarray:
+        """Features of image samples, or of every frame of video samples (N·F rows)."""
+        return self.features(images_of(samples))
+
+
+# --------------------------------------------------------------------------------------------- inception
+
+_PATCH_LOCK = threading.Lock()
+
+
+def _fid_inception_architecture() -> Any:
+    """pytorch-fid's ``fid_inception_v3()`` without its download: the same modules, uninitialised weights."""
+    import pytorch_fid.inception as pi
+
+    inc = pi._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    inc.Mixed_5b = pi.FIDInceptionA(192, pool_features=32)
+    inc.Mixed_5c = pi.FIDInceptionA(256, pool_features=64)
+    inc.Mixed_5d = pi.FIDInceptionA(288, pool_features=64)
+    inc.Mixed_6b = pi.FIDInceptionC(768, channels_7x7=128)
+    inc.Mixed_6c = pi.FIDInceptionC(768, channels_7x7=160)
+    inc.Mixed_6d = pi.FIDInceptionC(768, channels_7x7=160)
+    inc.Mixed_6e = pi.FIDInceptionC(768, channels_7x7=192)
+    inc.Mixed_7b = pi.FIDInceptionE_1(1280)
+    inc.Mixed_7c = pi.FIDInceptionE_2(2048)
+    return inc
+
+
+def load_state_dict_file(path: os.PathLike[str] | str) -> dict[str, Any]:
+    """A checkpoint of tensors only (``weights_only=True``: no code runs from the file)."""
+    import torch
+
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsLoadError(f"{path}: cannot be read as a PyTorch state dict: {exc}") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict):
+        raise WeightsLoadError(f"{path}: expected a state dict, got {type(sd).__name__}")
+    return sd
+
+
+def load_strict(module: Any, sd: dict[str, Any], path: Any, *, assign: bool = False) -> None:
+    """Load every tensor, refusing missing, unexpected or misshapen ones (no silent random weights)."""
+    try:
+        module.load_state_dict(sd, strict=True, assign=assign)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise WeightsLoadError(
+            f"{path}: does not fit the architecture: {' '.join(first[:3])[:400]}"
+        ) from None
+
+
+_MODELS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_MODELS_KEPT = 3
+_MODELS_LOCK = threading.Lock()
+
+
+def cached_model(key: tuple[Any, ...], factory: Callable[[], Any]) -> Any:
+    """One loaded network per (weights hash, options, device) in this process: fid, kid and inception_score
+    of a job share one Inception; the few most recent are kept."""
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = factory()
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > _MODELS_KEPT:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def build_fid_inception(pt_path: os.PathLike[str] | str, *, resize_input: bool) -> Any:
+    """pytorch-fid's ``InceptionV3([3], use_fid_inception=True)`` with the state dict read from ``pt_path``.
+
+    Returns:
+        ``(net, fc)``: the wrapper (pool3 output) and the 1008-class fc layer (for logits).
+    """
+    import pytorch_fid.inception as pi
+    import torch
+
+    with torch.device("meta"):  # no initialisation: every tensor comes from the file
+        inc = _fid_inception_architecture()
+    load_strict(inc, load_state_dict_file(pt_path), pt_path, assign=True)
+    # InceptionV3.__init__ calls pytorch_fid.inception.fid_inception_v3(), which downloads; hand it ours.
+    with _PATCH_LOCK:
+        original = pi.fid_inception_v3
+        pi.fid_inception_v3 = lambda: inc
+        try:
+            net = pi.InceptionV3(
+                output_blocks=[pi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]],
+                resize_input=resize_input,
+                normalize_input=True,
+                requires_grad=False,
+                use_fid_inception=True,
+            )
+        finally:
+            pi.fid_inception_v3 = original
+    return net.eval(), inc.fc
+
+
+def clean_resize(images_u8: np.ndarray, size: int = 299) -> np.ndarray:
+    """clean-fid's "clean" resize: PIL bicubic on each channel as float ('F' mode), clipped to [0, 255].
+
+    Args:
+        images_u8: (B, H, W, 3) uint8.
+
+    Returns:
+        (B, size, size, 3) float32 in [0, 255].
+    """
+    from PIL import Image
+
+    out = np.empty((len(images_u8), size, size, 3), dtype=np.float32)
+    for i, img in enumerate(images_u8):
+        for c in range(3):
+            ch = Image.fromarray(img[:, :, c].astype(np.float32), mode="F")
+            out[i, :, :, c] = np.asarray(ch.resize((size, size), resample=Image.BICUBIC)).clip(0, 255)
+    return out
+
+
+class InceptionFID(FeatureExtractor):
+    """pytorch-fid's FID Inception-v3 on our verified weights file (see the module docstring)."""
+
+    RESIZES: ClassVar[tuple[str, ...]] = ("bilinear", "clean")
+    OUTPUTS: ClassVar[dict[str, int]] = {"pool": 2048, "logits": 1008}
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 50,
+        resize: str = "bilinear",
+        output: str = "pool",
+    ) -> None:
+        super().__init__(batch_size)
+        if resize not in self.RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(self.RESIZES)}, got {resize!r}")
+        if output not in self.OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
+        import torch
+
+        from harness import weights
+
+        self.located = weights.locate("pytorch-fid-inception", weights_dir)
+        self.resize, self.output, self.device = resize, output, device
+        self.dim = self.OUTPUTS[output]
+        sha = self.located.sha256[self.located.path.name]
+        resize_input = resize == "bilinear"
+
+        def load() -> tuple[Any, Any]:
+            net, fc = build_fid_inception(self.located.path, resize_input=resize_input)
+            return net.to(device), fc.weight.detach().to(device)
+
+        self._net, self._fc_weight = cached_model(("inception-fid", sha, resize_input, device), load)
+        self._torch = torch
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            **super().protocol(),
+            "network": "pytorch-fid InceptionV3 (use_fid_inception=True)",
+            "weights": self.located.details(),
+            "resize": self.resize,
+            "resize_detail": (
+                "bilinear to 299 (F.interpolate, align_corners=False), as pytorch-fid"
+                if self.resize == "bilinear"
+                else "uint8, PIL bicubic per channel in float mode to 299, clip [0, 255], as clean-fid"
+            ),
+            "input": "RGB in [0, 1] scaled to [-1, 1]",
+            "output": "pool3 (2048)" if self.output == "pool" else "logits without bias (1008)",
+            "dtype": "float32 network, float64 features",
+        }
+
+    def libraries(self) -> dict[str, str | None]:
+        return {
+            **super().libraries(),
+            "torchvision": version_of("torchvision"),
+            "pytorch-fid": version_of("pytorch-fid"),
+            "pillow": version_of("pillow"),
+        }
+
+    def _forward(self, batch: np.ndarray) -> Any:
+        torch = self._torch
+        if self.resize == "clean":
+            batch = clean_resize(quantize(batch)) / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().to(self.device)
+        with torch.inference_mode():
+            pool = self._net(x)[0].flatten(1)
+            if self.output == "logits":
+                return pool @ self._fc_weight.T
+            return pool
+
+
+def _build_inception(**kw: Any) -> InceptionFID:
+    return InceptionFID(**kw)
+
+
+# --------------------------------------------------------------------------------------------- CLIP
+
+
+def load_clip(located: Any, device: str = "cpu") -> tuple[Any, Any]:
+    """``(CLIPModel, CLIPProcessor)`` from a located CLIP folder; the weights from its pytorch_model.bin only.
+
+    The model is built from config.json and every tensor of the verified checkpoint is loaded (missing ones are
+    an error, not random weights); the processor (tokenizer and image processor) from the same folder, offline.
+    """
+    sha = located.sha256.get("pytorch_model.bin")
+    return cached_model(("clip", str(located.root), sha, device), lambda: _load_clip(located, device))
+
+
+def _load_clip(located: Any, device: str) -> tuple[Any, Any]:
+    from transformers import CLIPModel, CLIPProcessor
+
+    folder = str(located.root)
+    weights_file = located.files["pytorch_model.bin"]
+    if Path(weights_file).parent != Path(folder):
+        raise WeightsLoadError(f"{weights_file}: expected in {folder} with the config and tokenizer files")
+    # use_safetensors=False: read exactly the verified pytorch_model.bin (weights_only), even where an
+    # unpinned model.safetensors sits next to it (a Hugging Face cache snapshot).
+    model, info = CLIPModel.from_pretrained(
+        folder, local_files_only=True, use_safetensors=False, output_loading_info=True
+    )
+    # Older checkpoints carry position_ids buffers that newer transformers compute instead.
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not str(k).endswith("position_ids")]
+    missing = list(info.get("missing_keys", ()))
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing or unexpected or mismatched:
+        raise WeightsLoadError(
+            f"{weights_file}: does not fit the CLIP config (no random weights are used): missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}, mismatched {sorted(map(str, mismatched))[:5]}"
+        )
+    processor = CLIPProcessor.from_pretrained(folder, local_files_only=True)
+    return model.eval().to(device), processor
+
+
+def embeddings(out: Any) -> Any:
+    """``get_image_features`` / ``get_text_features`` return a tensor (transformers 4) or an output whose
+    ``pooler_output`` holds the projected embedding (transformers 5)."""
+    return out if hasattr(out, "norm") else out.pooler_output
+
+
+class CLIPImageFeatures(FeatureExtractor):
+    """CLIP image embeddings (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 32,
+        normalize: bool = False,
+        weights: str = "clip-vit-base-patch32",
+    ) -> None:
+        super().__init__(batch_size)
+        if not isinstance(normalize, bool):
+            raise ValueError(f"normalize must be true or false, got {normalize!r}")
+        import torch
+
+        from harness import weights as W
+
+        self.located = W.locate(weights, weights_dir)
+        self.model, self.processor = load_clip(self.located, device)
+        self.device, self.normalize = device, normalize
+        self.dim = int(self.model.config.projection_dim)
+        self._torch = torch
+
+    def protocol(self) -> dict[str, Any]:
+        ip = self.processor.image_processor
+        return {
+            **super().protocol(),
+            "network": "transformers CLIPModel.get_image_features",
+            "weights": self.located.details(),
+            "preprocess": f"uint8 → {type(ip).__name__} (resize {getattr(ip, 'size', None)}, "
+            f"crop {getattr(ip, 'crop_size', None)}, mean/std normalised)",
+            "output": "projected image embedding" + (", L2-normalised" if self.normalize else ""),
+            "dtype": "float32 network, float64 features",
+        }
+
+    def libraries(self) -> dict[str, str | None]:
+        return {
+            **super().libraries(),
+            "transformers": version_of("transformers"),
+            "pillow": version_of("pillow"),
+        }
+
+    def pixel_values(self, batch: np.ndarray) -> Any:
+        images = list(quantize(batch))
+        return self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+
+    def _forward(self, batch: np.ndarray) -> Any:
+        torch = self._torch
+        with torch.inference_mode():
+            emb = embeddings(
+                self.model.get_image_features(pixel_values=self.pixel_values(batch).to(self.device))
+            )
+            if self.normalize:
+                emb = emb / emb.norm(dim=-1, keepdim=True)
+            return emb
+
+
+def _build_clip(**kw: Any) -> CLIPImageFeatures:
+    return CLIPImageFeatures(**kw)
+
+
+# --------------------------------------------------------------------------------------------- registry
+
+register_extractor(
+    ExtractorSpec(
+        name="inception-v3-fid",
+        builder="harness.metrics.extractors:_build_inception",
+        dim=2048,
+        weights="pytorch-fid-inception",
+        protocol="RGB [0,1]; resize bilinear→299 (pytorch-fid) or clean (clean-fid); [-1,1]; pool3 2048-d",
+        summary="FID Inception-v3 (pytorch-fid), pool3 features",
+    )
+)
+register_extractor(
+    ExtractorSpec(
+        name="inception-v3-fid-logits",
+        builder="harness.metrics.extractors:_build_inception",
+        dim=1008,
+        weights="pytorch-fid-inception",
+        protocol="as inception-v3-fid; 1008 logits without the fc bias (torch-fidelity's logits_unbiased)",
+        summary="FID Inception-v3 logits, for the Inception Score",
+        defaults={"output": "logits"},
+    )
+)
+register_extractor(
+    ExtractorSpec(
+        name="clip-vit-b-32",
+        builder="harness.metrics.extractors:_build_clip",
+        dim=512,
+        weights="clip-vit-base-patch32",
+        protocol="RGB uint8; the folder's CLIPImageProcessor (224 bicubic, centre crop, CLIP mean/std); "
+        "projected image embedding 512-d",
+        summary="OpenAI CLIP ViT-B/32 image embeddings (FD-CLIP)",
+    )
+)
+
+
+@contextlib.contextmanager
+def registered(spec: ExtractorSpec) -> Iterator[ExtractorSpec]:
+    """Register ``spec`` for the duration of a ``with`` block (tests, experiments)."""
+    previous = EXTRACTORS.get(spec.name)
+    register_extractor(spec, replace=True)
+    try:
+        yield spec
+    finally:
+        if previous is None:
+            EXTRACTORS.pop(spec.name, None)
+        else:
+            EXTRACTORS[spec.name] = previous
