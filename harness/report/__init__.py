@@ -1,4 +1,8 @@
-"""Reports of a run: report.md, frontier.csv and one pareto_<x>__<y>.png per pair of objectives."""
+"""Reports of one or more runs: report.md, report.html, frontier.csv, records.parquet, Pareto PNGs.
+
+``harness report RUN_DIR`` writes into the run folder; several runs (merged when their environments and
+metric fingerprints agree, see :mod:`harness.report.runs`) go to ``--out``.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +10,119 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+from harness.errors import UserInputError
 from harness.plan import safe_name
-from harness.results import RunStore, to_frame
+from harness.report.runs import Runs, load_runs, objectives_of
+
+__all__ = ["FRONTIER_COLUMNS", "build_report", "classified_tables", "load_runs", "objectives_of"]
+
+FRONTIER_COLUMNS = ("feasible", "violations", "on_front", "tied", "dominated", "knee", "frontier_status")
 
 
-def objectives_of(meta: dict[str, Any]) -> dict[str, str]:
-    return dict((meta.get("suite") or {}).get("objectives") or {"latency_ms.p50": "min", "peak_rss_mib": "min"})
+def classified_tables(runs: Runs):
+    """``(df, ok)``: every record flattened, and the ok ones classified per modality (front, ties, knee)."""
+    from harness.pareto import classify
+
+    df = runs.table()
+    if df.empty:
+        return df, df
+    ok = df[df["status"] == "ok"].copy()
+    for col in runs.objectives:
+        if col not in ok.columns:
+            ok[col] = float("nan")
+    ok = classify(ok, runs.objectives, runs.constraints, group_by="modality")
+    return df, ok
 
 
-def build_report(run_dir: str | Path) -> dict[str, Any]:
-    """Write the report files into the run folder; return their paths."""
-    from harness.pareto import pareto_front
+def build_report(
+    run_dirs: str | Path | list[str | Path],
+    out_dir: str | Path | None = None,
+    *,
+    html: bool = True,
+    allow_mismatch: bool = False,
+) -> dict[str, Any]:
+    """Write the report files; return their paths.
+
+    Args:
+        run_dirs: one run folder, or several to merge into one report.
+        out_dir: where to write (default: the run folder; required with several runs).
+        html: also write the self-contained ``report.html``.
+        allow_mismatch: merge runs whose environments or metric fingerprints differ (the report says so).
+
+    Returns:
+        ``plots`` (list of PNG paths), ``frontier_csv``, ``parquet`` (None when pyarrow is missing, with
+        the reason in ``skipped``), ``markdown``, ``html`` (None with ``html=False``), ``dest``.
+    """
+    from harness.report.decide import summarize_frontier
     from harness.report.markdown import render_markdown
     from harness.report.plots import pareto_plot
 
-    store = RunStore.open(run_dir)
-    meta = store.meta()
-    records = store.records()
-    objectives = objectives_of(meta)
-    df = to_frame(records)
-    out: dict[str, Any] = {"plots": []}
-    if df.empty:
-        ok = df
+    runs = load_runs(run_dirs, allow_mismatch=allow_mismatch)
+    if out_dir is None:
+        if len(runs.runs) > 1:
+            raise UserInputError("several runs make one report: give --out DIR for it")
+        dest = runs.runs[0].path
     else:
-        ok = df[df["status"] == "ok"].copy()
-        for col in objectives:
-            if col not in ok.columns:
-                ok[col] = float("nan")
-        ok["on_front"] = pareto_front(ok, objectives, group_by="modality") if not ok.empty else []
-    suite_name = (meta.get("suite") or {}).get("name", store.run_id)
-    names = list(objectives)
-    for x, y in itertools.combinations(names, 2):
-        path = store.path / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
+        dest = Path(out_dir)
+        if dest.exists() and not dest.is_dir():
+            raise UserInputError("--out: exists and is not a folder", source=str(dest))
+        dest.mkdir(parents=True, exist_ok=True)
+    objectives, constraints = runs.objectives, runs.constraints
+    df, ok = classified_tables(runs)
+    out: dict[str, Any] = {"plots": [], "dest": dest, "skipped": []}
+
+    suite_names = list(dict.fromkeys((r.meta.get("suite") or {}).get("name", r.run_id) for r in runs.runs))
+    title = " + ".join(suite_names)
+    for x, y in itertools.combinations(list(objectives), 2):
+        path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
         if not ok.empty:
-            pareto_plot(ok, x, y, objectives, path, f"{suite_name}: {y} vs {x}")
+            pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints)
             out["plots"].append(path)
-    cols = ["model", "variant", "backend", "precision", "modality", "batch_size", *names, "on_front"]
-    frontier = store.path / "frontier.csv"
+
+    ident = ["run_id"] if len(runs.runs) > 1 else []
+    ident += ["model", "variant", "backend", "precision", "modality", "batch_size"]
+    bounds = [f"{c}_{e}" for c in objectives for e in ("lo", "hi")]
+    cols = [*ident, *objectives, *bounds, *FRONTIER_COLUMNS]
+    frontier = dest / "frontier.csv"
     if ok.empty:
-        frontier.write_text(",".join(cols) + "\n")
+        frontier.write_text(",".join(c for c in cols if not c.endswith(("_lo", "_hi"))) + "\n")
     else:
         ok[[c for c in cols if c in ok.columns]].to_csv(frontier, index=False)
     out["frontier_csv"] = frontier
-    md = store.path / "report.md"
-    md.write_text(render_markdown(meta, records, df, ok, objectives, out["plots"], store.path), encoding="utf-8")
+
+    out["parquet"] = _write_parquet(df, ok, dest / "records.parquet", out["skipped"])
+    summaries = summarize_frontier(ok, objectives, constraints)
+    md = dest / "report.md"
+    md.write_text(
+        render_markdown(runs.meta, runs.records, df, ok, objectives, out["plots"], dest,
+                        constraints=constraints, summaries=summaries, runs=runs),
+        encoding="utf-8",
+    )
     out["markdown"] = md
+    out["html"] = None
+    if html:
+        from harness.report.html import render_html
+
+        page = dest / "report.html"
+        page.write_text(render_html(runs, df, ok, summaries, out["plots"]), encoding="utf-8")
+        out["html"] = page
     return out
+
+
+def _write_parquet(df, ok, path: Path, skipped: list[str]) -> Path | None:
+    """Every record flattened, with its frontier status (failed jobs: their status, flags False)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        skipped.append(f"{path.name}: pyarrow is not installed (pip install pyarrow)")
+        return None
+    table = df.copy()
+    if not table.empty:
+        for col in FRONTIER_COLUMNS:
+            fill = table["status"] if col == "frontier_status" else ("" if col == "violations" else False)
+            table[col] = ok[col].reindex(table.index) if col in ok.columns else None
+            table[col] = table[col].where(table[col].notna(), fill)
+            if col not in ("violations", "frontier_status"):
+                table[col] = table[col].astype(bool)
+    table.to_parquet(path, index=False)
+    return path

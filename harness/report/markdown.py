@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +39,38 @@ def _metric_cell(mv: dict[str, Any] | None) -> str:
     return cell
 
 
-def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> str:
+def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, constraints=(), summaries=None,
+                    runs=None) -> str:
+    """The report for pull-request comments. ``run_dir`` is where it is written (links are relative to it);
+    ``summaries`` come from :func:`harness.report.decide.summarize_frontier`, ``runs`` from ``load_runs``."""
+    from harness.pareto import describe_constraint
+
     suite = meta.get("suite") or {}
     env = meta.get("environment") or {}
     dev = meta.get("device_environment") or {}
     metric_names = [m if isinstance(m, str) else m["name"] for m in suite.get("metrics") or []]
     n_ok = sum(r.get("status") == "ok" for r in records)
+    run_ids = [r.run_id for r in runs.runs] if runs is not None else [run_dir.name]
+    which = f"run {md_escape(run_ids[0])}" if len(run_ids) == 1 else "runs " + ", ".join(map(md_escape, run_ids))
     out = [
-        f"# {md_escape(suite.get('name', 'run'))} — run {md_escape(run_dir.name)}",
+        f"# {md_escape(suite.get('name', 'run'))} — {which}",
         "",
         f"{n_ok} of {len(records)} jobs ok · device **{md_escape(meta.get('device', '?'))}** "
         f"({md_escape(dev.get('device_name') or env.get('cpu', '?'))}) · torch {md_escape((env.get('packages') or {}).get('torch'))}"
         f" · diffusers {md_escape((env.get('packages') or {}).get('diffusers'))} · harness {md_escape(env.get('harness_commit') or env.get('harness_version'))}",
         "",
-        "Objectives: " + ", ".join(f"`{k}` ({v})" for k, v in objectives.items()) + ".",
+        "Objectives: " + ", ".join(f"`{k}` ({v})" for k, v in objectives.items()) + "."
+        + (" Constraints: " + ", ".join(f"`{md_escape(describe_constraint(c))}`" for c in constraints) + "."
+           if constraints else ""),
         "",
+        *([f"- ⚠ {md_escape(n)}" for n in runs.notes] + [""] if runs is not None and runs.notes else []),
         "## Jobs",
         "",
     ]
     headers = ["model", "variant", "backend", "precision", "status", "p50 ms [95% CI]", "p90 ms", "CV",
-               "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB", *metric_names]
+               "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB", *metric_names, "frontier"]
     rows = []
-    for r in records:
+    for i, r in enumerate(records):
         lat = r.get("latency_ms") or {}
         ci = lat.get("p50_ci95")
         thr = r.get("throughput") or {}
@@ -73,6 +84,7 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
             fmt(r.get("first_call_ms")), fmt(mem.get("peak_rss_mib")),
             fmt(mem.get("peak_vram_allocated_mib")),
             *[_metric_cell((r.get("metrics") or {}).get(m)) for m in metric_names],
+            _frontier_cell(ok, i),
         ])
     out += [_table(headers, rows), ""]
 
@@ -83,11 +95,24 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
         out.append("Computed over all objectives at once, separately for each modality (an image model does not "
                    "compete with an audio model).")
         out.append("")
+        by_modality = {s.modality: s for s in summaries or []}
         for modality, part in ok.groupby("modality", sort=False):
             front = part[part["on_front"]]
             names = ", ".join(f"{md_escape(a)} / {md_escape(b)} / {md_escape(c)}"
                               for a, b, c in zip(front["model"], front["variant"], front["backend"]))
             out.append(f"- **{md_escape(modality)}**: {len(front)} of {len(part)} on the front: {names or '–'}")
+            s = by_modality.get(str(modality))
+            if s is None:
+                continue
+            out += [f"  - {md_escape(rec.text)}" for rec in s.recommendations]
+            out.append(f"  - Knee of the front (all objectives): {md_escape(s.knee)}" if s.knee else
+                       "  - No knee: the front has fewer than three jobs or no bend.")
+            if s.tied:
+                out.append("  - Tied with the front within the 95% intervals (dominated only by the point "
+                           "estimates): " + ", ".join(map(md_escape, s.tied)))
+            if s.infeasible:
+                out.append("  - Infeasible: " + "; ".join(f"{md_escape(lbl)} ({md_escape(why)})"
+                                                          for lbl, why in s.infeasible))
         out.append("")
     for p in plots:
         out += [f"![{p.stem}]({p.name})", ""]
@@ -137,7 +162,8 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
     sample_lines = []
     for r in records:
         if r.get("samples"):
-            links = " ".join(f"[{Path(s).name}]({s})" for s in r["samples"])
+            base = Path(r.get("_run_dir") or run_dir)
+            links = " ".join(f"[{Path(s).name}]({_rel_link(base / s, run_dir)})" for s in r["samples"])
             sample_lines.append(f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: {links}")
     if sample_lines:
         out += ["## Samples", "", *sample_lines, ""]
@@ -148,6 +174,20 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path) -> 
             "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
             ""]
     return "\n".join(out)
+
+
+def _rel_link(path: Path, start: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, start)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+def _frontier_cell(ok, i: int) -> str:
+    if ok is None or ok.empty or i not in ok.index or "frontier_status" not in ok.columns:
+        return "–"
+    cell = str(ok.at[i, "frontier_status"])
+    return cell + " (knee)" if bool(ok.at[i, "knee"]) else cell
 
 
 def backend_section(records: list[dict[str, Any]]) -> list[str]:

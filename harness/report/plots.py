@@ -1,7 +1,12 @@
-"""Pareto plots: one PNG per pair of objectives, one panel per modality, the front as a step line."""
+"""Pareto plots: one PNG per pair of objectives, one panel per modality, the front as a step line.
+
+Points are styled by their frontier status (front, tied within the intervals, dominated, infeasible),
+constraints on an axis shade the region that breaks them, and a star marks the knee of each view.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -13,10 +18,20 @@ MODALITY_COLORS = {"image": "#1f77b4", "video": "#2ca02c", "audio": "#d62728"}
 
 
 def label_of(row) -> str:
+    """``model / variant / backend / precision`` of a table row."""
     parts = [str(row["model"]), str(row["variant"]), str(row["backend"])]
-    if row.get("precision") and row["precision"] != "fp32":
+    if row.get("precision"):
         parts.append(str(row["precision"]))
     return " / ".join(parts)
+
+
+def _plain(text: str) -> str:
+    """Text for matplotlib: a ``$`` in a card name must not start mathtext."""
+    return text.replace("$", r"\$")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def axis_label(name: str, direction: str) -> str:
@@ -38,62 +53,261 @@ def _finite_for_plot(values: np.ndarray) -> tuple[np.ndarray, float | None]:
     return out, pos
 
 
-def pareto_plot(df, x: str, y: str, directions: dict[str, str], path: Path, title: str) -> Path:
+def _bounds(constraints, metric: str) -> list[tuple[str, float]]:
+    """("min"|"max", threshold) for each bound the constraints put on ``metric``."""
+    out = []
+    for c in constraints or ():
+        name, lo, hi = (c["metric"], c.get("min"), c.get("max")) if isinstance(c, dict) else (c.metric, c.min, c.max)
+        if name == metric:
+            out += [("min", float(lo))] if lo is not None else []
+            out += [("max", float(hi))] if hi is not None else []
+    return out
+
+
+def _include_thresholds(ax, axis: str, bounds: list[tuple[str, float]]) -> list[str]:
+    """Widen the view to show a threshold within one data span of it; return those left out."""
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    span = hi - lo
+    left_out = []
+    for _, t in bounds:
+        if lo - span <= t <= hi + span:
+            lo, hi = min(lo, t - 0.03 * span), max(hi, t + 0.03 * span)
+        elif not lo <= t <= hi:
+            left_out.append(t)
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
+    return left_out
+
+
+def _shade(ax, axis: str, bounds: list[tuple[str, float]], name: str) -> bool:
+    """Grey out the side of each threshold that breaks the constraint; True when something was drawn."""
+    drawn = False
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    for kind, t in bounds:
+        a, b = (t, hi) if kind == "max" else (lo, t)
+        a, b = max(a, lo), min(b, hi)
+        label = None if drawn else "infeasible region"
+        if b > a:
+            span = ax.axvspan if axis == "x" else ax.axhspan
+            span(a, b, color="#888888", alpha=0.16, lw=0, zorder=0, label=label, hatch="//")
+            drawn = True
+        if lo <= t <= hi:
+            line = ax.axvline if axis == "x" else ax.axhline
+            line(t, color="#555555", ls="--", lw=0.9, zorder=1)
+            text = f"{name} {'≥' if kind == 'min' else '≤'} {t:g}"
+            if axis == "x":
+                ax.text(t, 0.99, " " + text, transform=ax.get_xaxis_transform(), fontsize=7, va="top",
+                        ha="left", color="#444444", rotation=90)
+            else:
+                ax.text(0.01, t, text, transform=ax.get_yaxis_transform(), fontsize=7, va="bottom",
+                        ha="left", color="#444444")
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
+    return drawn
+
+
+def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraints=(), color: str = "#444444",
+                title: str = "", legend: bool = True) -> None:
+    """One 2-D view of a frontier on ``ax``.
+
+    ``part`` is one group's table as :func:`harness.pareto.classify` returns it (classified here, without
+    constraints, when it is not). Markers: the front over every objective (solid, black edge), tied with
+    the front within the 95% intervals (hollow), dominated (faded), infeasible (grey x). The step line is
+    the front of the feasible jobs in this view, the star its knee (:func:`harness.pareto.knee_index`),
+    error bars the 95% intervals, hatched areas the regions that break a constraint on an axis.
+    With ``legend=False`` the axes gets no legend; its artists keep their labels for a figure legend.
+    """
+    from harness.pareto import classify, dominated_mask, knee_index
+
+    if "frontier_status" not in part.columns:
+        part = classify(part, {x: directions[x], y: directions[y]}, constraints)
+    ax.set_title(_plain(title), fontsize=11)
+    ax.set_xlabel(axis_label(x, directions[x]), fontsize=9)
+    ax.set_ylabel(axis_label(y, directions[y]), fontsize=9)
+    ax.grid(True, alpha=0.3)
+    part = part[part[x].notna() & part[y].notna()] if x in part.columns and y in part.columns else part.iloc[0:0]
+    if part.empty:
+        ax.text(0.5, 0.5, "no jobs with both values", ha="center", va="center", transform=ax.transAxes)
+        return
+    xs, x_inf = _finite_for_plot(part[x].to_numpy(dtype=float))
+    ys, y_inf = _finite_for_plot(part[y].to_numpy(dtype=float))
+    status = part["frontier_status"].to_numpy()
+    feasible = part["feasible"].to_numpy(dtype=bool)
+
+    styles = [
+        ("front", dict(s=60, color=color, edgecolor="black", linewidths=0.9, zorder=4), "on the front"),
+        ("tied", dict(s=60, facecolor="white", edgecolor=color, linewidths=1.6, zorder=4),
+         "tied with the front (95% CI)"),
+        ("dominated", dict(s=36, color=color, alpha=0.3, zorder=3), "dominated"),
+        ("incomplete", dict(s=36, color=color, alpha=0.3, marker="s", zorder=3), "not ranked (objective missing)"),
+        ("infeasible", dict(s=44, color="#777777", marker="x", linewidths=1.4, zorder=3), "infeasible"),
+    ]
+    for key, kw, label in styles:
+        sel = status == key
+        if sel.any():
+            ax.scatter(xs[sel], ys[sel], label=label, **kw)
+
+    for col, values, err_axis in ((x, xs, "x"), (y, ys, "y")):
+        lo, hi = f"{col}_lo", f"{col}_hi"
+        if lo in part.columns and hi in part.columns and part[lo].notna().any():
+            err = np.vstack([values - part[lo].to_numpy(float), part[hi].to_numpy(float) - values])
+            err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
+            kw = {"xerr": err} if err_axis == "x" else {"yerr": err}
+            ax.errorbar(xs, ys, fmt="none", ecolor=color, alpha=0.55, capsize=2, lw=0.8, zorder=2, **kw)
+
+    # The front of this view, over feasible jobs only, and its knee.
+    raw = part[[x, y]].to_numpy(dtype=float)
+    if feasible.any():
+        fidx = np.flatnonzero(feasible)
+        on2 = fidx[~dominated_mask(raw[fidx], [directions[x], directions[y]])]
+        fx, fy = step_line(xs[on2], ys[on2], directions[x], directions[y])
+        if len(fx) > 1:
+            ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1, label="front in this view")
+        k = knee_index(raw[on2], [directions[x], directions[y]])
+        if k is not None:
+            ax.scatter(xs[on2[k]], ys[on2[k]], s=260, marker="*", facecolor="gold", edgecolor="black",
+                       linewidths=0.8, zorder=5, label="knee of this view")
+
+    ax.margins(x=0.2, y=0.12)
+    for axis in ("x", "y"):
+        with contextlib.suppress(AttributeError):  # plain numbers: "1043", not "0.08 + 1.043e3"
+            ax.ticklabel_format(axis=axis, useOffset=False, style="plain")
+    if x.startswith("latency") and np.nanmin(xs) > 0 and np.nanmax(xs) / np.nanmin(xs) > 20:
+        ax.set_xscale("log")
+
+    left_out = []
+    shaded = False
+    for col, axis in ((x, "x"), (y, "y")):
+        bounds = _bounds(constraints, col)
+        if bounds:
+            missed = _include_thresholds(ax, axis, bounds)
+            left_out += [f"{col} {'≥' if k == 'min' else '≤'} {t:g}" for k, t in bounds if t in missed]
+            shaded |= _shade(ax, axis, [b for b in bounds if b[1] not in missed], col)
+    if left_out:
+        ax.set_xlabel(ax.get_xlabel() + "\nbeyond the view: " + ", ".join(left_out), fontsize=9)
+    if x_inf is not None:
+        ax.axvline(x_inf, color="grey", ls=":", lw=0.8)
+        lim = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lim[0] <= t < x_inf - 0.06 * (lim[1] - lim[0])]
+        ax.set_xticks([*ticks, x_inf], [*(f"{t:g}" for t in ticks), "∞"])
+        ax.set_xlim(lim)
+    if y_inf is not None:
+        ax.axhline(y_inf, color="grey", ls=":", lw=0.8)
+        lim = ax.get_ylim()
+        ticks = [t for t in ax.get_yticks() if lim[0] <= t < y_inf - 0.06 * (lim[1] - lim[0])]
+        ax.set_yticks([*ticks, y_inf], [*(f"{t:g}" for t in ticks), "∞ (identical)"])
+        ax.set_ylim(lim)
+    _place_labels(ax, xs, ys, [_plain(_short(label_of(row))) for _, row in part.iterrows()],
+                  [st in ("front", "tied") for st in status])
+    if legend:
+        ax.legend(fontsize=7, loc=_emptiest_corner(ax, xs, ys))
+
+
+def _emptiest_corner(ax, xs: np.ndarray, ys: np.ndarray) -> str:
+    """The corner with the fewest points: matplotlib's ``loc="best"`` costs seconds with many artists."""
+    ax.get_xlim(), ax.get_ylim()
+    frac = ax.transAxes.inverted().transform(ax.transData.transform(np.column_stack([xs, ys])))
+    corners = {"upper left": (0, 1), "upper right": (1, 1), "lower left": (0, 0), "lower right": (1, 0)}
+    counts = {}
+    for name, (cx, cy) in corners.items():
+        near_x = frac[:, 0] < 0.45 if cx == 0 else frac[:, 0] > 0.55
+        near_y = frac[:, 1] < 0.45 if cy == 0 else frac[:, 1] > 0.55
+        counts[name] = int((near_x & near_y).sum())
+    return min(counts, key=lambda k: counts[k])  # ties keep the order above
+
+
+def _place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: list[str], strong: list[bool],
+                  fontsize: float = 7) -> None:
+    """Annotate each point, moving a label up or down when it would overlap one already placed.
+
+    Sizes are estimated from the character count (no renderer pass), which is enough to keep labels of
+    points sharing a row, like jobs with equal memory, apart.
+    """
+    ax.get_xlim(), ax.get_ylim()  # settle pending autoscaling (margins) before reading transData
+    px = ax.transData.transform(np.column_stack([xs, ys])) * 72.0 / ax.figure.dpi  # points
+    box = ax.get_window_extent()
+    x0, x1 = box.x0 * 72.0 / ax.figure.dpi, box.x1 * 72.0 / ax.figure.dpi
+    y0, y1 = box.y0 * 72.0 / ax.figure.dpi, box.y1 * 72.0 / ax.figure.dpi
+    placed: list[tuple[float, float, float, float]] = []
+    h = fontsize * 1.25
+    order = sorted(range(len(labels)), key=lambda i: (not strong[i], -px[i, 1], px[i, 0]))
+    for i in order:
+        w = len(labels[i]) * fontsize * 0.52
+        right = px[i, 0] + 5 + w > x1 and px[i, 0] - 5 - w >= x0
+        dx = -5.0 if right else 5.0
+        chosen = 4.0
+        for dy in (4.0, -4.0 - h, 4.0 + h, -4.0 - 2 * h, 4.0 + 2 * h, -4.0 - 3 * h, 4.0 + 3 * h):
+            bx0 = px[i, 0] + dx - (w if right else 0.0)
+            by0 = px[i, 1] + dy
+            cand = (bx0, by0, bx0 + w, by0 + h)
+            inside = y0 <= cand[1] and cand[3] <= y1
+            if inside and not any(c[0] < cand[2] and cand[0] < c[2] and c[1] < cand[3] and cand[1] < c[3]
+                                  for c in placed):
+                chosen = dy
+                placed.append(cand)
+                break
+        else:
+            bx0 = px[i, 0] + dx - (w if right else 0.0)
+            placed.append((bx0, px[i, 1] + chosen, bx0 + w, px[i, 1] + chosen + h))
+        text = ax.annotate(labels[i], (xs[i], ys[i]), fontsize=fontsize, xytext=(dx, chosen),
+                           textcoords="offset points", ha="right" if right else "left", va="bottom",
+                           alpha=1.0 if strong[i] else 0.6, zorder=6, clip_on=True,
+                           arrowprops=None if abs(chosen) <= 4.0 + 1e-9 else dict(arrowstyle="-", lw=0.4, color="#888888"))
+        text.set_in_layout(False)  # a long name must not squeeze the panel
+
+
+def pareto_figure(df, x: str, y: str, directions: dict[str, str], title: str, constraints=()):
+    """A matplotlib figure: one panel per modality of ``df`` (a classified table), see :func:`draw_pareto`."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if matplotlib.get_backend().lower() not in ("agg",) and "inline" not in matplotlib.get_backend():
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    modalities = [m for m in ("image", "video", "audio") if m in set(df["modality"])]
+    present = set(df["modality"]) if "modality" in df.columns else set()
+    modalities = [m for m in ("image", "video", "audio") if m in present]
+    modalities += sorted(str(m) for m in present if m not in modalities and m is not None and m == m)
     ncols = max(len(modalities), 1)
     fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 4.8), squeeze=False)
     for ax, modality in zip(axes[0], modalities or [None]):
         part = df[df["modality"] == modality] if modality else df
-        part = part[part[x].notna() & part[y].notna()]
-        ax.set_title(f"{modality or ''}".strip() or title, fontsize=11)
-        ax.set_xlabel(axis_label(x, directions[x]), fontsize=9)
-        ax.set_ylabel(axis_label(y, directions[y]), fontsize=9)
-        ax.grid(True, alpha=0.3)
-        if part.empty:
-            ax.text(0.5, 0.5, "no jobs with both values", ha="center", va="center", transform=ax.transAxes)
-            continue
-        xs, x_inf = _finite_for_plot(part[x].to_numpy(dtype=float))
-        ys, y_inf = _finite_for_plot(part[y].to_numpy(dtype=float))
-        color = MODALITY_COLORS.get(modality or "", "#444444")
-        fx, fy = step_line(xs, ys, directions[x], directions[y])
-        on = np.isin(np.arange(len(xs)), [i for i in range(len(xs)) if (xs[i], ys[i]) in set(zip(fx, fy))])
-        ax.scatter(xs[~on], ys[~on], s=36, color=color, alpha=0.35, label="dominated", zorder=2)
-        ax.scatter(xs[on], ys[on], s=56, color=color, edgecolor="black", label="Pareto front", zorder=3)
-        if len(fx) > 1:
-            ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1)
-        span = (np.nanmin(xs), np.nanmax(xs))
-        for xi, yi, (_, row) in zip(xs, ys, part.iterrows()):
-            right = span[1] > span[0] and (xi - span[0]) / (span[1] - span[0]) > 0.6
-            ax.annotate(label_of(row), (xi, yi), fontsize=7, xytext=(-4 if right else 4, 4),
-                        textcoords="offset points", ha="right" if right else "left")
-        for col, values, err_axis in ((x, xs, "x"), (y, ys, "y")):
-            lo, hi = f"{col}_lo", f"{col}_hi"
-            if col == "latency_ms.p50":
-                lo, hi = "latency_ms.p50_lo", "latency_ms.p50_hi"
-            if lo in part.columns and part[lo].notna().any():
-                err = np.vstack([values - part[lo].to_numpy(float), part[hi].to_numpy(float) - values])
-                err = np.where(np.isfinite(err), np.clip(err, 0, None), 0)
-                kw = {"xerr": err} if err_axis == "x" else {"yerr": err}
-                ax.errorbar(xs, ys, fmt="none", ecolor=color, alpha=0.6, capsize=2, lw=0.8, zorder=1, **kw)
-        ax.margins(x=0.2, y=0.12)
-        if x_inf is not None:
-            ax.axvline(x_inf, color="grey", ls=":", lw=0.8)
-            ticks = [t for t in ax.get_xticks() if t < x_inf]
-            ax.set_xticks([*ticks, x_inf], [*(f"{t:g}" for t in ticks), "∞"])
-        if y_inf is not None:
-            ax.axhline(y_inf, color="grey", ls=":", lw=0.8)
-            ticks = [t for t in ax.get_yticks() if t < y_inf - 1e-9]
-            ax.set_yticks([*ticks, y_inf], [*(f"{t:g}" for t in ticks), "∞ (identical)"])
-        if x.startswith("latency") and np.nanmin(xs) > 0 and np.nanmax(xs) / np.nanmin(xs) > 20:
-            ax.set_xscale("log")
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
+        draw_pareto(ax, part, x, y, directions, constraints, MODALITY_COLORS.get(modality or "", "#444444"),
+                    f"{modality or ''}".strip() or title, legend=False)
+    fig.suptitle(_plain(title), fontsize=12)
+    handles = _legend_handles({lbl for ax in axes[0] for lbl in ax.get_legend_handles_labels()[1]})
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+    return fig
+
+
+def _legend_handles(labels: set[str]) -> list:
+    """One figure legend for every panel, in neutral colours (the panels' colours only tell modalities)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    grey = "#555555"
+    proxies = {
+        "on the front": Line2D([], [], ls="", marker="o", ms=7, mfc=grey, mec="black"),
+        "tied with the front (95% CI)": Line2D([], [], ls="", marker="o", ms=7, mfc="white", mec=grey, mew=1.6),
+        "dominated": Line2D([], [], ls="", marker="o", ms=6, mfc=grey, mec=grey, alpha=0.3),
+        "not ranked (objective missing)": Line2D([], [], ls="", marker="s", ms=6, mfc=grey, mec=grey, alpha=0.3),
+        "infeasible": Line2D([], [], ls="", marker="x", ms=7, mec="#777777", mew=1.4),
+        "front in this view": Line2D([], [], color=grey, lw=1.6),
+        "knee of this view": Line2D([], [], ls="", marker="*", ms=13, mfc="gold", mec="black"),
+        "infeasible region": Patch(facecolor="#888888", alpha=0.25, hatch="//", lw=0),
+    }
+    out = []
+    for label, handle in proxies.items():
+        if label in labels:
+            handle.set_label(label)
+            out.append(handle)
+    return out
+
+
+def pareto_plot(df, x: str, y: str, directions: dict[str, str], path: Path, title: str, constraints=()) -> Path:
+    """Write :func:`pareto_figure` as a PNG at ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = pareto_figure(df, x, y, directions, title, constraints)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

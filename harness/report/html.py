@@ -1,0 +1,359 @@
+"""report.html: one self-contained file (inline CSS, images as data URIs, a few lines of inline JS).
+
+Everything a card or a suite names is user input; the page is rendered by jinja2 with autoescape on, and
+the SVG charts built here escape their text. A Content-Security-Policy forbids every network request.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from harness.pareto import describe_constraint
+from harness.report.plots import fmt
+from harness.report.runs import Runs, environment_key, metric_fingerprints
+
+TEMPLATES = Path(__file__).parent / "templates"
+MAX_SAMPLES_PER_JOB = 8
+THUMB_PX = 192
+MAX_AUDIO_BYTES = 4 * 1024 * 1024
+STAGES = (("text_encode", "text encode"), ("denoise_step", "denoise"), ("decode", "decode"), ("other", "other"))
+
+
+def render_html(runs: Runs, df, ok, summaries, plots: list[Path]) -> str:
+    """The page for ``runs``: ``df`` every record flattened, ``ok`` the classified ok rows."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(**context(runs, df, ok, summaries, plots))
+
+
+def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
+    meta = runs.meta
+    suite = meta.get("suite") or {}
+    metric_names = list(dict.fromkeys(
+        [m if isinstance(m, str) else m["name"] for r in runs.runs for m in (r.meta.get("suite") or {}).get("metrics") or []]
+        + [name for r in runs.records for name in (r.get("metrics") or {})]
+    ))
+    several = len(runs.runs) > 1
+    jobs = [_job(i, r, ok, metric_names, several) for i, r in enumerate(runs.records)]
+    headers = ["model", "variant", "backend", "precision", "modality", "status", "frontier", "p50 ms",
+               "p50 95% CI", "p90 ms", "CV", "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB",
+               *metric_names]
+    if several:
+        headers.insert(0, "run")
+    n_ok = sum(r.get("status") == "ok" for r in runs.records)
+    return {
+        "title": " + ".join(dict.fromkeys(str((r.meta.get("suite") or {}).get("name", r.run_id)) for r in runs.runs)),
+        "run_ids": [r.run_id for r in runs.runs],
+        "n_ok": n_ok,
+        "n_jobs": len(runs.records),
+        "device": meta.get("device", "?"),
+        "device_name": environment_key(meta, runs.runs[0].records).get("device name") or "?",
+        "notes": runs.notes,
+        "objectives": [(k, v) for k, v in runs.objectives.items()],
+        "constraints": [describe_constraint(c) for c in runs.constraints],
+        "description": suite.get("description") or "",
+        "summaries": summaries,
+        "plots": [(p.stem, _data_uri(p.read_bytes(), "image/png")) for p in plots if p.is_file()],
+        "headers": headers,
+        "jobs": jobs,
+        "environments": [_environment(r) for r in runs.runs],
+        "fingerprints": _fingerprints(runs),
+        "failures": [j for j in jobs if j["status"] != "ok"],
+        "sample_tables": _sample_tables(jobs),
+    }
+
+
+def _sample_tables(jobs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]], int]]:
+    """Per modality: the jobs with samples and the widest row."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for j in jobs:
+        if j["samples"]:
+            by.setdefault(str(j["modality"]), []).append(j)
+    order = ["image", "video", "audio"]
+    keys = sorted(by, key=lambda m: (order.index(m) if m in order else len(order), m))
+    return [(m, by[m], max(len(j["samples"]) for j in by[m])) for m in keys]
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _cell(text: Any, sort: Any = None) -> dict[str, str]:
+    """A table cell: its text and the key it sorts by (numbers as numbers; missing values sort last)."""
+    if sort is None:
+        sort = text
+    if isinstance(sort, float):
+        if math.isnan(sort):
+            sort = ""
+        elif math.isinf(sort):
+            sort = "1e308" if sort > 0 else "-1e308"
+        else:
+            sort = repr(sort)
+    elif isinstance(sort, int) and not isinstance(sort, bool):
+        sort = str(sort)
+    return {"text": "–" if text is None or text == "" else str(text), "sort": "" if sort in (None, "–") else str(sort)}
+
+
+def _metric(mv: dict[str, Any] | None) -> dict[str, str]:
+    if not mv:
+        return _cell("–", "")
+    if mv.get("status") != "ok":
+        return _cell(str(mv.get("status")), "")
+    v = _num(mv.get("value"))
+    text = fmt(v)
+    if mv.get("ci95"):
+        lo, hi = (_num(b) for b in mv["ci95"])
+        text += f" [{fmt(lo, 3)}, {fmt(hi, 3)}]"
+    return _cell(text, v)
+
+
+def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) -> dict[str, Any]:
+    lat = r.get("latency_ms") or {}
+    ci = lat.get("p50_ci95")
+    thr = r.get("throughput") or {}
+    mem = r.get("memory") or {}
+    status = r.get("status") or "?"
+    frontier, knee = "", False
+    if ok is not None and not ok.empty and i in ok.index:
+        frontier = str(ok.at[i, "frontier_status"])
+        knee = bool(ok.at[i, "knee"])
+    violations = str(ok.at[i, "violations"]) if frontier == "infeasible" else ""
+    label = " / ".join(str(r.get(k)) for k in ("model", "variant", "backend", "precision"))
+    p50 = _num(lat.get("p50"))
+    cells = [
+        _cell(r.get("model")), _cell(r.get("variant")), _cell(r.get("backend")), _cell(r.get("precision")),
+        _cell(r.get("modality")), _cell(status),
+        _cell((frontier + (" · knee" if knee else "")) if frontier else "–", _frontier_rank(frontier, knee)),
+        _cell(fmt(p50), p50),
+        _cell(f"{fmt(_num(ci[0]), 3)} – {fmt(_num(ci[1]), 3)}" if ci else "–", _num(ci[0]) if ci else None),
+        _cell(fmt(_num(lat.get("p90"))), _num(lat.get("p90"))),
+        _cell(fmt(_num(lat.get("cv")), 2), _num(lat.get("cv"))),
+        _cell(f"{fmt(_num(thr.get('value')))} {thr.get('unit', '')}".strip() if thr else "–", _num(thr.get("value"))),
+        _cell(fmt(_num(r.get("first_call_ms"))), _num(r.get("first_call_ms"))),
+        _cell(fmt(_num(mem.get("peak_rss_mib"))), _num(mem.get("peak_rss_mib"))),
+        _cell(fmt(_num(mem.get("peak_vram_allocated_mib"))), _num(mem.get("peak_vram_allocated_mib"))),
+        *[_metric((r.get("metrics") or {}).get(m)) for m in metric_names],
+    ]
+    if several:
+        cells.insert(0, _cell(r.get("_run_id")))
+    err = r.get("error") or {}
+    metrics = []
+    for name, mv in (r.get("metrics") or {}).items():
+        details = {k: v for k, v in (mv.get("details") or {}).items() if k != "note" and not isinstance(v, (dict, list))}
+        metrics.append({
+            "name": name,
+            "status": mv.get("status"),
+            "value": _metric(mv)["text"] if mv.get("status") == "ok" else "",
+            "unit": mv.get("unit") or "",
+            "n": mv.get("n"),
+            "reason": mv.get("reason") or (mv.get("details") or {}).get("note") or "",
+            "fingerprint": mv.get("fingerprint") or "",
+            "details": ", ".join(f"{k} {v}" for k, v in details.items()),
+        })
+    return {
+        "anchor": f"job-{i}",
+        "label": label,
+        "run_id": r.get("_run_id"),
+        "job_id": r.get("job_id"),
+        "status": status,
+        "frontier": frontier,
+        "knee": knee,
+        "violations": violations,
+        "cells": cells,
+        "error": {"type": err.get("type"), "message": err.get("message"), "advice": err.get("advice")} if err else None,
+        "call": ", ".join(f"{k}={v}" for k, v in (r.get("call") or {}).items() if v not in (None, {}, [])),
+        "histogram": latency_histogram(lat.get("samples") or [], _num(lat.get("p50"))),
+        "stages": stage_bars(r.get("stages_ms") or {}),
+        "metrics": metrics,
+        "fidelity": "; ".join((r.get("fidelity") or {}).get("violations") or []),
+        "samples": _samples(r),
+        "n_samples": len(r.get("samples") or []),
+        "modality": r.get("modality"),
+    }
+
+
+def _frontier_rank(frontier: str, knee: bool) -> str:
+    order = {"front": 1, "tied": 2, "dominated": 3, "incomplete": 4, "infeasible": 5}
+    if frontier not in order:
+        return ""
+    return str(order[frontier] - (0.5 if knee else 0))
+
+
+# ----------------------------------------------------------------------------------------------- charts
+
+
+def latency_histogram(samples: list[Any], p50: float | None, width: int = 360, height: int = 150) -> Markup:
+    """An inline SVG histogram of the timed-loop latencies, with the median marked."""
+    import numpy as np
+
+    xs = np.array([v for v in (_num(s) for s in samples) if v is not None and math.isfinite(v)], dtype=float)
+    if xs.size == 0:
+        return Markup("")
+    bins = int(min(20, max(5, round(math.sqrt(xs.size)))))
+    lo, hi = float(xs.min()), float(xs.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, _ = np.histogram(xs, bins=bins, range=(lo, hi))
+    left, right, top, bottom = 36, 10, 10, 34
+    pw, ph = width - left - right, height - top - bottom
+    cmax = max(int(counts.max()), 1)
+    bar_w = pw / bins
+    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+             f"<title>latency histogram, {xs.size} samples</title>"]
+    for k, c in enumerate(counts):
+        h = ph * c / cmax
+        parts.append(f'<rect x="{left + k * bar_w + 0.5:.1f}" y="{top + ph - h:.1f}" width="{max(bar_w - 1, 1):.1f}" '
+                     f'height="{h:.1f}" fill="#4c78a8"/>')
+    parts.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#333"/>')
+    parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#333"/>')
+    parts.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{cmax}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + ph}" text-anchor="end">0</text>')
+    parts.append(f'<text x="{left}" y="{height - 18}" text-anchor="start">{escape(fmt(lo))}</text>')
+    parts.append(f'<text x="{left + pw}" y="{height - 18}" text-anchor="end">{escape(fmt(hi))}</text>')
+    parts.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle">latency ms ({xs.size} samples)</text>')
+    if p50 is not None and math.isfinite(p50) and lo <= p50 <= hi:
+        px = left + pw * (p50 - lo) / (hi - lo)
+        parts.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}" stroke="#d62728" stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{px + 3:.1f}" y="{top + 10}" fill="#d62728">p50 {escape(fmt(p50))}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def stage_bars(stages: dict[str, Any], width: int = 360) -> Markup:
+    """An inline SVG of the time per stage in the profiled call (total ms; denoise as p50 × calls)."""
+    rows = []
+    for key, name in STAGES:
+        s = stages.get(key)
+        total = _num((s or {}).get("total_ms"))
+        if not s or total is None or not math.isfinite(total):
+            continue
+        note = f"{fmt(total, 3)} ms"
+        if key == "denoise_step":
+            note += f" ({fmt(_num(s.get('p50_ms')), 3)} × {s.get('calls')})"
+        rows.append((name, total, note))
+    if not rows:
+        return Markup("")
+    vmax = max(v for _, v, _ in rows) or 1.0
+    left, bar_h, gap = 84, 16, 6
+    height = len(rows) * (bar_h + gap) + 6
+    pw = width - left - 130
+    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+             "<title>time per stage, one profiled call</title>"]
+    for k, (name, v, note) in enumerate(rows):
+        y = 3 + k * (bar_h + gap)
+        w = max(pw * v / vmax, 1.0)
+        parts.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{escape(name)}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#f58518"/>')
+        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}">{escape(note)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+# ---------------------------------------------------------------------------------------------- samples
+
+
+def _data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _thumbnail(path: Path) -> tuple[str | None, bool]:
+    """A PNG data URI of the image (or a GIF's first frame), shrunk to THUMB_PX when larger, and whether
+    it is small enough to be shown enlarged with crisp pixels."""
+    try:
+        from PIL import Image
+    except ImportError:
+        mime = {".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+        return _data_uri(path.read_bytes(), mime.get(path.suffix.lower(), "image/png")), False
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            frame = im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")
+    except (OSError, ValueError, EOFError):
+        return None, False
+    if max(frame.size) > THUMB_PX:
+        frame.thumbnail((THUMB_PX, THUMB_PX), Image.LANCZOS)
+    buf = io.BytesIO()
+    frame.save(buf, format="PNG", optimize=True)
+    return _data_uri(buf.getvalue(), "image/png"), max(frame.size) < 96
+
+
+def _samples(r: dict[str, Any]) -> list[dict[str, Any]]:
+    base = Path(r.get("_run_dir") or ".")
+    out = []
+    for rel in (r.get("samples") or [])[:MAX_SAMPLES_PER_JOB]:
+        path = base / rel
+        name = Path(rel).name
+        item: dict[str, Any] = {"name": name, "kind": "missing", "src": "", "note": "", "pixelated": False}
+        if path.is_file():
+            suffix = path.suffix.lower()
+            if suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
+                src, small = _thumbnail(path)
+                item.update(kind="image" if src else "unreadable", src=src or "", pixelated=small,
+                            note="first frame" if suffix == ".gif" else "")
+            elif suffix in (".wav", ".flac", ".ogg", ".mp3"):
+                size = path.stat().st_size
+                if size <= MAX_AUDIO_BYTES:
+                    mime = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}[suffix]
+                    item.update(kind="audio", src=_data_uri(path.read_bytes(), mime))
+                else:
+                    item.update(kind="too-large", note=f"{size / 2**20:.1f} MiB, not embedded")
+            else:
+                item.update(kind="other")
+        out.append(item)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ environment
+
+
+def _environment(run) -> dict[str, Any]:
+    env = run.meta.get("environment") or {}
+    key = environment_key(run.meta, run.records)
+    rows = [(k, v) for k, v in key.items() if v not in (None, "")]
+    rows += [("harness", f"{env.get('harness_version', '?')} ({env.get('harness_commit') or 'no commit'})"),
+             ("platform", env.get("platform")), ("CPU", f"{env.get('cpu')} × {env.get('cpu_count')}"),
+             ("isolation", run.meta.get("isolation"))]
+    packages = [(k, v) for k, v in (env.get("packages") or {}).items() if v]
+    return {"run_id": run.run_id, "rows": [(k, str(v)) for k, v in rows if v is not None], "packages": packages}
+
+
+def _fingerprints(runs: Runs) -> list[dict[str, str]]:
+    out = []
+    for run in runs.runs:
+        details: dict[str, str] = {}
+        for r in run.records:
+            for name, mv in (r.get("metrics") or {}).items():
+                if mv.get("status") == "ok" and name not in details:
+                    d = {k: v for k, v in (mv.get("details") or {}).items()
+                         if k not in ("note", "mse") and not isinstance(v, (dict, list))}
+                    details[name] = ", ".join(f"{k} {v}" for k, v in d.items())
+        for name, prints in metric_fingerprints(run.records).items():
+            out.append({"run_id": run.run_id, "metric": name, "fingerprint": ", ".join(prints),
+                        "details": details.get(name, "")})
+    return out
+
+
+__all__ = ["latency_histogram", "render_html", "stage_bars"]

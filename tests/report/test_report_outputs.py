@@ -1,0 +1,153 @@
+"""report.html, report.md, frontier.csv and records.parquet of fabricated runs; the report command."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.report import build_report
+from tests.report.conftest import small_run
+
+EXTERNAL = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def test_outputs_of_one_run(demo_report):
+    demo_run, out = demo_report
+    assert out["dest"] == demo_run and not out["skipped"]
+    names = sorted(p.name for p in out["plots"])
+    assert names == ["pareto_latency_ms.p50__peak_rss_mib.png", "pareto_latency_ms.p50__psnr.png",
+                     "pareto_psnr__peak_rss_mib.png"]
+    assert all(p.stat().st_size > 10_000 for p in out["plots"])
+
+    front = pd.read_csv(demo_run / "frontier.csv")
+    for col in ("on_front", "tied", "feasible", "knee", "frontier_status", "latency_ms.p50_lo", "psnr_hi"):
+        assert col in front.columns
+    image = front[front["modality"] == "image"].set_index("variant")
+    assert image["frontier_status"].to_dict() == {
+        "steps-8": "front", "steps-4": "front", "steps-3": "front", "steps-3-ddim": "tied",
+        "steps-4-slow": "dominated", "steps-2": "front", "steps-1": "infeasible",
+        '"><img src=x onerror=alert(2)>': "dominated",
+    }
+    assert image.index[image["knee"]].tolist() == ["steps-4"]
+
+    table = pd.read_parquet(demo_run / "records.parquet")
+    assert len(table) == 13 and table["run_id"].unique().tolist() == ["demo-run"]
+    assert table.set_index("variant").loc["broken", "frontier_status"] == "failed"
+    assert table["on_front"].dtype == bool and table["latency_ms.p50"].dtype == float
+
+    md = (demo_run / "report.md").read_text()
+    assert "Knee of the front (all objectives): tiny-sd / steps-4 / eager / fp32" in md
+    assert "Tied with the front within the 95% intervals" in md and "steps-3-ddim" in md
+    assert "Infeasible: tiny-sd / steps-1 / eager / fp32 (psnr 14 &lt; 18)" in md
+    assert "Fastest image job meeting psnr ≥ 18 and peak\\_rss\\_mib ≤ 2000: tiny-sd / steps-2" in md
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "](samples/tiny-sd__steps-8__eager__00000000/seed0.png)" in md
+
+
+def test_html_is_self_contained_and_escaped(demo_report):
+    html = demo_report[1]["html"].read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "onerror=alert(2)>" not in html
+    assert html.count("<script>") == 1  # only the page's own sorting script
+    assert not EXTERNAL.search(html), EXTERNAL.search(html)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    # Plots, sample thumbnails (PNG and a GIF's first frame) and audio are embedded.
+    assert html.count('<figure class="plot"><img src="data:image/png;base64,') == 3
+    assert 'src="data:audio/wav;base64,' in html and "seed0.gif (first frame)" in html
+    assert 'src="samples/' not in html
+    # The sortable table has a row per job, the details a histogram and stage bars per ok job.
+    body = html.split('<table class="sortable" id="jobs-table">')[1].split("</table>")[0]
+    assert body.count("<tr class=") == 13
+    assert html.count("<title>latency histogram") == 12 and html.count("<title>time per stage") == 12
+    assert "Fastest image job meeting psnr ≥ 18 and peak_rss_mib ≤ 2000" in html
+    assert "demo-psnr-1" in html  # fingerprints
+    assert "TypeError" in html  # failures
+
+
+def test_no_samples_no_constraints(tmp_path):
+    run = small_run(tmp_path, "bare", samples=0, constraints=[])
+    out = build_report(run, html=True)
+    html = out["html"].read_text()
+    assert "No samples were saved." in html and "No constraints." in html
+    md = out["markdown"].read_text()
+    assert "Fastest image job: tiny-sd / steps-3 / eager / fp32" in md
+
+
+def test_cli_report_one_run_writes_into_it(tmp_path, capsys):
+    plain_run = small_run(tmp_path, "plain")
+    assert main(["report", str(plain_run)]) == 0
+    printed = capsys.readouterr().out
+    for name in ("report.md", "report.html", "frontier.csv", "records.parquet"):
+        assert (plain_run / name).is_file() and f"wrote {plain_run / name}" in printed
+    (plain_run / "report.html").unlink()
+    assert main(["report", str(plain_run), "--no-html"]) == 0
+    assert not (plain_run / "report.html").exists()
+
+
+def test_cli_merges_agreeing_runs(tmp_path, capsys):
+    a, b = small_run(tmp_path, "run-a"), small_run(tmp_path, "run-b")
+    assert main(["report", str(a), str(b)]) == 2
+    assert "several runs make one report: give --out DIR" in capsys.readouterr().err
+    dest = tmp_path / "merged"
+    assert main(["report", str(a), str(b), "--out", str(dest)]) == 0
+    front = pd.read_csv(dest / "frontier.csv")
+    assert sorted(front["run_id"].unique()) == ["run-a", "run-b"] and len(front) == 8
+    md = (dest / "report.md").read_text()
+    assert "runs run-a, run-b" in md
+    assert "](../run-a/samples/" in md and "](../run-b/samples/" in md  # links relative to --out
+    html = (dest / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 1 + 8 and "<th>run</th>" in html
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"device_name": "NVIDIA H100"}, "device name 'NVIDIA H100' differs from run-a's 'Demo CPU'"),
+        ({"torch": "2.5.0"}, "torch '2.5.0' differs from run-a's '2.4.0'"),
+        ({"fingerprint": "other"}, "metric psnr fingerprint other differs from run-a's demo-psnr-1"),
+    ],
+)
+def test_cli_refuses_to_merge_mismatched_runs(tmp_path, capsys, change, message):
+    a, b = small_run(tmp_path, "run-a", samples=0), small_run(tmp_path, "run-b", samples=0)
+    meta = json.loads((b / "run.json").read_text())
+    if "device_name" in change:
+        meta["device_environment"]["device_name"] = change["device_name"]
+    if "torch" in change:
+        meta["environment"]["packages"]["torch"] = change["torch"]
+    (b / "run.json").write_text(json.dumps(meta))
+    if "fingerprint" in change:
+        text = (b / "records.jsonl").read_text().replace('"demo-psnr-1"', '"other"')
+        (b / "records.jsonl").write_text(text)
+    dest = tmp_path / "merged"
+    assert main(["report", str(a), str(b), "--out", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "use --allow-mismatch" in err
+    assert not (dest / "report.md").exists()
+    if "fingerprint" not in change:
+        return  # one merge despite a mismatch is enough (reports take seconds on a busy machine)
+    assert main(["report", str(a), str(b), "--out", str(dest), "--allow-mismatch"]) == 0
+    assert f"merged despite: run-b: {message}" in (dest / "report.md").read_text()
+    assert "merged despite" in (dest / "report.html").read_text()
+
+
+def test_cli_report_bad_input(tmp_path, capsys):
+    run = small_run(tmp_path, "r", samples=0)
+    assert main(["report", str(run), str(run), "--out", str(tmp_path / "o")]) == 2
+    assert "run folder given twice" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["report", str(run), "--out", str(tmp_path / "file")]) == 2
+    assert "--out: exists and is not a folder" in capsys.readouterr().err
+
+
+def test_run_where_every_job_failed(tmp_path):
+    run = small_run(tmp_path, "failed", jobs=[], failed=True)
+    out = build_report(run)
+    assert out["plots"] == []
+    assert pd.read_parquet(out["parquet"])["frontier_status"].tolist() == ["failed"]
+    assert "No job finished, so there is no front." in out["markdown"].read_text()
+    html = out["html"].read_text()
+    assert "No job finished, so there is no front." in html and "TypeError" in html
