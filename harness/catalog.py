@@ -51,7 +51,10 @@ def find_card(ref: str, suite: Suite | None = None) -> ModelCard:
     """A card by name (searched in :func:`card_dirs`) or by path (relative to the suite file)."""
     source = str(suite.path) if suite and suite.path else None
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        from harness.config import check_inside
+
         path = suite.resolve(ref) if suite else Path(ref)
+        path = check_inside(path, suite.path if suite else None, field="models.card")
         if not path.exists():
             raise UserInputError(f"card file not found: {ref}", source=source, field="models.card")
         return load_card(path)

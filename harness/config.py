@@ -23,6 +23,7 @@ from pydantic import (
     PositiveInt,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -322,7 +323,21 @@ class Suite(Strict):
         default_factory=list,
         description="bounds on pairwise metrics vs the baseline; a variant past one is flagged, not failed",
     )
+    gates: dict[str, str | float] = Field(
+        default_factory=dict,
+        description="CI regression gate (harness compare): column → '+N%', '-N%', '+N', '-N' or N",
+    )
     _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("gates")
+    @classmethod
+    def _gates(cls, value: dict[str, str | float], info: ValidationInfo) -> dict[str, str | float]:
+        from harness.gate import check_gate_keys
+
+        if "metrics" in info.data:  # when metrics is itself invalid, its own error is the one to show
+            names = [m if isinstance(m, str) else m.name for m in info.data["metrics"]]
+            check_gate_keys(value, names)
+        return value
 
     @field_validator("objectives")
     @classmethod
@@ -346,10 +361,12 @@ class Suite(Strict):
     def metric_specs(self) -> list[dict[str, Any]]:
         """Each metric as {name, options}, with ``*_path`` options resolved against the suite's folder."""
         out = []
-        for m in self.metrics:
+        for i, m in enumerate(self.metrics):
             spec = MetricSpec(name=m) if isinstance(m, str) else m
             options = {
-                k: str(self.resolve(v)) if k.endswith("_path") and isinstance(v, str) else v
+                k: str(check_inside(self.resolve(v), self._path, field=f"metrics[{i}].options.{k}"))
+                if k.endswith("_path") and isinstance(v, str)
+                else v
                 for k, v in spec.options.items()
             }
             out.append({"name": spec.name, "options": options})
@@ -442,12 +459,45 @@ def _parse(model: type[Strict], data: Any, source: str) -> Any:
         raise UserInputError(validation_message(model, exc), source=source) from None
 
 
+ROOTS_ENV = "HARNESS_ALLOWED_ROOTS"
+
+
+def allowed_roots(file: Path | None) -> list[Path]:
+    """Folders that paths in cards and suites may point into.
+
+    The current folder, the repository, the folder above the card or suite file (so a project's
+    ``model_cards/`` may reach a sibling ``checkpoints/``), ``$HARNESS_DATA`` and ``$HARNESS_ALLOWED_ROOTS``.
+    """
+    roots = [Path.cwd(), Path(__file__).resolve().parent.parent]
+    if file is not None:
+        roots.append(file.resolve().parent.parent)
+    for var in ("HARNESS_DATA",):
+        if os.environ.get(var):
+            roots.append(Path(os.environ[var]))
+    roots += [Path(p) for p in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if p]
+    return [r.resolve() for r in roots]
+
+
+def check_inside(path: Path, file: Path | None, *, field: str) -> Path:
+    """``path`` resolved (symlinks too) if it lies inside an allowed root; else a one-line error saying why."""
+    real = path.resolve()
+    roots = allowed_roots(file)
+    if any(real == r or r in real.parents for r in roots):
+        return real
+    raise UserInputError(
+        f"{path} resolves outside the allowed folders ({', '.join(str(r) for r in roots)}); "
+        f"add its folder to ${ROOTS_ENV} to allow it",
+        source=str(file) if file else None,
+        field=field,
+    )
+
+
 def load_card(path: str | Path) -> ModelCard:
     path = Path(path)
     card = _parse(ModelCard, read_yaml(path), str(path))
     card._path = path.resolve()
     if card.source.kind in ("local", "config"):
-        folder = card.resolve(card.source.path)
+        folder = check_inside(card.resolve(card.source.path), card._path, field="source.path")
         if not folder.is_dir():
             raise UserInputError(f"folder not found: {card.source.path}", source=str(path), field="source.path")
     return card

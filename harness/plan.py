@@ -69,7 +69,9 @@ def load_prompts(suite: Suite) -> list[str] | None:
     wl = suite.workload
     if wl.prompts_file is None:
         return wl.prompts
-    path = suite.resolve(wl.prompts_file)
+    from harness.config import check_inside
+
+    path = check_inside(suite.resolve(wl.prompts_file), suite.path, field="workload.prompts_file")
     if not path.is_file():
         raise UserInputError(
             f"prompts file not found: {path} (set the variable it names, or write the file)",
