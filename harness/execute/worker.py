@@ -99,9 +99,14 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
             reference = Samples.load_npz(ref_path)
         else:
             reference_error = "the baseline variant produced no outputs (its job failed or was not run)"
+    finite = bool(np.isfinite(samples.data).all())
     for spec in job.metrics:
         name, options = spec["name"], spec.get("options") or {}
         cls = METRICS.get(name)
+        if not finite:  # a score of NaN outputs would be a number that means nothing
+            out[name] = {"value": None, "unit": cls.unit, "higher_is_better": cls.higher_is_better,
+                         "status": "invalid", "reason": "the outputs contain NaN or Inf"}
+            continue
         try:
             metric = cls(device=device, **options) if cls.accepts_device else cls(**options)
         except TypeError as exc:

@@ -204,6 +204,17 @@ def _as_array(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def _pickle_refused(card: ModelCard, exc: Exception) -> HarnessError | None:
+    """A clear error when only pickle weights exist and the card does not allow them."""
+    if card.allow_pickle or "safetensors" not in str(exc):
+        return None
+    return HarnessError(
+        f"card '{card.name}': no safetensors weights ({str(exc).strip().splitlines()[-1]}); pickle checkpoints "
+        "(.bin, .pt, .ckpt) are refused because unpickling can run code: convert them to safetensors, or set "
+        "`allow_pickle: true` in the card if you trust the source (they are then loaded with weights_only=True)"
+    )
+
+
 def _hub_error(card: ModelCard, src: HubSource, exc: Exception) -> HarnessError:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     how = (
@@ -255,6 +266,9 @@ def load_pipeline(card: ModelCard, dtype: str) -> Any:
                 src.repo_id, revision=src.revision, variant=src.variant, local_files_only=True, **common
             )
         except Exception as exc:
+            refused = _pickle_refused(card, exc)
+            if refused:
+                raise refused from None
             if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
                 raise _hub_error(card, src, exc) from None
         os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
@@ -270,7 +284,10 @@ def load_pipeline(card: ModelCard, dtype: str) -> Any:
                 source=str(card.path),
                 field="source.path",
             )
-        return cls.from_pretrained(folder, local_files_only=True, **common)
+        try:
+            return cls.from_pretrained(folder, local_files_only=True, **common)
+        except OSError as exc:
+            raise _pickle_refused(card, exc) or exc from None
     from harness.loaders.from_config import build_pipeline_from_config_dir
 
     pipe = build_pipeline_from_config_dir(card.resolve(src.path), seed=src.seed, pipeline_class=card.pipeline)
