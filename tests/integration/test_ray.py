@@ -1,0 +1,45 @@
+"""The Ray executor on a local Ray cluster started by the test (CPU): same records as the local executor."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from harness.cli import main
+from harness.results import RunStore
+from tests.helpers import tiny_suite
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the 'ray' extra")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_executor_matches_local(ray_cluster, write_yaml, tmp_path, capsys):
+    suite = write_yaml("s.yaml", tiny_suite())
+    assert main(["run", str(suite), "--executor", "ray", "--out", str(tmp_path / "ray"), "--device", "cpu"]) == 0
+    run = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1])
+    via_ray = run.records()
+    assert main(["run", str(suite), "--out", str(tmp_path / "local"), "--isolation", "none", "--device", "cpu"]) == 0
+    local = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
+    assert [(r["job_id"], r["status"]) for r in via_ray] == [(r["job_id"], r["status"]) for r in local]
+    # Pairwise metrics saw the baseline's outputs, shipped through Ray's object store.
+    assert via_ray[1]["metrics"]["psnr"]["value"] == pytest.approx(local[1]["metrics"]["psnr"]["value"], rel=1e-6)
+    assert all("node" in r for r in via_ray)
+    assert all((run.path / s).is_file() for r in via_ray for s in r["samples"])
+    assert main(["report", str(run.path)]) == 0
+
+
+def test_ray_flags_are_checked(write_yaml, capsys):
+    suite = write_yaml("s.yaml", tiny_suite())
+    assert main(["run", str(suite), "--gpus-per-job", "1"]) == 2
+    assert "apply to --executor ray" in capsys.readouterr().err
+    assert main(["run", str(suite), "--executor", "ray", "--gpus-per-job", "-1"]) == 2
+    assert "--gpus-per-job: must be ≥ 0" in capsys.readouterr().err
