@@ -26,7 +26,8 @@ class Prepared:
 
     generator: Generator
     precision: str
-    compile_s: float = 0.0
+    compile_s: float = 0.0  # export + build (or compilation): what a cache saves
+    capture_s: float = 0.0  # a generation run only to record how the pipeline calls its components
     cache_hit: bool | None = None
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)

@@ -70,9 +70,14 @@ class CompileBackend(Backend):
             compiled.append(role)
         graphs0, hits0, misses0 = _counters()
         request = timed_request(job)
+        t1 = time.perf_counter()
         generator.generate(request)  # compiles every graph the timed request needs
-        compile_s = time.perf_counter() - t0
+        first_s = time.perf_counter() - t1
         graphs, hits, misses = _counters()
+        t2 = time.perf_counter()
+        generator.generate(request)  # a steady call: what the first one cost beyond it is compilation
+        steady_s = time.perf_counter() - t2
+        compile_s = (t1 - t0) + max(first_s - steady_s, 0.0)
         hit = (hits - hits0) > 0 and (misses - misses0) == 0
         return Prepared(
             generator=generator,
@@ -81,6 +86,7 @@ class CompileBackend(Backend):
             cache_hit=hit,
             notes=[],
             details={"compiled": compiled, "graphs": graphs - graphs0, "fx_cache_hits": hits - hits0,
-                     "fx_cache_misses": misses - misses0, "mode": opts.mode},
+                     "fx_cache_misses": misses - misses0, "mode": opts.mode, "first_compiled_call_s": first_s,
+                     "steady_call_s": steady_s},
             recompiles=lambda: _counters()[0],
         )

@@ -211,5 +211,7 @@ class TensorRTBackend(Backend):
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner))
             details[ex.role] = {"engine_key": entry.key, "fp16": fp16, "profile": [list(map(list, p)) for p in profile]}
         precision = "fp16" if opts.fp16 else "fp32"
-        return Prepared(generator=generator, precision=precision, compile_s=time.perf_counter() - t0,
+        capture_s = exported[0].capture_s if exported else 0.0
+        return Prepared(generator=generator, precision=precision, compile_s=time.perf_counter() - t0 - capture_s,
+                        capture_s=capture_s,
                         cache_hit=bool(hits) and all(hits), notes=notes, details=details)

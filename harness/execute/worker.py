@@ -249,9 +249,12 @@ def _measure(job: Job, run_dir: Path, device: str, record: dict[str, Any]) -> No
             record["parameters"] = generator.parameter_count()
 
         record["_stage"] = "prepare"
+        t0 = time.perf_counter()
         prepared = BACKENDS.get(job.backend)().prepare(generator, job)
+        record["prepare_s"] = time.perf_counter() - t0
         generator = prepared.generator
         record["compile_s"] = prepared.compile_s
+        record["capture_s"] = prepared.capture_s
         record["cache_hit"] = prepared.cache_hit
         record["precision"] = prepared.precision
         record["backend_notes"] = prepared.notes

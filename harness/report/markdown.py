@@ -207,7 +207,8 @@ def backend_section(records: list[dict[str, Any]]) -> list[str]:
                 continue
             t = r["latency_ms"]["p50"]
             compile_s = float(r.get("compile_s") or 0.0)
-            ttfo = float(r.get("load_s") or 0.0) + compile_s + float(r.get("first_call_ms") or 0.0) / 1000.0
+            prepare_s = float(r.get("prepare_s") if r.get("prepare_s") is not None else compile_s)
+            ttfo = float(r.get("load_s") or 0.0) + prepare_s + float(r.get("first_call_ms") or 0.0) / 1000.0
             if r is eager:
                 breakeven = "–"
             elif t < t_eager:
@@ -229,7 +230,8 @@ def backend_section(records: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     return ["## Backends compared with eager", "",
-            "Speed-up is eager p50 / this p50 on the same variant; time to first output is load + compile + first "
-            "call; break-even is the number of generations after which compiling pays for itself.", "",
+            "Speed-up is eager p50 / this p50 on the same variant; compile s is export + build (ONNX, TensorRT) or "
+            "the first compiled call's excess over a steady call (torch.compile); time to first output is load + "
+            "prepare + first call; break-even is the number of generations after which compiling pays for itself.", "",
             _table(["model", "variant", "backend", "precision", "speed-up", "compile s", "time to first output s",
                     "break-even generations", "fidelity vs baseline"], rows), ""]

@@ -43,6 +43,8 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     assert main(argv) == 0
     _, ort2 = _records(capsys)
     assert ort2["cache_hit"] is True
+    assert ort2["compile_s"] <= 0.1 * ort["compile_s"]  # export skipped: only sessions are created
+    assert ort2["capture_s"] > 0 and ort2["prepare_s"] >= ort2["compile_s"]
     assert ort2["metrics"]["max_abs_diff"]["value"] == ort["metrics"]["max_abs_diff"]["value"]
     assert main(["cache", "ls"]) == 0 and "3 entries" in capsys.readouterr().out
 
