@@ -24,15 +24,20 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_BAD_INPUT, printable(f"error: {self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def printable(text: str) -> str:
+    """Control characters from user input escaped, so an error stays one visible line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(printable(text), file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -159,11 +164,14 @@ def _execute(store, meta: dict[str, Any], jobs: list, device: str, args: argpars
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report
 
-    out = build_report(args.run_dir)
+    out = build_report(args.run_dirs, args.out, html=args.html, allow_mismatch=args.allow_mismatch)
     for p in out["plots"]:
         say(f"wrote {p}")
-    say(f"wrote {out['frontier_csv']}")
-    say(f"wrote {out['markdown']}")
+    for key in ("frontier_csv", "parquet", "markdown", "html"):
+        if out.get(key):
+            say(f"wrote {out[key]}")
+    for line in out.get("skipped") or []:
+        err(f"skipped {line}")
     return EXIT_OK
 
 
@@ -285,6 +293,76 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------ compare, export, gate
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.gate import NotComparable, compare_runs, to_junit, to_markdown
+    from harness.results import dumps
+
+    try:
+        cmp = compare_runs(args.base, args.head, args.gate, allow_mismatch=args.allow_mismatch)
+    except NotComparable as exc:
+        if not args.skip_on_mismatch:
+            raise
+        # A baseline recorded on another kind of machine cannot judge this one: say so and pass.
+        say(f"skipped: the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
+            "record one here with `make gate-baseline`")
+        return EXIT_OK
+    if cmp.differences:
+        err(f"warning: comparing runs that differ (--allow-mismatch): {'; '.join(cmp.differences)}")
+    md = to_markdown(cmp)
+    if args.json:
+        say(json.dumps(json.loads(dumps(cmp.to_dict())), indent=2))
+    else:
+        say(md)
+    if args.markdown:
+        Path(args.markdown).write_text(md, encoding="utf-8")
+    if args.junit:
+        Path(args.junit).write_text(to_junit(cmp), encoding="utf-8")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(md + "\n")
+    return EXIT_FAILED if cmp.regressions else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.gate import to_pytest_benchmark
+    from harness.results import dumps
+
+    data = to_pytest_benchmark(args.run_dir)
+    text = json.dumps(json.loads(dumps(data)), indent=2)
+    if args.output == "-":
+        say(text)
+    else:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        say(f"wrote {args.output} ({len(data['benchmarks'])} benchmarks)")
+    return EXIT_OK
+
+
+def cmd_gate_derive(args: argparse.Namespace) -> int:
+    from harness.gate import derive_gates, gates_yaml
+
+    if args.k <= 0:
+        raise UserInputError(f"--k: must be > 0, got {args.k}")
+    gates, spreads = derive_gates(args.run_dirs, k=args.k, keys=args.keys)
+    text = gates_yaml(gates, spreads, args.run_dirs, args.k)
+    if args.output == "-":
+        say(text.rstrip())
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        for line in text.splitlines():
+            if line.startswith("#   "):
+                say(line[4:])
+        say(f"wrote {args.output}")
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 
@@ -311,8 +389,17 @@ def build_parser() -> Parser:
     r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
     r.set_defaults(fn=cmd_run)
 
-    rep = sub.add_parser("report", help="write report.md, frontier.csv and Pareto PNGs for a run")
-    rep.add_argument("run_dir", help="a results/<run_id>/ folder")
+    rep = sub.add_parser(
+        "report", help="write report.html, report.md, frontier.csv, records.parquet and Pareto PNGs for runs"
+    )
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                     help="results/<run_id>/ folders; several are merged when environments and fingerprints agree")
+    rep.add_argument("--out", default=None, metavar="DIR",
+                     help="where to write (default: the run folder; required with several runs)")
+    rep.add_argument("--allow-mismatch", action="store_true",
+                     help="merge runs whose environments or metric fingerprints differ (the report says so)")
+    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
+                     help="write the self-contained report.html (default: yes)")
     rep.set_defaults(fn=cmd_report)
 
     v = sub.add_parser("validate", help="check model cards and suites (files or folders)")
@@ -327,6 +414,36 @@ def build_parser() -> Parser:
     c.add_argument("--backend", default=None, help="only this backend's entries")
     c.add_argument("--dir", default=None, help="cache folder (default: $HARNESS_CACHE_DIR or ~/.cache/harness)")
     c.set_defaults(fn=cmd_cache)
+
+    cmp = sub.add_parser("compare", help="CI regression gate: compare HEAD_RUN with BASE_RUN (exit 1 on a regression)")
+    cmp.add_argument("base", metavar="BASE_RUN", help="the reference run folder")
+    cmp.add_argument("head", metavar="HEAD_RUN", help="the run under test")
+    cmp.add_argument("--gate", metavar="FILE", default=None,
+                     help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates")
+    cmp.add_argument("--junit", metavar="FILE", default=None, help="write JUnit XML (one testcase per job × metric)")
+    cmp.add_argument("--markdown", metavar="FILE", default=None, help="write the Markdown table to FILE")
+    cmp.add_argument("--skip-on-mismatch", action="store_true",
+                     help="exit 0 with a note, instead of 2, when the runs' environments differ (CI on other machines)")
+    cmp.add_argument("--allow-mismatch", action="store_true",
+                     help="compare even when environments or metric fingerprints differ (and say what differs)")
+    cmp.add_argument("--json", action="store_true", help="print the verdict as JSON instead of the table")
+    cmp.set_defaults(fn=cmd_compare)
+
+    ex = sub.add_parser("export", help="write a run in another tool's format (pytest-benchmark JSON)")
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["pytest-benchmark"], default="pytest-benchmark")
+    ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
+    ex.set_defaults(fn=cmd_export)
+
+    g = sub.add_parser("gate", help="regression-gate tools: derive thresholds from repeated runs")
+    gsub = g.add_subparsers(dest="gate_command", required=True, parser_class=Parser, metavar="ACTION")
+    gd = gsub.add_parser("derive", help="thresholds = max(k × largest change between runs of the same code, floor)")
+    gd.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more runs of the same suite and code")
+    gd.add_argument("-o", "--output", metavar="FILE", required=True, help="gate file to write ('-': stdout)")
+    gd.add_argument("--k", type=float, default=3.0, help="multiplier on the largest observed change (default 3)")
+    gd.add_argument("--keys", type=_csv, default=None, metavar="COL,...",
+                    help="columns to gate (default: latency_ms.p50, memory, every metric with a value)")
+    gd.set_defaults(fn=cmd_gate_derive)
 
     from harness.cli_metrics import add_subcommands
 

@@ -1,0 +1,315 @@
+"""`harness compare`: exit codes, mismatches, and the Markdown / JUnit / step-summary / JSON outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from harness.cli import main
+from harness.gate import compare_runs
+from tests.gate.gate_helpers import JOBS, copy_run, make_run, metric, read, scale_latency, write
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def base(tmp_path):
+    return make_run(tmp_path / "base", seed=0)
+
+
+@pytest.fixture
+def same_code(tmp_path):
+    """Another run of the same code: new noise, same quality."""
+    return make_run(tmp_path / "head", seed=1)
+
+
+def _table_rows(md: str) -> list[str]:
+    lines = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    return lines[1:]  # the header
+
+
+# ------------------------------------------------------------------------------------------ exit 0
+
+
+def test_a_run_against_itself_passes(base, capsys):
+    assert main(["compare", str(base), str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: no regression" in out
+    assert len(_table_rows(out)) == len(JOBS)
+
+
+def test_a_rerun_of_the_same_code_passes(base, same_code, capsys):
+    assert main(["compare", str(base), str(same_code)]) == 0
+    assert "❌" not in capsys.readouterr().out.split("\n\n❌")[0]
+
+
+def test_a_small_slowdown_below_half_the_gate_passes(base, tmp_path):
+    head = copy_run(base, tmp_path / "h", lambda m, r: scale_latency(r, 1.02))
+    assert main(["compare", str(base), str(head)]) == 0
+
+
+def test_a_speedup_is_reported_as_an_improvement(base, tmp_path, capsys):
+    head = copy_run(base, tmp_path / "h", lambda m, r: scale_latency(r, 0.7, job=1))
+    assert main(["compare", str(base), str(head), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] and data["improvements"] == 1
+    checks = {(j["label"], c["key"]): c for j in data["jobs"] for c in j["checks"]}
+    c = checks[("tiny-sd / steps-2 / eager", "latency_ms.p50")]
+    assert c["verdict"] == "improved" and c["change"].startswith("×0.70")
+
+
+# ------------------------------------------------------------------------------------------ exit 1
+
+
+def test_a_30_percent_slowdown_fails(base, tmp_path, capsys):
+    head = copy_run(base, tmp_path / "h", lambda m, r: scale_latency(r, 1.3, job=0))
+    junit = tmp_path / "out" / "junit.xml"
+    junit.parent.mkdir()
+    assert main(["compare", str(base), str(head), "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: 1 regression" in out
+    row = next(r for r in _table_rows(out) if r.startswith("| tiny-sd / steps-5 / eager"))
+    assert "❌" in row and "×1.30" in row
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites" and root.get("failures") == "1"
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == len(JOBS) * (1 + 4)  # a status case and one per gate, per job
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failed] == [
+        ("t.tiny-sd.steps-5.eager", "latency_ms.p50")
+    ]
+
+
+def test_a_lower_psnr_fails(base, tmp_path, capsys):
+    def edit(meta, recs):
+        recs[1]["metrics"]["psnr"]["value"] -= 0.01
+
+    head = copy_run(base, tmp_path / "h", edit)
+    assert main(["compare", str(base), str(head), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    regressed = [
+        (j["label"], c["key"]) for j in data["jobs"] for c in j["checks"] if c["verdict"] == "regressed"
+    ]
+    assert regressed == [("tiny-sd / steps-2 / eager", "psnr")]
+
+
+def test_psnr_that_was_infinite_and_is_not_any_more_fails(base, tmp_path):
+    head = copy_run(base, tmp_path / "h", lambda m, r: r[0]["metrics"]["psnr"].update(value=80.0))
+    assert main(["compare", str(base), str(head)]) == 1
+
+
+def test_more_memory_than_the_gate_allows_fails(base, tmp_path):
+    head = copy_run(base, tmp_path / "h", lambda m, r: r[2]["memory"].update(peak_rss_mib=700 * 1.2))
+    assert main(["compare", str(base), str(head)]) == 1
+    head2 = copy_run(base, tmp_path / "h2", lambda m, r: r[2]["memory"].update(peak_rss_mib=700 * 1.1))
+    assert main(["compare", str(base), str(head2)]) == 0
+
+
+def test_a_job_that_fails_in_head_is_a_regression(base, tmp_path, capsys):
+    def edit(meta, recs):
+        recs[2].update(status="failed", error={"type": "OutOfMemoryError", "message": "CUDA out of memory"})
+
+    head = copy_run(base, tmp_path / "h", edit)
+    junit = tmp_path / "j.xml"
+    assert main(["compare", str(base), str(head), "--junit", str(junit)]) == 1
+    out = capsys.readouterr().out
+    assert "failed in head" in out and "OutOfMemoryError" in out
+    failures = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert [(c.get("name"), c.find("failure").get("type")) for c in failures] == [("status", "JobFailed")]
+
+
+def test_added_and_removed_jobs_are_reported_not_failed(base, tmp_path, capsys):
+    from tests.gate.gate_helpers import record
+
+    def edit(meta, recs):
+        recs.pop(0)
+        recs.append(record("tiny-audio", "steps-4", seed=9))
+
+    head = copy_run(base, tmp_path / "h", edit)
+    assert main(["compare", str(base), str(head)]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out)
+    assert len(rows) == len(JOBS) + 1
+    assert any("tiny-sd / steps-5 / eager | removed" in r for r in rows)
+    assert any("tiny-audio / steps-4 / eager | added" in r for r in rows)
+    assert "1 job(s) added · 1 removed" in out
+
+
+def test_sampled_metrics_need_their_intervals_apart_beyond_the_threshold(tmp_path):
+    def with_fd(value, ci):
+        def edit(meta, recs):
+            for r in recs:
+                r["metrics"]["fd_x"] = metric(
+                    value, higher_is_better=False, fingerprint="fp-fd", ci95=ci, unit=""
+                )
+
+        return edit
+
+    base = make_run(tmp_path / "b", gates={"fd_x": "+0.5"})
+    write(base, *_edited(base, with_fd(10.0, [9.0, 11.0])))
+    overlap = copy_run(base, tmp_path / "o", with_fd(11.2, [10.2, 12.2]))
+    apart = copy_run(base, tmp_path / "a", with_fd(13.0, [12.0, 14.0]))  # gap 1.0 > 0.5
+    near = copy_run(base, tmp_path / "n", with_fd(12.4, [11.4, 13.4]))  # gap 0.4 ≤ 0.5
+    assert compare_runs(base, overlap).regressions == 0
+    assert compare_runs(base, near).regressions == 0
+    assert compare_runs(base, apart).regressions == len(JOBS)
+
+
+def _edited(path, edit):
+    meta, recs = read(path)
+    edit(meta, recs)
+    return meta, recs
+
+
+# ------------------------------------------------------------------------------------------ exit 2
+
+
+def test_a_missing_run_folder_is_bad_input(base, tmp_path, capsys):
+    assert main(["compare", str(base), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "run folder not found" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("gates:\n  latency_ms.p50: fast\n", "'fast' is not a threshold (allowed: +N%, -N%, +N, -N or N)"),
+        ("gates:\n  latncy_ms.p50: +5%\n", "unknown column 'latncy_ms.p50' (did you mean 'latency_ms.p50'?"),
+        (
+            "gates:\n  psnr: '+0.5'\n",
+            "says an increase is worse, but for psnr higher is better (write '-0.5')",
+        ),
+        ("latency_ms.p50: +5%\n", "expected a mapping with 'gates:'"),
+        ("gates: {}\nextra: 1\n", "unknown key 'extra'"),
+        ("gates: [\n", "invalid YAML"),
+    ],
+)
+def test_a_bad_gate_file_is_bad_input(base, tmp_path, capsys, text, match):
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(text)
+    assert main(["compare", str(base), str(base), "--gate", str(gate)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err and str(gate) in err
+
+
+def test_no_gates_anywhere_is_bad_input(tmp_path, capsys):
+    run = make_run(tmp_path / "r", gates={})
+    assert main(["compare", str(run), str(run)]) == 2
+    assert "no gates: pass --gate FILE or add 'gates:' to the suite" in capsys.readouterr().err
+
+
+def test_a_gate_file_overrides_the_suite_gates(base, tmp_path):
+    head = copy_run(base, tmp_path / "h", lambda m, r: scale_latency(r, 1.3, job=0))
+    gate = tmp_path / "gate.yaml"
+    gate.write_text("gates:\n  latency_ms.p50: +100%\n")
+    assert main(["compare", str(base), str(head), "--gate", str(gate)]) == 0
+
+
+def test_a_suite_file_serves_as_gate_file(base, tmp_path, write_yaml):
+    suite = write_yaml(
+        "s.yaml",
+        {
+            "name": "t",
+            "models": [{"card": "tiny-sd"}],
+            "metrics": ["psnr"],
+            "gates": {"latency_ms.p50": "+100%"},
+        },
+    )
+    head = copy_run(base, tmp_path / "h", lambda m, r: scale_latency(r, 1.3, job=0))
+    assert main(["compare", str(base), str(head), "--gate", str(suite)]) == 0
+
+
+def test_a_different_torch_is_refused_then_allowed(base, tmp_path, capsys):
+    head = copy_run(base, tmp_path / "h", lambda m, r: m["environment"]["packages"].update(torch="2.15.0"))
+    assert main(["compare", str(base), str(head)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "torch 2.14.1 → 2.15.0" in err and "--allow-mismatch" in err
+
+    assert main(["compare", str(base), str(head), "--allow-mismatch"]) == 0
+    cap = capsys.readouterr()
+    assert "torch 2.14.1 → 2.15.0" in cap.err and "torch 2.14.1 → 2.15.0" in cap.out  # warning and table note
+
+    # CI on a machine unlike the baseline's: a note, exit 0, nothing compared.
+    assert main(["compare", str(base), str(head), "--skip-on-mismatch"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("skipped: the baseline cannot judge this machine (") and "torch 2.14.1 → 2.15.0" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda m, r: m["device_environment"].update(torch_threads=8), "torch threads 2 → 8"),
+        (lambda m, r: m["environment"].update(cpu="Intel Xeon"), "cpu AMD EPYC → Intel Xeon"),
+        (lambda m, r: m.update(device="cuda"), "device cpu → cuda"),
+        (
+            lambda m, r: (
+                m["environment"].update(cpu="Intel Xeon"),
+                m["device_environment"].update(device_name="Intel Xeon"),
+            ),
+            "device name AMD EPYC → Intel Xeon (pass",
+        ),  # said once, not again as the cpu
+        (
+            lambda m, r: [x["metrics"]["psnr"].update(fingerprint="fp-new") for x in r],
+            "metric psnr fingerprint fp-psnr → fp-new",
+        ),
+    ],
+)
+def test_other_mismatches_are_named(base, tmp_path, capsys, edit, named):
+    head = copy_run(base, tmp_path / "h", edit)
+    assert main(["compare", str(base), str(head)]) == 2
+    assert named in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ outputs
+
+
+def test_markdown_file_and_step_summary(base, same_code, tmp_path, monkeypatch, capsys):
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    md = tmp_path / "compare.md"
+    assert main(["compare", str(base), str(same_code), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert len(_table_rows(text)) == len(JOBS)
+    assert (
+        "| job | status | latency_ms.p50 (+5%) | peak_rss_mib (+15%) | psnr (-1e-06) | ssim (-1e-6) |" in text
+    )
+    appended = summary.read_text()
+    assert appended.startswith("# earlier step\n") and text in appended
+    assert main(["compare", str(base), str(same_code)]) == 0
+    assert summary.read_text().count("### harness compare") == 2  # appended, never overwritten
+
+
+def test_no_step_summary_without_the_variable(base, tmp_path, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(base), str(base)]) == 0
+    assert list(tmp_path.iterdir()) == [base]
+
+
+def test_junit_on_a_pass_has_no_failures_and_skips_missing_values(base, tmp_path):
+    junit = tmp_path / "j.xml"
+    gate = tmp_path / "g.yaml"
+    gate.write_text("gates:\n  latency_ms.p50: +5%\n  peak_vram_nvml_mib: +5%\n")
+    assert main(["compare", str(base), str(base), "--gate", str(gate), "--junit", str(junit)]) == 0
+    root = ET.parse(junit).getroot()
+    assert root.get("failures") == "0" and root.get("skipped") == str(len(JOBS))  # no VRAM on a CPU
+    assert {c.get("name") for c in root.iter("testcase")} == {
+        "status",
+        "latency_ms.p50",
+        "peak_vram_nvml_mib",
+    }
+
+
+def test_compare_imports_no_torch_nor_pandas(base):
+    code = (
+        "import sys\nfrom harness.cli import main\n"
+        f"rc = main(['compare', {str(base)!r}, {str(base)!r}, '--json'])\n"
+        "print(rc, sorted(m for m in ('torch', 'diffusers', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == "0 []"
