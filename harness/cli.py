@@ -452,6 +452,9 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.backends.cache import configure_compiler_caches
+
+    configure_compiler_caches()  # before anything imports torch
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

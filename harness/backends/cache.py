@@ -27,6 +27,17 @@ def default_cache_dir() -> Path:
     return Path(base) / "harness"
 
 
+def configure_compiler_caches() -> None:
+    """Point Inductor's and Triton's on-disk caches into ours, so `harness cache` lists and clears them.
+
+    Must run before torch is imported: torch sets TORCHINDUCTOR_CACHE_DIR itself when it loads. A value the
+    user set beforehand is kept.
+    """
+    root = default_cache_dir() / "compile"
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(root / "inductor"))
+    os.environ.setdefault("TRITON_CACHE_DIR", str(root / "triton"))
+
+
 def module_fingerprint(module: Any) -> str:
     """sha256 over a module's parameters and buffers (names, dtypes, shapes, bytes) and its config."""
     import torch

@@ -7,14 +7,12 @@ reports any recompilation (a shape or guard the warm-up did not cover).
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Literal
 
 from pydantic import Field
 
 from harness.backends.base import Backend, BackendOptions, Prepared
-from harness.backends.cache import default_cache_dir
 
 
 class CompileOptions(BackendOptions):
@@ -42,10 +40,8 @@ class CompileBackend(Backend):
     options_model = CompileOptions
 
     def prepare(self, generator, job) -> Prepared:
-        # Inductor's on-disk caches live in our cache folder, so `harness cache ls|clear` covers them.
-        cache_root = default_cache_dir() / "compile"
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root / "inductor"))
-        os.environ.setdefault("TRITON_CACHE_DIR", str(cache_root / "triton"))
+        # Inductor's on-disk caches live in our cache folder (set before torch loads: see
+        # configure_compiler_caches), so `harness cache ls|clear` covers them.
         import torch
 
         from harness.execute.worker import timed_request

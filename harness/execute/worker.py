@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import load_card
-from harness.errors import HarnessError, MetricSkipped, UserInputError
+from harness.errors import HarnessError, MetricSkipped, UserInputError, WeightsNotFoundError
 from harness.loaders.base import Request, Samples
 from harness.plan import Job
 
@@ -128,7 +128,8 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
             if cls.kind == "pairwise" and job.baseline_job_id is None:
                 value.details["note"] = "baseline variant: compared with itself"
             out[name] = value.to_dict()
-        except MetricSkipped as exc:
+        except (MetricSkipped, WeightsNotFoundError) as exc:
+            # Missing weights are not the job's failure: the metric is skipped, saying what to provide.
             out[name] = metric.skipped(str(exc)).to_dict()
         except Exception as exc:
             mv = metric.skipped(f"{type(exc).__name__}: {exc}")

@@ -11,7 +11,7 @@ from harness.results import RunStore
 from tests.helpers import ROOT, has_cuda, tiny_suite
 
 
-def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys):
+def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys, monkeypatch):
     pipe = build_pipeline_from_config_dir(ROOT / "model_cards/configs/tiny-sd", seed=0)
     pipe.save_pretrained(tmp_path / "my-model")
     write_yaml(
@@ -29,16 +29,23 @@ def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys):
     )
     card = load_card(tmp_path / "model_cards/my-sd.yaml")
     assert not card.random_weights
-    # The suite names the card; it is found in model_cards/ beside the suite.
-    suite = tiny_suite(models=[{"card": "my-sd", "variants": [{"name": "a"}, {"name": "b", "overrides": {"steps": 1}}]}])
+    # The suite names the card; it is found in model_cards/ beside the suite. FID needs Inception weights,
+    # absent here: the metric is skipped with the reason, the rest of the job stands.
+    import numpy as np
+
+    np.savez(tmp_path / "ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
+    monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    suite = tiny_suite(models=[{"card": "my-sd", "variants": [{"name": "a"}, {"name": "b", "overrides": {"steps": 1}}]}],
+                       metrics=["psnr", {"name": "fid", "options": {"reference_path": "ref.npz"}}])
     path = write_yaml("my-suite.yaml", suite)
     assert main(["validate", str(path), str(tmp_path / "model_cards")]) == 0
     assert main(["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
     run = capsys.readouterr().out.strip().splitlines()[-1]
     recs = RunStore.open(run).records()
     assert [r["status"] for r in recs] == ["ok", "ok"] and recs[0]["random_weights"] is False
-    # Weights round-trip exactly: the local copy generates what the config build generates.
     assert recs[1]["metrics"]["psnr"]["status"] == "ok"
+    fid = recs[1]["metrics"]["fid"]
+    assert fid["status"] == "skipped" and "pt_inception-2015-12-05-6726825d.pth" in fid["reason"]
 
 
 def test_hub_card_offline_fails_fast_with_advice(tmp_path, write_yaml, capsys, monkeypatch):
