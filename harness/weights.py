@@ -278,6 +278,144 @@ WEIGHTS: dict[str, WeightsSpec] = {
 }
 
 
+# Video and audio metrics (harness.metrics.video, harness.metrics.audio). Each full sha256 below was found in
+# several independent public pinning scripts / lock files via code search; where a file is not published as a
+# torch hub checkpoint, its Hugging Face mirror at a pinned revision is the fetch source (same bytes: same hash).
+_I3D_SRC = (
+    "code search: several independent pins (FVD download scripts, evaluation lock files, an HF mirror download "
+    "checker) agree on this sha256 and on the size 51,235,320 bytes"
+)
+_CLAP_REV = "8fa0f1c6d0433df6e97c127f64b2a1d6c0dcda8a"
+_CLAP_SRC = f"code search: several independent lock files of laion/clap-htsat-unfused@{_CLAP_REV[:8]} agree"
+WEIGHTS.update(
+    {
+        s.name: s
+        for s in (
+            WeightsSpec(
+                name="i3d-torchscript",
+                summary="I3D Kinetics-400 as TorchScript (StyleGAN-V's FVD detector: the tf.hub i3d-kinetics-400 "
+                "weights ported by the StyleGAN-V authors)",
+                host="hf",
+                repo_id="flateon/FVD-I3D-torchscript",
+                revision="1c2d61711c52571ad617a1063e6fa691b212e184",
+                folder="i3d-torchscript",
+                files=(
+                    WeightsFile(
+                        "i3d_torchscript.pt",
+                        sha256="bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
+                        size=51_235_320,
+                        hash_source=_I3D_SRC
+                        + "; the original is https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1 "
+                        "(universome/stylegan-v src/metrics/frechet_video_distance.py)",
+                    ),
+                ),
+                url="https://huggingface.co/flateon/FVD-I3D-torchscript",
+                license="Apache-2.0 (DeepMind kinetics-i3d / tf.hub i3d-kinetics-400 weights); TorchScript port by "
+                "the StyleGAN-V authors",
+                used_by=("i3d-kinetics-400", "fvd"),
+            ),
+            WeightsSpec(
+                name="torchvision-raft-small",
+                summary="torchvision RAFT-small C_T_V2 optical flow (warping_error)",
+                host="torch-hub",
+                files=(
+                    WeightsFile(
+                        "raft_small_C_T_V2-01064c6d.pth",
+                        sha256="01064c6dba73b0fc9fc8edf772248560a00a3acfd62ac6677e9eeebad9680e27",
+                        size=4_006_189,
+                        hash_source=_CODE_SEARCH,
+                    ),
+                ),
+                url="https://download.pytorch.org/models/raft_small_C_T_V2-01064c6d.pth",
+                license="BSD-3-Clause (torchvision); trained on FlyingChairs + FlyingThings3D",
+                used_by=("warping_error",),
+            ),
+            WeightsSpec(
+                name="torchvggish-vggish",
+                summary="VGGish (AudioSet) as ported by harritaylor/torchvggish v0.1 (fad, fad_vggish)",
+                host="torch-hub",
+                files=(
+                    WeightsFile(
+                        "vggish-10086976.pth",
+                        sha256="10086976245803799d9194e9a73d9b6c1549c71d1b80106f5cade5608a561f4b",
+                        size=288_567_937,
+                        hash_source=_CODE_SEARCH,
+                    ),
+                ),
+                url="https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth",
+                license="Apache-2.0 (TensorFlow models' VGGish; torchvggish port)",
+                used_by=("vggish", "fad", "fad_vggish"),
+            ),
+            WeightsSpec(
+                name="clap-htsat-unfused",
+                summary="LAION CLAP HTSAT-unfused as Hugging Face publishes it (fad_clap, clap_score)",
+                host="hf",
+                repo_id="laion/clap-htsat-unfused",
+                revision=_CLAP_REV,
+                folder="clap-htsat-unfused",
+                files=(
+                    WeightsFile(
+                        "config.json",
+                        sha256="9efb9557bc804f2ca6e394486af2e45dfed0b18554909735a99c6220b84e4288",
+                        size=5_390,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "pytorch_model.bin",
+                        sha256="1cd3c601bc4afe0fa87be3de4c13dd2cfadd249fac1e29acf74a9b296c3219bb",
+                        size=614_525_833,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "preprocessor_config.json",
+                        sha256="9739f58296aa6f9ac18008fd0150fb2649bc554985fbde86d0a4041c882ac753",
+                        size=541,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "vocab.json",
+                        sha256="ed19656ea1707df69134c4af35c8ceda2cc9860bf2c3495026153a133670ab5e",
+                        size=798_293,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "merges.txt",
+                        sha256="fe36cab26d4f4421ed725e10a2e9ddb7f799449c603a96e7f29b5a3c82a95862",
+                        size=456_356,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "tokenizer_config.json",
+                        sha256="377f91458f7729a4574a84c77bdce67dbc3c58c1a345a29bbf8c4eb1307948a3",
+                        size=384,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        "special_tokens_map.json",
+                        sha256="06e405a36dfe4b9604f484f6a1e619af1a7f7d09e34a8555eb0b77b66318067f",
+                        size=280,
+                        required=False,
+                        hash_source=_CLAP_SRC,
+                    ),
+                    WeightsFile(
+                        # Optional: the slow tokenizer (vocab.json + merges.txt) gives the same ids; one public
+                        # pin of this file disagrees with the three others, which agree on this hash.
+                        "tokenizer.json",
+                        sha256="77ef92283d67f0d97e1454909a964afcbfa2019f0fb9f18f8e88d5c25c3ba729",
+                        size=2_108_746,
+                        required=False,
+                        hash_source=_CLAP_SRC + " (3 of 4 pins found; one differs)",
+                    ),
+                ),
+                url="https://huggingface.co/laion/clap-htsat-unfused",
+                license="Apache-2.0 (LAION CLAP model card)",
+                used_by=("clap-htsat-unfused", "fad_clap", "clap_score"),
+            ),
+        )
+    }
+)
+
+
 def spec(name: str) -> WeightsSpec:
     """The registry entry ``name``; an unknown name is bad input (with a did-you-mean hint)."""
     if name not in WEIGHTS:
