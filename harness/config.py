@@ -235,6 +235,9 @@ class ModelEntry(Strict):
         default=None, description="cartesian product of values, each combination a variant"
     )
     baseline: str | None = Field(default=None, description="variant that pairwise metrics compare against")
+    workload: Workload | None = Field(
+        default=None, description="fields that replace the suite's workload for this model (e.g. its class_labels)"
+    )
 
     @model_validator(mode="after")
     def _expand(self) -> ModelEntry:
@@ -274,6 +277,19 @@ class MetricSpec(Strict):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+def workload_for(suite: Suite, entry: ModelEntry) -> Workload:
+    """The suite's workload with the fields this model's entry sets replaced."""
+    if entry.workload is None:
+        return suite.workload
+    data = suite.workload.model_dump()
+    data.update(entry.workload.model_dump(include=entry.workload.model_fields_set))
+    if "prompts" in entry.workload.model_fields_set:
+        data["prompts_file"] = None
+    if "prompts_file" in entry.workload.model_fields_set:
+        data["prompts"] = None
+    return Workload(**data)
 
 
 class Constraint(Strict):

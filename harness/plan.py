@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog import find_card
-from harness.config import SPEED_COLUMNS, CallArgs, ModelCard, Suite
+from harness.config import SPEED_COLUMNS, CallArgs, ModelCard, Suite, Workload, workload_for
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
 
@@ -65,8 +65,8 @@ def job_id(model: str, variant: str, backend: str) -> str:
     return f"{safe_name(model)}__{safe_name(variant)}__{safe_name(backend)}__{digest}"
 
 
-def load_prompts(suite: Suite) -> list[str] | None:
-    wl = suite.workload
+def load_prompts(suite: Suite, wl: Workload | None = None) -> list[str] | None:
+    wl = wl or suite.workload
     if wl.prompts_file is None:
         return wl.prompts
     from harness.config import check_inside
@@ -120,21 +120,22 @@ def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCar
         for j, v in enumerate(entry.variants):
             if v.backend is not None:
                 BACKENDS.check(v.backend, source=source, field=f"models[{i}].variants[{j}].backend")
+        wl = workload_for(suite, entry)
         needs_text = card.task.startswith("text-to")
-        if needs_text and not (suite.workload.prompts or suite.workload.prompts_file):
+        if needs_text and not (wl.prompts or wl.prompts_file):
             raise UserInputError(
                 f"card '{card.name}' is {card.task}: the workload needs prompts or prompts_file",
                 source=source,
                 field="workload",
             )
-        if card.task == "class-conditional" and not suite.workload.class_labels:
+        if card.task == "class-conditional" and not wl.class_labels:
             raise UserInputError(
                 f"card '{card.name}' is class-conditional: the workload needs class_labels",
                 source=source,
                 field="workload.class_labels",
             )
-    if check_files and suite.workload.prompts_file:
-        load_prompts(suite)
+        if check_files and wl.prompts_file:
+            load_prompts(suite, wl)
     return cards
 
 
@@ -146,12 +147,13 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
         if unknown:
             names = sorted({c.name for c in cards.values()})
             raise UserInputError(f"--only: unknown model '{unknown[0]}' in this suite ({did_you_mean(unknown[0], names)})")
-    prompts = load_prompts(suite)
     jobs: list[Job] = []
     for entry in suite.models:
         card = cards[entry.card]
         if only and card.name not in only and entry.card not in only:
             continue
+        wl = workload_for(suite, entry)
+        prompts = load_prompts(suite, wl)
         variants = sorted(entry.variants, key=lambda v: v.name != entry.baseline)
         baseline_id: str | None = None
         for variant in variants:
@@ -159,7 +161,7 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
             for backend in backends:
                 jid = job_id(card.name, variant.name, backend)
                 call = card.defaults.merged(variant.overrides)
-                batch = variant.batch_size or suite.workload.batch_size
+                batch = variant.batch_size or wl.batch_size
                 # The baseline is the baseline variant under its first backend (eager in most suites).
                 is_baseline = variant.name == entry.baseline and baseline_id is None
                 jobs.append(
@@ -179,9 +181,9 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                         task=card.task,
                         random_weights=card.random_weights,
                         prompts=prompts if card.task.startswith("text-to") else None,
-                        class_labels=suite.workload.class_labels if card.task == "class-conditional" else None,
-                        seed=suite.workload.seed,
-                        num_samples=suite.workload.num_samples or batch,
+                        class_labels=wl.class_labels if card.task == "class-conditional" else None,
+                        seed=wl.seed,
+                        num_samples=wl.num_samples or batch,
                         metrics=suite.metric_specs(),
                         measurement=suite.measurement.model_dump(),
                         threads=suite.threads,

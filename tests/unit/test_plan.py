@@ -46,3 +46,17 @@ def test_prompts_file(write_yaml, tmp_path):
     (tmp_path / "p.txt").write_text("# comment\nfirst\n\nsecond\n")
     jobs = plan(load_suite(write_yaml("s.yaml", tiny_suite(workload={"prompts_file": "p.txt"}))))
     assert jobs[0].prompts == ["first", "second"]
+
+
+def test_per_model_workload_overrides_the_suite(write_yaml):
+    suite = tiny_suite(workload={"prompts": ["a"], "num_samples": 4, "batch_size": 2})
+    suite["models"][0]["workload"] = {"num_samples": 2, "prompts": ["b", "c"]}
+    suite["models"].append({"card": "tiny-stable-audio", "variants": [{"name": "x"}]})
+    jobs = plan(load_suite(write_yaml("s.yaml", suite)))
+    sd, audio = jobs[0], jobs[-1]
+    assert (sd.num_samples, sd.batch_size, sd.prompts) == (2, 2, ["b", "c"])  # batch_size kept from the suite
+    assert (audio.num_samples, audio.prompts) == (4, ["a"])
+    bad = tiny_suite()
+    bad["models"][0]["workload"] = {"num_sampels": 2}
+    with pytest.raises(UserInputError, match=r"models\[0\]\.workload\.num_sampels: unknown key"):
+        load_suite(write_yaml("bad.yaml", bad))
