@@ -259,32 +259,42 @@ def classify(table, objectives: Mapping[str, Literal["min", "max"]], constraints
     groups = (
         out.groupby(group_by, sort=False, dropna=False).groups.values() if group_by and len(out) else [out.index]
     )
+    import pandas as pd
+
+    incomplete = pd.Series(bool(missing), index=out.index)
     for index in groups:
         part = out.loc[index]
         if values_all is None or part.empty:
             continue
-        vals = values_all.loc[index].to_numpy()
+        # An objective no row of the group has does not apply to it (fvd_digits for an image model, in a
+        # suite over several modalities): the group's front is over the objectives it has.
+        keep = [i for i, c in enumerate(cols) if values_all.loc[index, c].notna().any()]
+        if not keep:
+            incomplete.loc[index] = True
+            continue
+        gcols, gdirs = [cols[i] for i in keep], [dirs[i] for i in keep]
+        vals = values_all.loc[index, gcols].to_numpy()
         complete = ~np.isnan(vals).any(axis=1)
+        incomplete.loc[index] = ~complete
         use = part["feasible"].to_numpy(dtype=bool) & complete
         if not use.any():
             continue
         sub = part.index[use]
         v = vals[use]
-        lo = np.column_stack([_col(part.loc[sub], f"{c}_lo") for c in cols])
-        hi = np.column_stack([_col(part.loc[sub], f"{c}_hi") for c in cols])
-        dom = dominated_mask(v, dirs)
-        tied = tied_mask(v, lo, hi, dirs)
+        lo = np.column_stack([_col(part.loc[sub], f"{c}_lo") for c in gcols])
+        hi = np.column_stack([_col(part.loc[sub], f"{c}_hi") for c in gcols])
+        dom = dominated_mask(v, gdirs)
+        tied = tied_mask(v, lo, hi, gdirs)
         out.loc[sub, "on_front"] = ~dom
         out.loc[sub, "tied"] = tied
         out.loc[sub, "dominated"] = dom & ~tied
         front = sub[~dom]
-        k = knee_index(v[~dom], dirs)
+        k = knee_index(v[~dom], gdirs)
         if k is not None:
             out.loc[front[k], "knee"] = True
     status = np.where(out["on_front"], "front", np.where(out["tied"], "tied", "dominated"))
     if len(out):
-        incomplete = out[cols].isna().any(axis=1) if not missing else np.ones(len(out), dtype=bool)
-        status = np.where(incomplete, "incomplete", status)
+        status = np.where(incomplete.to_numpy(dtype=bool), "incomplete", status)
         status = np.where(~out["feasible"].to_numpy(dtype=bool), "infeasible", status)
     out["frontier_status"] = status
     for name in ("feasible", "on_front", "tied", "dominated", "knee"):

@@ -151,3 +151,19 @@ def test_classify_groups_and_empty():
     assert out.loc["E", "frontier_status"] == "dominated"  # by B now (20 < 45, 40 > 30, for sure)
     empty = classify(df.iloc[0:0], OBJ, CONSTRAINTS, group_by="modality")
     assert empty.empty and "frontier_status" in empty.columns
+
+
+def test_objectives_a_modality_lacks_do_not_empty_its_front():
+    """A suite over several modalities: fd_digits applies to images only, fad_notes to audio only."""
+    import pandas as pd
+
+    from harness.pareto import classify
+
+    df = pd.DataFrame({
+        "modality": ["image", "image", "audio", "audio"],
+        "lat": [1.0, 2.0, 1.0, 2.0],
+        "fd_digits": [20.0, 10.0, float("nan"), float("nan")],
+        "fad_notes": [float("nan"), float("nan"), 5.0, 9.0],
+    })
+    out = classify(df, {"lat": "min", "fd_digits": "min", "fad_notes": "min"}, group_by="modality")
+    assert out["frontier_status"].tolist() == ["front", "front", "front", "dominated"]
