@@ -469,6 +469,8 @@ def _parse(model: type[Strict], data: Any, source: str) -> Any:
         raise UserInputError(
             f"expected a mapping of keys at the top level, got {type(data).__name__}", source=source
         )
+    # Top-level keys starting with "x-" hold YAML anchors to reuse (as in docker-compose files): not fields.
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     try:
         return model.model_validate(data)
     except ValidationError as exc:
