@@ -108,8 +108,8 @@ class ArtifactCache:
             meta["path"] = str(meta_file.parent)
             out.append(meta)
         compiled = self.root / "compile"
-        if compiled.is_dir():  # Inductor/Triton manage their own entries; listed as one
-            size = sum(f.stat().st_size for f in compiled.rglob("*") if f.is_file())
+        size = sum(f.stat().st_size for f in compiled.rglob("*") if f.is_file()) if compiled.is_dir() else 0
+        if size:  # Inductor/Triton manage their own entries; listed as one
             out.append({"backend": "compile", "key": "inductor+triton caches", "parts": {},
                         "size_mib": size / 2**20, "path": str(compiled)})
         return out
