@@ -448,6 +448,7 @@ def build_parser() -> Parser:
     from harness.cli_metrics import add_subcommands
 
     add_subcommands(sub)
+    from harness.zoo.cli import add_subcommands as _zoo; _zoo(sub)
     return p
 
 

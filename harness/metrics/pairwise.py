@@ -119,13 +119,18 @@ class SSIM(_PerItemPairwise):
         ref = check_pair(self.name, samples, reference)
         check_range(self.name, samples.data, 0.0, 1.0)
         check_range(self.name, ref.data, 0.0, 1.0)
-        a, b = as_nchw(samples.data), as_nchw(ref.data)
-        h, w = a.shape[-2:]
+        frames = samples.data.shape[1] if samples.data.ndim == 5 else 1
+        h, w = samples.data.shape[-3:-1]
         kernel = min(11, h, w) if min(h, w) < 11 else 11
         kernel -= 1 - kernel % 2  # odd
-        per = ssim(a, b, data_range=1.0, kernel_size=kernel, reduction="none")
-        per = per.reshape(len(samples), -1).mean(dim=1)  # frames of a video averaged per item
-        self._values.extend(float(v) for v in per)
+        # In chunks of items: torchmetrics keeps several padded float64 copies of its whole input.
+        step = max(1, 256 // frames)
+        for start in range(0, len(samples), step):
+            a = as_nchw(samples.data[start:start + step])
+            b = as_nchw(ref.data[start:start + step])
+            per = ssim(a, b, data_range=1.0, kernel_size=kernel, reduction="none")
+            per = per.reshape(-1, frames).mean(dim=1)  # frames of a video averaged per item
+            self._values.extend(float(v) for v in per)
 
 
 class SISDR(_PerItemPairwise):

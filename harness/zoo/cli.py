@@ -1,0 +1,90 @@
+"""``harness zoo list`` and ``harness zoo train NAME [--out DIR] [--steps N]``.
+
+Hooked into the main parser by ``add_subcommands(sub)``. Light at import: torch is imported only when a
+model is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.zoo import HELDOUT_STATS, ZOO_DIR
+    from harness.zoo.recipes import RECIPES, GeneratorRecipe
+
+    rows = []
+    for name, r in RECIPES.items():
+        if hasattr(r, "arch_summary"):  # the video and audio recipes (harness.zoo.av) describe themselves
+            arch = r.arch_summary()
+        elif isinstance(r, GeneratorRecipe):
+            arch = f"UNet2D {tuple(r.block_out_channels)} x{r.layers_per_block}"
+        else:
+            arch = f"CNN {tuple(r.channels)} → {r.feature_dim}-d"
+        folder = ZOO_DIR / name
+        weights = f"{_size(folder) / 2**20:.2f} MiB" if folder.is_dir() else "missing"
+        rows.append((name, r.kind, arch, f"{r.steps} steps, seed {r.seed}, {r.threads} thread(s)", weights))
+    widths = [
+        max(len(str(x)) for x in col) for col in zip(("name", "kind", "model", "recipe", "weights"), *rows)
+    ]
+    for row in [("name", "kind", "model", "recipe", "weights"), *rows]:
+        _say("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+    state = "present" if HELDOUT_STATS.is_file() else "missing"
+    _say(f"reference statistics for fd_digits: {HELDOUT_STATS} ({state})")
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from harness.errors import UserInputError
+    from harness.zoo.recipes import get_recipe
+
+    get_recipe(args.name)  # an unknown name fails here, before torch is imported
+    if args.steps is not None and args.steps < 1:
+        raise UserInputError(f"must be >= 1, got {args.steps}", field="--steps")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserInputError("exists and is not a folder", source=str(out), field="--out")
+
+    from harness.zoo.train import train
+
+    summary: dict[str, Any] = train(args.name, out=out, steps=args.steps, log=_say)
+    _say(f"wrote {summary['out']}")
+    return EXIT_OK
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add ``zoo`` (with ``list`` and ``train``) to the main parser's subcommands."""
+    z = sub.add_parser("zoo", help="the embedded mini zoo: list its models, rebuild one from its recipe")
+    zs = z.add_subparsers(dest="zoo_command", required=True, parser_class=type(z), metavar="ACTION")
+    ls = zs.add_parser("list", help="the zoo's models, their recipes and committed weights")
+    ls.set_defaults(fn=cmd_list)
+    t = zs.add_parser("train", help="train a zoo model from its recipe (fixed seed and thread count)")
+    t.add_argument("name", metavar="NAME", help="a zoo model (see `harness zoo list`)")
+    t.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="output folder (default: the committed one, model_cards/zoo/NAME)",
+    )
+    t.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="optimizer steps instead of the recipe's (the schedule is stretched to N)",
+    )
+    t.set_defaults(fn=cmd_train)

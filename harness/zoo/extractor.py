@@ -1,0 +1,136 @@
+"""The digits feature extractor: a small CNN classifier (as MNIST work uses LeNet features for FID).
+
+Saved as ``model.safetensors`` + ``config.json`` in a folder (the committed one is
+``model_cards/zoo/digits-extractor``). Inputs are (N, 1, 16, 16) float in [0, 1]; ``features`` are the
+64-d outputs of the penultimate linear layer taken BEFORE its ReLU (after a ReLU many units are exactly 0
+on some classes and the covariance becomes singular); ``logits`` are the 10 class scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.errors import WeightsNotFoundError
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class DigitsNet(nn.Module):
+    def __init__(
+        self,
+        channels: tuple[int, int] = (32, 64),
+        feature_dim: int = 64,
+        num_classes: int = 10,
+        dropout: float = 0.3,
+        size: int = 16,
+    ):
+        super().__init__()
+        c0, c1 = channels
+        self.size = size
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c0, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c0, c0, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c0, c1, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.fc1 = nn.Linear(c1 * (size // 4) ** 2, feature_dim)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-ReLU penultimate features of images in [0, 1], shape (N, 1, 16, 16) → (N, feature_dim)."""
+        h = self.conv((x - 0.5) / 0.5)
+        return self.fc1(h.flatten(1))
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(torch.relu(feats)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def sha256_of(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_extractor(net: DigitsNet, folder: str | Path, config: dict[str, Any]) -> str:
+    """Write weights and config; returns the weights' sha256."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+    digest = sha256_of(folder / WEIGHTS_FILE)
+    (folder / CONFIG_FILE).write_text(
+        json.dumps({**config, "weights_sha256": digest}, indent=2, sort_keys=True) + "\n"
+    )
+    return digest
+
+
+class DigitsExtractor:
+    """A loaded extractor: features, class predictions, and its identity (weights sha256)."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 1000):
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
+        for p in (weights, cfg_path):
+            if not p.is_file():
+                raise WeightsNotFoundError(
+                    f"digits extractor: {p} not found (looked in {folder}); it ships with the repository "
+                    "(model_cards/zoo/digits-extractor) and `harness zoo train digits-extractor` rebuilds it"
+                )
+        self.folder = folder
+        self.config = json.loads(cfg_path.read_text())
+        arch = self.config["architecture"]
+        self.net = DigitsNet(
+            channels=tuple(arch["channels"]),
+            feature_dim=arch["feature_dim"],
+            num_classes=arch["num_classes"],
+            dropout=arch.get("dropout", 0.0),
+            size=arch["size"],
+        )
+        self.net.load_state_dict(load_file(str(weights)))
+        self.net.eval().to(device)
+        self.device = device
+        self.batch_size = batch_size
+        self.sha256 = sha256_of(weights)
+        self.size = int(arch["size"])
+        self.dim = int(arch["feature_dim"])
+
+    @torch.no_grad()
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 1, 16, 16) float in [0, 1] → (features float64 (N, d), logits float32 (N, classes))."""
+        feats, logits = [], []
+        for i in range(0, len(images), self.batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images[i : i + self.batch_size], dtype=np.float32)).to(
+                self.device
+            )
+            f = self.net.features(x)
+            feats.append(f.double().cpu().numpy())
+            logits.append(self.net.head(f).float().cpu().numpy())
+        return np.concatenate(feats), np.concatenate(logits)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self.run(images)[0]
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.run(images)[1].argmax(axis=1)

@@ -1,0 +1,315 @@
+"""Quality metrics of the digit generators, on the zoo's digits extractor.
+
+* ``fd_digits`` (distribution, lower is better): Fréchet distance between Gaussians fitted to the
+  extractor's 64-d pre-ReLU features of the samples and of the held-out digits (``reference_path``,
+  default the shipped ``model_cards/zoo/digits_heldout_stats.npz``), with a bootstrap 95% interval over
+  the generated set. ``details["noise_floor"]`` is the real-vs-real distance at the stored sample size
+  (training digits vs the held-out ones): a generator cannot be told apart from the data below it.
+* ``class_accuracy`` (per sample, higher is better): the fraction of samples the extractor classifies as
+  the class they were asked for (``samples.labels``), with a Wilson 95% interval.
+
+Samples are images (N, H, W, C) in [0, 1]; C = 3 is averaged to gray; another size than 16×16 is resized
+(bilinear, antialiased).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import MetricSkipped
+from harness.loaders.base import Samples
+from harness.metrics.base import Metric, MetricValue, version_of
+
+RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
+
+
+def _option_path(name: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path, got {value!r}")
+    return None if value is None else os.fspath(value)
+
+
+def _one_blas_thread() -> Any:
+    """At d = 64 BLAS threads only wait on each other (200 bootstrap replicates: 24 s with 2 OpenBLAS
+    threads on a busy 2-core machine, 1 s with one)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def digits_images(samples: Samples, size: int = 16) -> np.ndarray:
+    """Samples → (N, 1, size, size) float32 in [0, 1], with clear errors for what is not a digit image."""
+    if samples.modality != "image":
+        raise MetricSkipped(f"applies to images, not {samples.modality}")
+    data = np.asarray(samples.data)
+    n, h, w, c = data.shape
+    if n == 0:
+        raise ValueError("no images")
+    if c not in (1, 3):
+        raise ValueError(
+            f"images must have 1 (gray) or 3 (RGB) channels, got shape {data.shape} (N, H, W, C)"
+        )
+    if not np.isfinite(data).all():
+        raise ValueError(f"images contain {int((~np.isfinite(data)).sum())} NaN or infinite values")
+    lo, hi = float(data.min()), float(data.max())
+    if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
+        raise ValueError(
+            f"images must be float in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+            "(a pipeline returning [-1, 1] or [0, 255] is not scaled as the harness expects)"
+        )
+    x = np.clip(data.astype(np.float32, copy=False), 0.0, 1.0)
+    x = x.mean(axis=-1, keepdims=True) if c == 3 else x
+    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    if (h, w) != (size, size):
+        import torch
+        import torch.nn.functional as F
+
+        t = F.interpolate(
+            torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
+        x = t.clamp_(0.0, 1.0).numpy()
+    return x
+
+
+class _DigitsMetric(Metric):
+    modalities: ClassVar[tuple[str, ...]] = ("image",)
+    requires_trained_weights: ClassVar[bool] = True
+    accepts_device: ClassVar[bool] = True
+
+    def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
+        from harness.zoo import EXTRACTOR_DIR
+
+        self.device = device
+        self.extractor_path = _option_path("extractor_path", extractor_path) or str(EXTRACTOR_DIR)
+        self._ext: Any = None
+        self._resized_from: set[tuple[int, int]] = set()
+
+    def extractor(self) -> Any:
+        if self._ext is None:
+            from harness.zoo.extractor import DigitsExtractor
+
+            self._ext = DigitsExtractor(self.extractor_path, device=self.device)
+        return self._ext
+
+    def images(self, samples: Samples) -> np.ndarray:
+        x = digits_images(samples, self.extractor().size)
+        if samples.data.shape[1:3] != x.shape[2:]:
+            self._resized_from.add(tuple(samples.data.shape[1:3]))
+        return x
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        d = super().fingerprint_details()
+        d["extractor"] = {
+            "name": "digits-extractor",
+            "weights_sha256": self._ext.sha256 if self._ext is not None else None,
+            "features": "fc1 before ReLU (64-d)",
+            "input": "16x16 gray in [0, 1]; other sizes bilinear antialiased, RGB averaged",
+        }
+        d["libraries"] = {"torch": version_of("torch"), "numpy": version_of("numpy")}
+        return d
+
+    def _notes(self, details: dict[str, Any]) -> None:
+        if self._resized_from:
+            details["note"] = f"resized from {sorted(self._resized_from)} to 16x16"
+
+
+class FDDigits(_DigitsMetric):
+    """Fréchet distance on the digits extractor's features to the held-out digits (``reference_path``).
+
+    Options: ``reference_path`` (a ``.npz`` with mu, sigma; default the shipped held-out statistics),
+    ``extractor_path`` (a folder with model.safetensors + config.json; default the shipped extractor),
+    ``bootstrap`` (replicates of the 95% interval, 0 = none; default 200), ``seed``.
+    """
+
+    name: ClassVar[str] = "fd_digits"
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = False
+    kind: ClassVar = "distribution"
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        *,
+        reference_path: str | None = None,
+        extractor_path: str | None = None,
+        bootstrap: int = 200,
+        seed: int = 0,
+    ) -> None:
+        from harness.zoo import HELDOUT_STATS
+
+        super().__init__(device, extractor_path=extractor_path)
+        self.reference_path = _option_path("reference_path", reference_path) or str(HELDOUT_STATS)
+        for key, value in (("bootstrap", bootstrap), ("seed", seed)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TypeError(f"{key} must be an integer >= 0, got {value!r}")
+        if bootstrap == 1:
+            raise TypeError("bootstrap must be 0 (no interval) or >= 2 replicates")
+        self.bootstrap = bootstrap
+        self.seed = seed
+        self._ref: Any = None
+        self._ref_sha: str | None = None
+        self._feats: list[np.ndarray] = []
+
+    def reference(self) -> Any:
+        if self._ref is None:
+            from harness.errors import UserInputError
+            from harness.metrics.frechet import StreamingStats
+            from harness.zoo.extractor import sha256_of
+
+            path = Path(self.reference_path)
+            if not path.is_file():
+                raise UserInputError(
+                    "no such file (the held-out statistics ship as model_cards/zoo/digits_heldout_stats.npz; "
+                    "`harness zoo train digits-extractor` rebuilds them)",
+                    source=str(path),
+                    field="reference_path",
+                )
+            try:
+                self._ref = StreamingStats.from_npz(path)
+            except (ValueError, OSError, EOFError) as exc:
+                raise UserInputError(
+                    f"not a statistics file: {exc}", source=str(path), field="reference_path"
+                ) from None
+            self._ref_sha = sha256_of(path)
+            made_with = self._ref.meta.get("extractor_sha256")
+            ours = self.extractor().sha256
+            if made_with and made_with != ours:
+                raise ValueError(
+                    f"reference {path} was made with another digits extractor (weights sha256 {made_with[:12]}…, "
+                    f"ours {ours[:12]}…): rebuild it with `harness zoo train digits-extractor` or point "
+                    "extractor_path at the extractor it was made with"
+                )
+            if self._ref.dim != self.extractor().dim:
+                raise ValueError(
+                    f"reference {path} has d={self._ref.dim}, the extractor d={self.extractor().dim}"
+                )
+        return self._ref
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        self.reference()  # a missing or mismatched reference fails before any feature is computed
+        self._feats.append(self.extractor().features(self.images(samples)))
+
+    def compute(self) -> MetricValue:
+        from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
+
+        if not self._feats:
+            return self.skipped("no samples")
+        feats = np.concatenate(self._feats)
+        if len(feats) < 2:
+            return self.skipped(f"a covariance needs at least 2 samples, got {len(feats)}")
+        ref = self.reference()
+        with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FrechetWarning)
+            value = StreamingStats.from_features(feats).frechet_distance(ref)
+            ci = None
+            if self.bootstrap:
+                ci = [
+                    float(v) for v in bootstrap_frechet_ci(feats, ref, n_boot=self.bootstrap, seed=self.seed)
+                ]
+        details = self.fingerprint_details()
+        meta = ref.meta
+        if "floor" in meta:
+            details["noise_floor"] = float(meta["floor"])
+            details["noise_floor_n"] = int(meta.get("floor_n", 0)) or None
+            by_n = {
+                int(k.split("_")[1]): float(v)
+                for k, v in meta.items()
+                if k.startswith("floor_") and k.split("_")[1].isdigit() and not k.endswith("_std")
+            }
+            if by_n:
+                details["noise_floor_by_n"] = by_n
+                # the floor at the generated sample size (FD is biased upwards at small n)
+                nearest = min(by_n, key=lambda k: abs(k - len(feats)))
+                details["noise_floor_at_n"] = {"n": nearest, "value": by_n[nearest]}
+        self._notes(details)
+        notes = sorted({str(w.message) for w in caught})
+        if notes:
+            details["warnings"] = notes
+        return self.value(float(value), n=len(feats), ci95=ci, details=details)
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        d = super().fingerprint_details()
+        d["reference"] = {
+            "path": self.reference_path,
+            "sha256": self._ref_sha,
+            "n": self._ref.n if self._ref is not None else None,
+        }
+        d["method"] = "Fréchet distance, float64 mean/covariance (ddof=1), harness.metrics.frechet"
+        if self.bootstrap:
+            d["bootstrap"] = {"replicates": self.bootstrap, "seed": self.seed, "resampled": "generated set"}
+        return d
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion k / n (95% by default)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class ClassAccuracy(_DigitsMetric):
+    """Fraction of samples the digits classifier assigns to the class requested for them (``samples.labels``).
+
+    Options: ``extractor_path``. Skipped when the samples carry no labels (not a class-conditional workload).
+    """
+
+    name: ClassVar[str] = "class_accuracy"
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar = "per_sample"
+
+    def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
+        super().__init__(device, extractor_path=extractor_path)
+        self._labels: list[np.ndarray] = []
+        self._pred: list[np.ndarray] = []
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        labels = getattr(samples, "labels", None)
+        if labels is None:
+            raise MetricSkipped(
+                "the samples carry no requested class labels (a class-conditional workload sets "
+                "workload.class_labels, and the worker passes them on as samples.labels)"
+            )
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) != len(samples):
+            raise ValueError(f"{len(labels)} labels for {len(samples)} samples")
+        n_classes = int(self.extractor().config["architecture"]["num_classes"])
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            raise ValueError(
+                f"requested labels must be digit classes 0 … {n_classes - 1}, got {sorted(set(labels.tolist()))}"
+            )
+        self._pred.append(self.extractor().predict(self.images(samples)))
+        self._labels.append(labels)
+
+    def compute(self) -> MetricValue:
+        if not self._labels:
+            return self.skipped("no samples")
+        labels = np.concatenate(self._labels)
+        pred = np.concatenate(self._pred)
+        correct = pred == labels
+        n, k = len(correct), int(correct.sum())
+        details = self.fingerprint_details()
+        details["per_class"] = {
+            int(c): round(float(correct[labels == c].mean()), 4) for c in np.unique(labels)
+        }
+        self._notes(details)
+        return self.value(
+            k / n,
+            n=n,
+            ci95=[float(v) for v in wilson_interval(k, n)],
+            std=float(correct.std(ddof=1)) if n > 1 else None,
+            details=details,
+        )
