@@ -448,7 +448,9 @@ def build_parser() -> Parser:
     from harness.cli_metrics import add_subcommands
 
     add_subcommands(sub)
-    from harness.zoo.cli import add_subcommands as _zoo; _zoo(sub)
+    from harness.zoo.cli import add_subcommands as add_zoo_subcommands
+
+    add_zoo_subcommands(sub)
     return p
 
 

@@ -86,10 +86,11 @@ def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
 
 
 def test_nan_outputs_make_quality_invalid(tmp_path):
+    import yaml
+
+    from harness.config import load_suite
     from harness.execute.worker import run_metrics
     from harness.plan import plan
-    from harness.config import load_suite
-    import yaml
 
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny_suite()))
