@@ -1,5 +1,5 @@
 # The two commands a new user needs:
-#   make demo   create .venv, run suites/smoke.yaml, write its report, print where it is
+#   make demo   create .venv, run suites/demo.yaml (the trained mini zoo), write its report, print where it is
 #   make test   create .venv with the dev extras if needed, run the test suite
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HARNESS := $(VENV)/bin/harness
 PIP := $(PY) -m pip install --disable-pip-version-check
-DEMO_SUITE ?= suites/smoke.yaml
+DEMO_SUITE ?= suites/demo.yaml
 
 .PHONY: demo test lint clean-venv
 
