@@ -29,7 +29,7 @@ def tiny_suite(**over):
             }
         ],
         "workload": {"prompts": ["a red circle"], "num_samples": 2},
-        "measurement": {"warmup": 1, "min_iterations": 2, "max_iterations": 2, "timeout_s": 120},
+        "measurement": {"warmup": 1, "min_iterations": 2, "max_iterations": 2, "timeout_s": 600},
         "metrics": ["psnr", "ssim"],
         "objectives": {"latency_ms.p50": "min", "psnr": "max"},
     }
