@@ -199,24 +199,25 @@ def build_reference_stats(extractor_dir: str | Path, path: str | Path, *, log: L
     from harness.metrics.frechet import StreamingStats
     from harness.zoo.data import digits_split
     from harness.zoo.extractor import DigitsExtractor
+    from harness.zoo.metrics import _one_blas_thread
 
     split = digits_split()
-    ext = DigitsExtractor(extractor_dir)
-    f_ho = ext.features(split.x_heldout)
-    f_tr = ext.features(split.x_train)
-    ref = StreamingStats.from_features(f_ho)
-    rng = np.random.default_rng(0)
-    meta: dict[str, Any] = {}
-    for n in FLOOR_SIZES:
-        values = [
-            StreamingStats.from_features(f_tr[rng.choice(len(f_tr), size=n, replace=False)]).frechet_distance(
-                ref
-            )
-            for _ in range(FLOOR_DRAWS)
-        ]
-        meta[f"floor_{n}"] = float(np.mean(values))
-        meta[f"floor_{n}_std"] = float(np.std(values, ddof=1))
-    meta["floor_all_train"] = float(StreamingStats.from_features(f_tr).frechet_distance(ref))
+    # one torch and one BLAS thread: the file is the same bytes wherever it is rebuilt (on one CPU type)
+    with _Threads(1), _one_blas_thread():
+        ext = DigitsExtractor(extractor_dir)
+        f_ho = ext.features(split.x_heldout)
+        f_tr = ext.features(split.x_train)
+        ref = StreamingStats.from_features(f_ho)
+        rng = np.random.default_rng(0)
+        meta: dict[str, Any] = {}
+        for n in FLOOR_SIZES:
+            values = []
+            for _ in range(FLOOR_DRAWS):
+                subset = f_tr[rng.choice(len(f_tr), size=n, replace=False)]
+                values.append(StreamingStats.from_features(subset).frechet_distance(ref))
+            meta[f"floor_{n}"] = float(np.mean(values))
+            meta[f"floor_{n}_std"] = float(np.std(values, ddof=1))
+        meta["floor_all_train"] = float(StreamingStats.from_features(f_tr).frechet_distance(ref))
     floor = meta[f"floor_{FLOOR_N}"]
     ref.to_npz(
         path,

@@ -14,10 +14,22 @@ from tests.helpers import ROOT
 pytest.importorskip("diffusers")
 pytest.importorskip("sklearn")
 
-# fd_digits of 500 samples of digits-small (seeds 0-499, labels i % 10): DDIM 3 steps vs 10 steps.
-# Measured: see MARGIN_NOTE; the margin is far below the measured gap and far above the seed-to-seed spread.
-FD_MARGIN = 5.0
+# fd_digits of 500 samples of digits-small (labels i % 10), DDIM 3 vs 10 steps, measured on four disjoint seed
+# sets (0-499 is the first): 3 steps 316.5, 319.8, 354.8, 284.6; 10 steps 70.0, 65.2, 82.3, 75.2. The smallest
+# gap seen was 202; the margin is half that and over 5x the real-vs-real spread at n = 500 (std 18.5).
+FD_MARGIN = 100.0
 N_ORDER = 500
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared machine two OpenMP threads burnt 6x the CPU time for the same batch."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +105,11 @@ def test_fd_digits_more_steps_is_better_beyond_the_noise(ddim3_and_10):
     v3, v10 = _score(FDDigits, s3), _score(FDDigits, s10)
     assert v3.status == v10.status == "ok"
     assert v3.value > v10.value + FD_MARGIN, (v3.value, v10.value)
-    assert v3.ci95[0] > v10.ci95[1]  # the bootstrap intervals do not overlap
-    floor = v10.details["noise_floor_by_n"][500]
-    assert v10.value > floor * 0.8  # a generator does not beat real data by much
+    floor_500 = v10.details["noise_floor_by_n"][500]
+    assert v3.value > 3 * floor_500  # 3 steps are far from real data; 10 steps are near it
+    assert v10.value < 2 * floor_500
+    # the bootstrap interval is in the details (too wide to be the record's ci95: see harness.zoo.metrics)
+    assert v3.ci95 is None and v3.details["bootstrap_ci95"][0] > v10.details["bootstrap_ci95"][1]
     assert v10.details["noise_floor"] > 0 and len(v10.details["extractor"]["weights_sha256"]) == 64
 
 
@@ -145,7 +159,7 @@ def test_suite_scores_through_the_worker(write_yaml, tmp_path, capsys):
         "s.yaml",
         {
             "name": "z",
-            "threads": 2,
+            "threads": 1,
             "models": [
                 {
                     "card": str(ROOT / "model_cards" / "digits-small.yaml"),
