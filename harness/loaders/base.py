@@ -77,6 +77,10 @@ class Samples:
             sample_rate=-1 if self.sample_rate is None else self.sample_rate,
             fps=-1 if self.fps is None else self.fps,
             seeds=np.asarray(self.seeds, dtype=np.int64),
+            labels=np.asarray(self.labels if self.labels is not None else [], dtype=np.int64),
+            has_labels=self.labels is not None,
+            prompts=np.asarray(self.prompts if self.prompts is not None else [], dtype=str),
+            has_prompts=self.prompts is not None,
         )
 
     @staticmethod
@@ -89,6 +93,8 @@ class Samples:
                 sample_rate=None if sr < 0 else sr,
                 fps=None if fps < 0 else fps,
                 seeds=[int(s) for s in z["seeds"]],
+                labels=[int(v) for v in z["labels"]] if "has_labels" in z and bool(z["has_labels"]) else None,
+                prompts=[str(v) for v in z["prompts"]] if "has_prompts" in z and bool(z["has_prompts"]) else None,
             )
 
 

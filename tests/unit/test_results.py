@@ -40,3 +40,17 @@ def test_open_errors(tmp_path):
     with pytest.raises(UserInputError, match=r"unreadable run\.json"):
         RunStore.open(tmp_path).meta()
     assert json.loads('{"a": 1}')
+
+
+def test_samples_npz_round_trip_keeps_labels_and_prompts(tmp_path):
+    import numpy as np
+
+    from harness.loaders.base import Samples
+
+    s = Samples("image", np.zeros((2, 4, 4, 1), np.float32), seeds=[3, 4], labels=[1, 2], prompts=["a", "b"])
+    s.save_npz(tmp_path / "s.npz")
+    back = Samples.load_npz(tmp_path / "s.npz")
+    assert (back.seeds, back.labels, back.prompts) == ([3, 4], [1, 2], ["a", "b"])
+    Samples("audio", np.zeros((1, 1, 8), np.float32), sample_rate=8000).save_npz(tmp_path / "a.npz")
+    a = Samples.load_npz(tmp_path / "a.npz")
+    assert a.labels is None and a.prompts is None and a.sample_rate == 8000
