@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _resume(args)
 
     from harness.config import load_suite
-    from harness.plan import plan
+    from harness.plan import plan, portable_path
 
     suite = load_suite(args.suite)
     jobs = plan(suite, only=args.only)
@@ -84,14 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         store = RunStore.create(out_dir, suite.name)
         meta: dict[str, Any] = {
             "run_id": store.run_id,
-            "suite": {**suite.model_dump(mode="json"), "path": str(suite.path)},
+            "suite": {**suite.model_dump(mode="json"), "path": portable_path(suite.path)},
             "device": device,
             "isolation": args.isolation,
             "executor": args.executor,
             "only": args.only,
             "repeat": {"index": repeat, "of": args.repeat},
             "environment": host_environment(),
-            "jobs": [j.to_dict() for j in jobs],
+            "jobs": [j.to_portable_dict() for j in jobs],
         }
         store.write_meta(meta)
         worst = max(worst, _execute(store, meta, jobs, device, args))

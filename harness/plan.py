@@ -47,11 +47,28 @@ class Job:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(**data)
+        """A job from ``to_dict`` or from run.json (where ``card_path`` may be relative to the run's cwd)."""
+        job = cls(**data)
+        job.card_path = str(Path(job.card_path).resolve())
+        return job
+
+    def to_portable_dict(self) -> dict[str, Any]:
+        """``to_dict`` with ``card_path`` relative to the cwd when the card lies under it (for run.json: a
+        committed baseline then names no machine path; ``harness run --resume`` resolves it again)."""
+        return {**self.to_dict(), "card_path": portable_path(self.card_path)}
 
     @property
     def call_args(self) -> CallArgs:
         return CallArgs(**self.call)
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the cwd when it lies under it, else absolute (as given)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
 
 
 def safe_name(text: str) -> str:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.config import load_suite
@@ -60,3 +63,41 @@ def test_per_model_workload_overrides_the_suite(write_yaml):
     bad["models"][0]["workload"] = {"num_sampels": 2}
     with pytest.raises(UserInputError, match=r"models\[0\]\.workload\.num_sampels: unknown key"):
         load_suite(write_yaml("bad.yaml", bad))
+
+
+def test_run_json_paths_are_portable(write_yaml, tmp_path, monkeypatch):
+    """run.json names cards relative to the cwd (a committed baseline names no machine path); resume
+    resolves them back, and a card outside the cwd keeps its absolute path."""
+    from harness.plan import Job, portable_path
+
+    jobs = plan(load_suite(write_yaml("s.yaml", tiny_suite())))
+    card = Path(jobs[0].card_path)
+    monkeypatch.chdir(card.parent.parent)
+    saved = jobs[0].to_portable_dict()
+    assert saved["card_path"] == f"{card.parent.name}/{card.name}"
+    assert not saved["card_path"].startswith("/")
+    assert Job.from_dict(saved).card_path == str(card)
+    monkeypatch.chdir(tmp_path)
+    assert portable_path("/definitely/elsewhere/c.yaml") == "/definitely/elsewhere/c.yaml"
+
+
+def test_committed_json_names_no_machine_path():
+    """Zoo summaries and committed baselines are read on other machines: no absolute path in them."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, str) and value.startswith(("/", "~")) and "/" in value[1:]:
+            found.append(f"{where}: {value}")
+
+    files = [*root.glob("model_cards/**/*.json"), *root.glob("results/baselines/**/*.json")]
+    assert files
+    for f in files:
+        walk(json.loads(f.read_text()), f.relative_to(root).as_posix())
+    assert not found, found

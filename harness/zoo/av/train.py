@@ -346,7 +346,9 @@ def train_generator(
         "recipe": recipe.to_dict(),
         "torch": torch.__version__,
     }
-    (out / "zoo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # the folder is where zoo.json lies: its path (a machine path) is not written into it
+    saved = {k: v for k, v in summary.items() if k != "out"}
+    (out / "zoo.json").write_text(json.dumps(saved, indent=2) + "\n")
     log(f"{recipe.name}: {n_params:,} parameters, {total} steps in {train_s:.0f} s → {out}")
     return summary
 
