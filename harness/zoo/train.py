@@ -252,12 +252,96 @@ def build_scheduler(recipe: GeneratorRecipe) -> Any:
     )
 
 
+def train_ddpm(
+    recipe: Any,
+    unet: Any,
+    x_all: Any,
+    y_all: Any,
+    *,
+    total: int,
+    prediction_type: str = "epsilon",
+    log_every: int = 200,
+    log: Log = print,
+) -> tuple[Any, list[float]]:
+    """The zoo's DDPM training loop, shared by the image, video and audio generators.
+
+    ``unet(x_t, t, class_labels=y).sample`` is trained to predict ``prediction_type`` (epsilon, sample
+    (x0) or v_prediction) with MSE over ``x_all`` (N, ...) in the model's value range and class labels
+    ``y_all``; AdamW, linear warm-up then cosine decay, gradient clipping and an EMA of the weights (its
+    decay warmed up as ``min(decay, (1 + k) / (10 + k))``). ``recipe`` gives seed, batch size, learning
+    rate, schedule and noise schedule fields. Call it inside ``_Threads(recipe.threads)`` after
+    ``torch.manual_seed(recipe.seed)`` and building ``unet``: one seeded generator then draws batches,
+    timesteps and noise, so the same recipe gives the same bits. Returns the EMA model (buffers copied
+    from the trained one) and the mean loss per ``log_every`` steps.
+    """
+    import torch
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    noise_sched = DDPMScheduler(
+        num_train_timesteps=recipe.num_train_timesteps,
+        beta_schedule=recipe.beta_schedule,
+        beta_start=recipe.beta_start,
+        beta_end=recipe.beta_end,
+    )
+    ac = noise_sched.alphas_cumprod.float()
+    gen = torch.Generator().manual_seed(recipe.seed)
+    opt = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe.warmup_steps, total))
+    batches = _batches(len(y_all), recipe.batch_size, gen)
+    ema_params = list(ema.parameters())
+    params = list(unet.parameters())
+    unet.train()
+    window: list[float] = []
+    shape = (-1,) + (1,) * (x_all.ndim - 1)
+    for step in range(total):
+        idx = next(batches)
+        x0, y = x_all[idx], y_all[idx]
+        t = torch.randint(0, recipe.num_train_timesteps, (len(idx),), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        a = ac[t].view(shape)
+        xt = a.sqrt() * x0 + (1.0 - a).sqrt() * noise
+        if prediction_type == "epsilon":
+            target = noise
+        elif prediction_type == "sample":
+            target = x0
+        elif prediction_type == "v_prediction":
+            target = a.sqrt() * noise - (1.0 - a).sqrt() * x0
+        else:
+            raise ValueError(f"unknown prediction type {prediction_type!r}")
+        loss = F.mse_loss(unet(xt, t, class_labels=y).sample, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+        opt.step()
+        sched.step()
+        decay = min(recipe.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        window.append(loss.item())
+        if (step + 1) % log_every == 0 or step + 1 == total:
+            losses.append(float(np.mean(window)))
+            window = []
+            el = time.perf_counter() - t0
+            log(
+                f"{recipe.name}: step {step + 1}/{total} loss {losses[-1]:.4f} "
+                f"lr {sched.get_last_lr()[0]:.2e} {el:.0f} s (eta {el / (step + 1) * (total - step - 1):.0f} s)"
+            )
+    with torch.no_grad():
+        for b_ema, b in zip(ema.buffers(), unet.buffers()):
+            b_ema.copy_(b)
+    return ema, losses
+
+
 def train_generator(
     recipe: GeneratorRecipe, out: Path, *, steps: int | None = None, log: Log = print
 ) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F
-    from diffusers import DDPMScheduler, UNet2DModel
+    from diffusers import UNet2DModel
 
     from harness.zoo.data import digits_split
     from harness.zoo.pipeline import ClassConditionalPipeline
@@ -265,56 +349,12 @@ def train_generator(
     total = steps or recipe.steps
     split = digits_split()
     t0 = time.perf_counter()
-    losses: list[float] = []
     with _Threads(recipe.threads):
         torch.manual_seed(recipe.seed)
         unet = UNet2DModel(**recipe.unet_config())
-        ema = copy.deepcopy(unet).requires_grad_(False)
-        noise_sched = DDPMScheduler(
-            num_train_timesteps=recipe.num_train_timesteps,
-            beta_schedule=recipe.beta_schedule,
-            beta_start=recipe.beta_start,
-            beta_end=recipe.beta_end,
-        )
-        ac = noise_sched.alphas_cumprod.float()
-        gen = torch.Generator().manual_seed(recipe.seed)
         x_all = torch.from_numpy(split.x_train) * 2.0 - 1.0
         y_all = torch.from_numpy(split.y_train)
-        opt = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe.warmup_steps, total))
-        batches = _batches(len(y_all), recipe.batch_size, gen)
-        ema_params = list(ema.parameters())
-        params = list(unet.parameters())
-        unet.train()
-        window: list[float] = []
-        for step in range(total):
-            idx = next(batches)
-            x0, y = x_all[idx], y_all[idx]
-            t = torch.randint(0, recipe.num_train_timesteps, (len(idx),), generator=gen)
-            noise = torch.randn(x0.shape, generator=gen)
-            a = ac[t].view(-1, 1, 1, 1)
-            xt = a.sqrt() * x0 + (1.0 - a).sqrt() * noise
-            loss = F.mse_loss(unet(xt, t, class_labels=y).sample, noise)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-            opt.step()
-            sched.step()
-            decay = min(recipe.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-            window.append(loss.item())
-            if (step + 1) % 200 == 0 or step + 1 == total:
-                losses.append(float(np.mean(window)))
-                window = []
-                el = time.perf_counter() - t0
-                log(
-                    f"{recipe.name}: step {step + 1}/{total} loss {losses[-1]:.4f} "
-                    f"lr {sched.get_last_lr()[0]:.2e} {el:.0f} s (eta {el / (step + 1) * (total - step - 1):.0f} s)"
-                )
-        for b_ema, b in zip(ema.buffers(), unet.buffers()):
-            b_ema.copy_(b)
+        ema, losses = train_ddpm(recipe, unet, x_all, y_all, total=total, log=log)
     train_s = time.perf_counter() - t0
     ema.eval()
     pipe = ClassConditionalPipeline(unet=ema, scheduler=build_scheduler(recipe))

@@ -12,7 +12,6 @@ noise, ``torch.set_num_threads(recipe.threads)``.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 from harness.zoo import ZOO_DIR
 from harness.zoo.av import AUDIO_EXTRACTOR_DIR, AUDIO_HELDOUT_STATS, VIDEO_EXTRACTOR_DIR, VIDEO_HELDOUT_STATS
 from harness.zoo.av.recipes import AV_RECIPES, AVExtractorRecipe, AVGeneratorRecipe
-from harness.zoo.train import Log, _batches, _lr_factor, _Threads
+from harness.zoo.train import Log, _batches, _lr_factor, _Threads, train_ddpm
 
 FLOOR_SIZES = {"video": (100, 250, 500, 1000), "audio": (100, 200, 400, 800)}
 FLOOR_N = {"video": 500, "audio": 400}  # the sizes the suites generate
@@ -260,74 +259,23 @@ def train_generator(
     recipe: AVGeneratorRecipe, out: Path, *, steps: int | None = None, log: Log = print
 ) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F
-    from diffusers import DDPMScheduler
 
     from harness.zoo.av.pipelines import MovingDigitsPipeline, NotesPipeline
 
     total = steps or recipe.steps
     split = _split(recipe.modality)
     t0 = time.perf_counter()
-    losses: list[float] = []
     with _Threads(recipe.threads):
         torch.manual_seed(recipe.seed)
         unet = build_unet(recipe)
-        ema = copy.deepcopy(unet).requires_grad_(False)
-        noise_sched = DDPMScheduler(
-            num_train_timesteps=recipe.num_train_timesteps,
-            beta_schedule=recipe.beta_schedule,
-            beta_start=recipe.beta_start,
-            beta_end=recipe.beta_end,
-        )
-        ac = noise_sched.alphas_cumprod.float()
-        gen = torch.Generator().manual_seed(recipe.seed)
         if recipe.modality == "video":
             x_all = torch.from_numpy(split.x_train) * 2.0 - 1.0  # (N, F, H, W): frames as channels
         else:
             x_all = torch.from_numpy(split.x_train)[:, None]  # (N, 1, T)
         y_all = torch.from_numpy(split.y_train)
-        opt = torch.optim.AdamW(unet.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, recipe.warmup_steps, total))
-        batches = _batches(len(y_all), recipe.batch_size, gen)
-        ema_params = list(ema.parameters())
-        params = list(unet.parameters())
-        unet.train()
-        window: list[float] = []
-        shape = (-1,) + (1,) * (x_all.ndim - 1)
-        for step in range(total):
-            idx = next(batches)
-            x0, y = x_all[idx], y_all[idx]
-            t = torch.randint(0, recipe.num_train_timesteps, (len(idx),), generator=gen)
-            noise = torch.randn(x0.shape, generator=gen)
-            a = ac[t].view(shape)
-            xt = a.sqrt() * x0 + (1.0 - a).sqrt() * noise
-            if recipe.prediction_type == "epsilon":
-                target = noise
-            elif recipe.prediction_type == "sample":
-                target = x0
-            else:  # v_prediction
-                target = a.sqrt() * noise - (1.0 - a).sqrt() * x0
-            loss = F.mse_loss(unet(xt, t, class_labels=y).sample, target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip:
-                torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-            opt.step()
-            sched.step()
-            decay = min(recipe.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-            window.append(loss.item())
-            if (step + 1) % 100 == 0 or step + 1 == total:
-                losses.append(float(np.mean(window)))
-                window = []
-                el = time.perf_counter() - t0
-                log(
-                    f"{recipe.name}: step {step + 1}/{total} loss {losses[-1]:.4f} "
-                    f"lr {sched.get_last_lr()[0]:.2e} {el:.0f} s (eta {el / (step + 1) * (total - step - 1):.0f} s)"
-                )
-        for b_ema, b in zip(ema.buffers(), unet.buffers()):
-            b_ema.copy_(b)
+        ema, losses = train_ddpm(
+            recipe, unet, x_all, y_all, total=total, prediction_type=recipe.prediction_type, log_every=100, log=log
+        )
     train_s = time.perf_counter() - t0
     ema.eval()
     cls = MovingDigitsPipeline if recipe.modality == "video" else NotesPipeline
