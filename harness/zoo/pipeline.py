@@ -21,13 +21,10 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 
-class ClassConditionalPipeline(DiffusionPipeline):
-    """Ancestral / ODE sampling of a class-conditional ε-prediction UNet with any diffusers scheduler.
-
-    Args:
-        unet: a ``UNet2DModel`` with ``num_class_embeds`` set.
-        scheduler: any diffusers scheduler with ``set_timesteps`` / ``step`` (DDPM, DDIM, DPM-Solver++...).
-    """
+class ClassConditionalSampler(DiffusionPipeline):
+    """The zoo's sampling loop: a class-conditional UNet (``num_class_embeds``) and any diffusers scheduler
+    with ``set_timesteps`` / ``step``. Subclasses give the noise shape (``_shape``) and the output; this
+    one (the image, video and audio zoo pipelines share it) turns labels and generators into samples."""
 
     model_cpu_offload_seq = "unet"
 
@@ -49,6 +46,42 @@ class ClassConditionalPipeline(DiffusionPipeline):
             raise ValueError(f"class label {int(bad[0])} is out of range (0 … {n_classes - 1})")
         return labels.to(device)
 
+    def _shape(self, n: int) -> tuple[int, ...]:
+        """(n, channels, *spatial) of a 2-D UNet; the 1-D audio UNet overrides it."""
+        cfg = self.unet.config
+        size = (
+            (cfg.sample_size, cfg.sample_size) if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)
+        )
+        return (n, cfg.in_channels, *size)
+
+    def _sample(self, class_labels: Any, num_inference_steps: int, generator: Any) -> torch.Tensor:
+        """Denoise from seeded noise: the model's output space (float32), one item per class label."""
+        device = self._execution_device
+        labels = self._labels(class_labels, device)
+        n = labels.shape[0]
+        if isinstance(generator, list) and len(generator) != n:
+            raise ValueError(f"got {len(generator)} generators for {n} class labels (give one per item)")
+        x = randn_tensor(self._shape(n), generator=generator, device=device, dtype=self.unet.dtype)
+        x = x * self.scheduler.init_noise_sigma
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        step_params = set(inspect.signature(self.scheduler.step).parameters)
+        step_kwargs = {"generator": generator} if "generator" in step_params else {}
+        for t in self.progress_bar(self.scheduler.timesteps):
+            model_in = self.scheduler.scale_model_input(x, t)
+            pred = self.unet(model_in, t, class_labels=labels).sample
+            x = self.scheduler.step(pred, t, x, **step_kwargs).prev_sample
+        self.maybe_free_model_hooks()
+        return x.float()
+
+
+class ClassConditionalPipeline(ClassConditionalSampler):
+    """Ancestral / ODE sampling of a class-conditional ε-prediction UNet with any diffusers scheduler.
+
+    Args:
+        unet: a ``UNet2DModel`` with ``num_class_embeds`` set.
+        scheduler: any diffusers scheduler with ``set_timesteps`` / ``step`` (DDPM, DDIM, DPM-Solver++...).
+    """
+
     @torch.no_grad()
     def __call__(
         self,
@@ -69,35 +102,13 @@ class ClassConditionalPipeline(DiffusionPipeline):
         """
         if output_type not in ("np", "pt", "pil"):
             raise ValueError(f"output_type must be 'np', 'pt' or 'pil', got {output_type!r}")
-        device = self._execution_device
-        labels = self._labels(class_labels, device)
-        n = labels.shape[0]
-        if isinstance(generator, list) and len(generator) != n:
-            raise ValueError(f"got {len(generator)} generators for {n} class labels (give one per image)")
-        cfg = self.unet.config
-        size = (
-            (cfg.sample_size, cfg.sample_size) if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)
-        )
-        shape = (n, cfg.in_channels, *size)
-        x = randn_tensor(shape, generator=generator, device=device, dtype=self.unet.dtype)
-        x = x * self.scheduler.init_noise_sigma
-
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        step_params = set(inspect.signature(self.scheduler.step).parameters)
-        step_kwargs = {"generator": generator} if "generator" in step_params else {}
-        for t in self.progress_bar(self.scheduler.timesteps):
-            model_in = self.scheduler.scale_model_input(x, t)
-            eps = self.unet(model_in, t, class_labels=labels).sample
-            x = self.scheduler.step(eps, t, x, **step_kwargs).prev_sample
-
-        image = (x.float() / 2 + 0.5).clamp(0, 1)
+        image = (self._sample(class_labels, num_inference_steps, generator) / 2 + 0.5).clamp(0, 1)
         if output_type == "pt":
             out: Any = image
         else:
             out = image.cpu().permute(0, 2, 3, 1).numpy()
             if output_type == "pil":
                 out = self.numpy_to_pil(out)
-        self.maybe_free_model_hooks()
         if not return_dict:
             return (out,)
         return ImagePipelineOutput(images=out)

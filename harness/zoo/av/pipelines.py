@@ -11,16 +11,14 @@ item i then depends only on its own seed) and any diffusers scheduler with ``set
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
+
+from harness.zoo.pipeline import ClassConditionalSampler
 
 
 @dataclass
@@ -33,58 +31,8 @@ class AudioOutput(BaseOutput):
     audios: Any
 
 
-class _ClassConditional(DiffusionPipeline):
-    model_cpu_offload_seq = "unet"
-
-    def __init__(self, unet: Any, scheduler: Any):
-        super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
-
-    def _labels(self, class_labels: Any, device: torch.device) -> torch.Tensor:
-        n_classes = self.unet.config.num_class_embeds
-        if n_classes is None:
-            raise ValueError("this UNet has no class embedding (num_class_embeds is not set)")
-        if isinstance(class_labels, (int, np.integer)):
-            class_labels = [int(class_labels)]
-        labels = torch.as_tensor(class_labels, dtype=torch.long).reshape(-1)
-        if labels.numel() == 0:
-            raise ValueError("class_labels is empty")
-        bad = labels[(labels < 0) | (labels >= n_classes)]
-        if bad.numel():
-            raise ValueError(f"class label {int(bad[0])} is out of range (0 … {n_classes - 1})")
-        return labels.to(device)
-
-    def _shape(self, n: int) -> tuple[int, ...]:
-        raise NotImplementedError
-
-    def _sample(self, class_labels: Any, num_inference_steps: int, generator: Any) -> torch.Tensor:
-        device = self._execution_device
-        labels = self._labels(class_labels, device)
-        n = labels.shape[0]
-        if isinstance(generator, list) and len(generator) != n:
-            raise ValueError(f"got {len(generator)} generators for {n} class labels (give one per item)")
-        x = randn_tensor(self._shape(n), generator=generator, device=device, dtype=self.unet.dtype)
-        x = x * self.scheduler.init_noise_sigma
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        step_params = set(inspect.signature(self.scheduler.step).parameters)
-        step_kwargs = {"generator": generator} if "generator" in step_params else {}
-        for t in self.progress_bar(self.scheduler.timesteps):
-            model_in = self.scheduler.scale_model_input(x, t)
-            eps = self.unet(model_in, t, class_labels=labels).sample
-            x = self.scheduler.step(eps, t, x, **step_kwargs).prev_sample
-        self.maybe_free_model_hooks()
-        return x.float()
-
-
-class MovingDigitsPipeline(_ClassConditional):
+class MovingDigitsPipeline(ClassConditionalSampler):
     """Class-conditional clips of a moving digit: ``unet`` is a UNet2DModel with in_channels = frames."""
-
-    def _shape(self, n: int) -> tuple[int, ...]:
-        cfg = self.unet.config
-        size = (
-            (cfg.sample_size, cfg.sample_size) if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)
-        )
-        return (n, cfg.in_channels, *size)
 
     @torch.no_grad()
     def __call__(
@@ -104,7 +52,7 @@ class MovingDigitsPipeline(_ClassConditional):
         return VideoOutput(frames=out) if return_dict else (out,)
 
 
-class NotesPipeline(_ClassConditional):
+class NotesPipeline(ClassConditionalSampler):
     """Class-conditional notes: ``unet`` is a ``NotesUNet1D`` (config ``sample_rate``, ``sample_size``)."""
 
     @classmethod
