@@ -8,7 +8,6 @@ on some classes and the covariance becomes singular); ``logits`` are the 10 clas
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from harness.errors import WeightsNotFoundError
+from harness.weights import sha256_of
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -61,16 +61,9 @@ class DigitsNet(nn.Module):
         return self.head(self.features(x))
 
 
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def save_extractor(net: DigitsNet, folder: str | Path, config: dict[str, Any]) -> str:
-    """Write weights and config; returns the weights' sha256."""
+def save_net(net: nn.Module, folder: str | Path, config: dict[str, Any]) -> str:
+    """Write ``model.safetensors`` + ``config.json`` (with the weights' sha256, returned): every zoo
+    extractor is saved this way."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -84,53 +77,73 @@ def save_extractor(net: DigitsNet, folder: str | Path, config: dict[str, Any]) -
     return digest
 
 
-class DigitsExtractor:
-    """A loaded extractor: features, class predictions, and its identity (weights sha256)."""
+save_extractor = save_net  # the digits extractor's name for it
+
+
+class ZooExtractor:
+    """A loaded zoo classifier: pre-ReLU features, class predictions, and its identity (weights sha256).
+
+    Subclasses build the network from ``config.json``'s ``architecture`` (``build_net``); loading, batching
+    and the missing-file error are shared by the image, video and audio extractors.
+    """
+
+    zoo_name: str | None = None  # the recipe that rebuilds it (None: the folder's name)
 
     def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 1000):
         from safetensors.torch import load_file
 
         folder = Path(folder)
+        name = self.zoo_name or folder.name
         weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
         for p in (weights, cfg_path):
             if not p.is_file():
                 raise WeightsNotFoundError(
-                    f"digits extractor: {p} not found (looked in {folder}); it ships with the repository "
-                    "(model_cards/zoo/digits-extractor) and `harness zoo train digits-extractor` rebuilds it"
+                    f"zoo extractor {name}: {p} not found (looked in {folder}); it ships with the repository "
+                    f"(model_cards/zoo/{name}) and `harness zoo train {name}` rebuilds it"
                 )
         self.folder = folder
         self.config = json.loads(cfg_path.read_text())
-        arch = self.config["architecture"]
-        self.net = DigitsNet(
+        self.net, self.dim, self.num_classes = self.build_net(self.config["architecture"])
+        self.net.load_state_dict(load_file(str(weights)))
+        self.net.eval().to(device)
+        self.device = device
+        self.batch_size = batch_size
+        self.sha256 = sha256_of(weights)
+
+    def build_net(self, arch: dict[str, Any]) -> tuple[nn.Module, int, int]:
+        """(network, feature dimension, number of classes) from the config's ``architecture``."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs → (features float64 (N, d), logits float32 (N, classes)), in batches of ``batch_size``."""
+        feats, logits = [], []
+        for i in range(0, len(x), self.batch_size):
+            b = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32))
+            f = self.net.features(b.to(self.device))
+            feats.append(f.double().cpu().numpy())
+            logits.append(self.net.head(f).float().cpu().numpy())
+        return np.concatenate(feats), np.concatenate(logits)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        return self.run(x)[0]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.run(x)[1].argmax(axis=1)
+
+
+class DigitsExtractor(ZooExtractor):
+    """The digits classifier: inputs (N, 1, 16, 16) float in [0, 1]."""
+
+    zoo_name = "digits-extractor"
+
+    def build_net(self, arch: dict[str, Any]) -> tuple[nn.Module, int, int]:
+        net = DigitsNet(
             channels=tuple(arch["channels"]),
             feature_dim=arch["feature_dim"],
             num_classes=arch["num_classes"],
             dropout=arch.get("dropout", 0.0),
             size=arch["size"],
         )
-        self.net.load_state_dict(load_file(str(weights)))
-        self.net.eval().to(device)
-        self.device = device
-        self.batch_size = batch_size
-        self.sha256 = sha256_of(weights)
         self.size = int(arch["size"])
-        self.dim = int(arch["feature_dim"])
-
-    @torch.no_grad()
-    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 1, 16, 16) float in [0, 1] → (features float64 (N, d), logits float32 (N, classes))."""
-        feats, logits = [], []
-        for i in range(0, len(images), self.batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[i : i + self.batch_size], dtype=np.float32)).to(
-                self.device
-            )
-            f = self.net.features(x)
-            feats.append(f.double().cpu().numpy())
-            logits.append(self.net.head(f).float().cpu().numpy())
-        return np.concatenate(feats), np.concatenate(logits)
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        return self.run(images)[0]
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return self.run(images)[1].argmax(axis=1)
+        return net, int(arch["feature_dim"]), int(arch["num_classes"])

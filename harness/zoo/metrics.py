@@ -86,62 +86,67 @@ def digits_images(samples: Samples, size: int = 16) -> np.ndarray:
     return x
 
 
-class _DigitsMetric(Metric):
-    modalities: ClassVar[tuple[str, ...]] = ("image",)
+class DomainMetric(Metric):
+    """A metric on one of the zoo's classifiers (image, video or audio): the shared part.
+
+    Subclasses name the extractor (``extractor_name``: its folder under model_cards/zoo and its recipe),
+    how to load it (``load_extractor``) and how samples become its inputs (``inputs``, which raises
+    ``MetricSkipped`` for another modality and ``ValueError`` for a wrong shape or range).
+    """
+
     requires_trained_weights: ClassVar[bool] = True
     accepts_device: ClassVar[bool] = True
+    extractor_name: ClassVar[str] = "digits-extractor"
+    extractor_input: ClassVar[str] = ""  # what the extractor takes, for the fingerprint
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
-        from harness.zoo import EXTRACTOR_DIR
+        from harness.zoo import ZOO_DIR
 
         self.device = device
-        self.extractor_path = _option_path("extractor_path", extractor_path) or str(EXTRACTOR_DIR)
+        self.extractor_path = _option_path("extractor_path", extractor_path) or str(ZOO_DIR / self.extractor_name)
         self._ext: Any = None
-        self._resized_from: set[tuple[int, int]] = set()
+
+    def load_extractor(self) -> Any:
+        raise NotImplementedError
 
     def extractor(self) -> Any:
         if self._ext is None:
-            from harness.zoo.extractor import DigitsExtractor
-
-            self._ext = DigitsExtractor(self.extractor_path, device=self.device)
+            self._ext = self.load_extractor()
         return self._ext
 
-    def images(self, samples: Samples) -> np.ndarray:
-        x = digits_images(samples, self.extractor().size)
-        if samples.data.shape[1:3] != x.shape[2:]:
-            self._resized_from.add(tuple(samples.data.shape[1:3]))
-        return x
+    def inputs(self, samples: Samples) -> np.ndarray:
+        raise NotImplementedError
+
+    def notes(self, details: dict[str, Any]) -> None:
+        """Add what the details should say about the inputs seen (e.g. a resize)."""
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
         d["extractor"] = {
-            "name": "digits-extractor",
+            "name": self.extractor_name,
             "weights_sha256": self._ext.sha256 if self._ext is not None else None,
-            "features": "fc1 before ReLU (64-d)",
-            "input": "16x16 gray in [0, 1]; other sizes bilinear antialiased, RGB averaged",
+            "features": f"fc1 before ReLU ({self._ext.dim if self._ext is not None else 64}-d)",
+            "input": self.extractor_input,
         }
         d["libraries"] = {"torch": version_of("torch"), "numpy": version_of("numpy")}
         return d
 
-    def _notes(self, details: dict[str, Any]) -> None:
-        if self._resized_from:
-            details["note"] = f"resized from {sorted(self._resized_from)} to 16x16"
 
-
-class FDDigits(_DigitsMetric):
-    """Fréchet distance on the digits extractor's features to the held-out digits (``reference_path``).
+class DomainFrechet(DomainMetric):
+    """Fréchet distance on a zoo extractor's features to held-out statistics (``reference_file`` in
+    model_cards/zoo, built with the real-vs-real noise floor by ``harness zoo train <extractor>``).
 
     Options: ``reference_path`` (a ``.npz`` with mu, sigma; default the shipped held-out statistics),
     ``extractor_path`` (a folder with model.safetensors + config.json; default the shipped extractor),
     ``bootstrap`` (replicates of the bootstrap 95% interval in details, 0 = none; default 200), ``seed``
     (of the resampling), ``ci`` (``none``: no ``ci95``, the default; ``bootstrap``: the bootstrap interval
-    as ``ci95``).
+    as ``ci95``; see the module docstring for why it is not the default).
     """
 
-    name: ClassVar[str] = "fd_digits"
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     kind: ClassVar = "distribution"
+    reference_file: ClassVar[str] = "digits_heldout_stats.npz"
 
     def __init__(
         self,
@@ -153,10 +158,10 @@ class FDDigits(_DigitsMetric):
         seed: int = 0,
         ci: str = "none",
     ) -> None:
-        from harness.zoo import HELDOUT_STATS
+        from harness.zoo import ZOO_DIR
 
         super().__init__(device, extractor_path=extractor_path)
-        self.reference_path = _option_path("reference_path", reference_path) or str(HELDOUT_STATS)
+        self.reference_path = _option_path("reference_path", reference_path) or str(ZOO_DIR / self.reference_file)
         for key, value in (("bootstrap", bootstrap), ("seed", seed)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise TypeError(f"{key} must be an integer >= 0, got {value!r}")
@@ -178,13 +183,13 @@ class FDDigits(_DigitsMetric):
         if self._ref is None:
             from harness.errors import UserInputError
             from harness.metrics.frechet import StreamingStats
-            from harness.zoo.extractor import sha256_of
+            from harness.weights import sha256_of
 
             path = Path(self.reference_path)
             if not path.is_file():
                 raise UserInputError(
-                    "no such file (the held-out statistics ship as model_cards/zoo/digits_heldout_stats.npz; "
-                    "`harness zoo train digits-extractor` rebuilds them)",
+                    f"no such file (the held-out statistics ship as model_cards/zoo/{self.reference_file}; "
+                    f"`harness zoo train {self.extractor_name}` rebuilds them)",
                     source=str(path),
                     field="reference_path",
                 )
@@ -199,9 +204,9 @@ class FDDigits(_DigitsMetric):
             ours = self.extractor().sha256
             if made_with and made_with != ours:
                 raise ValueError(
-                    f"reference {path} was made with another digits extractor (weights sha256 {made_with[:12]}…, "
-                    f"ours {ours[:12]}…): rebuild it with `harness zoo train digits-extractor` or point "
-                    "extractor_path at the extractor it was made with"
+                    f"reference {path} was made with another {self.extractor_name} (weights sha256 "
+                    f"{made_with[:12]}…, ours {ours[:12]}…): rebuild it with `harness zoo train "
+                    f"{self.extractor_name}` or point extractor_path at the extractor it was made with"
                 )
             if self._ref.dim != self.extractor().dim:
                 raise ValueError(
@@ -210,8 +215,9 @@ class FDDigits(_DigitsMetric):
         return self._ref
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        x = self.inputs(samples)  # wrong modality / shape: skipped or an error before anything loads
         self.reference()  # a missing or mismatched reference fails before any feature is computed
-        self._feats.append(self.extractor().features(self.images(samples)))
+        self._feats.append(self.extractor().features(x))
 
     def compute(self) -> MetricValue:
         from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
@@ -254,10 +260,10 @@ class FDDigits(_DigitsMetric):
                 # the floor at the generated sample size (FD is biased upwards at small n)
                 nearest = min(by_n, key=lambda k: abs(k - len(feats)))
                 details["noise_floor_at_n"] = {"n": nearest, "value": by_n[nearest]}
-        self._notes(details)
-        notes = sorted({str(w.message) for w in caught})
-        if notes:
-            details["warnings"] = notes
+        self.notes(details)
+        warned = sorted({str(w.message) for w in caught})
+        if warned:
+            details["warnings"] = warned
         return self.value(
             float(value), n=len(feats), ci95=ci if self.ci == "bootstrap" else None, details=details
         )
@@ -271,6 +277,95 @@ class FDDigits(_DigitsMetric):
         return d
 
 
+class DomainClassAccuracy(DomainMetric):
+    """Share of samples the zoo classifier assigns to the class requested for them (``samples.labels``),
+    with a Wilson 95% interval. Option: ``extractor_path``. Skipped when the samples carry no labels (not
+    a class-conditional workload)."""
+
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    kind: ClassVar = "per_sample"
+
+    def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
+        super().__init__(device, extractor_path=extractor_path)
+        self._labels: list[np.ndarray] = []
+        self._pred: list[np.ndarray] = []
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        x = self.inputs(samples)
+        labels = getattr(samples, "labels", None)
+        if labels is None:
+            raise MetricSkipped(
+                "the samples carry no requested class labels (a class-conditional workload sets "
+                "workload.class_labels, and the worker passes them on as samples.labels)"
+            )
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) != len(samples):
+            raise ValueError(f"{len(labels)} labels for {len(samples)} samples")
+        k = self.extractor().num_classes
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(
+                f"requested labels must be classes 0 … {k - 1}, got {sorted(set(labels.tolist()))}"
+            )
+        self._pred.append(self.extractor().predict(x))
+        self._labels.append(labels)
+
+    def compute(self) -> MetricValue:
+        if not self._labels:
+            return self.skipped("no samples")
+        labels = np.concatenate(self._labels)
+        correct = np.concatenate(self._pred) == labels
+        n, k = len(correct), int(correct.sum())
+        details = self.fingerprint_details()
+        details["per_class"] = {
+            int(c): round(float(correct[labels == c].mean()), 4) for c in np.unique(labels)
+        }
+        self.notes(details)
+        return self.value(
+            k / n,
+            n=n,
+            ci95=[float(v) for v in wilson_interval(k, n)],
+            std=float(correct.std(ddof=1)) if n > 1 else None,
+            details=details,
+        )
+
+
+class _DigitsInputs(DomainMetric):
+    """Image samples on the digits extractor (16×16 gray; other sizes resized, RGB averaged)."""
+
+    modalities: ClassVar[tuple[str, ...]] = ("image",)
+    extractor_name: ClassVar[str] = "digits-extractor"
+    extractor_input: ClassVar[str] = "16x16 gray in [0, 1]; other sizes bilinear antialiased, RGB averaged"
+
+    def load_extractor(self) -> Any:
+        from harness.zoo.extractor import DigitsExtractor
+
+        return DigitsExtractor(self.extractor_path, device=self.device)
+
+    def inputs(self, samples: Samples) -> np.ndarray:
+        data = np.asarray(samples.data)
+        if samples.modality == "image" and data.ndim != 4:
+            raise ValueError(f"images must be (N, H, W, C), got shape {data.shape}")
+        x = digits_images(samples, self.extractor().size)
+        if data.shape[1:3] != x.shape[2:]:
+            self._resized_from = {*getattr(self, "_resized_from", set()), tuple(data.shape[1:3])}
+        return x
+
+    def notes(self, details: dict[str, Any]) -> None:
+        if getattr(self, "_resized_from", None):
+            details["note"] = f"resized from {sorted(self._resized_from)} to 16x16"
+
+
+class FDDigits(_DigitsInputs, DomainFrechet):
+    """Fréchet distance on the digits extractor's features to the held-out digits (``reference_path``).
+
+    Options: see ``DomainFrechet``.
+    """
+
+    name: ClassVar[str] = "fd_digits"
+    reference_file: ClassVar[str] = "digits_heldout_stats.npz"
+
+
 def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval of a proportion k / n (95% by default)."""
     if n == 0:
@@ -282,56 +377,10 @@ def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-class ClassAccuracy(_DigitsMetric):
+class ClassAccuracy(_DigitsInputs, DomainClassAccuracy):
     """Fraction of samples the digits classifier assigns to the class requested for them (``samples.labels``).
 
     Options: ``extractor_path``. Skipped when the samples carry no labels (not a class-conditional workload).
     """
 
     name: ClassVar[str] = "class_accuracy"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "per_sample"
-
-    def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
-        super().__init__(device, extractor_path=extractor_path)
-        self._labels: list[np.ndarray] = []
-        self._pred: list[np.ndarray] = []
-
-    def update(self, samples: Samples, reference: Samples | None = None) -> None:
-        labels = getattr(samples, "labels", None)
-        if labels is None:
-            raise MetricSkipped(
-                "the samples carry no requested class labels (a class-conditional workload sets "
-                "workload.class_labels, and the worker passes them on as samples.labels)"
-            )
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if len(labels) != len(samples):
-            raise ValueError(f"{len(labels)} labels for {len(samples)} samples")
-        n_classes = int(self.extractor().config["architecture"]["num_classes"])
-        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise ValueError(
-                f"requested labels must be digit classes 0 … {n_classes - 1}, got {sorted(set(labels.tolist()))}"
-            )
-        self._pred.append(self.extractor().predict(self.images(samples)))
-        self._labels.append(labels)
-
-    def compute(self) -> MetricValue:
-        if not self._labels:
-            return self.skipped("no samples")
-        labels = np.concatenate(self._labels)
-        pred = np.concatenate(self._pred)
-        correct = pred == labels
-        n, k = len(correct), int(correct.sum())
-        details = self.fingerprint_details()
-        details["per_class"] = {
-            int(c): round(float(correct[labels == c].mean()), 4) for c in np.unique(labels)
-        }
-        self._notes(details)
-        return self.value(
-            k / n,
-            n=n,
-            ci95=[float(v) for v in wilson_interval(k, n)],
-            std=float(correct.std(ddof=1)) if n > 1 else None,
-            details=details,
-        )

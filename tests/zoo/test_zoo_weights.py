@@ -145,7 +145,7 @@ def test_fd_digits_refuses_a_reference_of_another_extractor(tmp_path):
 
     ref = StreamingStats.from_npz(HELDOUT_STATS)
     ref.to_npz(tmp_path / "other.npz", extractor_sha256="0" * 64)
-    with pytest.raises(ValueError, match="another digits extractor"):
+    with pytest.raises(ValueError, match="another digits-extractor"):
         FDDigits(reference_path=str(tmp_path / "other.npz")).update(
             Samples("image", np.zeros((4, 16, 16, 1), np.float32))
         )

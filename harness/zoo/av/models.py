@@ -11,22 +11,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from harness.errors import WeightsNotFoundError
-
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+from harness.zoo.extractor import ZooExtractor
 
 # ------------------------------------------------------------------------------------------ extractors
 
@@ -116,75 +110,18 @@ class NotesNet(nn.Module):
 NETS = {"VideoNet3D": VideoNet3D, "NotesNet": NotesNet}
 
 
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class Extractor(ZooExtractor):
+    """A video or audio zoo classifier (``config.json``: ``architecture.class`` in ``NETS`` and its kwargs).
 
-
-def save_net(net: nn.Module, folder: str | Path, config: dict[str, Any]) -> str:
-    """Write ``model.safetensors`` + ``config.json`` (with the weights' sha256, returned)."""
-    from safetensors.torch import save_file
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
-    digest = sha256_of(folder / WEIGHTS_FILE)
-    (folder / CONFIG_FILE).write_text(
-        json.dumps({**config, "weights_sha256": digest}, indent=2, sort_keys=True) + "\n"
-    )
-    return digest
-
-
-class Extractor:
-    """A loaded classifier (video or audio): features, predictions, identity (weights sha256)."""
+    Batches of 100: CPU conv3d unfolds its input (a batch of 500 clips peaked at ~1.2 GB RSS).
+    """
 
     def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 100):
-        from safetensors.torch import load_file
+        super().__init__(folder, device=device, batch_size=batch_size)
 
-        folder = Path(folder)
-        weights, cfg_path = folder / WEIGHTS_FILE, folder / CONFIG_FILE
-        for p in (weights, cfg_path):
-            if not p.is_file():
-                raise WeightsNotFoundError(
-                    f"zoo extractor: {p} not found (looked in {folder}); it ships with the repository "
-                    f"(model_cards/zoo/{folder.name}) and `harness zoo train {folder.name}` rebuilds it"
-                )
-        self.folder = folder
-        self.config = json.loads(cfg_path.read_text())
-        arch = dict(self.config["architecture"])
-        cls = NETS[arch.pop("class")]
-        self.net = cls(**arch["kwargs"])
-        self.net.load_state_dict(load_file(str(weights)))
-        self.net.eval().to(device)
-        self.device = device
-        self.batch_size = batch_size
-        self.sha256 = sha256_of(weights)
-        self.dim = int(arch["kwargs"]["feature_dim"])
-        self.num_classes = int(arch["kwargs"]["num_classes"])
-
-    @torch.no_grad()
-    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs (clips (N, 1, F, H, W) or waveforms (N, 1, T)) → features float64, logits float32.
-
-        Batches of 100: CPU conv3d unfolds its input (a batch of 500 clips peaked at ~1.2 GB RSS).
-        """
-        feats, logits = [], []
-        for i in range(0, len(x), self.batch_size):
-            b = torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch_size], dtype=np.float32))
-            f = self.net.features(b.to(self.device))
-            feats.append(f.double().cpu().numpy())
-            logits.append(self.net.head(f).float().cpu().numpy())
-        return np.concatenate(feats), np.concatenate(logits)
-
-    def features(self, x: np.ndarray) -> np.ndarray:
-        return self.run(x)[0]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.run(x)[1].argmax(axis=1)
+    def build_net(self, arch: dict[str, Any]) -> tuple[nn.Module, int, int]:
+        kwargs = arch["kwargs"]
+        return NETS[arch["class"]](**kwargs), int(kwargs["feature_dim"]), int(kwargs["num_classes"])
 
 
 # ------------------------------------------------------------------------------------------ 1-D UNet

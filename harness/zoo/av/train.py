@@ -93,7 +93,7 @@ def train_extractor(
     import torch
     import torch.nn.functional as F
 
-    from harness.zoo.av.models import save_net
+    from harness.zoo.extractor import save_net
 
     total = steps or recipe.steps
     split = _split(recipe.modality)
