@@ -68,7 +68,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from harness.errors import UserInputError
-from harness.results import RunStore, number
+from harness.results import RunStore, comparable_environment, number
 
 ALPHA = 0.01  # one-sided significance level of the latency test
 EXACT_MAX = 50  # exact U distribution up to this many samples per side (and no ties); normal beyond
@@ -87,21 +87,6 @@ SAMPLED_COLUMNS = (
 HIGHER_IS_BETTER_COLUMNS = ("throughput",)
 MEMORY_COLUMNS = ("peak_rss_mib", "peak_vram_allocated_mib", "peak_vram_reserved_mib", "peak_vram_nvml_mib")
 # What must match between two runs for their numbers to be comparable: (label, where it is read).
-ENV_FIELDS = (
-    ("device", ("device",)),
-    ("device name", ("device_environment", "device_name")),
-    ("cpu", ("environment", "cpu")),
-    ("torch threads", ("device_environment", "torch_threads")),
-    ("cuda", ("device_environment", "cuda")),
-    ("driver", ("device_environment", "driver")),
-    ("python", ("environment", "python")),
-    ("torch", ("environment", "packages", "torch")),
-    ("diffusers", ("environment", "packages", "diffusers")),
-    ("onnxruntime", ("environment", "packages", "onnxruntime")),
-    ("onnxruntime-gpu", ("environment", "packages", "onnxruntime-gpu")),
-    ("tensorrt", ("environment", "packages", "tensorrt")),
-)
-
 Verdict = Literal["ok", "regressed", "improved", "n/a"]
 
 
@@ -366,26 +351,14 @@ def label_of(record: dict[str, Any]) -> str:
     return f"{record.get('model')} / {record.get('variant')} / {record.get('backend')}"
 
 
-def _dig(data: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
-
-
 def environment_differences(base: Run, head: Run) -> list[str]:
+    """``label a → b`` for each field of :func:`harness.results.comparable_environment` that differs."""
+    a_env = comparable_environment(base.meta, list(base.records.values()))
+    b_env = comparable_environment(head.meta, list(head.records.values()))
     out = []
-    pairs: dict[str, tuple[Any, Any]] = {}
-    for label, path in ENV_FIELDS:
-        if path[0] == "device_environment":
-            a, b = _dig(base.device_environment(), path[1:]), _dig(head.device_environment(), path[1:])
-        else:
-            a, b = _dig(base.meta, path), _dig(head.meta, path)
-        if label == "python":  # patch releases do not change timings; minor versions may
-            a, b = (".".join(str(v).split(".")[:2]) if v else v for v in (a, b))
-        pairs[label] = (a, b)
-        if label == "cpu" and pairs.get("device name") == (a, b):
+    for label, a in a_env.items():
+        b = b_env[label]
+        if label == "cpu" and (a_env["device name"], b_env["device name"]) == (a, b):
             continue  # on a CPU the device name is the CPU's: say it once
         if a != b:
             out.append(f"{label} {a} → {b}")

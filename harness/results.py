@@ -163,3 +163,46 @@ def to_frame(records: list[dict[str, Any]]):
     import pandas as pd
 
     return pd.DataFrame([flatten(r) for r in records])
+
+
+# What makes two runs' timings comparable: (label, where in run.json). "device_environment" is what the
+# worker saw (the first record's environment when run.json lacks it); the rest is run.json's own.
+ENV_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("device", ("device",)),
+    ("device name", ("device_environment", "device_name")),
+    ("cpu", ("environment", "cpu")),
+    ("torch threads", ("device_environment", "torch_threads")),
+    ("cuda", ("device_environment", "cuda")),
+    ("driver", ("device_environment", "driver")),
+    ("python", ("environment", "python")),
+    ("torch", ("environment", "packages", "torch")),
+    ("diffusers", ("environment", "packages", "diffusers")),
+    ("onnxruntime", ("environment", "packages", "onnxruntime")),
+    ("onnxruntime-gpu", ("environment", "packages", "onnxruntime-gpu")),
+    ("tensorrt", ("environment", "packages", "tensorrt")),
+)
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def comparable_environment(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parts of a run's environment that make its timings comparable with another run's, label →
+    value. The one definition both ``harness compare`` (which says how runs differ) and ``harness report``
+    (which refuses to merge runs that differ) use. Python counts as major.minor: patch releases do not
+    change timings."""
+    device_env = meta.get("device_environment") or next(
+        (r["environment"] for r in records if r.get("environment")), {}
+    )
+    out: dict[str, Any] = {}
+    for label, path in ENV_FIELDS:
+        value = _dig(device_env, path[1:]) if path[0] == "device_environment" else _dig(meta, path)
+        if label == "python" and value:
+            value = ".".join(str(value).split(".")[:2])
+        out[label] = value
+    return out

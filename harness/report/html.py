@@ -332,7 +332,7 @@ def _samples(r: dict[str, Any]) -> list[dict[str, Any]]:
 def _environment(run) -> dict[str, Any]:
     env = run.meta.get("environment") or {}
     key = environment_key(run.meta, run.records)
-    rows = [(k, v) for k, v in key.items() if v not in (None, "")]
+    rows = [(k, v) for k, v in key.items() if v not in (None, "") and k != "cpu"]  # CPU: its own row below
     rows += [("harness", f"{env.get('harness_version', '?')} ({env.get('harness_commit') or 'no commit'})"),
              ("platform", env.get("platform")), ("CPU", f"{env.get('cpu')} × {env.get('cpu_count')}"),
              ("isolation", run.meta.get("isolation"))]

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserInputError
-from harness.results import RunStore, flatten
+from harness.results import RunStore, comparable_environment, flatten
 
 DEFAULT_OBJECTIVES = {"latency_ms.p50": "min", "peak_rss_mib": "min"}
 
 # What must agree for two runs' speed numbers to share a plot: the device, and the versions of what runs
 # the model. The harness commit and the date may differ (that is the point of comparing runs).
-ENV_PACKAGES = ("torch", "diffusers", "onnxruntime", "onnxruntime-gpu", "tensorrt")
 
 
 def objectives_of(meta: dict[str, Any]) -> dict[str, str]:
@@ -29,21 +28,9 @@ def constraints_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def environment_key(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parts of a run's environment that make its timings comparable with another run's."""
-    env = meta.get("environment") or {}
-    dev = meta.get("device_environment") or next(
-        (r["environment"] for r in records if r.get("environment")), {}
-    )
-    packages = env.get("packages") or {}
-    python = str(env.get("python") or "")
-    return {
-        "device": meta.get("device"),
-        "device name": dev.get("device_name") or env.get("cpu"),
-        "CUDA": dev.get("cuda"),
-        "driver": dev.get("driver"),
-        "python": ".".join(python.split(".")[:2]) or None,
-        **{p: packages.get(p) for p in ENV_PACKAGES},
-    }
+    """The parts of a run's environment that make its timings comparable with another run's (the gate's
+    definition: :func:`harness.results.comparable_environment`)."""
+    return comparable_environment(meta, records)
 
 
 def metric_fingerprints(records: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -151,3 +151,29 @@ def test_run_where_every_job_failed(tmp_path):
     assert "No job finished, so there is no front." in out["markdown"].read_text()
     html = out["html"].read_text()
     assert "No job finished, so there is no front." in html and "TypeError" in html
+
+
+def test_report_and_gate_agree_on_comparable_environments(tmp_path):
+    """One definition of "comparable": every field the gate reports as different blocks a report merge."""
+    from harness.gate import Run, environment_differences
+    from harness.report.runs import Run as ReportRun
+    from harness.report.runs import merge_problems
+    from harness.results import ENV_FIELDS, RunStore
+
+    def report_run(path):
+        store = RunStore.open(path)
+        return ReportRun(store.path, store.meta(), store.records())
+
+    a = small_run(tmp_path, "run-a", samples=0)
+    for label, path in ENV_FIELDS:
+        b = small_run(tmp_path, f"run-b-{len(path)}-{path[-1]}", samples=0)
+        meta = json.loads((b / "run.json").read_text())
+        node = meta
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = "9.9-changed"
+        (b / "run.json").write_text(json.dumps(meta))
+        gate_says = environment_differences(Run.open(a), Run.open(b))
+        report_says = merge_problems([report_run(a), report_run(b)])
+        assert any(d.startswith(f"{label} ") for d in gate_says) or label == "cpu", (label, gate_says)
+        assert any(f": {label} " in p for p in report_says), (label, report_says)
