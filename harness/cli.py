@@ -376,7 +376,7 @@ def build_parser() -> Parser:
     r.add_argument("--out", default="results", help="parent folder of the run folder (default: results)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                    help="where jobs run (default: the suite's device, auto = cuda if present)")
-    r.add_argument("--only", type=_csv, default=None, metavar="MODEL,...", help="run only these cards")
+    r.add_argument("--only", type=_csv, default=None, metavar="MODEL,...", help="run only these cards (by name or reference); other cards that do not load here are left out")
     r.add_argument("--isolation", choices=["process", "none"], default="process",
                    help="each job in its own process (default), or in this process")
     r.add_argument("--resume", metavar="RUN_DIR", default=None,

@@ -102,8 +102,15 @@ def load_prompts(suite: Suite, wl: Workload | None = None) -> list[str] | None:
     return prompts
 
 
-def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCard]:
-    """Everything that can be checked without torch: names of cards, backends, metrics, objectives."""
+def check_suite(
+    suite: Suite, *, check_files: bool = True, only: list[str] | None = None
+) -> dict[str, ModelCard]:
+    """Everything that can be checked without torch: names of cards, backends, metrics, objectives.
+
+    With ``only`` (``harness run --only``), a card the selection does not name by its reference and that
+    fails to load (a local folder that is not on this machine) is left out instead of failing the run;
+    ``plan`` says so if the selection then matches nothing.
+    """
     from harness.backends import BACKENDS
     from harness.metrics import METRICS
 
@@ -128,10 +135,14 @@ def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCar
                     field=f"{key}[{i}].metric",
                 )
     cards: dict[str, ModelCard] = {}
+    unloaded: dict[str, str] = {}  # with --only: unselected-by-reference cards that did not load
     for i, entry in enumerate(suite.models):
         try:
             card = find_card(entry.card, suite)
         except UserInputError as exc:
+            if only and entry.card not in only:
+                unloaded[entry.card] = exc.detail
+                continue
             raise UserInputError(exc.detail, source=exc.source or source, field=f"models[{i}].card") from None
         cards[entry.card] = card
         for j, v in enumerate(entry.variants):
@@ -158,14 +169,20 @@ def check_suite(suite: Suite, *, check_files: bool = True) -> dict[str, ModelCar
 
 def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
     """Suite × cards × variants × backends → Jobs, baselines first within each model."""
-    cards = check_suite(suite)
+    cards = check_suite(suite, only=only)
     if only:
         unknown = [m for m in only if m not in {c.name for c in cards.values()} and m not in cards]
         if unknown:
             names = sorted({c.name for c in cards.values()})
-            raise UserInputError(f"--only: unknown model '{unknown[0]}' in this suite ({did_you_mean(unknown[0], names)})")
+            unloaded = [e.card for e in suite.models if e.card not in cards]
+            hint = f"; not loaded: {', '.join(unloaded)}" if unloaded else ""
+            raise UserInputError(
+                f"--only: unknown model '{unknown[0]}' in this suite ({did_you_mean(unknown[0], names)}{hint})"
+            )
     jobs: list[Job] = []
     for entry in suite.models:
+        if entry.card not in cards:
+            continue  # left out by --only and not loadable here
         card = cards[entry.card]
         if only and card.name not in only and entry.card not in only:
             continue

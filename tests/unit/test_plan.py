@@ -101,3 +101,21 @@ def test_committed_json_names_no_machine_path():
     for f in files:
         walk(json.loads(f.read_text()), f.relative_to(root).as_posix())
     assert not found, found
+
+
+def test_only_leaves_out_an_unselected_card_that_does_not_load(write_yaml, tmp_path):
+    """A local folder missing on this machine blocks the whole suite, but not ``--only`` another model."""
+    ghost = tmp_path / "ghost.yaml"
+    ghost.write_text(
+        "name: ghost\nmodality: image\ntask: text-to-image\n"
+        "pipeline: diffusers:StableDiffusionPipeline\nsource: {kind: local, path: not-here}\nlicense: mit\n"
+    )
+    suite = tiny_suite()
+    suite["models"].append({"card": str(ghost), "baseline": "a", "variants": [{"name": "a"}]})
+    path = write_yaml("s.yaml", suite)
+    with pytest.raises(UserInputError, match=r"folder not found: not-here"):
+        plan(load_suite(path))
+    jobs = plan(load_suite(path), only=["tiny-sd"])
+    assert {j.model for j in jobs} == {"tiny-sd"}
+    with pytest.raises(UserInputError, match=r"--only: unknown model 'ghost' .*not loaded: .*ghost\.yaml"):
+        plan(load_suite(path), only=["ghost"])
