@@ -206,3 +206,12 @@ def comparable_environment(meta: dict[str, Any], records: list[dict[str, Any]]) 
             value = ".".join(str(value).split(".")[:2])
         out[label] = value
     return out
+
+
+def not_applicable(mv: dict[str, Any] | None) -> bool:
+    """Whether a record's metric was skipped because it does not apply to the job's modality (an audio
+    metric on a video job): reports leave such cells blank rather than list them as skipped. Records written
+    before the ``applicable`` flag existed are recognised by their reason."""
+    if not mv or mv.get("status") != "skipped":
+        return False
+    return mv.get("applicable") is False or str(mv.get("reason") or "").startswith("applies to ")

@@ -131,6 +131,8 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
         except (MetricSkipped, WeightsNotFoundError) as exc:
             # Missing weights are not the job's failure: the metric is skipped, saying what to provide.
             out[name] = metric.skipped(str(exc)).to_dict()
+            if job.modality not in cls.modalities:
+                out[name]["applicable"] = False  # reports leave it blank instead of listing it as skipped
         except Exception as exc:
             mv = metric.skipped(f"{type(exc).__name__}: {exc}")
             mv.status = "failed"

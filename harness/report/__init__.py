@@ -75,7 +75,8 @@ def build_report(
     title = " + ".join(suite_names)
     for x, y in itertools.combinations(list(objectives), 2):
         path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
-        if not ok.empty:
+        # a pair no job has both of (an image metric against a video one) would be an empty plot
+        if not ok.empty and {x, y} <= set(ok.columns) and (ok[x].notna() & ok[y].notna()).any():
             pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints)
             out["plots"].append(path)
 

@@ -15,8 +15,10 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from harness.pareto import describe_constraint
+from harness.report.markdown import noise_floors
 from harness.report.plots import fmt
 from harness.report.runs import Runs, environment_key, metric_fingerprints
+from harness.results import not_applicable
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_SAMPLES_PER_JOB = 8
@@ -73,6 +75,8 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "fingerprints": _fingerprints(runs),
         "failures": [j for j in jobs if j["status"] != "ok"],
         "sample_tables": _sample_tables(jobs),
+        "floors": [{**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}
+                   for f in noise_floors(runs.records)],
     }
 
 
@@ -118,7 +122,7 @@ def _cell(text: Any, sort: Any = None) -> dict[str, str]:
 
 
 def _metric(mv: dict[str, Any] | None) -> dict[str, str]:
-    if not mv:
+    if not mv or not_applicable(mv):
         return _cell("–", "")
     if mv.get("status") != "ok":
         return _cell(str(mv.get("status")), "")
@@ -162,6 +166,8 @@ def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) 
     err = r.get("error") or {}
     metrics = []
     for name, mv in (r.get("metrics") or {}).items():
+        if not_applicable(mv):
+            continue
         details = {k: v for k, v in (mv.get("details") or {}).items() if k != "note" and not isinstance(v, (dict, list))}
         metrics.append({
             "name": name,

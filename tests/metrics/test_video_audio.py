@@ -568,6 +568,7 @@ def test_fvd_real_pin_rejects_the_file_and_missing_weights_skip_in_a_job(wdir, o
             {"name": "fvd", "options": {"reference_path": str(ref)}},
             {"name": "warping_error"},
             {"name": "temporal_psnr"},
+            {"name": "fad_notes"},
         ]
     )
     job.modality = "video"
@@ -579,6 +580,9 @@ def test_fvd_real_pin_rejects_the_file_and_missing_weights_skip_in_a_job(wdir, o
     assert out["warping_error"]["status"] == "skipped"
     assert out["warping_error"]["reason"].startswith("weights 'torchvision-raft-small' not found")
     assert out["temporal_psnr"]["status"] == "ok"
+    # another modality's metric: skipped and flagged, so reports leave it blank; missing weights are not
+    assert out["fad_notes"]["status"] == "skipped" and out["fad_notes"]["applicable"] is False
+    assert "applicable" not in out["fvd"]
     bad = run_metrics(
         _job([{"name": "fvd", "options": {"num_frames": 0}}]), Samples("video", _video(0)), offline_env
     )

@@ -177,3 +177,40 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
         report_says = merge_problems([report_run(a), report_run(b)])
         assert any(d.startswith(f"{label} ") for d in gate_says) or label == "cpu", (label, gate_says)
         assert any(f": {label} " in p for p in report_says), (label, report_says)
+
+
+def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
+    """A suite over several modalities: an image metric on a video job is a blank cell (not a "skipped"
+    line per job), no plot pairs two metrics no job has together, and the noise floors get a table."""
+    from harness.report.demo import DEMO_JOBS, fabricate_run
+
+    jobs = [DEMO_JOBS[1], DEMO_JOBS[2], DEMO_JOBS[8], DEMO_JOBS[10]]  # 2 image, 1 video, 1 audio
+    run = fabricate_run(tmp_path, "mixed", samples=0, failed=False, jobs=jobs,
+                        objectives={"latency_ms.p50": "min", "fd_x": "min", "fvd_x": "min"})
+    meta = json.loads((run / "run.json").read_text())
+    meta["suite"]["metrics"] = ["psnr", "fd_x", "fvd_x"]
+    (run / "run.json").write_text(json.dumps(meta))
+    lines = []
+    for line in (run / "records.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        for name, modality, value in (("fd_x", "image", 50.0 + rec["latency_ms"]["p50"]),
+                                      ("fvd_x", "video", 300.0)):
+            if rec["modality"] == modality:
+                rec["metrics"][name] = {"value": value, "status": "ok", "higher_is_better": False, "n": 100,
+                                        "details": {"noise_floor": 9.5, "noise_floor_at_n": {"n": 100, "value": 12.5}}}
+            else:
+                rec["metrics"][name] = {"value": None, "status": "skipped", "applicable": False,
+                                        "reason": f"applies to {modality}, not {rec['modality']}"}
+        lines.append(json.dumps(rec))
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    out = build_report(run)
+    md = (run / "report.md").read_text()
+    assert "applies to" not in md and "skipped" not in md
+    assert "does not apply to that job's modality" in md
+    assert "| `fd\\_x` | 12.5 | 100 | tiny-sd / steps-3 / eager | 95 |" in md
+    assert "| `fvd\\_x` | 12.5 | 100 | tiny-wan / steps-2 / eager | 300 |" in md
+    names = sorted(p.name for p in out["plots"])
+    assert "pareto_fd_x__fvd_x.png" not in names and not (run / "pareto_fd_x__fvd_x.png").exists()
+    assert names == ["pareto_latency_ms.p50__fd_x.png", "pareto_latency_ms.p50__fvd_x.png"]
+    html = (run / "report.html").read_text()
+    assert "applies to" not in html and "<h3>Noise floors</h3>" in html and "<code>fvd_x</code>" in html
