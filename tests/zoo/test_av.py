@@ -122,9 +122,10 @@ def test_pipelines_return_frames_and_audios(video_gen, audio_gen):
     a = _generate(audio_gen, 1, 3, 8)
     assert a.modality == "audio" and a.data.shape == (3, 1, 2048) and a.sample_rate == 8000
     assert a.data.min() >= -1.0 and a.data.max() <= 1.0
-    # item i depends on its own seed only
+    # item i depends on its own seed only: a batch of 2 gives the first two items of a batch of 3, up to
+    # float rounding (oneDNN picks convolution kernels by batch size; measured differences ~2e-7)
     v2 = _generate(video_gen, 1, 2, 10)
-    np.testing.assert_array_equal(v.data[:2], v2.data)
+    np.testing.assert_allclose(v.data[:2], v2.data, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("modality", ["video", "audio"])
