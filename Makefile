@@ -31,8 +31,8 @@ demo: $(VENV)/.installed-demo
 	$(HARNESS) report $$run; \
 	echo; echo "report: $$run/report.md"
 
-# The dogfood gate first (a fresh smoke run against results/baselines/smoke; skipped with a note on a machine
-# unlike the baseline's), then the test suite.
+# The dogfood gate first (a fresh smoke run against this machine's baseline in results/baselines/smoke;
+# skipped with a note on a machine unlike any baseline's), then the test suite.
 test: $(VENV)/.installed-dev
 	$(MAKE) --no-print-directory gate GATE_FLAGS=--skip-on-mismatch
 	$(PY) -m pytest -q
@@ -44,9 +44,10 @@ lint: $(VENV)/.installed-dev
 clean-venv:
 	rm -rf $(VENV)
 
-# CI regression gate: a fresh CPU run of GATE_SUITE compared with the committed baseline under the suite's
-# `gates:`. Exit 1 on a regression; 2 when the runs are not comparable (another CPU, torch, threads...): then
-# record a baseline for that machine with `make gate-baseline`. GATE_FLAGS adds flags (e.g. --allow-mismatch).
+# CI regression gate: a fresh CPU run of GATE_SUITE compared, under the suite's `gates:`, with the committed
+# baseline for this kind of machine (GATE_BASELINE holds one folder per CPU model, torch and thread count).
+# Exit 1 on a regression; 2 when none matches (another CPU, torch, threads...): then record one for this
+# machine with `make gate-baseline` (it replaces only this machine's). GATE_FLAGS adds flags (e.g. --allow-mismatch).
 # The Markdown table and JUnit XML land in the fresh run folder (gate.md, gate-junit.xml).
 GATE_SUITE ?= suites/smoke.yaml
 GATE_BASELINE ?= results/baselines/smoke
@@ -65,6 +66,4 @@ gate-baseline: $(VENV)/.installed-demo
 	@log=$$(mktemp); \
 	$(HARNESS) run $(GATE_SUITE) --out results --device cpu | tee $$log; \
 	run=$$(tail -n 1 $$log); rm -f $$log; \
-	rm -rf $(GATE_BASELINE); mkdir -p $(GATE_BASELINE); \
-	cp $$run/run.json $$run/records.jsonl $(GATE_BASELINE)/; \
-	echo "baseline: $(GATE_BASELINE) (from $$run)"
+	$(HARNESS) gate record $$run --into $(GATE_BASELINE)

@@ -345,6 +345,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_gate_record(args: argparse.Namespace) -> int:
+    from harness.gate import record_baseline
+
+    dest, replaced = record_baseline(args.run_dir, args.into)
+    for p in replaced:
+        say(f"replaced {p} (the same kind of machine)")
+    say(f"baseline: {dest} (from {args.run_dir})")
+    return EXIT_OK
+
+
 def cmd_gate_derive(args: argparse.Namespace) -> int:
     from harness.gate import derive_gates, gates_yaml
 
@@ -416,7 +426,8 @@ def build_parser() -> Parser:
     c.set_defaults(fn=cmd_cache)
 
     cmp = sub.add_parser("compare", help="CI regression gate: compare HEAD_RUN with BASE_RUN (exit 1 on a regression)")
-    cmp.add_argument("base", metavar="BASE_RUN", help="the reference run folder")
+    cmp.add_argument("base", metavar="BASE_RUN",
+                     help="the reference run folder, or a folder of baselines (one per machine: `harness gate record`)")
     cmp.add_argument("head", metavar="HEAD_RUN", help="the run under test")
     cmp.add_argument("--gate", metavar="FILE", default=None,
                      help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates")
@@ -435,8 +446,13 @@ def build_parser() -> Parser:
     ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
     ex.set_defaults(fn=cmd_export)
 
-    g = sub.add_parser("gate", help="regression-gate tools: derive thresholds from repeated runs")
+    g = sub.add_parser("gate", help="regression-gate tools: record a baseline, derive thresholds from repeated runs")
     gsub = g.add_subparsers(dest="gate_command", required=True, parser_class=Parser, metavar="ACTION")
+    gr = gsub.add_parser("record", help="keep a run as the baseline for its kind of machine in a folder of baselines")
+    gr.add_argument("run_dir", metavar="RUN_DIR", help="the run to keep (its run.json and records.jsonl)")
+    gr.add_argument("--into", metavar="DIR", required=True,
+                    help="folder of baselines; one already there for the same kind of machine is replaced")
+    gr.set_defaults(fn=cmd_gate_record)
     gd = gsub.add_parser("derive", help="thresholds = max(k × largest change between runs of the same code, floor)")
     gd.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more runs of the same suite and code")
     gd.add_argument("-o", "--output", metavar="FILE", required=True, help="gate file to write ('-': stdout)")

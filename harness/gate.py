@@ -365,6 +365,66 @@ def environment_differences(base: Run, head: Run) -> list[str]:
     return out
 
 
+def baseline_key(run: Run) -> str:
+    """A baseline's folder name in a folder of baselines: the kind of machine and software it can judge."""
+    env = comparable_environment(run.meta, list(run.records.values()))
+    parts = [env["device"], env["device name"], f"torch{env['torch']}", f"{env['torch threads']}t"]
+    slug = re.sub(r"[^a-z0-9.]+", "-", " ".join(str(p) for p in parts if p is not None).lower())
+    return re.sub(r"\((r|tm)\)", "", slug).strip("-.") or "baseline"
+
+
+def baselines_in(folder: Path) -> list[Path]:
+    """The runs of a folder of baselines (sorted), or [] when ``folder`` is itself a run."""
+    if (folder / "run.json").is_file() or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (p / "run.json").is_file())
+
+
+def open_baseline(path: str | Path, head: Run, *, allow_mismatch: bool = False) -> Run:
+    """BASE for HEAD: the run folder itself, or in a folder of baselines the one whose environment matches
+    HEAD's. None matching: :class:`NotComparable` with the nearest one's differences (or, with
+    ``allow_mismatch``, that nearest one)."""
+    path = Path(path)
+    candidates = baselines_in(path)
+    if not candidates:
+        return Run.open(path)
+    runs = [Run.open(p) for p in candidates]
+    diffs = [environment_differences(r, head) for r in runs]
+    nearest = min(range(len(runs)), key=lambda i: len(diffs[i]))
+    if not diffs[nearest] or allow_mismatch:
+        return runs[nearest]
+    raise NotComparable(
+        f"none of the {len(runs)} baselines matches this machine; nearest {candidates[nearest].name}: "
+        f"{'; '.join(diffs[nearest])} (pass --allow-mismatch to compare with it anyway)",
+        source=str(path),
+        differences=[f"nearest baseline {candidates[nearest].name}: {d}" for d in diffs[nearest]],
+    )
+
+
+def record_baseline(run_dir: str | Path, folder: str | Path) -> tuple[Path, list[Path]]:
+    """Copy a run's run.json and records.jsonl into ``folder/<baseline_key>/``, replacing any baseline there
+    that is comparable with it (the same kind of machine re-recorded). Returns (new folder, replaced)."""
+    import shutil
+
+    run, folder = Run.open(run_dir), Path(folder)
+    if (folder / "run.json").is_file():
+        raise UserInputError(
+            "holds a single run; move it into a subfolder (a folder of baselines has one per machine)",
+            source=str(folder),
+        )
+    replaced = [p for p in baselines_in(folder) if not environment_differences(Run.open(p), run)]
+    for p in replaced:
+        shutil.rmtree(p)
+    dest = folder / baseline_key(run)
+    if dest.exists():  # the same name for another environment (e.g. another Python): keep both
+        dest = folder / f"{dest.name}-{run.name}"
+        shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for name in ("run.json", "records.jsonl"):
+        shutil.copy2(run.path / name, dest / name)
+    return dest, replaced
+
+
 def fingerprint_differences(base: Run, head: Run, keys: list[str]) -> list[str]:
     seen: dict[str, tuple[str, str]] = {}
     for jid in sorted(set(base.records) & set(head.records)):
@@ -422,6 +482,14 @@ class Comparison:
     gate_source: str
     differences: list[str]
     jobs: list[JobResult]
+
+    @property
+    def base_label(self) -> str:
+        """The base run's name in Markdown; when it was picked from a folder of baselines, also which one."""
+        chosen = self.base.path.name
+        if chosen != self.base.name and baselines_in(self.base.path.parent):
+            return f"`{self.base.name}` (baseline `{chosen}`)"
+        return f"`{self.base.name}`"
 
     @property
     def regressions(self) -> int:
@@ -677,8 +745,11 @@ def compare_runs(
     *,
     allow_mismatch: bool = False,
 ) -> Comparison:
-    """Compare HEAD with BASE. Bad input (missing run, bad gates, mismatched environments) raises."""
-    base, head = Run.open(base_dir), Run.open(head_dir)
+    """Compare HEAD with BASE. Bad input (missing run, bad gates, mismatched environments) raises.
+    BASE may be a run folder or a folder of baselines, one per kind of machine (:func:`record_baseline`):
+    then the one comparable with HEAD is used."""
+    head = Run.open(head_dir)
+    base = open_baseline(base_dir, head, allow_mismatch=allow_mismatch)
     if gate_file is not None:
         raw, source = load_gate_file(gate_file), str(gate_file)
     elif head.suite_gates():
@@ -751,7 +822,7 @@ _STATUS = {
 def to_markdown(cmp: Comparison) -> str:
     suite = (cmp.head.meta.get("suite") or {}).get("name") or ""
     lines = [
-        f"### harness compare{f': {suite}' if suite else ''} — `{cmp.base.name}` → `{cmp.head.name}`",
+        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → `{cmp.head.name}`",
         "",
     ]
     n_reg, n_imp = cmp.regressions, cmp.improvements

@@ -183,6 +183,10 @@ ENV_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# Package fields of ENV_FIELDS that matter only to the jobs of one backend.
+BACKEND_PACKAGES = {"onnxruntime": "onnxruntime", "onnxruntime-gpu": "onnxruntime", "tensorrt": "tensorrt"}
+
+
 def _dig(data: Any, path: tuple[str, ...]) -> Any:
     for part in path:
         if not isinstance(data, dict):
@@ -199,11 +203,14 @@ def comparable_environment(meta: dict[str, Any], records: list[dict[str, Any]]) 
     device_env = meta.get("device_environment") or next(
         (r["environment"] for r in records if r.get("environment")), {}
     )
+    backends = {r.get("backend") for r in records}
     out: dict[str, Any] = {}
     for label, path in ENV_FIELDS:
         value = _dig(device_env, path[1:]) if path[0] == "device_environment" else _dig(meta, path)
         if label == "python" and value:
             value = ".".join(str(value).split(".")[:2])
+        if label in BACKEND_PACKAGES and BACKEND_PACKAGES[label] not in backends:
+            value = None  # a backend's runtime counts only for runs that use it (an eager suite ignores ORT)
         out[label] = value
     return out
 

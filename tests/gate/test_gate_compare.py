@@ -313,3 +313,57 @@ def test_compare_imports_no_torch_nor_pandas(base):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def _on_intel(m, r):
+    m["device_environment"]["device_name"] = "Intel Xeon"
+    m["environment"]["cpu"] = "Intel Xeon"
+
+
+def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, capsys):
+    """`harness gate record` keeps one baseline per kind of machine; compare picks the one matching HEAD."""
+    folder = tmp_path / "baselines"
+    intel = copy_run(base, tmp_path / "intel", _on_intel)
+    for run in (base, intel):
+        assert main(["gate", "record", str(run), "--into", str(folder)]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["cpu-amd-epyc-torch2.14.1-2t", "cpu-intel-xeon-torch2.14.1-2t"]
+    assert "baseline: " in capsys.readouterr().out
+
+    # an Intel head that regressed is judged by the Intel baseline (not refused as "another CPU")
+    head = copy_run(intel, tmp_path / "head", lambda m, r: r[1]["metrics"]["psnr"].update(value=20.0))
+    assert main(["compare", str(folder), str(head)]) == 1
+    assert "— `base` (baseline `cpu-intel-xeon-torch2.14.1-2t`) → " in capsys.readouterr().out
+    assert main(["compare", str(folder), str(copy_run(base, tmp_path / "amd-head"))]) == 0
+
+    # re-recording on the same kind of machine replaces that machine's baseline only
+    assert main(["gate", "record", str(head), "--into", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "replaced " in out and "cpu-intel-xeon-torch2.14.1-2t" in out
+    assert len(list(folder.iterdir())) == 2
+    assert main(["compare", str(folder), str(head)]) == 0
+
+    # a machine no baseline matches: exit 2 naming the nearest one's differences, or a note under CI's flag
+    arm = copy_run(base, tmp_path / "arm", lambda m, r: m["device_environment"].update(device_name="Neoverse"))
+    assert main(["compare", str(folder), str(arm)]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 2 baselines matches this machine; nearest cpu-amd-epyc-torch2.14.1-2t" in err
+    assert "device name AMD EPYC → Neoverse" in err
+    assert main(["compare", str(folder), str(arm), "--skip-on-mismatch"]) == 0
+    assert capsys.readouterr().out.startswith("skipped: the baseline cannot judge this machine (nearest baseline")
+
+
+def test_gate_record_refuses_a_folder_that_is_one_run(base, tmp_path, capsys):
+    assert main(["gate", "record", str(base), "--into", str(base)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds a single run; move it into a subfolder" in err
+    assert main(["gate", "record", str(tmp_path / "nope"), "--into", str(tmp_path / "b")]) == 2
+    assert "run folder not found" in capsys.readouterr().err
+
+
+def test_an_eager_suite_ignores_the_onnxruntime_version(base, tmp_path):
+    head = copy_run(base, tmp_path / "h", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0"))
+    assert compare_runs(base, head).differences == []
+    ort = copy_run(base, tmp_path / "o", lambda m, r: [x.update(backend="onnxruntime") for x in r])
+    ort_head = copy_run(ort, tmp_path / "oh", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0"))
+    with pytest.raises(Exception, match=r"onnxruntime 1\.31\.1 → 1\.32\.0"):
+        compare_runs(ort, ort_head)

@@ -158,14 +158,18 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
     from harness.gate import Run, environment_differences
     from harness.report.runs import Run as ReportRun
     from harness.report.runs import merge_problems
-    from harness.results import ENV_FIELDS, RunStore
+    from harness.results import BACKEND_PACKAGES, ENV_FIELDS, RunStore
 
     def report_run(path):
         store = RunStore.open(path)
         return ReportRun(store.path, store.meta(), store.records())
 
-    a = small_run(tmp_path, "run-a", samples=0)
+    def use_backend(run, backend):
+        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        (run / "records.jsonl").write_text("".join(json.dumps({**r, "backend": backend}) + "\n" for r in records))
+
     for label, path in ENV_FIELDS:
+        a = small_run(tmp_path, f"run-a-{len(path)}-{path[-1]}", samples=0)
         b = small_run(tmp_path, f"run-b-{len(path)}-{path[-1]}", samples=0)
         meta = json.loads((b / "run.json").read_text())
         node = meta
@@ -173,6 +177,12 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
             node = node.setdefault(part, {})
         node[path[-1]] = "9.9-changed"
         (b / "run.json").write_text(json.dumps(meta))
+        if label in BACKEND_PACKAGES:
+            # a runtime's version is no difference for runs that do not use it...
+            assert not environment_differences(Run.open(a), Run.open(b)), label
+            assert not merge_problems([report_run(a), report_run(b)]), label
+            for run in (a, b):  # ...and is one for runs that do
+                use_backend(run, BACKEND_PACKAGES[label])
         gate_says = environment_differences(Run.open(a), Run.open(b))
         report_says = merge_problems([report_run(a), report_run(b)])
         assert any(d.startswith(f"{label} ") for d in gate_says) or label == "cpu", (label, gate_says)

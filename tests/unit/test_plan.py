@@ -100,6 +100,9 @@ def test_committed_json_names_no_machine_path():
     assert files
     for f in files:
         walk(json.loads(f.read_text()), f.relative_to(root).as_posix())
+    for f in root.glob("results/baselines/**/records.jsonl"):
+        for i, line in enumerate(f.read_text().splitlines()):
+            walk(json.loads(line), f"{f.relative_to(root).as_posix()}:{i + 1}")
     assert not found, found
 
 
