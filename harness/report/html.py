@@ -15,9 +15,8 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from harness.pareto import describe_constraint
-from harness.report.markdown import noise_floors
 from harness.report.plots import fmt
-from harness.report.runs import Runs, environment_key, metric_fingerprints
+from harness.report.runs import NOISE_FLOOR_HINT, Runs, environment_key, metric_fingerprints, noise_floors
 from harness.results import not_applicable
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -75,6 +74,7 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "fingerprints": _fingerprints(runs),
         "failures": [j for j in jobs if j["status"] != "ok"],
         "sample_tables": _sample_tables(jobs),
+        "floor_hint": NOISE_FLOOR_HINT,
         "floors": [{**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}
                    for f in noise_floors(runs.records)],
     }

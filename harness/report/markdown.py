@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.plots import fmt
+from harness.report.runs import NOISE_FLOOR_HINT, noise_floors
 from harness.results import not_applicable
 
 
@@ -119,9 +120,7 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
         out.append("")
     floors = noise_floors(records)
     if floors:
-        out += ["## Noise floors", "",
-                "What real data scores against the metric's own reference at the same sample size (training "
-                "split vs held-out split): a generator cannot be told apart from the data below it.", ""]
+        out += ["## Noise floors", "", NOISE_FLOOR_HINT, ""]
         out += [_table(["metric", "real vs real", "at n", "best job", "its value"],
                        [[f"`{md_escape(f['metric'])}`", fmt(f["floor"]), str(f["n"] or "–"), md_escape(f["best"]),
                          fmt(f["best_value"])] for f in floors]), ""]
@@ -185,25 +184,6 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
             "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
             ""]
     return "\n".join(out)
-
-
-def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per distribution metric whose details carry a real-vs-real noise floor (the zoo's domain distances):
-    the floor at the generated sample size and the job closest to it."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in records:
-        for name, mv in (r.get("metrics") or {}).items():
-            d = mv.get("details") or {}
-            if mv.get("status") != "ok" or "noise_floor" not in d or not isinstance(mv.get("value"), (int, float)):
-                continue
-            at_n = d.get("noise_floor_at_n") or {}
-            row = out.setdefault(name, {"metric": name, "floor": at_n.get("value", d["noise_floor"]),
-                                        "n": at_n.get("n", d.get("noise_floor_n")), "best": None, "best_value": None})
-            best = row["best_value"]
-            if best is None or (mv["value"] > best if mv.get("higher_is_better") else mv["value"] < best):
-                row["best"] = f"{r.get('model')} / {r.get('variant')} / {r.get('backend')}"
-                row["best_value"] = mv["value"]
-    return list(out.values())
 
 
 def _rel_link(path: Path, start: Path) -> str:

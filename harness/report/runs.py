@@ -134,3 +134,26 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
             records.append({**r, "_run_id": run.run_id, "_run_dir": run.path})
     notes = [f"merged despite: {p}" for p in problems]
     return Runs(runs, records, objectives_of(runs[0].meta), constraints_of(runs[0].meta), notes)
+
+
+NOISE_FLOOR_HINT = ("What real data scores against the metric's own reference at the same sample size (training "
+                    "split vs held-out split): a generator cannot be told apart from the data below it.")
+
+
+def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per distribution metric whose details carry a real-vs-real noise floor (the zoo's domain distances):
+    the floor at the generated sample size and the job closest to it."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        for name, mv in (r.get("metrics") or {}).items():
+            d = mv.get("details") or {}
+            if mv.get("status") != "ok" or "noise_floor" not in d or not isinstance(mv.get("value"), (int, float)):
+                continue
+            at_n = d.get("noise_floor_at_n") or {}
+            row = out.setdefault(name, {"metric": name, "floor": at_n.get("value", d["noise_floor"]),
+                                        "n": at_n.get("n", d.get("noise_floor_n")), "best": None, "best_value": None})
+            best = row["best_value"]
+            if best is None or (mv["value"] > best if mv.get("higher_is_better") else mv["value"] < best):
+                row["best"] = f"{r.get('model')} / {r.get('variant')} / {r.get('backend')}"
+                row["best_value"] = mv["value"]
+    return list(out.values())
