@@ -42,7 +42,11 @@ def card_files(near: Path | None = None) -> dict[str, Path]:
                 data = read_yaml(path)
             except UserInputError:
                 data = None
-            name = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else path.stem
+            name = (
+                data.get("name")
+                if isinstance(data, dict) and isinstance(data.get("name"), str)
+                else path.stem
+            )
             found.setdefault(name, path)
     return found
 
@@ -60,7 +64,9 @@ def find_card(ref: str, suite: Suite | None = None) -> ModelCard:
         return load_card(path)
     files = card_files(suite.path.parent if suite and suite.path else None)
     if ref not in files:
-        raise UserInputError(f"unknown card '{ref}' ({did_you_mean(ref, files)})", source=source, field="models.card")
+        raise UserInputError(
+            f"unknown card '{ref}' ({did_you_mean(ref, files)})", source=source, field="models.card"
+        )
     return load_card(files[ref])
 
 

@@ -116,10 +116,19 @@ def _resume(args: argparse.Namespace) -> int:
     return _execute(store, meta, todo, meta["device"], args, total=len(jobs), offset=len(done))
 
 
-def _execute(store, meta: dict[str, Any], jobs: list, device: str, args: argparse.Namespace,
-             total: int | None = None, offset: int = 0) -> int:
+def _execute(
+    store,
+    meta: dict[str, Any],
+    jobs: list,
+    device: str,
+    args: argparse.Namespace,
+    total: int | None = None,
+    offset: int = 0,
+) -> int:
     total = total or len(jobs)
-    say(f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.executor} executor, {args.isolation} isolation)")
+    say(
+        f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.executor} executor, {args.isolation} isolation)"
+    )
     width = len(str(total))
     counter = {"i": offset}
 
@@ -201,7 +210,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             kind = sniff_kind(path)
             if kind == "card":
                 card = load_card(path)
-                say(f"ok   {path}: card '{card.name}' ({card.modality}, {card.task}, source {card.source.kind})")
+                say(
+                    f"ok   {path}: card '{card.name}' ({card.modality}, {card.task}, source {card.source.kind})"
+                )
             else:
                 suite = load_suite(path)
                 pf = suite.workload.prompts_file
@@ -209,7 +220,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 check_suite(suite, check_files=not unset)
                 n_variants = sum(len(m.variants) for m in suite.models)
                 note = f"; needs user data: {pf} (set {', '.join(unset)})" if unset else ""
-                say(f"ok   {path}: suite '{suite.name}' ({len(suite.models)} models, {n_variants} variants){note}")
+                say(
+                    f"ok   {path}: suite '{suite.name}' ({len(suite.models)} models, {n_variants} variants){note}"
+                )
         except UserInputError as exc:
             bad += 1
             err(f"error: {exc}")
@@ -245,7 +258,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for _name, path in sorted(suite_files().items()):
             try:
                 s = load_suite(path)
-                table.add_row(s.name, str(len(s.models)), ", ".join(s.metric_names), ", ".join(s.objectives), str(_rel(path)))
+                table.add_row(
+                    s.name,
+                    str(len(s.models)),
+                    ", ".join(s.metric_names),
+                    ", ".join(s.objectives),
+                    str(_rel(path)),
+                )
             except UserInputError as exc:
                 table.add_row(path.stem, "", "", f"[red]invalid: {exc.detail}[/red]", str(_rel(path)))
         console.print(table)
@@ -308,8 +327,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not args.skip_on_mismatch:
             raise
         # A baseline recorded on another kind of machine cannot judge this one: say so and pass.
-        say(f"skipped: the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
-            "record one here with `make gate-baseline`")
+        say(
+            f"skipped: the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
+            "record one here with `make gate-baseline`"
+        )
         return EXIT_OK
     if cmp.differences:
         err(f"warning: comparing runs that differ (--allow-mismatch): {'; '.join(cmp.differences)}")
@@ -377,24 +398,54 @@ def cmd_gate_derive(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="harness", description="Benchmark image, video and audio generators: speed, memory, compile cost and quality.")
+    p = Parser(
+        prog="harness",
+        description="Benchmark image, video and audio generators: speed, memory, compile cost and quality.",
+    )
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run a suite; writes results/<run_id>/ and prints it")
     r.add_argument("suite", nargs="?", help="suite YAML file")
     r.add_argument("--out", default="results", help="parent folder of the run folder (default: results)")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
-                   help="where jobs run (default: the suite's device, auto = cuda if present)")
-    r.add_argument("--only", type=_csv, default=None, metavar="MODEL,...", help="run only these cards (by name or reference); other cards that do not load here are left out")
-    r.add_argument("--isolation", choices=["process", "none"], default="process",
-                   help="each job in its own process (default), or in this process")
-    r.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="run only the jobs of an interrupted run that have no record yet")
-    r.add_argument("--repeat", type=int, default=1, metavar="N",
-                   help="run the suite N times (one run folder each), e.g. to measure the noise floor")
-    r.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="run jobs here one by one (default) or as Ray tasks")
+    r.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=None,
+        help="where jobs run (default: the suite's device, auto = cuda if present)",
+    )
+    r.add_argument(
+        "--only",
+        type=_csv,
+        default=None,
+        metavar="MODEL,...",
+        help="run only these cards (by name or reference); other cards that do not load here are left out",
+    )
+    r.add_argument(
+        "--isolation",
+        choices=["process", "none"],
+        default="process",
+        help="each job in its own process (default), or in this process",
+    )
+    r.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="run only the jobs of an interrupted run that have no record yet",
+    )
+    r.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the suite N times (one run folder each), e.g. to measure the noise floor",
+    )
+    r.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="run jobs here one by one (default) or as Ray tasks",
+    )
     r.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
     r.set_defaults(fn=cmd_run)
@@ -402,14 +453,29 @@ def build_parser() -> Parser:
     rep = sub.add_parser(
         "report", help="write report.html, report.md, frontier.csv, records.parquet and Pareto PNGs for runs"
     )
-    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                     help="results/<run_id>/ folders; several are merged when environments and fingerprints agree")
-    rep.add_argument("--out", default=None, metavar="DIR",
-                     help="where to write (default: the run folder; required with several runs)")
-    rep.add_argument("--allow-mismatch", action="store_true",
-                     help="merge runs whose environments or metric fingerprints differ (the report says so)")
-    rep.add_argument("--html", action=argparse.BooleanOptionalAction, default=True,
-                     help="write the self-contained report.html (default: yes)")
+    rep.add_argument(
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="results/<run_id>/ folders; several are merged when environments and fingerprints agree",
+    )
+    rep.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="where to write (default: the run folder; required with several runs)",
+    )
+    rep.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="merge runs whose environments or metric fingerprints differ (the report says so)",
+    )
+    rep.add_argument(
+        "--html",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write the self-contained report.html (default: yes)",
+    )
     rep.set_defaults(fn=cmd_report)
 
     v = sub.add_parser("validate", help="check model cards and suites (files or folders)")
@@ -422,21 +488,40 @@ def build_parser() -> Parser:
     c = sub.add_parser("cache", help="list or clear built artifacts (ONNX models, engines, compiler caches)")
     c.add_argument("action", choices=["ls", "clear", "path"])
     c.add_argument("--backend", default=None, help="only this backend's entries")
-    c.add_argument("--dir", default=None, help="cache folder (default: $HARNESS_CACHE_DIR or ~/.cache/harness)")
+    c.add_argument(
+        "--dir", default=None, help="cache folder (default: $HARNESS_CACHE_DIR or ~/.cache/harness)"
+    )
     c.set_defaults(fn=cmd_cache)
 
-    cmp = sub.add_parser("compare", help="CI regression gate: compare HEAD_RUN with BASE_RUN (exit 1 on a regression)")
-    cmp.add_argument("base", metavar="BASE_RUN",
-                     help="the reference run folder, or a folder of baselines (one per machine: `harness gate record`)")
+    cmp = sub.add_parser(
+        "compare", help="CI regression gate: compare HEAD_RUN with BASE_RUN (exit 1 on a regression)"
+    )
+    cmp.add_argument(
+        "base",
+        metavar="BASE_RUN",
+        help="the reference run folder, or a folder of baselines (one per machine: `harness gate record`)",
+    )
     cmp.add_argument("head", metavar="HEAD_RUN", help="the run under test")
-    cmp.add_argument("--gate", metavar="FILE", default=None,
-                     help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates")
-    cmp.add_argument("--junit", metavar="FILE", default=None, help="write JUnit XML (one testcase per job × metric)")
+    cmp.add_argument(
+        "--gate",
+        metavar="FILE",
+        default=None,
+        help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates",
+    )
+    cmp.add_argument(
+        "--junit", metavar="FILE", default=None, help="write JUnit XML (one testcase per job × metric)"
+    )
     cmp.add_argument("--markdown", metavar="FILE", default=None, help="write the Markdown table to FILE")
-    cmp.add_argument("--skip-on-mismatch", action="store_true",
-                     help="exit 0 with a note, instead of 2, when the runs' environments differ (CI on other machines)")
-    cmp.add_argument("--allow-mismatch", action="store_true",
-                     help="compare even when environments or metric fingerprints differ (and say what differs)")
+    cmp.add_argument(
+        "--skip-on-mismatch",
+        action="store_true",
+        help="exit 0 with a note, instead of 2, when the runs' environments differ (CI on other machines)",
+    )
+    cmp.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare even when environments or metric fingerprints differ (and say what differs)",
+    )
     cmp.add_argument("--json", action="store_true", help="print the verdict as JSON instead of the table")
     cmp.set_defaults(fn=cmd_compare)
 
@@ -446,19 +531,38 @@ def build_parser() -> Parser:
     ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
     ex.set_defaults(fn=cmd_export)
 
-    g = sub.add_parser("gate", help="regression-gate tools: record a baseline, derive thresholds from repeated runs")
+    g = sub.add_parser(
+        "gate", help="regression-gate tools: record a baseline, derive thresholds from repeated runs"
+    )
     gsub = g.add_subparsers(dest="gate_command", required=True, parser_class=Parser, metavar="ACTION")
-    gr = gsub.add_parser("record", help="keep a run as the baseline for its kind of machine in a folder of baselines")
+    gr = gsub.add_parser(
+        "record", help="keep a run as the baseline for its kind of machine in a folder of baselines"
+    )
     gr.add_argument("run_dir", metavar="RUN_DIR", help="the run to keep (its run.json and records.jsonl)")
-    gr.add_argument("--into", metavar="DIR", required=True,
-                    help="folder of baselines; one already there for the same kind of machine is replaced")
+    gr.add_argument(
+        "--into",
+        metavar="DIR",
+        required=True,
+        help="folder of baselines; one already there for the same kind of machine is replaced",
+    )
     gr.set_defaults(fn=cmd_gate_record)
-    gd = gsub.add_parser("derive", help="thresholds = max(k × largest change between runs of the same code, floor)")
-    gd.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="two or more runs of the same suite and code")
+    gd = gsub.add_parser(
+        "derive", help="thresholds = max(k × largest change between runs of the same code, floor)"
+    )
+    gd.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="two or more runs of the same suite and code"
+    )
     gd.add_argument("-o", "--output", metavar="FILE", required=True, help="gate file to write ('-': stdout)")
-    gd.add_argument("--k", type=float, default=3.0, help="multiplier on the largest observed change (default 3)")
-    gd.add_argument("--keys", type=_csv, default=None, metavar="COL,...",
-                    help="columns to gate (default: latency_ms.p50, memory, every metric with a value)")
+    gd.add_argument(
+        "--k", type=float, default=3.0, help="multiplier on the largest observed change (default 3)"
+    )
+    gd.add_argument(
+        "--keys",
+        type=_csv,
+        default=None,
+        metavar="COL,...",
+        help="columns to gate (default: latency_ms.p50, memory, every metric with a value)",
+    )
     gd.set_defaults(fn=cmd_gate_derive)
 
     from harness.cli_metrics import add_subcommands

@@ -236,7 +236,8 @@ class ModelEntry(Strict):
     )
     baseline: str | None = Field(default=None, description="variant that pairwise metrics compare against")
     workload: Workload | None = Field(
-        default=None, description="fields that replace the suite's workload for this model (e.g. its class_labels)"
+        default=None,
+        description="fields that replace the suite's workload for this model (e.g. its class_labels)",
     )
 
     @model_validator(mode="after")
@@ -251,7 +252,10 @@ class ModelEntry(Strict):
             made = []
             keys = list(self.sweep)
             for combo in itertools.product(*(self.sweep[k] for k in keys)):
-                spec: dict[str, Any] = {"name": ",".join(f"{k}={v}" for k, v in zip(keys, combo)), "overrides": {}}
+                spec: dict[str, Any] = {
+                    "name": ",".join(f"{k}={v}" for k, v in zip(keys, combo)),
+                    "overrides": {},
+                }
                 for key, value in zip(keys, combo):
                     if key in VARIANT_FIELDS:
                         spec[key] = value
@@ -268,7 +272,9 @@ class ModelEntry(Strict):
         if self.baseline is None:
             object.__setattr__(self, "baseline", names[0])
         elif self.baseline not in names:
-            raise ValueError(f"baseline '{self.baseline}' is not a variant ({did_you_mean(self.baseline, names)})")
+            raise ValueError(
+                f"baseline '{self.baseline}' is not a variant ({did_you_mean(self.baseline, names)})"
+            )
         return self
 
 
@@ -517,7 +523,9 @@ def load_card(path: str | Path) -> ModelCard:
     if card.source.kind in ("local", "config"):
         folder = check_inside(card.resolve(card.source.path), card._path, field="source.path")
         if not folder.is_dir():
-            raise UserInputError(f"folder not found: {card.source.path}", source=str(path), field="source.path")
+            raise UserInputError(
+                f"folder not found: {card.source.path}", source=str(path), field="source.path"
+            )
     return card
 
 

@@ -233,7 +233,9 @@ def knee_index(values: np.ndarray, directions: list[str]) -> int | None:
 # ------------------------------------------------------------------------------------------ frontier
 
 
-def classify(table, objectives: Mapping[str, Literal["min", "max"]], constraints=(), group_by: str | None = None):
+def classify(
+    table, objectives: Mapping[str, Literal["min", "max"]], constraints=(), group_by: str | None = None
+):
     """The frontier status of every row: feasibility, front, ties within intervals, dominated, knee.
 
     Feasibility uses the point estimates against ``constraints``; the front, the ties and the knee are then
@@ -257,7 +259,9 @@ def classify(table, objectives: Mapping[str, Literal["min", "max"]], constraints
     missing = [c for c in cols if c not in out.columns]
     values_all = out[cols].astype(float) if not missing else None
     groups = (
-        out.groupby(group_by, sort=False, dropna=False).groups.values() if group_by and len(out) else [out.index]
+        out.groupby(group_by, sort=False, dropna=False).groups.values()
+        if group_by and len(out)
+        else [out.index]
     )
     import pandas as pd
 

@@ -98,7 +98,9 @@ def load_prompts(suite: Suite, wl: Workload | None = None) -> list[str] | None:
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     prompts = [ln for ln in lines if ln and not ln.startswith("#")]
     if not prompts:
-        raise UserInputError(f"prompts file is empty: {path}", source=str(suite.path), field="workload.prompts_file")
+        raise UserInputError(
+            f"prompts file is empty: {path}", source=str(suite.path), field="workload.prompts_file"
+        )
     return prompts
 
 
@@ -228,7 +230,9 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                     baseline_id = jid
     ids = [j.job_id for j in jobs]
     if len(set(ids)) != len(ids):
-        raise UserInputError("two jobs of the suite have the same model, variant and backend", source=str(suite.path))
+        raise UserInputError(
+            "two jobs of the suite have the same model, variant and backend", source=str(suite.path)
+        )
     return jobs
 
 

@@ -48,7 +48,9 @@ class Registry:
     def check(self, name: str, *, source: str | None = None, field: str | None = None) -> None:
         if name not in self._targets:
             raise UserInputError(
-                f"unknown {self.kind} '{name}' ({did_you_mean(name, self._targets)})", source=source, field=field
+                f"unknown {self.kind} '{name}' ({did_you_mean(name, self._targets)})",
+                source=source,
+                field=field,
             )
 
     def get(self, name: str) -> Any:

@@ -29,5 +29,3 @@ def write_yaml(tmp_path):
         return path
 
     return _write
-
-

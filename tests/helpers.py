@@ -25,7 +25,10 @@ def tiny_suite(**over):
             {
                 "card": str(ROOT / "model_cards" / "tiny-sd.yaml"),
                 "baseline": "s2",
-                "variants": [{"name": "s2", "overrides": {"steps": 2}}, {"name": "s1", "overrides": {"steps": 1}}],
+                "variants": [
+                    {"name": "s2", "overrides": {"steps": 2}},
+                    {"name": "s1", "overrides": {"steps": 1}},
+                ],
             }
         ],
         "workload": {"prompts": ["a red circle"], "num_samples": 2},

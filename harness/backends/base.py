@@ -40,14 +40,18 @@ class Backend(ABC):
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
 
     @classmethod
-    def parse_options(cls, options: dict[str, Any], *, source: str | None = None, field: str | None = None) -> Any:
+    def parse_options(
+        cls, options: dict[str, Any], *, source: str | None = None, field: str | None = None
+    ) -> Any:
         try:
             return cls.options_model.model_validate(options or {})
         except ValidationError as exc:
             from harness.config import validation_message
 
             raise UserInputError(
-                f"{cls.name} backend options: {validation_message(cls.options_model, exc)}", source=source, field=field
+                f"{cls.name} backend options: {validation_message(cls.options_model, exc)}",
+                source=source,
+                field=field,
             ) from None
 
     @abstractmethod

@@ -110,8 +110,15 @@ class ArtifactCache:
         compiled = self.root / "compile"
         size = sum(f.stat().st_size for f in compiled.rglob("*") if f.is_file()) if compiled.is_dir() else 0
         if size:  # Inductor/Triton manage their own entries; listed as one
-            out.append({"backend": "compile", "key": "inductor+triton caches", "parts": {},
-                        "size_mib": size / 2**20, "path": str(compiled)})
+            out.append(
+                {
+                    "backend": "compile",
+                    "key": "inductor+triton caches",
+                    "parts": {},
+                    "size_mib": size / 2**20,
+                    "path": str(compiled),
+                }
+            )
         return out
 
     def clear(self, backend: str | None = None) -> int:

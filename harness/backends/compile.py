@@ -20,7 +20,9 @@ class CompileOptions(BackendOptions):
     fullgraph: bool = False
     dynamic: bool | None = None
     backend: str = "inductor"
-    components: list[Literal["denoiser", "vae_decoder"]] = Field(default_factory=lambda: ["denoiser", "vae_decoder"])
+    components: list[Literal["denoiser", "vae_decoder"]] = Field(
+        default_factory=lambda: ["denoiser", "vae_decoder"]
+    )
     channels_last: bool = False
 
 
@@ -59,10 +61,17 @@ class CompileBackend(Backend):
                 module.to(memory_format=torch.channels_last)
             if role == "vae_decoder":
                 # The pipeline calls vae.decode, not forward: compile that bound method.
-                module.decode = torch.compile(module.decode, mode=opts.mode, fullgraph=opts.fullgraph,
-                                              dynamic=opts.dynamic, backend=opts.backend)
+                module.decode = torch.compile(
+                    module.decode,
+                    mode=opts.mode,
+                    fullgraph=opts.fullgraph,
+                    dynamic=opts.dynamic,
+                    backend=opts.backend,
+                )
             else:
-                module.compile(mode=opts.mode, fullgraph=opts.fullgraph, dynamic=opts.dynamic, backend=opts.backend)
+                module.compile(
+                    mode=opts.mode, fullgraph=opts.fullgraph, dynamic=opts.dynamic, backend=opts.backend
+                )
             compiled.append(role)
         graphs0, hits0, misses0 = _counters()
         request = timed_request(job)
@@ -81,8 +90,14 @@ class CompileBackend(Backend):
             compile_s=compile_s,
             cache_hit=hit,
             notes=[],
-            details={"compiled": compiled, "graphs": graphs - graphs0, "fx_cache_hits": hits - hits0,
-                     "fx_cache_misses": misses - misses0, "mode": opts.mode, "first_compiled_call_s": first_s,
-                     "steady_call_s": steady_s},
+            details={
+                "compiled": compiled,
+                "graphs": graphs - graphs0,
+                "fx_cache_hits": hits - hits0,
+                "fx_cache_misses": misses - misses0,
+                "mode": opts.mode,
+                "first_compiled_call_s": first_s,
+                "steady_call_s": steady_s,
+            },
             recompiles=lambda: _counters()[0],
         )

@@ -131,9 +131,13 @@ def capture_calls(generator: Any, run: Callable[[], Any], roles: list[str]) -> d
                 spec = flatten((list(args), kwargs), tensors, numbers_as_tensors=__role == "denoiser")
                 kind, otype, keys, _ = _output_layout(out)
                 captured[__role] = CapturedCall(
-                    role=__role, method=__method, spec=spec,
+                    role=__role,
+                    method=__method,
+                    spec=spec,
                     example=[t.detach().clone() for t in tensors],
-                    output_kind=kind, output_type=otype, output_keys=keys,
+                    output_kind=kind,
+                    output_type=otype,
+                    output_keys=keys,
                 )
             return out
 
@@ -213,7 +217,9 @@ def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]]
             spec = flatten((list(args), kwargs), tensors, numbers_as_tensors=call.role == "denoiser")
             diff = same_structure(call.spec, spec)
             if diff:
-                raise CallMismatch(f"{call.role}: the pipeline called it differently from the exported call ({diff})")
+                raise CallMismatch(
+                    f"{call.role}: the pipeline called it differently from the exported call ({diff})"
+                )
             self.calls += 1
             return rebuild_output(call, runner(tensors))
 

@@ -44,11 +44,19 @@ def _torch_to_np_dtype(t: Any) -> Any:
     import numpy as np
     import torch
 
-    return {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64, torch.int32: np.int32,
-            torch.bool: np.bool_, torch.bfloat16: np.float32}[t.dtype]
+    return {
+        torch.float32: np.float32,
+        torch.float16: np.float16,
+        torch.int64: np.int64,
+        torch.int32: np.int32,
+        torch.bool: np.bool_,
+        torch.bfloat16: np.float32,
+    }[t.dtype]
 
 
-def export_onnx(module: Any, example: list[Any], path: Any, *, exporter: str, dynamic_batch: bool, opset: int) -> str:
+def export_onnx(
+    module: Any, example: list[Any], path: Any, *, exporter: str, dynamic_batch: bool, opset: int
+) -> str:
     """Export ``module(*example)`` to ``path``; returns the exporter that succeeded."""
     import torch
 
@@ -75,11 +83,20 @@ def export_onnx(module: Any, example: list[Any], path: Any, *, exporter: str, dy
                     if dynamic_batch:
                         auto = torch.export.Dim.AUTO
                         dyn = (tuple({0: auto} if t.dim() > 0 else None for t in example),)
-                    torch.onnx.export(module, tuple(example), str(path), dynamo=True, external_data=False,
-                                      verbose=False, dynamic_shapes=dyn, **kwargs)
+                    torch.onnx.export(
+                        module,
+                        tuple(example),
+                        str(path),
+                        dynamo=True,
+                        external_data=False,
+                        verbose=False,
+                        dynamic_shapes=dyn,
+                        **kwargs,
+                    )
                 else:
-                    torch.onnx.export(module, tuple(example), str(path), dynamo=False, do_constant_folding=True,
-                                      **kwargs)
+                    torch.onnx.export(
+                        module, tuple(example), str(path), dynamo=False, do_constant_folding=True, **kwargs
+                    )
             return which
         except Exception as exc:
             errors.append(f"{which}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
@@ -89,8 +106,16 @@ def export_onnx(module: Any, example: list[Any], path: Any, *, exporter: str, dy
 class OrtRunner:
     """Runs one ONNX model; returns torch tensors on the original device and dtype."""
 
-    def __init__(self, path: Any, provider: str, device: str, threads: int, out_dtype: Any, opt_level: str,
-                 io_binding: bool):
+    def __init__(
+        self,
+        path: Any,
+        provider: str,
+        device: str,
+        threads: int,
+        out_dtype: Any,
+        opt_level: str,
+        io_binding: bool,
+    ):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -104,7 +129,10 @@ class OrtRunner:
         }[opt_level]
         providers: list[Any] = [PROVIDERS[provider]]
         if provider == "tensorrt":
-            providers = [(PROVIDERS["tensorrt"], {"trt_fp16_enable": out_dtype != "float32"}), PROVIDERS["cuda"]]
+            providers = [
+                (PROVIDERS["tensorrt"], {"trt_fp16_enable": out_dtype != "float32"}),
+                PROVIDERS["cuda"],
+            ]
         if provider != "cpu":
             providers.append(PROVIDERS["cpu"])
         self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
@@ -124,8 +152,9 @@ class OrtRunner:
             for name, t in zip(self.inputs, tensors):
                 t = t.contiguous()
                 keep.append(t)
-                binding.bind_input(name, "cuda", t.device.index or 0, _torch_to_np_dtype(t), tuple(t.shape),
-                                   t.data_ptr())
+                binding.bind_input(
+                    name, "cuda", t.device.index or 0, _torch_to_np_dtype(t), tuple(t.shape), t.data_ptr()
+                )
             for name in self.outputs:
                 binding.bind_output(name, "cuda")
             self.session.run_with_iobinding(binding)
@@ -164,32 +193,56 @@ class OnnxRuntimeBackend(Backend):
         if provider != "cpu" and not device.startswith("cuda"):
             raise UserInputError(f"provider {provider} needs --device cuda", field="backend_options.provider")
         t0 = time.perf_counter()
-        exported = export_components(generator, job, opts.components, backend="onnxruntime",
-                                     exporter=opts.exporter, dynamic_batch=opts.dynamic_batch, opset=opts.opset,
-                                     fp32_roles={"vae_decoder"} if opts.vae_fp32 else set())
+        exported = export_components(
+            generator,
+            job,
+            opts.components,
+            backend="onnxruntime",
+            exporter=opts.exporter,
+            dynamic_batch=opts.dynamic_batch,
+            opset=opts.opset,
+            fp32_roles={"vae_decoder"} if opts.vae_fp32 else set(),
+        )
         notes, details = [], {}
         for ex in exported:
             if ex.call is None:
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
                 continue
-            runner = OrtRunner(ex.onnx_path, provider, device, torch.get_num_threads(), ex.module.dtype,
-                               opts.graph_optimization, opts.io_binding)
+            runner = OrtRunner(
+                ex.onnx_path,
+                provider,
+                device,
+                torch.get_num_threads(),
+                ex.module.dtype,
+                opts.graph_optimization,
+                opts.io_binding,
+            )
 
             def run(tensors, __runner=runner, __dtype=ex.export_dtype):
                 tensors = [t.to(__dtype) if t.is_floating_point() else t for t in tensors]
                 return __runner(tensors)
 
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, run))
-            details[ex.role] = {"exporter": ex.exporter, "cache_key": ex.key, "provider": runner.provider,
-                                "export_dtype": str(ex.export_dtype).replace("torch.", "")}
+            details[ex.role] = {
+                "exporter": ex.exporter,
+                "cache_key": ex.key,
+                "provider": runner.provider,
+                "export_dtype": str(ex.export_dtype).replace("torch.", ""),
+            }
         capture_s = exported[0].capture_s if exported else 0.0
         # compile_s is export + session creation; the recording generation is reported apart.
         compile_s = time.perf_counter() - t0 - capture_s
         hits = [ex.hit for ex in exported if ex.call is not None]
         fp32_vae = opts.vae_fp32 and job.dtype != "fp32" and "vae_decoder" in details
-        return Prepared(generator=generator, precision=job.dtype + ("+vae_fp32" if fp32_vae else ""),
-                        compile_s=compile_s, capture_s=capture_s, cache_hit=bool(hits) and all(hits), notes=notes,
-                        details=details)
+        return Prepared(
+            generator=generator,
+            precision=job.dtype + ("+vae_fp32" if fp32_vae else ""),
+            compile_s=compile_s,
+            capture_s=capture_s,
+            cache_hit=bool(hits) and all(hits),
+            notes=notes,
+            details=details,
+        )
 
 
 @dataclass
@@ -206,8 +259,18 @@ class Exported:
     capture_s: float = 0.0  # the one generation that recorded the calls (not compile time)
 
 
-def export_components(generator, job, roles, *, backend: str, exporter: str, dynamic_batch: bool, opset: int,
-                      fp32_roles: set[str], extra_key: dict[str, Any] | None = None) -> list[Exported]:
+def export_components(
+    generator,
+    job,
+    roles,
+    *,
+    backend: str,
+    exporter: str,
+    dynamic_batch: bool,
+    opset: int,
+    fp32_roles: set[str],
+    extra_key: dict[str, Any] | None = None,
+) -> list[Exported]:
     """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file)."""
     import json
 
@@ -253,12 +316,29 @@ def export_components(generator, job, roles, *, backend: str, exporter: str, dyn
             used = json.loads(entry.file("meta.json").read_text()).get("exporter_used", "cached")
         else:
             src = module if export_dtype == module.dtype else _cast_copy(module, export_dtype)
-            used = export_onnx(export_module(src, call), example, path, exporter=exporter,
-                               dynamic_batch=dynamic_batch, opset=opset)
+            used = export_onnx(
+                export_module(src, call),
+                example,
+                path,
+                exporter=exporter,
+                dynamic_batch=dynamic_batch,
+                opset=opset,
+            )
             if backend == "onnxruntime":
                 entry.commit(exporter_used=used)
-        out.append(Exported(role=role, module=module, call=call, onnx_path=path, export_dtype=export_dtype,
-                            exporter=used, key=entry.key, hit=entry.hit, entry=entry))
+        out.append(
+            Exported(
+                role=role,
+                module=module,
+                call=call,
+                onnx_path=path,
+                export_dtype=export_dtype,
+                exporter=used,
+                key=entry.key,
+                hit=entry.hit,
+                entry=entry,
+            )
+        )
     for ex in out:
         ex.capture_s = capture_s
     return out

@@ -85,8 +85,18 @@ def optimization_profile(
     return out
 
 
-def build_engine(trt: Any, onnx_path: Any, engine_path: Any, timing_cache_path: Any, profile: list, names: list[str],
-                 *, fp16: bool, workspace_gib: float, opt_level: int) -> None:
+def build_engine(
+    trt: Any,
+    onnx_path: Any,
+    engine_path: Any,
+    timing_cache_path: Any,
+    profile: list,
+    names: list[str],
+    *,
+    fp16: bool,
+    workspace_gib: float,
+    opt_level: int,
+) -> None:
     """ONNX → serialized engine with one optimisation profile; the timing cache is read and written back."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -137,8 +147,12 @@ class TrtRunner:
 
         trt = self.trt
         return {
-            trt.float32: torch.float32, trt.float16: torch.float16, trt.bfloat16: torch.bfloat16,
-            trt.int32: torch.int32, trt.int64: torch.int64, trt.bool: torch.bool,
+            trt.float32: torch.float32,
+            trt.float16: torch.float16,
+            trt.bfloat16: torch.bfloat16,
+            trt.int32: torch.int32,
+            trt.int64: torch.int64,
+            trt.bool: torch.bool,
         }[self.engine.get_tensor_dtype(name)]
 
     def __call__(self, tensors: list[Any]) -> list[Any]:
@@ -178,8 +192,15 @@ class TensorRTBackend(Backend):
 
         t0 = time.perf_counter()
         exported = export_components(
-            generator, job, opts.components, backend="tensorrt", exporter=opts.exporter, dynamic_batch=True,
-            opset=opts.opset, fp32_roles={"vae_decoder"}, extra_key={"stage": "onnx-for-tensorrt"},
+            generator,
+            job,
+            opts.components,
+            backend="tensorrt",
+            exporter=opts.exporter,
+            dynamic_batch=True,
+            opset=opts.opset,
+            fp32_roles={"vae_decoder"},
+            extra_key={"stage": "onnx-for-tensorrt"},
         )
         from harness.backends.cache import ArtifactCache
 
@@ -190,28 +211,55 @@ class TensorRTBackend(Backend):
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
                 continue
             shapes = [list(t.shape) for t in ex.call.example]
-            profile = optimization_profile(shapes, min_batch=opts.min_batch, max_batch=opts.max_batch,
-                                           spatial_range=opts.spatial_range)
+            profile = optimization_profile(
+                shapes, min_batch=opts.min_batch, max_batch=opts.max_batch, spatial_range=opts.spatial_range
+            )
             fp16 = opts.fp16 and not (ex.role == "vae_decoder" and opts.vae_fp32)
-            entry = cache.entry("tensorrt", {
-                "onnx": ex.key, "profile": profile, "fp16": fp16, "tensorrt": tensorrt_version(),
-                "device": torch.cuda.get_device_name(), "workspace_gib": opts.workspace_gib,
-                "opt_level": opts.builder_optimization_level,
-            })
+            entry = cache.entry(
+                "tensorrt",
+                {
+                    "onnx": ex.key,
+                    "profile": profile,
+                    "fp16": fp16,
+                    "tensorrt": tensorrt_version(),
+                    "device": torch.cuda.get_device_name(),
+                    "workspace_gib": opts.workspace_gib,
+                    "opt_level": opts.builder_optimization_level,
+                },
+            )
             engine_path = entry.file("model.engine")
             if not entry.hit:
                 names = [f"in{i}" for i in range(len(shapes))]
                 timing = cache.root / "tensorrt" / "timing.cache"
-                build_engine(trt, ex.onnx_path, engine_path, timing, profile, names, fp16=fp16,
-                             workspace_gib=opts.workspace_gib, opt_level=opts.builder_optimization_level)
+                build_engine(
+                    trt,
+                    ex.onnx_path,
+                    engine_path,
+                    timing,
+                    profile,
+                    names,
+                    fp16=fp16,
+                    workspace_gib=opts.workspace_gib,
+                    opt_level=opts.builder_optimization_level,
+                )
                 entry.commit()
                 ex.entry.commit(exporter_used=ex.exporter)
             hits.append(entry.hit)
             runner = TrtRunner(trt, engine_path, ex.module.dtype)
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner))
-            details[ex.role] = {"engine_key": entry.key, "fp16": fp16, "profile": [list(map(list, p)) for p in profile]}
+            details[ex.role] = {
+                "engine_key": entry.key,
+                "fp16": fp16,
+                "profile": [list(map(list, p)) for p in profile],
+            }
         precision = "fp16" if opts.fp16 else "fp32"
         capture_s = exported[0].capture_s if exported else 0.0
-        return Prepared(generator=generator, precision=precision, compile_s=time.perf_counter() - t0 - capture_s,
-                        capture_s=capture_s,
-                        cache_hit=bool(hits) and all(hits), notes=notes, details=details)
+        return Prepared(
+            generator=generator,
+            precision=precision,
+            compile_s=time.perf_counter() - t0 - capture_s,
+            capture_s=capture_s,
+            cache_hit=bool(hits) and all(hits),
+            notes=notes,
+            details=details,
+        )

@@ -34,8 +34,9 @@ def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str
     os.replace(tmp, result_path)
 
 
-def lost_record(job: Job, device: str, error_type: str, message: str, *, status: str = "failed",
-                **extra: Any) -> dict[str, Any]:
+def lost_record(
+    job: Job, device: str, error_type: str, message: str, *, status: str = "failed", **extra: Any
+) -> dict[str, Any]:
     """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C)."""
     from harness.execute.worker import base_record
 
@@ -48,8 +49,12 @@ def exit_message(code: int | None) -> tuple[str, str, str | None]:
     if code is not None and code < 0:
         sig = signal.Signals(-code).name
         if -code == signal.SIGKILL:
-            return "WorkerKilled", f"the job's process was killed by {sig}", (
-                "often the host's out-of-memory killer: try a smaller batch_size or resolution, or fp16/bf16"
+            return (
+                "WorkerKilled",
+                f"the job's process was killed by {sig}",
+                (
+                    "often the host's out-of-memory killer: try a smaller batch_size or resolution, or fp16/bf16"
+                ),
             )
         return "WorkerCrashed", f"the job's process died of {sig}", None
     return "WorkerCrashed", f"the job's process exited with code {code} without a record", None
@@ -76,7 +81,9 @@ class LocalExecutor:
             try:
                 record = self._run_one(job, store, device)
             except KeyboardInterrupt:
-                record = lost_record(job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted")
+                record = lost_record(
+                    job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
+                )
                 store.append(record)
                 if on_record:
                     on_record(record)
@@ -111,7 +118,10 @@ class LocalExecutor:
             proc.kill()
             proc.join()
             return lost_record(
-                job, device, "TimeoutError", f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
+                job,
+                device,
+                "TimeoutError",
+                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
                 duration_s=time.perf_counter() - t0,
             )
         if result.exists():

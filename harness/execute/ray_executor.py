@@ -22,8 +22,9 @@ from harness.plan import Job
 from harness.results import RunStore
 
 
-def _run_task(job_dict: dict[str, Any], device: str, baseline_id: str | None,
-              baseline_npz: bytes | None) -> tuple[dict, dict]:
+def _run_task(
+    job_dict: dict[str, Any], device: str, baseline_id: str | None, baseline_npz: bytes | None
+) -> tuple[dict, dict]:
     """Body of the Ray task: one job in a fresh process; returns (record, {relative path: bytes})."""
     job = Job.from_dict(job_dict)
     with tempfile.TemporaryDirectory(prefix="harness-ray-") as tmp:
@@ -40,8 +41,19 @@ def _run_task(job_dict: dict[str, Any], device: str, baseline_id: str | None,
         with open(log, "w") as fh:
             try:
                 proc = subprocess.run(
-                    [sys.executable, "-m", "harness.execute.worker", str(job_file), str(run_dir), device, str(result)],
-                    stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+                    [
+                        sys.executable,
+                        "-m",
+                        "harness.execute.worker",
+                        str(job_file),
+                        str(run_dir),
+                        device,
+                        str(result),
+                    ],
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=False,
                 )
                 code = proc.returncode
             except subprocess.TimeoutExpired:
@@ -52,8 +64,12 @@ def _run_task(job_dict: dict[str, Any], device: str, baseline_id: str | None,
             from harness.execute.local import exit_message, lost_record
 
             if code is None:
-                record = lost_record(job, device, "TimeoutError",
-                                     f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)")
+                record = lost_record(
+                    job,
+                    device,
+                    "TimeoutError",
+                    f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
+                )
             else:
                 kind, message, advice = exit_message(-code if code > 128 else code)
                 record = lost_record(job, device, kind, message, advice=advice)
@@ -61,7 +77,11 @@ def _run_task(job_dict: dict[str, Any], device: str, baseline_id: str | None,
 
         record["node"] = socket.gethostname()
         files = {}
-        for path in [run_dir / "outputs" / f"{job.job_id}.npz", log, *sorted((run_dir / "samples" / job.job_id).glob("*"))]:
+        for path in [
+            run_dir / "outputs" / f"{job.job_id}.npz",
+            log,
+            *sorted((run_dir / "samples" / job.job_id).glob("*")),
+        ]:
             if path.is_file():
                 files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
         return record, files
@@ -75,7 +95,9 @@ def _safe_relpath(rel: str) -> PurePosixPath:
 
 
 class RayExecutor:
-    def __init__(self, address: str | None = None, gpus_per_job: float = 0.0, cpus_per_job: float | None = None):
+    def __init__(
+        self, address: str | None = None, gpus_per_job: float = 0.0, cpus_per_job: float | None = None
+    ):
         self.address = address
         self.gpus_per_job = gpus_per_job
         self.cpus_per_job = cpus_per_job
@@ -88,13 +110,19 @@ class RayExecutor:
                 "--executor ray needs Ray: pip install -e '.[ray]' (on every node of the cluster)"
             ) from None
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": "ERROR",
+            }
             if self.address:
                 kwargs["address"] = self.address
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
-                raise UserInputError(f"--address {self.address}: cannot reach a Ray cluster ({exc})") from None
+                raise UserInputError(
+                    f"--address {self.address}: cannot reach a Ray cluster ({exc})"
+                ) from None
         return ray
 
     def _cpus(self, ray: Any) -> float:
@@ -106,8 +134,13 @@ class RayExecutor:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         return min(float(n["Resources"].get("CPU", 1.0)) for n in nodes) if nodes else 1.0
 
-    def run(self, jobs: list[Job], store: RunStore, device: str,
-            on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    def run(
+        self,
+        jobs: list[Job],
+        store: RunStore,
+        device: str,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
+    ) -> list[dict[str, Any]]:
         ray = self._init()
         task = ray.remote(num_cpus=self._cpus(ray), num_gpus=self.gpus_per_job, max_retries=0)(_run_task)
         outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (or None if it failed)
@@ -152,6 +185,8 @@ class RayExecutor:
 
             for ref, job in pending.items():
                 ray.cancel(ref, force=True)
-                store.append(lost_record(job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"))
+                store.append(
+                    lost_record(job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted")
+                )
             raise
         return records

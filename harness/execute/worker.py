@@ -28,7 +28,9 @@ def requests_for(job: Job) -> list[Request]:
                 seeds=[job.seed + i for i in idx],
                 call=call,
                 prompts=[job.prompts[i % len(job.prompts)] for i in idx] if job.prompts else None,
-                class_labels=[job.class_labels[i % len(job.class_labels)] for i in idx] if job.class_labels else None,
+                class_labels=[job.class_labels[i % len(job.class_labels)] for i in idx]
+                if job.class_labels
+                else None,
             )
         )
     return out
@@ -41,7 +43,9 @@ def timed_request(job: Job) -> Request:
         seeds=[job.seed + i for i in range(n)],
         call=job.call_args,
         prompts=[job.prompts[i % len(job.prompts)] for i in range(n)] if job.prompts else None,
-        class_labels=[job.class_labels[i % len(job.class_labels)] for i in range(n)] if job.class_labels else None,
+        class_labels=[job.class_labels[i % len(job.class_labels)] for i in range(n)]
+        if job.class_labels
+        else None,
     )
 
 
@@ -104,20 +108,32 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
         name, options = spec["name"], spec.get("options") or {}
         cls = METRICS.get(name)
         if not finite:  # a score of NaN outputs would be a number that means nothing
-            out[name] = {"value": None, "unit": cls.unit, "higher_is_better": cls.higher_is_better,
-                         "status": "invalid", "reason": "the outputs contain NaN or Inf"}
+            out[name] = {
+                "value": None,
+                "unit": cls.unit,
+                "higher_is_better": cls.higher_is_better,
+                "status": "invalid",
+                "reason": "the outputs contain NaN or Inf",
+            }
             continue
         try:
             metric = cls(device=device, **options) if cls.accepts_device else cls(**options)
         except TypeError as exc:
-            out[name] = {"value": None, "unit": cls.unit, "higher_is_better": cls.higher_is_better,
-                         "status": "failed", "reason": f"bad options for {name}: {exc}"}
+            out[name] = {
+                "value": None,
+                "unit": cls.unit,
+                "higher_is_better": cls.higher_is_better,
+                "status": "failed",
+                "reason": f"bad options for {name}: {exc}",
+            }
             continue
         try:
             if job.modality not in cls.modalities:
                 raise MetricSkipped(f"applies to {', '.join(cls.modalities)}, not {job.modality}")
             if cls.requires_trained_weights and job.random_weights:
-                raise MetricSkipped("the model has random weights (source: config): a quality score would be noise")
+                raise MetricSkipped(
+                    "the model has random weights (source: config): a quality score would be noise"
+                )
             if cls.kind == "pairwise":
                 if reference is None:
                     raise MetricSkipped(reference_error or "no reference")

@@ -65,7 +65,9 @@ class Samples:
             sample_rate=first.sample_rate,
             fps=first.fps,
             seeds=[s for p in parts for s in p.seeds],
-            prompts=[x for p in parts for x in p.prompts] if all(p.prompts is not None for p in parts) else None,
+            prompts=[x for p in parts for x in p.prompts]
+            if all(p.prompts is not None for p in parts)
+            else None,
             labels=[x for p in parts for x in p.labels] if all(p.labels is not None for p in parts) else None,
         )
 
@@ -94,7 +96,9 @@ class Samples:
                 fps=None if fps < 0 else fps,
                 seeds=[int(s) for s in z["seeds"]],
                 labels=[int(v) for v in z["labels"]] if "has_labels" in z and bool(z["has_labels"]) else None,
-                prompts=[str(v) for v in z["prompts"]] if "has_prompts" in z and bool(z["has_prompts"]) else None,
+                prompts=[str(v) for v in z["prompts"]]
+                if "has_prompts" in z and bool(z["has_prompts"])
+                else None,
             )
 
 

@@ -106,7 +106,9 @@ class DiffusersGenerator:
             return
         cls = getattr(diffusers, call.scheduler.name, None)
         if cls is None or not hasattr(cls, "from_config"):
-            raise UserInputError(f"unknown diffusers scheduler '{call.scheduler.name}'", field="scheduler.name")
+            raise UserInputError(
+                f"unknown diffusers scheduler '{call.scheduler.name}'", field="scheduler.name"
+            )
         self.pipeline.scheduler = cls.from_config(self._default_scheduler.config, **call.scheduler.config)
 
     def call_kwargs(self, request: Request) -> dict[str, Any]:
@@ -240,7 +242,9 @@ def pipeline_class(card: ModelCard) -> Any:
         try:
             cls = getattr(importlib.import_module(module), attr, None)
         except ImportError as exc:
-            raise UserInputError(f"cannot import '{module}' ({exc})", source=str(card.path), field="pipeline") from None
+            raise UserInputError(
+                f"cannot import '{module}' ({exc})", source=str(card.path), field="pipeline"
+            ) from None
     else:
         cls = getattr(diffusers, card.pipeline, None)
     if cls is None or not hasattr(cls, "from_pretrained"):

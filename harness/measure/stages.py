@@ -60,6 +60,10 @@ def stage_summary(times: Mapping[str, list[float]], total_ms: float) -> dict[str
         total = float(sum(values))
         covered += total
         out[stage] = {"total_ms": total, "calls": len(values), "p50_ms": float(np.median(values))}
-    out["other"] = {"total_ms": max(total_ms - covered, 0.0), "calls": 1, "p50_ms": max(total_ms - covered, 0.0)}
+    out["other"] = {
+        "total_ms": max(total_ms - covered, 0.0),
+        "calls": 1,
+        "p50_ms": max(total_ms - covered, 0.0),
+    }
     out["total_ms"] = total_ms
     return out

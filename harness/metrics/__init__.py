@@ -6,11 +6,15 @@ from harness.registry import Registry
 
 METRICS = Registry("metric")
 METRICS.register("psnr", "harness.metrics.pairwise:PSNR", "pairwise: PSNR vs the baseline variant (dB)")
-METRICS.register("ssim", "harness.metrics.pairwise:SSIM", "pairwise: SSIM vs the baseline variant (image, video)")
+METRICS.register(
+    "ssim", "harness.metrics.pairwise:SSIM", "pairwise: SSIM vs the baseline variant (image, video)"
+)
 METRICS.register(
     "max_abs_diff", "harness.metrics.pairwise:MaxAbsDiff", "pairwise: largest |difference| from the baseline"
 )
-METRICS.register("si_sdr", "harness.metrics.pairwise:SISDR", "pairwise: SI-SDR vs the baseline variant (audio, dB)")
+METRICS.register(
+    "si_sdr", "harness.metrics.pairwise:SISDR", "pairwise: SI-SDR vs the baseline variant (audio, dB)"
+)
 
 # Feature-based distribution metrics (harness.metrics.distribution; extractors in harness.metrics.extractors).
 METRICS.register(
@@ -56,8 +60,17 @@ METRICS.register(
 )
 
 # The embedded mini zoo's digit metrics (harness.zoo.metrics; extractor and reference statistics ship in model_cards/zoo).
-METRICS.register("fd_digits", "harness.zoo.metrics:FDDigits", "distribution: Fréchet distance on the zoo's digits-CNN features vs held-out digits")
-METRICS.register("class_accuracy", "harness.zoo.metrics:ClassAccuracy", "per sample: share of samples the digits CNN classifies as the requested class")
+METRICS.register(
+    "fd_digits",
+    "harness.zoo.metrics:FDDigits",
+    "distribution: Fréchet distance on the zoo's digits-CNN features vs held-out digits",
+)
+METRICS.register(
+    "class_accuracy",
+    "harness.zoo.metrics:ClassAccuracy",
+    "per sample: share of samples the digits CNN classifies as the requested class",
+)
+
 
 # Video and audio (harness.metrics.video, harness.metrics.audio).
 def register_video_fd(extractor: str, summary: str = "", module: str = "harness.metrics.video") -> None:
@@ -65,7 +78,8 @@ def register_video_fd(extractor: str, summary: str = "", module: str = "harness.
     METRICS.register(
         f"fd_{extractor}",
         f"{module}:fd_{extractor}",
-        summary or f"distribution: Fréchet distance on {extractor} clip features vs reference_path .npz (video)",
+        summary
+        or f"distribution: Fréchet distance on {extractor} clip features vs reference_path .npz (video)",
     )
 
 
@@ -74,25 +88,86 @@ def register_audio_fd(extractor: str, summary: str = "", module: str = "harness.
     METRICS.register(
         f"fd_{extractor}",
         f"{module}:fd_{extractor}",
-        summary or f"distribution: Fréchet distance on {extractor} audio embeddings vs reference_path .npz (audio)",
+        summary
+        or f"distribution: Fréchet distance on {extractor} audio embeddings vs reference_path .npz (audio)",
     )
 
 
-METRICS.register("fvd", "harness.metrics.video:FVD", "distribution: FVD (StyleGAN-V I3D, 16 frames, 400 logits) vs reference_path .npz")
-METRICS.register("fid_frames", "harness.metrics.video:FIDFrames", "distribution: FID over every video frame vs reference_path .npz")
-METRICS.register("clip_score_frames", "harness.metrics.video:CLIPScoreFrames", "per sample: CLIP score x100 of each frame with the prompt, mean over frames")
-METRICS.register("temporal_psnr", "harness.metrics.video:TemporalPSNR", "per sample: PSNR between consecutive frames (dB; +inf when still)")
-METRICS.register("temporal_ssim", "harness.metrics.video:TemporalSSIM", "per sample: SSIM between consecutive frames")
-METRICS.register("flicker", "harness.metrics.video:Flicker", "per sample: mean |change| of frame mean luma between consecutive frames")
-METRICS.register("warping_error", "harness.metrics.video:WarpingError", "per sample: RAFT-flow warping error between consecutive frames (masked L2)")
-METRICS.register("fad", "harness.metrics.audio:FAD", "distribution: FAD (VGGish, 0.96 s windows, 128-d) vs reference_path .npz")
-METRICS.register("fad_vggish", "harness.metrics.audio:FADVGGish", "distribution: FAD on VGGish embeddings vs reference_path .npz")
-METRICS.register("fad_clap", "harness.metrics.audio:FADClap", "distribution: FAD on CLAP (HTSAT-unfused) embeddings vs reference_path .npz")
-METRICS.register("clap_score", "harness.metrics.audio:CLAPScore", "per sample: CLAP text-audio score x100 with the prompt")
-METRICS.register("stft_distance", "harness.metrics.audio:STFTDistance", "pairwise: multi-resolution STFT distance vs the baseline (audio)")
+METRICS.register(
+    "fvd",
+    "harness.metrics.video:FVD",
+    "distribution: FVD (StyleGAN-V I3D, 16 frames, 400 logits) vs reference_path .npz",
+)
+METRICS.register(
+    "fid_frames",
+    "harness.metrics.video:FIDFrames",
+    "distribution: FID over every video frame vs reference_path .npz",
+)
+METRICS.register(
+    "clip_score_frames",
+    "harness.metrics.video:CLIPScoreFrames",
+    "per sample: CLIP score x100 of each frame with the prompt, mean over frames",
+)
+METRICS.register(
+    "temporal_psnr",
+    "harness.metrics.video:TemporalPSNR",
+    "per sample: PSNR between consecutive frames (dB; +inf when still)",
+)
+METRICS.register(
+    "temporal_ssim", "harness.metrics.video:TemporalSSIM", "per sample: SSIM between consecutive frames"
+)
+METRICS.register(
+    "flicker",
+    "harness.metrics.video:Flicker",
+    "per sample: mean |change| of frame mean luma between consecutive frames",
+)
+METRICS.register(
+    "warping_error",
+    "harness.metrics.video:WarpingError",
+    "per sample: RAFT-flow warping error between consecutive frames (masked L2)",
+)
+METRICS.register(
+    "fad",
+    "harness.metrics.audio:FAD",
+    "distribution: FAD (VGGish, 0.96 s windows, 128-d) vs reference_path .npz",
+)
+METRICS.register(
+    "fad_vggish",
+    "harness.metrics.audio:FADVGGish",
+    "distribution: FAD on VGGish embeddings vs reference_path .npz",
+)
+METRICS.register(
+    "fad_clap",
+    "harness.metrics.audio:FADClap",
+    "distribution: FAD on CLAP (HTSAT-unfused) embeddings vs reference_path .npz",
+)
+METRICS.register(
+    "clap_score", "harness.metrics.audio:CLAPScore", "per sample: CLAP text-audio score x100 with the prompt"
+)
+METRICS.register(
+    "stft_distance",
+    "harness.metrics.audio:STFTDistance",
+    "pairwise: multi-resolution STFT distance vs the baseline (audio)",
+)
 
 # The mini zoo's video and audio metrics (harness.zoo.av.metrics; extractors and held-out statistics ship in model_cards/zoo).
-METRICS.register("fvd_digits", "harness.zoo.av.metrics:FVDDigits", "distribution: Fréchet video distance on the zoo's moving-digits 3-D CNN features vs held-out clips")
-METRICS.register("fad_notes", "harness.zoo.av.metrics:FADNotes", "distribution: Fréchet audio distance on the zoo's notes STFT-CNN features vs held-out notes")
-METRICS.register("class_accuracy_video", "harness.zoo.av.metrics:ClassAccuracyVideo", "per sample: share of clips the moving-digits 3-D CNN classifies as the requested digit")
-METRICS.register("class_accuracy_audio", "harness.zoo.av.metrics:ClassAccuracyAudio", "per sample: share of notes the notes STFT-CNN classifies as the requested pitch")
+METRICS.register(
+    "fvd_digits",
+    "harness.zoo.av.metrics:FVDDigits",
+    "distribution: Fréchet video distance on the zoo's moving-digits 3-D CNN features vs held-out clips",
+)
+METRICS.register(
+    "fad_notes",
+    "harness.zoo.av.metrics:FADNotes",
+    "distribution: Fréchet audio distance on the zoo's notes STFT-CNN features vs held-out notes",
+)
+METRICS.register(
+    "class_accuracy_video",
+    "harness.zoo.av.metrics:ClassAccuracyVideo",
+    "per sample: share of clips the moving-digits 3-D CNN classifies as the requested digit",
+)
+METRICS.register(
+    "class_accuracy_audio",
+    "harness.zoo.av.metrics:ClassAccuracyAudio",
+    "per sample: share of notes the notes STFT-CNN classifies as the requested pitch",
+)

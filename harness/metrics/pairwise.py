@@ -24,7 +24,9 @@ def check_pair(name: str, samples: Samples, reference: Samples | None) -> Sample
             f"{reference.data.shape} (same seeds, batch and resolution are needed)"
         )
     if samples.seeds and reference.seeds and samples.seeds != reference.seeds:
-        raise ValueError(f"{name}: seeds differ from the baseline's ({samples.seeds[:3]}… vs {reference.seeds[:3]}…)")
+        raise ValueError(
+            f"{name}: seeds differ from the baseline's ({samples.seeds[:3]}… vs {reference.seeds[:3]}…)"
+        )
     return reference
 
 
@@ -54,7 +56,11 @@ class _PerItemPairwise(Metric):
         self._values: list[float] = []
 
     def fingerprint_details(self) -> dict[str, Any]:
-        return {**super().fingerprint_details(), "torchmetrics": version_of("torchmetrics"), "dtype": "float64"}
+        return {
+            **super().fingerprint_details(),
+            "torchmetrics": version_of("torchmetrics"),
+            "dtype": "float64",
+        }
 
     def compute(self) -> MetricValue:
         if not self._values:
@@ -64,7 +70,9 @@ class _PerItemPairwise(Metric):
             value = float(v[0])  # every item identical to the baseline: +inf dB (PSNR)
         else:
             value = float(np.mean(v))
-        return self.value(value, n=len(v), std=float(np.std(v, ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None)
+        return self.value(
+            value, n=len(v), std=float(np.std(v, ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None
+        )
 
 
 class PSNR(_PerItemPairwise):
@@ -126,8 +134,8 @@ class SSIM(_PerItemPairwise):
         # In chunks of items: torchmetrics keeps several padded float64 copies of its whole input.
         step = max(1, 256 // frames)
         for start in range(0, len(samples), step):
-            a = as_nchw(samples.data[start:start + step])
-            b = as_nchw(ref.data[start:start + step])
+            a = as_nchw(samples.data[start : start + step])
+            b = as_nchw(ref.data[start : start + step])
             per = ssim(a, b, data_range=1.0, kernel_size=kernel, reduction="none")
             per = per.reshape(-1, frames).mean(dim=1)  # frames of a video averaged per item
             self._values.extend(float(v) for v in per)

@@ -95,8 +95,18 @@ def build_report(
     summaries = summarize_frontier(ok, objectives, constraints)
     md = dest / "report.md"
     md.write_text(
-        render_markdown(runs.meta, runs.records, df, ok, objectives, out["plots"], dest,
-                        constraints=constraints, summaries=summaries, runs=runs),
+        render_markdown(
+            runs.meta,
+            runs.records,
+            df,
+            ok,
+            objectives,
+            out["plots"],
+            dest,
+            constraints=constraints,
+            summaries=summaries,
+            runs=runs,
+        ),
         encoding="utf-8",
     )
     out["markdown"] = md

@@ -16,10 +16,15 @@ import numpy as np
 from harness.results import RunStore
 
 DEMO_OBJECTIVES = {"latency_ms.p50": "min", "psnr": "max", "peak_rss_mib": "min"}
-DEMO_CONSTRAINTS = [{"metric": "psnr", "min": 18.0, "max": None}, {"metric": "peak_rss_mib", "min": None, "max": 2000.0}]
+DEMO_CONSTRAINTS = [
+    {"metric": "psnr", "min": 18.0, "max": None},
+    {"metric": "peak_rss_mib", "min": None, "max": 2000.0},
+]
 
 # (model, variant, modality, p50 ms, (lo, hi), psnr, psnr CI or None, peak RSS MiB)
-DEMO_JOBS: list[tuple[str, str, str, float, tuple[float, float], float, tuple[float, float] | None, float]] = [
+DEMO_JOBS: list[
+    tuple[str, str, str, float, tuple[float, float], float, tuple[float, float] | None, float]
+] = [
     ("tiny-sd", "steps-8", "image", 100.0, (96.0, 104.0), math.inf, None, 900.0),
     ("tiny-sd", "steps-4", "image", 55.0, (52.0, 58.0), 32.0, (30.0, 34.0), 900.0),
     ("tiny-sd", "steps-3", "image", 45.0, (43.0, 47.0), 29.0, (27.0, 31.0), 900.0),
@@ -72,8 +77,12 @@ def _write_samples(run: Path, job_id: str, modality: str, variant_seed: int, n: 
             for t in range(4):
                 cx = 6 + 6 * t
                 disk = ((xx * 31 - cx) ** 2 + (yy * 31 - 16) ** 2 < 30).astype(np.uint8) * 220
-                frames.append(Image.fromarray(np.stack([disk, np.full_like(disk, 60 + 40 * i), 255 - disk], axis=-1)))
-            frames[0].save(folder / f"seed{i}.gif", save_all=True, append_images=frames[1:], duration=125, loop=0)
+                frames.append(
+                    Image.fromarray(np.stack([disk, np.full_like(disk, 60 + 40 * i), 255 - disk], axis=-1))
+                )
+            frames[0].save(
+                folder / f"seed{i}.gif", save_all=True, append_images=frames[1:], duration=125, loop=0
+            )
             out.append(f"samples/{job_id}/seed{i}.gif")
         else:
             rate = 8000
@@ -88,17 +97,41 @@ def _write_samples(run: Path, job_id: str, modality: str, variant_seed: int, n: 
     return out
 
 
-def _metric(value: float, ci: tuple[float, float] | None, unit: str, fingerprint: str, note: str | None) -> dict:
+def _metric(
+    value: float, ci: tuple[float, float] | None, unit: str, fingerprint: str, note: str | None
+) -> dict:
     return {
-        "value": value, "unit": unit, "higher_is_better": True, "status": "ok", "reason": None, "n": 4,
-        "ci95": list(ci) if ci else None, "std": None, "fingerprint": fingerprint,
-        "details": {"metric": "psnr", "torchmetrics": "1.4.0", "dtype": "float64", **({"note": note} if note else {})},
+        "value": value,
+        "unit": unit,
+        "higher_is_better": True,
+        "status": "ok",
+        "reason": None,
+        "n": 4,
+        "ci95": list(ci) if ci else None,
+        "std": None,
+        "fingerprint": fingerprint,
+        "details": {
+            "metric": "psnr",
+            "torchmetrics": "1.4.0",
+            "dtype": "float64",
+            **({"note": note} if note else {}),
+        },
     }
 
 
-def demo_record(i: int, model: str, variant: str, modality: str, p50: float, p50_ci: tuple[float, float],
-                psnr: float, psnr_ci: tuple[float, float] | None, rss: float, samples: list[str],
-                suite: str = "demo") -> dict[str, Any]:
+def demo_record(
+    i: int,
+    model: str,
+    variant: str,
+    modality: str,
+    p50: float,
+    p50_ci: tuple[float, float],
+    psnr: float,
+    psnr_ci: tuple[float, float] | None,
+    rss: float,
+    samples: list[str],
+    suite: str = "demo",
+) -> dict[str, Any]:
     """One ok record shaped like the worker's, with a reproducible latency sample around ``p50``."""
     rng = np.random.default_rng(i)
     lat = np.sort(p50 + (p50_ci[1] - p50_ci[0]) * rng.standard_normal(25) / 2)
@@ -108,14 +141,37 @@ def demo_record(i: int, model: str, variant: str, modality: str, p50: float, p50
     digits = "".join(ch for ch in variant.split("-", 2)[1] if ch.isdigit()) if "-" in variant else ""
     steps = int(digits) if digits else 4
     return {
-        "schema": 1, "job_id": job_id, "suite": suite, "model": model, "variant": variant, "backend": "eager",
-        "precision": "fp32", "modality": modality, "task": f"text-to-{modality}", "device": "cpu", "batch_size": 1,
-        "call": {"steps": steps, "guidance_scale": 7.5}, "random_weights": True, "status": "ok", "error": None,
-        "load_s": 1.5, "compile_s": 0.0, "cache_hit": None, "first_call_ms": 3 * p50,
+        "schema": 1,
+        "job_id": job_id,
+        "suite": suite,
+        "model": model,
+        "variant": variant,
+        "backend": "eager",
+        "precision": "fp32",
+        "modality": modality,
+        "task": f"text-to-{modality}",
+        "device": "cpu",
+        "batch_size": 1,
+        "call": {"steps": steps, "guidance_scale": 7.5},
+        "random_weights": True,
+        "status": "ok",
+        "error": None,
+        "load_s": 1.5,
+        "compile_s": 0.0,
+        "cache_hit": None,
+        "first_call_ms": 3 * p50,
         "latency_ms": {
-            "n": 25, "p50": p50, "p90": float(np.percentile(lat, 90)), "p99": float(np.percentile(lat, 99)),
-            "mean": float(lat.mean()), "std": float(lat.std(ddof=1)), "cv": float(lat.std(ddof=1) / lat.mean()),
-            "min": float(lat.min()), "max": float(lat.max()), "p50_ci95": list(p50_ci), "samples": lat.tolist(),
+            "n": 25,
+            "p50": p50,
+            "p90": float(np.percentile(lat, 90)),
+            "p99": float(np.percentile(lat, 99)),
+            "mean": float(lat.mean()),
+            "std": float(lat.std(ddof=1)),
+            "cv": float(lat.std(ddof=1) / lat.mean()),
+            "min": float(lat.min()),
+            "max": float(lat.max()),
+            "p50_ci95": list(p50_ci),
+            "samples": lat.tolist(),
         },
         "latency_per_item_ms": {"p50": p50},
         "throughput": {"value": 1000.0 * per_call / p50, "unit": UNITS[modality], "per_call": per_call},
@@ -126,18 +182,40 @@ def demo_record(i: int, model: str, variant: str, modality: str, p50: float, p50
             "other": {"total_ms": 0.03 * p50, "calls": 1, "p50_ms": 0.03 * p50},
             "total_ms": p50,
         },
-        "samples": samples, "num_samples": len(samples),
-        "metrics": {"psnr": _metric(psnr, psnr_ci, "dB", "demo-psnr-1",
-                                    "baseline variant: compared with itself" if math.isinf(psnr) else None)},
+        "samples": samples,
+        "num_samples": len(samples),
+        "metrics": {
+            "psnr": _metric(
+                psnr,
+                psnr_ci,
+                "dB",
+                "demo-psnr-1",
+                "baseline variant: compared with itself" if math.isinf(psnr) else None,
+            )
+        },
         "fidelity": None,
-        "memory": {"peak_rss_mib": rss, "peak_vram_allocated_mib": None, "peak_vram_reserved_mib": None,
-                   "peak_vram_nvml_mib": None},
+        "memory": {
+            "peak_rss_mib": rss,
+            "peak_vram_allocated_mib": None,
+            "peak_vram_reserved_mib": None,
+            "peak_vram_nvml_mib": None,
+        },
         "environment": _device_environment(),
     }
 
 
-def fabricate_run(parent: str | Path, name: str = "demo-run", *, samples: int = 2, failed: bool = True,
-                  jobs=None, constraints=None, objectives=None, extra_records=(), environment=None) -> Path:
+def fabricate_run(
+    parent: str | Path,
+    name: str = "demo-run",
+    *,
+    samples: int = 2,
+    failed: bool = True,
+    jobs=None,
+    constraints=None,
+    objectives=None,
+    extra_records=(),
+    environment=None,
+) -> Path:
     """Write a run folder ``parent/name`` (run.json, records.jsonl, samples/) and return its path.
 
     Args:
@@ -153,28 +231,56 @@ def fabricate_run(parent: str | Path, name: str = "demo-run", *, samples: int = 
     store = RunStore(path)
     objectives = dict(objectives or DEMO_OBJECTIVES)
     constraints = list(DEMO_CONSTRAINTS if constraints is None else constraints)
-    store.write_meta({
-        "run_id": name,
-        "suite": {"name": "demo", "version": 1, "description": "Fabricated numbers for trying the report out.",
-                  "metrics": ["psnr"], "objectives": objectives, "constraints": constraints, "fidelity_bounds": []},
-        "device": "cpu", "isolation": "none", "only": None,
-        "environment": environment or _environment(),
-        "device_environment": _device_environment(),
-    })
+    store.write_meta(
+        {
+            "run_id": name,
+            "suite": {
+                "name": "demo",
+                "version": 1,
+                "description": "Fabricated numbers for trying the report out.",
+                "metrics": ["psnr"],
+                "objectives": objectives,
+                "constraints": constraints,
+                "fidelity_bounds": [],
+            },
+            "device": "cpu",
+            "isolation": "none",
+            "only": None,
+            "environment": environment or _environment(),
+            "device_environment": _device_environment(),
+        }
+    )
     (path / "records.jsonl").unlink(missing_ok=True)
-    for i, (model, variant, modality, p50, ci, psnr, psnr_ci, rss) in enumerate(DEMO_JOBS if jobs is None else jobs):
+    for i, (model, variant, modality, p50, ci, psnr, psnr_ci, rss) in enumerate(
+        DEMO_JOBS if jobs is None else jobs
+    ):
         job_id = f"{model}__{variant}__eager__{i:08x}"
         files = _write_samples(path, job_id, modality, i, samples) if samples else []
         store.append(demo_record(i, model, variant, modality, p50, ci, psnr, psnr_ci, rss, files))
     if failed:
-        store.append({
-            "schema": 1, "job_id": "tiny-sd__broken__eager__ffffffff", "suite": "demo", "model": "tiny-sd",
-            "variant": "broken", "backend": "eager", "precision": "fp32", "modality": "image", "device": "cpu",
-            "batch_size": 1, "status": "failed",
-            "error": {"type": "TypeError", "message": "StableDiffusionPipeline.__call__ takes no 'no_such_argument'",
-                      "advice": "remove it from the variant's extra"},
-            "metrics": {}, "memory": {}, "samples": [],
-        })
+        store.append(
+            {
+                "schema": 1,
+                "job_id": "tiny-sd__broken__eager__ffffffff",
+                "suite": "demo",
+                "model": "tiny-sd",
+                "variant": "broken",
+                "backend": "eager",
+                "precision": "fp32",
+                "modality": "image",
+                "device": "cpu",
+                "batch_size": 1,
+                "status": "failed",
+                "error": {
+                    "type": "TypeError",
+                    "message": "StableDiffusionPipeline.__call__ takes no 'no_such_argument'",
+                    "advice": "remove it from the variant's extra",
+                },
+                "metrics": {},
+                "memory": {},
+                "samples": [],
+            }
+        )
     for rec in extra_records:
         store.append(rec)
     return path

@@ -23,7 +23,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 MAX_SAMPLES_PER_JOB = 8
 THUMB_PX = 192
 MAX_AUDIO_BYTES = 4 * 1024 * 1024
-STAGES = (("text_encode", "text encode"), ("denoise_step", "denoise"), ("decode", "decode"), ("other", "other"))
+STAGES = (
+    ("text_encode", "text encode"),
+    ("denoise_step", "denoise"),
+    ("decode", "decode"),
+    ("other", "other"),
+)
 
 
 def render_html(runs: Runs, df, ok, summaries, plots: list[Path]) -> str:
@@ -43,20 +48,43 @@ def render_html(runs: Runs, df, ok, summaries, plots: list[Path]) -> str:
 def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
     meta = runs.meta
     suite = meta.get("suite") or {}
-    metric_names = list(dict.fromkeys(
-        [m if isinstance(m, str) else m["name"] for r in runs.runs for m in (r.meta.get("suite") or {}).get("metrics") or []]
-        + [name for r in runs.records for name in (r.get("metrics") or {})]
-    ))
+    metric_names = list(
+        dict.fromkeys(
+            [
+                m if isinstance(m, str) else m["name"]
+                for r in runs.runs
+                for m in (r.meta.get("suite") or {}).get("metrics") or []
+            ]
+            + [name for r in runs.records for name in (r.get("metrics") or {})]
+        )
+    )
     several = len(runs.runs) > 1
     jobs = [_job(i, r, ok, metric_names, several) for i, r in enumerate(runs.records)]
-    headers = ["model", "variant", "backend", "precision", "modality", "status", "frontier", "p50 ms",
-               "p50 95% CI", "p90 ms", "CV", "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB",
-               *metric_names]
+    headers = [
+        "model",
+        "variant",
+        "backend",
+        "precision",
+        "modality",
+        "status",
+        "frontier",
+        "p50 ms",
+        "p50 95% CI",
+        "p90 ms",
+        "CV",
+        "throughput",
+        "first call ms",
+        "peak RSS MiB",
+        "peak VRAM MiB",
+        *metric_names,
+    ]
     if several:
         headers.insert(0, "run")
     n_ok = sum(r.get("status") == "ok" for r in runs.records)
     return {
-        "title": " + ".join(dict.fromkeys(str((r.meta.get("suite") or {}).get("name", r.run_id)) for r in runs.runs)),
+        "title": " + ".join(
+            dict.fromkeys(str((r.meta.get("suite") or {}).get("name", r.run_id)) for r in runs.runs)
+        ),
         "run_ids": [r.run_id for r in runs.runs],
         "n_ok": n_ok,
         "n_jobs": len(runs.records),
@@ -75,8 +103,10 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "failures": [j for j in jobs if j["status"] != "ok"],
         "sample_tables": _sample_tables(jobs),
         "floor_hint": NOISE_FLOOR_HINT,
-        "floors": [{**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}
-                   for f in noise_floors(runs.records)],
+        "floors": [
+            {**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}
+            for f in noise_floors(runs.records)
+        ],
     }
 
 
@@ -118,7 +148,10 @@ def _cell(text: Any, sort: Any = None) -> dict[str, str]:
             sort = repr(sort)
     elif isinstance(sort, int) and not isinstance(sort, bool):
         sort = str(sort)
-    return {"text": "–" if text is None or text == "" else str(text), "sort": "" if sort in (None, "–") else str(sort)}
+    return {
+        "text": "–" if text is None or text == "" else str(text),
+        "sort": "" if sort in (None, "–") else str(sort),
+    }
 
 
 def _metric(mv: dict[str, Any] | None) -> dict[str, str]:
@@ -148,14 +181,21 @@ def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) 
     label = " / ".join(str(r.get(k)) for k in ("model", "variant", "backend", "precision"))
     p50 = _num(lat.get("p50"))
     cells = [
-        _cell(r.get("model")), _cell(r.get("variant")), _cell(r.get("backend")), _cell(r.get("precision")),
-        _cell(r.get("modality")), _cell(status),
+        _cell(r.get("model")),
+        _cell(r.get("variant")),
+        _cell(r.get("backend")),
+        _cell(r.get("precision")),
+        _cell(r.get("modality")),
+        _cell(status),
         _cell((frontier + (" · knee" if knee else "")) if frontier else "–", _frontier_rank(frontier, knee)),
         _cell(fmt(p50), p50),
         _cell(f"{fmt(_num(ci[0]), 3)} – {fmt(_num(ci[1]), 3)}" if ci else "–", _num(ci[0]) if ci else None),
         _cell(fmt(_num(lat.get("p90"))), _num(lat.get("p90"))),
         _cell(fmt(_num(lat.get("cv")), 2), _num(lat.get("cv"))),
-        _cell(f"{fmt(_num(thr.get('value')))} {thr.get('unit', '')}".strip() if thr else "–", _num(thr.get("value"))),
+        _cell(
+            f"{fmt(_num(thr.get('value')))} {thr.get('unit', '')}".strip() if thr else "–",
+            _num(thr.get("value")),
+        ),
         _cell(fmt(_num(r.get("first_call_ms"))), _num(r.get("first_call_ms"))),
         _cell(fmt(_num(mem.get("peak_rss_mib"))), _num(mem.get("peak_rss_mib"))),
         _cell(fmt(_num(mem.get("peak_vram_allocated_mib"))), _num(mem.get("peak_vram_allocated_mib"))),
@@ -168,17 +208,23 @@ def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) 
     for name, mv in (r.get("metrics") or {}).items():
         if not_applicable(mv):
             continue
-        details = {k: v for k, v in (mv.get("details") or {}).items() if k != "note" and not isinstance(v, (dict, list))}
-        metrics.append({
-            "name": name,
-            "status": mv.get("status"),
-            "value": _metric(mv)["text"] if mv.get("status") == "ok" else "",
-            "unit": mv.get("unit") or "",
-            "n": mv.get("n"),
-            "reason": mv.get("reason") or (mv.get("details") or {}).get("note") or "",
-            "fingerprint": mv.get("fingerprint") or "",
-            "details": ", ".join(f"{k} {v}" for k, v in details.items()),
-        })
+        details = {
+            k: v
+            for k, v in (mv.get("details") or {}).items()
+            if k != "note" and not isinstance(v, (dict, list))
+        }
+        metrics.append(
+            {
+                "name": name,
+                "status": mv.get("status"),
+                "value": _metric(mv)["text"] if mv.get("status") == "ok" else "",
+                "unit": mv.get("unit") or "",
+                "n": mv.get("n"),
+                "reason": mv.get("reason") or (mv.get("details") or {}).get("note") or "",
+                "fingerprint": mv.get("fingerprint") or "",
+                "details": ", ".join(f"{k} {v}" for k, v in details.items()),
+            }
+        )
     return {
         "anchor": f"job-{i}",
         "label": label,
@@ -189,7 +235,9 @@ def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) 
         "knee": knee,
         "violations": violations,
         "cells": cells,
-        "error": {"type": err.get("type"), "message": err.get("message"), "advice": err.get("advice")} if err else None,
+        "error": {"type": err.get("type"), "message": err.get("message"), "advice": err.get("advice")}
+        if err
+        else None,
         "call": ", ".join(f"{k}={v}" for k, v in (r.get("call") or {}).items() if v not in (None, {}, [])),
         "histogram": latency_histogram(lat.get("samples") or [], _num(lat.get("p50"))),
         "stages": stage_bars(r.get("stages_ms") or {}),
@@ -227,22 +275,30 @@ def latency_histogram(samples: list[Any], p50: float | None, width: int = 360, h
     pw, ph = width - left - right, height - top - bottom
     cmax = max(int(counts.max()), 1)
     bar_w = pw / bins
-    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             f"<title>latency histogram, {xs.size} samples</title>"]
+    parts = [
+        f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f"<title>latency histogram, {xs.size} samples</title>",
+    ]
     for k, c in enumerate(counts):
         h = ph * c / cmax
-        parts.append(f'<rect x="{left + k * bar_w + 0.5:.1f}" y="{top + ph - h:.1f}" width="{max(bar_w - 1, 1):.1f}" '
-                     f'height="{h:.1f}" fill="#4c78a8"/>')
+        parts.append(
+            f'<rect x="{left + k * bar_w + 0.5:.1f}" y="{top + ph - h:.1f}" width="{max(bar_w - 1, 1):.1f}" '
+            f'height="{h:.1f}" fill="#4c78a8"/>'
+        )
     parts.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#333"/>')
     parts.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#333"/>')
     parts.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end">{cmax}</text>')
     parts.append(f'<text x="{left - 4}" y="{top + ph}" text-anchor="end">0</text>')
     parts.append(f'<text x="{left}" y="{height - 18}" text-anchor="start">{escape(fmt(lo))}</text>')
     parts.append(f'<text x="{left + pw}" y="{height - 18}" text-anchor="end">{escape(fmt(hi))}</text>')
-    parts.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle">latency ms ({xs.size} samples)</text>')
+    parts.append(
+        f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle">latency ms ({xs.size} samples)</text>'
+    )
     if p50 is not None and math.isfinite(p50) and lo <= p50 <= hi:
         px = left + pw * (p50 - lo) / (hi - lo)
-        parts.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}" stroke="#d62728" stroke-dasharray="4 3"/>')
+        parts.append(
+            f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{top + ph}" stroke="#d62728" stroke-dasharray="4 3"/>'
+        )
         parts.append(f'<text x="{px + 3:.1f}" y="{top + 10}" fill="#d62728">p50 {escape(fmt(p50))}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -266,8 +322,10 @@ def stage_bars(stages: dict[str, Any], width: int = 360) -> Markup:
     left, bar_h, gap = 84, 16, 6
     height = len(rows) * (bar_h + gap) + 6
     pw = width - left - 130
-    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-             "<title>time per stage, one profiled call</title>"]
+    parts = [
+        f'<svg class="chart" role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        "<title>time per stage, one profiled call</title>",
+    ]
     for k, (name, v, note) in enumerate(rows):
         y = 3 + k * (bar_h + gap)
         w = max(pw * v / vmax, 1.0)
@@ -317,12 +375,21 @@ def _samples(r: dict[str, Any]) -> list[dict[str, Any]]:
             suffix = path.suffix.lower()
             if suffix in (".png", ".jpg", ".jpeg", ".webp", ".gif"):
                 src, small = _thumbnail(path)
-                item.update(kind="image" if src else "unreadable", src=src or "", pixelated=small,
-                            note="first frame" if suffix == ".gif" else "")
+                item.update(
+                    kind="image" if src else "unreadable",
+                    src=src or "",
+                    pixelated=small,
+                    note="first frame" if suffix == ".gif" else "",
+                )
             elif suffix in (".wav", ".flac", ".ogg", ".mp3"):
                 size = path.stat().st_size
                 if size <= MAX_AUDIO_BYTES:
-                    mime = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}[suffix]
+                    mime = {
+                        ".wav": "audio/wav",
+                        ".flac": "audio/flac",
+                        ".ogg": "audio/ogg",
+                        ".mp3": "audio/mpeg",
+                    }[suffix]
                     item.update(kind="audio", src=_data_uri(path.read_bytes(), mime))
                 else:
                     item.update(kind="too-large", note=f"{size / 2**20:.1f} MiB, not embedded")
@@ -339,11 +406,18 @@ def _environment(run) -> dict[str, Any]:
     env = run.meta.get("environment") or {}
     key = environment_key(run.meta, run.records)
     rows = [(k, v) for k, v in key.items() if v not in (None, "") and k != "cpu"]  # CPU: its own row below
-    rows += [("harness", f"{env.get('harness_version', '?')} ({env.get('harness_commit') or 'no commit'})"),
-             ("platform", env.get("platform")), ("CPU", f"{env.get('cpu')} × {env.get('cpu_count')}"),
-             ("isolation", run.meta.get("isolation"))]
+    rows += [
+        ("harness", f"{env.get('harness_version', '?')} ({env.get('harness_commit') or 'no commit'})"),
+        ("platform", env.get("platform")),
+        ("CPU", f"{env.get('cpu')} × {env.get('cpu_count')}"),
+        ("isolation", run.meta.get("isolation")),
+    ]
     packages = [(k, v) for k, v in (env.get("packages") or {}).items() if v]
-    return {"run_id": run.run_id, "rows": [(k, str(v)) for k, v in rows if v is not None], "packages": packages}
+    return {
+        "run_id": run.run_id,
+        "rows": [(k, str(v)) for k, v in rows if v is not None],
+        "packages": packages,
+    }
 
 
 def _fingerprints(runs: Runs) -> list[dict[str, str]]:
@@ -353,12 +427,21 @@ def _fingerprints(runs: Runs) -> list[dict[str, str]]:
         for r in run.records:
             for name, mv in (r.get("metrics") or {}).items():
                 if mv.get("status") == "ok" and name not in details:
-                    d = {k: v for k, v in (mv.get("details") or {}).items()
-                         if k not in ("note", "mse") and not isinstance(v, (dict, list))}
+                    d = {
+                        k: v
+                        for k, v in (mv.get("details") or {}).items()
+                        if k not in ("note", "mse") and not isinstance(v, (dict, list))
+                    }
                     details[name] = ", ".join(f"{k} {v}" for k, v in d.items())
         for name, prints in metric_fingerprints(run.records).items():
-            out.append({"run_id": run.run_id, "metric": name, "fingerprint": ", ".join(prints),
-                        "details": details.get(name, "")})
+            out.append(
+                {
+                    "run_id": run.run_id,
+                    "metric": name,
+                    "fingerprint": ", ".join(prints),
+                    "details": details.get(name, ""),
+                }
+            )
     return out
 
 

@@ -15,7 +15,17 @@ from harness.results import not_applicable
 def md_escape(text: Any) -> str:
     """Card and variant names are user input: neutralise Markdown/HTML metacharacters."""
     s = str(text)
-    for ch, rep in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "\\`"), ("*", "\\*"), ("_", "\\_"), ("[", "\\["), ("]", "\\]")):
+    for ch, rep in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("|", "\\|"),
+        ("`", "\\`"),
+        ("*", "\\*"),
+        ("_", "\\_"),
+        ("[", "\\["),
+        ("]", "\\]"),
+    ):
         s = s.replace(ch, rep)
     return s.replace("\n", " ")
 
@@ -41,8 +51,9 @@ def _metric_cell(mv: dict[str, Any] | None) -> str:
     return cell
 
 
-def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, constraints=(), summaries=None,
-                    runs=None) -> str:
+def render_markdown(
+    meta, records, df, ok, objectives, plots, run_dir: Path, *, constraints=(), summaries=None, runs=None
+) -> str:
     """The report for pull-request comments. ``run_dir`` is where it is written (links are relative to it);
     ``summaries`` come from :func:`harness.report.decide.summarize_frontier`, ``runs`` from ``load_runs``."""
     from harness.pareto import describe_constraint
@@ -53,7 +64,9 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
     metric_names = [m if isinstance(m, str) else m["name"] for m in suite.get("metrics") or []]
     n_ok = sum(r.get("status") == "ok" for r in records)
     run_ids = [r.run_id for r in runs.runs] if runs is not None else [run_dir.name]
-    which = f"run {md_escape(run_ids[0])}" if len(run_ids) == 1 else "runs " + ", ".join(map(md_escape, run_ids))
+    which = (
+        f"run {md_escape(run_ids[0])}" if len(run_ids) == 1 else "runs " + ", ".join(map(md_escape, run_ids))
+    )
     out = [
         f"# {md_escape(suite.get('name', 'run'))} — {which}",
         "",
@@ -61,33 +74,59 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
         f"({md_escape(dev.get('device_name') or env.get('cpu', '?'))}) · torch {md_escape((env.get('packages') or {}).get('torch'))}"
         f" · diffusers {md_escape((env.get('packages') or {}).get('diffusers'))} · harness {md_escape(env.get('harness_commit') or env.get('harness_version'))}",
         "",
-        "Objectives: " + ", ".join(f"`{k}` ({v})" for k, v in objectives.items()) + "."
-        + (" Constraints: " + ", ".join(f"`{md_escape(describe_constraint(c))}`" for c in constraints) + "."
-           if constraints else ""),
+        "Objectives: "
+        + ", ".join(f"`{k}` ({v})" for k, v in objectives.items())
+        + "."
+        + (
+            " Constraints: " + ", ".join(f"`{md_escape(describe_constraint(c))}`" for c in constraints) + "."
+            if constraints
+            else ""
+        ),
         "",
         *([f"- ⚠ {md_escape(n)}" for n in runs.notes] + [""] if runs is not None and runs.notes else []),
         "## Jobs",
         "",
     ]
-    headers = ["model", "variant", "backend", "precision", "status", "p50 ms [95% CI]", "p90 ms", "CV",
-               "throughput", "first call ms", "peak RSS MiB", "peak VRAM MiB", *metric_names, "frontier"]
+    headers = [
+        "model",
+        "variant",
+        "backend",
+        "precision",
+        "status",
+        "p50 ms [95% CI]",
+        "p90 ms",
+        "CV",
+        "throughput",
+        "first call ms",
+        "peak RSS MiB",
+        "peak VRAM MiB",
+        *metric_names,
+        "frontier",
+    ]
     rows = []
     for i, r in enumerate(records):
         lat = r.get("latency_ms") or {}
         ci = lat.get("p50_ci95")
         thr = r.get("throughput") or {}
         mem = r.get("memory") or {}
-        rows.append([
-            md_escape(r.get("model")), md_escape(r.get("variant")), md_escape(r.get("backend")),
-            md_escape(r.get("precision")), "ok" if r.get("status") == "ok" else f"**{md_escape(r.get('status'))}**",
-            f"{fmt(lat.get('p50'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "–",
-            fmt(lat.get("p90")), fmt(lat.get("cv"), 2),
-            f"{fmt(thr.get('value'))} {thr.get('unit', '')}".strip() if thr else "–",
-            fmt(r.get("first_call_ms")), fmt(mem.get("peak_rss_mib")),
-            fmt(mem.get("peak_vram_allocated_mib")),
-            *[_metric_cell((r.get("metrics") or {}).get(m)) for m in metric_names],
-            _frontier_cell(ok, i),
-        ])
+        rows.append(
+            [
+                md_escape(r.get("model")),
+                md_escape(r.get("variant")),
+                md_escape(r.get("backend")),
+                md_escape(r.get("precision")),
+                "ok" if r.get("status") == "ok" else f"**{md_escape(r.get('status'))}**",
+                f"{fmt(lat.get('p50'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "–",
+                fmt(lat.get("p90")),
+                fmt(lat.get("cv"), 2),
+                f"{fmt(thr.get('value'))} {thr.get('unit', '')}".strip() if thr else "–",
+                fmt(r.get("first_call_ms")),
+                fmt(mem.get("peak_rss_mib")),
+                fmt(mem.get("peak_vram_allocated_mib")),
+                *[_metric_cell((r.get("metrics") or {}).get(m)) for m in metric_names],
+                _frontier_cell(ok, i),
+            ]
+        )
     out += [_table(headers, rows), ""]
     if any(not_applicable(mv) for r in records for mv in (r.get("metrics") or {}).values()):
         out += ["A metric left blank (–) does not apply to that job's modality.", ""]
@@ -96,34 +135,60 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
     if ok is None or ok.empty:
         out += ["No job finished, so there is no front.", ""]
     else:
-        out.append("Computed over all objectives at once, separately for each modality (an image model does not "
-                   "compete with an audio model).")
+        out.append(
+            "Computed over all objectives at once, separately for each modality (an image model does not "
+            "compete with an audio model)."
+        )
         out.append("")
         by_modality = {s.modality: s for s in summaries or []}
         for modality, part in ok.groupby("modality", sort=False):
             front = part[part["on_front"]]
-            names = ", ".join(f"{md_escape(a)} / {md_escape(b)} / {md_escape(c)}"
-                              for a, b, c in zip(front["model"], front["variant"], front["backend"]))
-            out.append(f"- **{md_escape(modality)}**: {len(front)} of {len(part)} on the front: {names or '–'}")
+            names = ", ".join(
+                f"{md_escape(a)} / {md_escape(b)} / {md_escape(c)}"
+                for a, b, c in zip(front["model"], front["variant"], front["backend"])
+            )
+            out.append(
+                f"- **{md_escape(modality)}**: {len(front)} of {len(part)} on the front: {names or '–'}"
+            )
             s = by_modality.get(str(modality))
             if s is None:
                 continue
             out += [f"  - {md_escape(rec.text)}" for rec in s.recommendations]
-            out.append(f"  - Knee of the front (all objectives): {md_escape(s.knee)}" if s.knee else
-                       "  - No knee: the front has fewer than three jobs or no bend.")
+            out.append(
+                f"  - Knee of the front (all objectives): {md_escape(s.knee)}"
+                if s.knee
+                else "  - No knee: the front has fewer than three jobs or no bend."
+            )
             if s.tied:
-                out.append("  - Tied with the front within the 95% intervals (dominated only by the point "
-                           "estimates): " + ", ".join(map(md_escape, s.tied)))
+                out.append(
+                    "  - Tied with the front within the 95% intervals (dominated only by the point "
+                    "estimates): " + ", ".join(map(md_escape, s.tied))
+                )
             if s.infeasible:
-                out.append("  - Infeasible: " + "; ".join(f"{md_escape(lbl)} ({md_escape(why)})"
-                                                          for lbl, why in s.infeasible))
+                out.append(
+                    "  - Infeasible: "
+                    + "; ".join(f"{md_escape(lbl)} ({md_escape(why)})" for lbl, why in s.infeasible)
+                )
         out.append("")
     floors = noise_floors(records)
     if floors:
         out += ["## Noise floors", "", NOISE_FLOOR_HINT, ""]
-        out += [_table(["metric", "real vs real", "at n", "best job", "its value"],
-                       [[f"`{md_escape(f['metric'])}`", fmt(f["floor"]), str(f["n"] or "–"), md_escape(f["best"]),
-                         fmt(f["best_value"])] for f in floors]), ""]
+        out += [
+            _table(
+                ["metric", "real vs real", "at n", "best job", "its value"],
+                [
+                    [
+                        f"`{md_escape(f['metric'])}`",
+                        fmt(f["floor"]),
+                        str(f["n"] or "–"),
+                        md_escape(f["best"]),
+                        fmt(f["best_value"]),
+                    ]
+                    for f in floors
+                ],
+            ),
+            "",
+        ]
     for p in plots:
         out += [f"![{p.stem}]({p.name})", ""]
 
@@ -143,28 +208,58 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
                 cells.append(f"{fmt(s['p50_ms'], 3)} × {s['calls']}")
             else:
                 cells.append(fmt(s["total_ms"], 3))
-        stage_rows.append([md_escape(r.get("model")), md_escape(r.get("variant")), md_escape(r.get("backend")),
-                           *cells, fmt(st.get("total_ms"), 3)])
+        stage_rows.append(
+            [
+                md_escape(r.get("model")),
+                md_escape(r.get("variant")),
+                md_escape(r.get("backend")),
+                *cells,
+                fmt(st.get("total_ms"), 3),
+            ]
+        )
     if stage_rows:
-        out += ["## Time per stage (ms, one profiled call)", "",
-                _table(["model", "variant", "backend", "text encode", "denoise step p50 × calls", "decode", "other",
-                        "total"], stage_rows), ""]
+        out += [
+            "## Time per stage (ms, one profiled call)",
+            "",
+            _table(
+                [
+                    "model",
+                    "variant",
+                    "backend",
+                    "text encode",
+                    "denoise step p50 × calls",
+                    "decode",
+                    "other",
+                    "total",
+                ],
+                stage_rows,
+            ),
+            "",
+        ]
 
-    skipped = [(r, name, mv) for r in records for name, mv in (r.get("metrics") or {}).items()
-               if mv.get("status") != "ok" and not not_applicable(mv)]
+    skipped = [
+        (r, name, mv)
+        for r in records
+        for name, mv in (r.get("metrics") or {}).items()
+        if mv.get("status") != "ok" and not not_applicable(mv)
+    ]
     if skipped:
         out += ["## Metrics not computed", ""]
         for r, name, mv in skipped:
-            out.append(f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
-                       f"`{md_escape(name)}` {mv.get('status')}: {md_escape(mv.get('reason'))}")
+            out.append(
+                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
+                f"`{md_escape(name)}` {mv.get('status')}: {md_escape(mv.get('reason'))}"
+            )
         out.append("")
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:
         out += ["## Failures", ""]
         for r in failed:
             err = r.get("error") or {}
-            line = (f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
-                    f"**{md_escape(err.get('type'))}**: {md_escape(err.get('message'))}")
+            line = (
+                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
+                f"**{md_escape(err.get('type'))}**: {md_escape(err.get('message'))}"
+            )
             if err.get("advice"):
                 line += f" — {md_escape(err['advice'])}"
             out.append(line)
@@ -174,15 +269,20 @@ def render_markdown(meta, records, df, ok, objectives, plots, run_dir: Path, *, 
         if r.get("samples"):
             base = Path(r.get("_run_dir") or run_dir)
             links = " ".join(f"[{Path(s).name}]({_rel_link(base / s, run_dir)})" for s in r["samples"])
-            sample_lines.append(f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: {links}")
+            sample_lines.append(
+                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: {links}"
+            )
     if sample_lines:
         out += ["## Samples", "", *sample_lines, ""]
     pk = env.get("packages") or {}
-    out += ["## Environment", "",
-            f"- Python {md_escape(env.get('python'))} on {md_escape(env.get('platform'))}; CPU {md_escape(env.get('cpu'))} × {env.get('cpu_count')}",
-            f"- torch threads {dev.get('torch_threads', '–')}; CUDA {dev.get('cuda') or '–'}; driver {dev.get('driver') or '–'}",
-            "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
-            ""]
+    out += [
+        "## Environment",
+        "",
+        f"- Python {md_escape(env.get('python'))} on {md_escape(env.get('platform'))}; CPU {md_escape(env.get('cpu'))} × {env.get('cpu_count')}",
+        f"- torch threads {dev.get('torch_threads', '–')}; CUDA {dev.get('cuda') or '–'}; driver {dev.get('driver') or '–'}",
+        "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -213,7 +313,9 @@ def backend_section(records: list[dict[str, Any]]) -> list[str]:
         t_eager = eager["latency_ms"]["p50"]
         for r in recs:
             if r.get("status") != "ok":
-                rows.append([md_escape(model), md_escape(variant), md_escape(r.get("backend")), "failed", *["–"] * 6])
+                rows.append(
+                    [md_escape(model), md_escape(variant), md_escape(r.get("backend")), "failed", *["–"] * 6]
+                )
                 continue
             t = r["latency_ms"]["p50"]
             compile_s = float(r.get("compile_s") or 0.0)
@@ -227,21 +329,48 @@ def backend_section(records: list[dict[str, Any]]) -> list[str]:
             else:
                 breakeven = "never (not faster)"
             m = r.get("metrics") or {}
-            fid = ", ".join(f"{k} {_metric_cell(m.get(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in m)
+            fid = ", ".join(
+                f"{k} {_metric_cell(m.get(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in m
+            )
             flag = r.get("fidelity") or {}
             if flag and not flag.get("ok"):
                 fid += " ⚠ " + "; ".join(md_escape(v) for v in flag.get("violations", []))
             hit = r.get("cache_hit")
-            rows.append([
-                md_escape(model), md_escape(variant), md_escape(r.get("backend")), md_escape(r.get("precision")),
-                f"{t_eager / t:.2f}×", fmt(compile_s, 3) + (" (cache hit)" if hit else ""), fmt(ttfo, 3),
-                breakeven, fid or "–",
-            ])
+            rows.append(
+                [
+                    md_escape(model),
+                    md_escape(variant),
+                    md_escape(r.get("backend")),
+                    md_escape(r.get("precision")),
+                    f"{t_eager / t:.2f}×",
+                    fmt(compile_s, 3) + (" (cache hit)" if hit else ""),
+                    fmt(ttfo, 3),
+                    breakeven,
+                    fid or "–",
+                ]
+            )
     if not rows:
         return []
-    return ["## Backends compared with eager", "",
-            "Speed-up is eager p50 / this p50 on the same variant; compile s is export + build (ONNX, TensorRT) or "
-            "the first compiled call's excess over a steady call (torch.compile); time to first output is load + "
-            "prepare + first call; break-even is the number of generations after which compiling pays for itself.", "",
-            _table(["model", "variant", "backend", "precision", "speed-up", "compile s", "time to first output s",
-                    "break-even generations", "fidelity vs baseline"], rows), ""]
+    return [
+        "## Backends compared with eager",
+        "",
+        "Speed-up is eager p50 / this p50 on the same variant; compile s is export + build (ONNX, TensorRT) or "
+        "the first compiled call's excess over a steady call (torch.compile); time to first output is load + "
+        "prepare + first call; break-even is the number of generations after which compiling pays for itself.",
+        "",
+        _table(
+            [
+                "model",
+                "variant",
+                "backend",
+                "precision",
+                "speed-up",
+                "compile s",
+                "time to first output s",
+                "break-even generations",
+                "fidelity vs baseline",
+            ],
+            rows,
+        ),
+        "",
+    ]

@@ -57,7 +57,9 @@ def _bounds(constraints, metric: str) -> list[tuple[str, float]]:
     """("min"|"max", threshold) for each bound the constraints put on ``metric``."""
     out = []
     for c in constraints or ():
-        name, lo, hi = (c["metric"], c.get("min"), c.get("max")) if isinstance(c, dict) else (c.metric, c.min, c.max)
+        name, lo, hi = (
+            (c["metric"], c.get("min"), c.get("max")) if isinstance(c, dict) else (c.metric, c.min, c.max)
+        )
         if name == metric:
             out += [("min", float(lo))] if lo is not None else []
             out += [("max", float(hi))] if hi is not None else []
@@ -95,17 +97,43 @@ def _shade(ax, axis: str, bounds: list[tuple[str, float]], name: str) -> bool:
             line(t, color="#555555", ls="--", lw=0.9, zorder=1)
             text = f"{name} {'≥' if kind == 'min' else '≤'} {t:g}"
             if axis == "x":
-                ax.text(t, 0.99, " " + text, transform=ax.get_xaxis_transform(), fontsize=7, va="top",
-                        ha="left", color="#444444", rotation=90)
+                ax.text(
+                    t,
+                    0.99,
+                    " " + text,
+                    transform=ax.get_xaxis_transform(),
+                    fontsize=7,
+                    va="top",
+                    ha="left",
+                    color="#444444",
+                    rotation=90,
+                )
             else:
-                ax.text(0.01, t, text, transform=ax.get_yaxis_transform(), fontsize=7, va="bottom",
-                        ha="left", color="#444444")
+                ax.text(
+                    0.01,
+                    t,
+                    text,
+                    transform=ax.get_yaxis_transform(),
+                    fontsize=7,
+                    va="bottom",
+                    ha="left",
+                    color="#444444",
+                )
     (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
     return drawn
 
 
-def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraints=(), color: str = "#444444",
-                title: str = "", legend: bool = True) -> None:
+def draw_pareto(
+    ax,
+    part,
+    x: str,
+    y: str,
+    directions: dict[str, str],
+    constraints=(),
+    color: str = "#444444",
+    title: str = "",
+    legend: bool = True,
+) -> None:
     """One 2-D view of a frontier on ``ax``.
 
     ``part`` is one group's table as :func:`harness.pareto.classify` returns it (classified here, without
@@ -123,7 +151,9 @@ def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraint
     ax.set_xlabel(axis_label(x, directions[x]), fontsize=9)
     ax.set_ylabel(axis_label(y, directions[y]), fontsize=9)
     ax.grid(True, alpha=0.3)
-    part = part[part[x].notna() & part[y].notna()] if x in part.columns and y in part.columns else part.iloc[0:0]
+    part = (
+        part[part[x].notna() & part[y].notna()] if x in part.columns and y in part.columns else part.iloc[0:0]
+    )
     if part.empty:
         ax.text(0.5, 0.5, "no jobs with both values", ha="center", va="center", transform=ax.transAxes)
         return
@@ -134,10 +164,17 @@ def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraint
 
     styles = [
         ("front", dict(s=60, color=color, edgecolor="black", linewidths=0.9, zorder=4), "on the front"),
-        ("tied", dict(s=60, facecolor="white", edgecolor=color, linewidths=1.6, zorder=4),
-         "tied with the front (95% CI)"),
+        (
+            "tied",
+            dict(s=60, facecolor="white", edgecolor=color, linewidths=1.6, zorder=4),
+            "tied with the front (95% CI)",
+        ),
         ("dominated", dict(s=36, color=color, alpha=0.3, zorder=3), "dominated"),
-        ("incomplete", dict(s=36, color=color, alpha=0.3, marker="s", zorder=3), "not ranked (objective missing)"),
+        (
+            "incomplete",
+            dict(s=36, color=color, alpha=0.3, marker="s", zorder=3),
+            "not ranked (objective missing)",
+        ),
         ("infeasible", dict(s=44, color="#777777", marker="x", linewidths=1.4, zorder=3), "infeasible"),
     ]
     for key, kw, label in styles:
@@ -163,8 +200,17 @@ def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraint
             ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1, label="front in this view")
         k = knee_index(raw[on2], [directions[x], directions[y]])
         if k is not None:
-            ax.scatter(xs[on2[k]], ys[on2[k]], s=260, marker="*", facecolor="gold", edgecolor="black",
-                       linewidths=0.8, zorder=5, label="knee of this view")
+            ax.scatter(
+                xs[on2[k]],
+                ys[on2[k]],
+                s=260,
+                marker="*",
+                facecolor="gold",
+                edgecolor="black",
+                linewidths=0.8,
+                zorder=5,
+                label="knee of this view",
+            )
 
     ax.margins(x=0.2, y=0.12)
     for axis in ("x", "y"):
@@ -195,8 +241,13 @@ def draw_pareto(ax, part, x: str, y: str, directions: dict[str, str], constraint
         ticks = [t for t in ax.get_yticks() if lim[0] <= t < y_inf - 0.06 * (lim[1] - lim[0])]
         ax.set_yticks([*ticks, y_inf], [*(f"{t:g}" for t in ticks), "∞ (identical)"])
         ax.set_ylim(lim)
-    _place_labels(ax, xs, ys, [_plain(_short(label_of(row))) for _, row in part.iterrows()],
-                  [st in ("front", "tied") for st in status])
+    _place_labels(
+        ax,
+        xs,
+        ys,
+        [_plain(_short(label_of(row))) for _, row in part.iterrows()],
+        [st in ("front", "tied") for st in status],
+    )
     if legend:
         ax.legend(fontsize=7, loc=_emptiest_corner(ax, xs, ys))
 
@@ -214,8 +265,9 @@ def _emptiest_corner(ax, xs: np.ndarray, ys: np.ndarray) -> str:
     return min(counts, key=lambda k: counts[k])  # ties keep the order above
 
 
-def _place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: list[str], strong: list[bool],
-                  fontsize: float = 7) -> None:
+def _place_labels(
+    ax, xs: np.ndarray, ys: np.ndarray, labels: list[str], strong: list[bool], fontsize: float = 7
+) -> None:
     """Annotate each point, moving a label up or down when it would overlap one already placed.
 
     Sizes are estimated from the character count (no renderer pass), which is enough to keep labels of
@@ -239,18 +291,28 @@ def _place_labels(ax, xs: np.ndarray, ys: np.ndarray, labels: list[str], strong:
             by0 = px[i, 1] + dy
             cand = (bx0, by0, bx0 + w, by0 + h)
             inside = y0 <= cand[1] and cand[3] <= y1
-            if inside and not any(c[0] < cand[2] and cand[0] < c[2] and c[1] < cand[3] and cand[1] < c[3]
-                                  for c in placed):
+            if inside and not any(
+                c[0] < cand[2] and cand[0] < c[2] and c[1] < cand[3] and cand[1] < c[3] for c in placed
+            ):
                 chosen = dy
                 placed.append(cand)
                 break
         else:
             bx0 = px[i, 0] + dx - (w if right else 0.0)
             placed.append((bx0, px[i, 1] + chosen, bx0 + w, px[i, 1] + chosen + h))
-        text = ax.annotate(labels[i], (xs[i], ys[i]), fontsize=fontsize, xytext=(dx, chosen),
-                           textcoords="offset points", ha="right" if right else "left", va="bottom",
-                           alpha=1.0 if strong[i] else 0.6, zorder=6, clip_on=True,
-                           arrowprops=None if abs(chosen) <= 4.0 + 1e-9 else dict(arrowstyle="-", lw=0.4, color="#888888"))
+        text = ax.annotate(
+            labels[i],
+            (xs[i], ys[i]),
+            fontsize=fontsize,
+            xytext=(dx, chosen),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            va="bottom",
+            alpha=1.0 if strong[i] else 0.6,
+            zorder=6,
+            clip_on=True,
+            arrowprops=None if abs(chosen) <= 4.0 + 1e-9 else dict(arrowstyle="-", lw=0.4, color="#888888"),
+        )
         text.set_in_layout(False)  # a long name must not squeeze the panel
 
 
@@ -269,8 +331,17 @@ def pareto_figure(df, x: str, y: str, directions: dict[str, str], title: str, co
     fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 4.8), squeeze=False)
     for ax, modality in zip(axes[0], modalities or [None]):
         part = df[df["modality"] == modality] if modality else df
-        draw_pareto(ax, part, x, y, directions, constraints, MODALITY_COLORS.get(modality or "", "#444444"),
-                    f"{modality or ''}".strip() or title, legend=False)
+        draw_pareto(
+            ax,
+            part,
+            x,
+            y,
+            directions,
+            constraints,
+            MODALITY_COLORS.get(modality or "", "#444444"),
+            f"{modality or ''}".strip() or title,
+            legend=False,
+        )
     fig.suptitle(_plain(title), fontsize=12)
     handles = _legend_handles({lbl for ax in axes[0] for lbl in ax.get_legend_handles_labels()[1]})
     if handles:
@@ -287,9 +358,13 @@ def _legend_handles(labels: set[str]) -> list:
     grey = "#555555"
     proxies = {
         "on the front": Line2D([], [], ls="", marker="o", ms=7, mfc=grey, mec="black"),
-        "tied with the front (95% CI)": Line2D([], [], ls="", marker="o", ms=7, mfc="white", mec=grey, mew=1.6),
+        "tied with the front (95% CI)": Line2D(
+            [], [], ls="", marker="o", ms=7, mfc="white", mec=grey, mew=1.6
+        ),
         "dominated": Line2D([], [], ls="", marker="o", ms=6, mfc=grey, mec=grey, alpha=0.3),
-        "not ranked (objective missing)": Line2D([], [], ls="", marker="s", ms=6, mfc=grey, mec=grey, alpha=0.3),
+        "not ranked (objective missing)": Line2D(
+            [], [], ls="", marker="s", ms=6, mfc=grey, mec=grey, alpha=0.3
+        ),
         "infeasible": Line2D([], [], ls="", marker="x", ms=7, mec="#777777", mew=1.4),
         "front in this view": Line2D([], [], color=grey, lw=1.6),
         "knee of this view": Line2D([], [], ls="", marker="*", ms=13, mfc="gold", mec="black"),
@@ -303,7 +378,9 @@ def _legend_handles(labels: set[str]) -> list:
     return out
 
 
-def pareto_plot(df, x: str, y: str, directions: dict[str, str], path: Path, title: str, constraints=()) -> Path:
+def pareto_plot(
+    df, x: str, y: str, directions: dict[str, str], path: Path, title: str, constraints=()
+) -> Path:
     """Write :func:`pareto_figure` as a PNG at ``path``."""
     import matplotlib.pyplot as plt
 

@@ -91,8 +91,10 @@ def merge_problems(runs: list[Run]) -> list[str]:
                 problems.append(f"{run.run_id}: {key} {value!r} differs from {first.run_id}'s {env0[key]!r}")
         for name, prints in metric_fingerprints(run.records).items():
             if name in fp0 and prints != fp0[name]:
-                problems.append(f"{run.run_id}: metric {name} fingerprint {','.join(prints)} differs from "
-                                f"{first.run_id}'s {','.join(fp0[name])}")
+                problems.append(
+                    f"{run.run_id}: metric {name} fingerprint {','.join(prints)} differs from "
+                    f"{first.run_id}'s {','.join(fp0[name])}"
+                )
         if objectives_of(run.meta) != objectives_of(first.meta):
             problems.append(f"{run.run_id}: objectives differ from {first.run_id}'s")
         if constraints_of(run.meta) != constraints_of(first.meta):
@@ -136,8 +138,10 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
     return Runs(runs, records, objectives_of(runs[0].meta), constraints_of(runs[0].meta), notes)
 
 
-NOISE_FLOOR_HINT = ("What real data scores against the metric's own reference at the same sample size (training "
-                    "split vs held-out split): a generator cannot be told apart from the data below it.")
+NOISE_FLOOR_HINT = (
+    "What real data scores against the metric's own reference at the same sample size (training "
+    "split vs held-out split): a generator cannot be told apart from the data below it."
+)
 
 
 def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,11 +151,23 @@ def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in records:
         for name, mv in (r.get("metrics") or {}).items():
             d = mv.get("details") or {}
-            if mv.get("status") != "ok" or "noise_floor" not in d or not isinstance(mv.get("value"), (int, float)):
+            if (
+                mv.get("status") != "ok"
+                or "noise_floor" not in d
+                or not isinstance(mv.get("value"), (int, float))
+            ):
                 continue
             at_n = d.get("noise_floor_at_n") or {}
-            row = out.setdefault(name, {"metric": name, "floor": at_n.get("value", d["noise_floor"]),
-                                        "n": at_n.get("n", d.get("noise_floor_n")), "best": None, "best_value": None})
+            row = out.setdefault(
+                name,
+                {
+                    "metric": name,
+                    "floor": at_n.get("value", d["noise_floor"]),
+                    "n": at_n.get("n", d.get("noise_floor_n")),
+                    "best": None,
+                    "best_value": None,
+                },
+            )
             best = row["best_value"]
             if best is None or (mv["value"] > best if mv.get("higher_is_better") else mv["value"] < best):
                 row["best"] = f"{r.get('model')} / {r.get('variant')} / {r.get('backend')}"

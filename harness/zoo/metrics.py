@@ -103,7 +103,9 @@ class DomainMetric(Metric):
         from harness.zoo import ZOO_DIR
 
         self.device = device
-        self.extractor_path = _option_path("extractor_path", extractor_path) or str(ZOO_DIR / self.extractor_name)
+        self.extractor_path = _option_path("extractor_path", extractor_path) or str(
+            ZOO_DIR / self.extractor_name
+        )
         self._ext: Any = None
 
     def load_extractor(self) -> Any:
@@ -161,7 +163,9 @@ class DomainFrechet(DomainMetric):
         from harness.zoo import ZOO_DIR
 
         super().__init__(device, extractor_path=extractor_path)
-        self.reference_path = _option_path("reference_path", reference_path) or str(ZOO_DIR / self.reference_file)
+        self.reference_path = _option_path("reference_path", reference_path) or str(
+            ZOO_DIR / self.reference_file
+        )
         for key, value in (("bootstrap", bootstrap), ("seed", seed)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise TypeError(f"{key} must be an integer >= 0, got {value!r}")

@@ -17,8 +17,12 @@ from hypothesis import strategies as st
 from harness.cli import main
 from tests.helpers import ROOT
 
-SETTINGS = settings(max_examples=150, derandomize=True, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 TRIED = {"inputs": 0, "tracebacks": 0}
 
 CARD = yaml.safe_load((ROOT / "model_cards" / "tiny-sd.yaml").read_text())
@@ -32,12 +36,21 @@ SUITE = {
     "objectives": {"latency_ms.p50": "min", "psnr": "max"},
 }
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.sampled_from(["../../etc/passwd", "<script>x</script>", "$(rm -rf /)",
-                                                           "image", "fp16", "hub", "", "-1", "1e309"]))
-values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=4),
-                                                    st.dictionaries(st.text(max_size=10), c, max_size=4)),
-                      max_leaves=10)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["../../etc/passwd", "<script>x</script>", "$(rm -rf /)", "image", "fp16", "hub", "", "-1", "1e309"]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=10), c, max_size=4)),
+    max_leaves=10,
+)
 
 
 def _paths(data) -> list[tuple]:
@@ -123,11 +136,55 @@ def test_arbitrary_yaml_text(text, tmp_path_factory):
     _check(*_call(["validate", str(path)]))
 
 
-WORDS = ["run", "report", "validate", "ls", "cache", "compare", "fid", "weights", "refstats", "export",
-         "cards", "suites", "backends", "metrics", "list", "path", "verify", "ls", "--device", "cpu", "cuda", "tpu",
-         "--only", "--out", "--isolation", "none", "--resume", "--repeat", "0", "-3", "--executor", "ray",
-         "--gpus-per-job", "--extractor", "nope", "--json", "missing.yaml", "missing_dir", "", "--", "-x",
-         "<script>", "../../etc", "--allow-mismatch", "--gate", "build", "--images"]
+WORDS = [
+    "run",
+    "report",
+    "validate",
+    "ls",
+    "cache",
+    "compare",
+    "fid",
+    "weights",
+    "refstats",
+    "export",
+    "cards",
+    "suites",
+    "backends",
+    "metrics",
+    "list",
+    "path",
+    "verify",
+    "ls",
+    "--device",
+    "cpu",
+    "cuda",
+    "tpu",
+    "--only",
+    "--out",
+    "--isolation",
+    "none",
+    "--resume",
+    "--repeat",
+    "0",
+    "-3",
+    "--executor",
+    "ray",
+    "--gpus-per-job",
+    "--extractor",
+    "nope",
+    "--json",
+    "missing.yaml",
+    "missing_dir",
+    "",
+    "--",
+    "-x",
+    "<script>",
+    "../../etc",
+    "--allow-mismatch",
+    "--gate",
+    "build",
+    "--images",
+]
 
 
 @SETTINGS

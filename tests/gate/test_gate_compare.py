@@ -236,7 +236,9 @@ def test_a_different_torch_is_refused_then_allowed(base, tmp_path, capsys):
     # CI on a machine unlike the baseline's: a note, exit 0, nothing compared.
     assert main(["compare", str(base), str(head), "--skip-on-mismatch"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("skipped: the baseline cannot judge this machine (") and "torch 2.14.1 → 2.15.0" in out
+    assert (
+        out.startswith("skipped: the baseline cannot judge this machine (") and "torch 2.14.1 → 2.15.0" in out
+    )
 
 
 @pytest.mark.parametrize(
@@ -326,7 +328,10 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     intel = copy_run(base, tmp_path / "intel", _on_intel)
     for run in (base, intel):
         assert main(["gate", "record", str(run), "--into", str(folder)]) == 0
-    assert sorted(p.name for p in folder.iterdir()) == ["cpu-amd-epyc-torch2.14.1-2t", "cpu-intel-xeon-torch2.14.1-2t"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "cpu-amd-epyc-torch2.14.1-2t",
+        "cpu-intel-xeon-torch2.14.1-2t",
+    ]
     assert "baseline: " in capsys.readouterr().out
 
     # an Intel head that regressed is judged by the Intel baseline (not refused as "another CPU")
@@ -343,13 +348,17 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     assert main(["compare", str(folder), str(head)]) == 0
 
     # a machine no baseline matches: exit 2 naming the nearest one's differences, or a note under CI's flag
-    arm = copy_run(base, tmp_path / "arm", lambda m, r: m["device_environment"].update(device_name="Neoverse"))
+    arm = copy_run(
+        base, tmp_path / "arm", lambda m, r: m["device_environment"].update(device_name="Neoverse")
+    )
     assert main(["compare", str(folder), str(arm)]) == 2
     err = capsys.readouterr().err
     assert "none of the 2 baselines matches this machine; nearest cpu-amd-epyc-torch2.14.1-2t" in err
     assert "device name AMD EPYC → Neoverse" in err
     assert main(["compare", str(folder), str(arm), "--skip-on-mismatch"]) == 0
-    assert capsys.readouterr().out.startswith("skipped: the baseline cannot judge this machine (nearest baseline")
+    assert capsys.readouterr().out.startswith(
+        "skipped: the baseline cannot judge this machine (nearest baseline"
+    )
 
 
 def test_gate_record_refuses_a_folder_that_is_one_run(base, tmp_path, capsys):
@@ -361,9 +370,13 @@ def test_gate_record_refuses_a_folder_that_is_one_run(base, tmp_path, capsys):
 
 
 def test_an_eager_suite_ignores_the_onnxruntime_version(base, tmp_path):
-    head = copy_run(base, tmp_path / "h", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0"))
+    head = copy_run(
+        base, tmp_path / "h", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0")
+    )
     assert compare_runs(base, head).differences == []
     ort = copy_run(base, tmp_path / "o", lambda m, r: [x.update(backend="onnxruntime") for x in r])
-    ort_head = copy_run(ort, tmp_path / "oh", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0"))
+    ort_head = copy_run(
+        ort, tmp_path / "oh", lambda m, r: m["environment"]["packages"].update(onnxruntime="1.32.0")
+    )
     with pytest.raises(Exception, match=r"onnxruntime 1\.31\.1 → 1\.32\.0"):
         compare_runs(ort, ort_head)

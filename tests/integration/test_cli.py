@@ -31,7 +31,9 @@ def test_help_is_light():
 
 def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
     suite = write_yaml("s.yaml", tiny_suite())
-    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
+    assert (
+        main(["run", str(suite), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
+    )
     run = _run_dir(capsys)
     recs = RunStore.open(run).records()
     assert [(r["variant"], r["status"]) for r in recs] == [("s2", "ok"), ("s1", "ok")]
@@ -46,7 +48,9 @@ def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
         assert r["output_shape"] == [1, 32, 32, 3]
         assert len(r["samples"]) == 2 and all((run / s).is_file() for s in r["samples"])
     base, fast = recs
-    assert base["metrics"]["psnr"]["value"] == "inf" and base["metrics"]["ssim"]["value"] == pytest.approx(1.0)
+    assert base["metrics"]["psnr"]["value"] == "inf" and base["metrics"]["ssim"]["value"] == pytest.approx(
+        1.0
+    )
     assert 0 < fast["metrics"]["psnr"]["value"] < 100 and fast["metrics"]["psnr"]["fingerprint"]
     meta = json.loads((run / "run.json").read_text())
     assert meta["environment"]["packages"]["torch"] and meta["device"] == "cpu"
@@ -60,8 +64,14 @@ def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
 
 def test_video_and_audio_cards(write_yaml, tmp_path, capsys):
     models = [
-        {"card": "tiny-wan", "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}]},
-        {"card": "tiny-stable-audio", "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}]},
+        {
+            "card": "tiny-wan",
+            "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}],
+        },
+        {
+            "card": "tiny-stable-audio",
+            "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}],
+        },
     ]
     suite = write_yaml("s.yaml", tiny_suite(models=models, metrics=["psnr", "ssim", "si_sdr"]))
     assert main(["run", str(suite), "--out", str(tmp_path), "--isolation", "none", "--device", "cpu"]) == 0
@@ -69,7 +79,10 @@ def test_video_and_audio_cards(write_yaml, tmp_path, capsys):
     video, audio = recs[("tiny-wan", "b")], recs[("tiny-stable-audio", "b")]
     assert video["throughput"]["unit"] == "frames/s" and len(video["output_shape"]) == 5
     assert video["samples"][0].endswith(".gif") and video["metrics"]["ssim"]["status"] == "ok"
-    assert video["metrics"]["si_sdr"]["status"] == "skipped" and "applies to audio" in video["metrics"]["si_sdr"]["reason"]
+    assert (
+        video["metrics"]["si_sdr"]["status"] == "skipped"
+        and "applies to audio" in video["metrics"]["si_sdr"]["reason"]
+    )
     assert audio["throughput"]["unit"] == "audio_s/s" and audio["samples"][0].endswith(".wav")
     assert audio["metrics"]["si_sdr"]["status"] == "ok" and audio["metrics"]["ssim"]["status"] == "skipped"
 

@@ -29,8 +29,15 @@ def _three_variant_suite(write_yaml):
 
 def _start(argv, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "harness", *argv], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for_records(out_dir: Path, n: int, proc, timeout: float = 600) -> Path:
@@ -46,7 +53,9 @@ def _wait_for_records(out_dir: Path, n: int, proc, timeout: float = 600) -> Path
 
 
 def _table(records):
-    return [(r["job_id"], r["status"], (r.get("metrics") or {}).get("psnr", {}).get("value")) for r in records]
+    return [
+        (r["job_id"], r["status"], (r.get("metrics") or {}).get("psnr", {}).get("value")) for r in records
+    ]
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path, capsys):
@@ -108,21 +117,41 @@ def test_pickle_weights_refused_unless_allowed(write_yaml, tmp_path, capsys):
     build_pipeline_from_config_dir(ROOT / "model_cards/configs/tiny-sd").save_pretrained(
         tmp_path / "pkl", safe_serialization=False
     )
-    card = {"name": "pkl", "modality": "image", "task": "text-to-image", "pipeline": "StableDiffusionPipeline",
-            "source": {"kind": "local", "path": "../pkl"}, "defaults": {"steps": 1, "resolution": 32},
-            "license": "mit"}
+    card = {
+        "name": "pkl",
+        "modality": "image",
+        "task": "text-to-image",
+        "pipeline": "StableDiffusionPipeline",
+        "source": {"kind": "local", "path": "../pkl"},
+        "defaults": {"steps": 1, "resolution": 32},
+        "license": "mit",
+    }
     write_yaml("model_cards/pkl.yaml", card)
-    suite = write_yaml("s.yaml", tiny_suite(models=[{"card": "pkl"}], metrics=[], objectives={"latency_ms.p50": "min"}))
-    assert main(["run", str(suite), "--out", str(tmp_path / "r1"), "--isolation", "none", "--device", "cpu"]) == 1
+    suite = write_yaml(
+        "s.yaml", tiny_suite(models=[{"card": "pkl"}], metrics=[], objectives={"latency_ms.p50": "min"})
+    )
+    assert (
+        main(["run", str(suite), "--out", str(tmp_path / "r1"), "--isolation", "none", "--device", "cpu"])
+        == 1
+    )
     (rec,) = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
     assert "pickle checkpoints (.bin, .pt, .ckpt) are refused" in rec["error"]["message"]
     write_yaml("model_cards/pkl.yaml", {**card, "allow_pickle": True})
-    assert main(["run", str(suite), "--out", str(tmp_path / "r2"), "--isolation", "none", "--device", "cpu"]) == 0
+    assert (
+        main(["run", str(suite), "--out", str(tmp_path / "r2"), "--isolation", "none", "--device", "cpu"])
+        == 0
+    )
 
 
 def test_path_outside_allowed_roots(write_yaml, tmp_path, capsys, monkeypatch):
-    card = {"name": "evil", "modality": "image", "task": "text-to-image", "pipeline": "StableDiffusionPipeline",
-            "source": {"kind": "local", "path": "/etc"}, "license": "mit"}
+    card = {
+        "name": "evil",
+        "modality": "image",
+        "task": "text-to-image",
+        "pipeline": "StableDiffusionPipeline",
+        "source": {"kind": "local", "path": "/etc"},
+        "license": "mit",
+    }
     path = write_yaml("model_cards/evil.yaml", card)
     assert main(["validate", str(path)]) == 2
     assert "resolves outside the allowed folders" in capsys.readouterr().err
@@ -134,13 +163,25 @@ def test_hostile_names_render_harmlessly(tmp_path):
     from harness.plan import job_id
     from harness.report import build_report
 
-    hostile = '<script>alert(1)</script>; rm -rf / && ../../x|`id`'
+    hostile = "<script>alert(1)</script>; rm -rf / && ../../x|`id`"
     store = RunStore.create(tmp_path, "s")
-    store.write_meta({"suite": {"name": hostile, "objectives": {"latency_ms.p50": "min", "peak_rss_mib": "min"}}})
-    store.append({"job_id": job_id(hostile, hostile, "eager"), "model": hostile, "variant": hostile,
-                  "backend": "eager", "status": "ok", "modality": "image", "precision": "fp32",
-                  "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "samples": [1.0]},
-                  "memory": {"peak_rss_mib": 10.0}, "metrics": {}})
+    store.write_meta(
+        {"suite": {"name": hostile, "objectives": {"latency_ms.p50": "min", "peak_rss_mib": "min"}}}
+    )
+    store.append(
+        {
+            "job_id": job_id(hostile, hostile, "eager"),
+            "model": hostile,
+            "variant": hostile,
+            "backend": "eager",
+            "status": "ok",
+            "modality": "image",
+            "precision": "fp32",
+            "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "samples": [1.0]},
+            "memory": {"peak_rss_mib": 10.0},
+            "metrics": {},
+        }
+    )
     build_report(store.path)
     md = (store.path / "report.md").read_text()
     assert "<script>" not in md and "&lt;script&gt;" in md

@@ -24,14 +24,21 @@ def ray_cluster():
 
 def test_ray_executor_matches_local(ray_cluster, write_yaml, tmp_path, capsys):
     suite = write_yaml("s.yaml", tiny_suite())
-    assert main(["run", str(suite), "--executor", "ray", "--out", str(tmp_path / "ray"), "--device", "cpu"]) == 0
+    assert (
+        main(["run", str(suite), "--executor", "ray", "--out", str(tmp_path / "ray"), "--device", "cpu"]) == 0
+    )
     run = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1])
     via_ray = run.records()
-    assert main(["run", str(suite), "--out", str(tmp_path / "local"), "--isolation", "none", "--device", "cpu"]) == 0
+    assert (
+        main(["run", str(suite), "--out", str(tmp_path / "local"), "--isolation", "none", "--device", "cpu"])
+        == 0
+    )
     local = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
     assert [(r["job_id"], r["status"]) for r in via_ray] == [(r["job_id"], r["status"]) for r in local]
     # Pairwise metrics saw the baseline's outputs, shipped through Ray's object store.
-    assert via_ray[1]["metrics"]["psnr"]["value"] == pytest.approx(local[1]["metrics"]["psnr"]["value"], rel=1e-6)
+    assert via_ray[1]["metrics"]["psnr"]["value"] == pytest.approx(
+        local[1]["metrics"]["psnr"]["value"], rel=1e-6
+    )
     assert all("node" in r for r in via_ray)
     assert all((run.path / s).is_file() for r in via_ray for s in r["samples"])
     assert main(["report", str(run.path)]) == 0

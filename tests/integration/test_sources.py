@@ -35,11 +35,15 @@ def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys, m
 
     np.savez(tmp_path / "ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(tmp_path / "no-weights"))
-    suite = tiny_suite(models=[{"card": "my-sd", "variants": [{"name": "a"}, {"name": "b", "overrides": {"steps": 1}}]}],
-                       metrics=["psnr", {"name": "fid", "options": {"reference_path": "ref.npz"}}])
+    suite = tiny_suite(
+        models=[{"card": "my-sd", "variants": [{"name": "a"}, {"name": "b", "overrides": {"steps": 1}}]}],
+        metrics=["psnr", {"name": "fid", "options": {"reference_path": "ref.npz"}}],
+    )
     path = write_yaml("my-suite.yaml", suite)
     assert main(["validate", str(path), str(tmp_path / "model_cards")]) == 0
-    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
+    assert (
+        main(["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
+    )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     recs = RunStore.open(run).records()
     assert [r["status"] for r in recs] == ["ok", "ok"] and recs[0]["random_weights"] is False
@@ -63,7 +67,9 @@ def test_hub_card_offline_fails_fast_with_advice(tmp_path, write_yaml, capsys, m
         },
     )
     path = write_yaml("s.yaml", tiny_suite(models=[{"card": "remote"}]))
-    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 1
+    assert (
+        main(["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 1
+    )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     (rec,) = RunStore.open(run).records()
     assert rec["status"] == "failed" and rec["error"]["type"] == "HarnessError"
@@ -75,8 +81,13 @@ def test_hub_card_offline_fails_fast_with_advice(tmp_path, write_yaml, capsys, m
 @pytest.mark.gpu
 @pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
 def test_tiny_cards_on_cuda(write_yaml, tmp_path, capsys):
-    models = [{"card": c, "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}]}
-              for c in ("tiny-sd", "tiny-wan", "tiny-stable-audio")]
+    models = [
+        {
+            "card": c,
+            "variants": [{"name": "a", "overrides": {"steps": 2}}, {"name": "b", "overrides": {"steps": 1}}],
+        }
+        for c in ("tiny-sd", "tiny-wan", "tiny-stable-audio")
+    ]
     path = write_yaml("s.yaml", tiny_suite(models=models, metrics=["psnr"]))
     assert main(["run", str(path), "--out", str(tmp_path), "--device", "cuda"]) == 0
     recs = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()

@@ -12,8 +12,18 @@ TWO_OBJECTIVES = {"latency_ms.p50": "min", "psnr": "max"}
 
 def hostile_record() -> dict:
     """An ok image record whose names try to break out of HTML, Markdown and matplotlib's mathtext."""
-    rec = demo_record(50, HOSTILE, '"><img src=x onerror=alert(2)>', "image", 60.0, (58.0, 62.0), 25.0,
-                      (24.0, 26.0), 990.0, [])
+    rec = demo_record(
+        50,
+        HOSTILE,
+        '"><img src=x onerror=alert(2)>',
+        "image",
+        60.0,
+        (58.0, 62.0),
+        25.0,
+        (24.0, 26.0),
+        990.0,
+        [],
+    )
     rec["backend"] = "eager$|`*_"
     return rec
 

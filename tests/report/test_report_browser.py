@@ -20,14 +20,24 @@ import pytest
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="needs headless Chromium: apt-get install -y chromium (Debian) or put chromium on PATH"
+    CHROMIUM is None,
+    reason="needs headless Chromium: apt-get install -y chromium (Debian) or put chromium on PATH",
 )
 
 # The closed network makes Chromium's background services misbehave; these keep it quiet and local.
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 SCREEN = (1400, 2400)
@@ -37,7 +47,9 @@ def chromium(tmp_path: Path, url: str, *args: str, timeout: float = 120) -> tupl
     """Run headless Chromium on ``url`` with a fresh profile; return (stdout, stderr)."""
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

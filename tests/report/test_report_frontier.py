@@ -53,8 +53,14 @@ CONSTRAINTS = [Constraint(metric="q", min=10), Constraint(metric="mem", max=100)
 def test_classify_known_answer():
     out = classify(known_table(), OBJ, CONSTRAINTS, group_by="modality").set_index("model")
     assert out["frontier_status"].to_dict() == {
-        "A": "front", "B": "front", "C": "front", "D": "tied", "E": "dominated",
-        "F": "infeasible", "G": "infeasible", "H": "incomplete",
+        "A": "front",
+        "B": "front",
+        "C": "front",
+        "D": "tied",
+        "E": "dominated",
+        "F": "infeasible",
+        "G": "infeasible",
+        "H": "incomplete",
     }
     assert out.index[out["on_front"]].tolist() == ["A", "B", "C"]
     assert out.index[out["tied"]].tolist() == ["D"]
@@ -113,13 +119,15 @@ def test_knee_two_d_is_farthest_from_the_extremes_line():
 
 
 def test_knee_n_d_smallest_sum_of_normalised_objectives():
-    v = np.array([
-        [0.0, 10.0, 10.0],
-        [10.0, 0.0, 10.0],
-        [10.0, 10.0, 0.0],
-        [4.0, 3.0, 5.0],  # normalised sum 1.2
-        [2.0, 6.0, 3.0],  # 1.1: the knee (the extremes score 2)
-    ])
+    v = np.array(
+        [
+            [0.0, 10.0, 10.0],
+            [10.0, 0.0, 10.0],
+            [10.0, 10.0, 0.0],
+            [4.0, 3.0, 5.0],  # normalised sum 1.2
+            [2.0, 6.0, 3.0],  # 1.1: the knee (the extremes score 2)
+        ]
+    )
     assert knee_index(v, ["min", "min", "min"]) == 4
     # An objective equal on every row says nothing: the knee is that of the other two.
     flat = np.array([[0.0, 10.0, 7.0], [1.0, 2.5, 7.0], [2.0, 1.0, 7.0], [4.0, 0.0, 7.0]])
@@ -159,11 +167,13 @@ def test_objectives_a_modality_lacks_do_not_empty_its_front():
 
     from harness.pareto import classify
 
-    df = pd.DataFrame({
-        "modality": ["image", "image", "audio", "audio"],
-        "lat": [1.0, 2.0, 1.0, 2.0],
-        "fd_digits": [20.0, 10.0, float("nan"), float("nan")],
-        "fad_notes": [float("nan"), float("nan"), 5.0, 9.0],
-    })
+    df = pd.DataFrame(
+        {
+            "modality": ["image", "image", "audio", "audio"],
+            "lat": [1.0, 2.0, 1.0, 2.0],
+            "fd_digits": [20.0, 10.0, float("nan"), float("nan")],
+            "fad_notes": [float("nan"), float("nan"), 5.0, 9.0],
+        }
+    )
     out = classify(df, {"lat": "min", "fd_digits": "min", "fad_notes": "min"}, group_by="modality")
     assert out["frontier_status"].tolist() == ["front", "front", "front", "dominated"]

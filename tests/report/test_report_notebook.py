@@ -17,10 +17,13 @@ def test_notebook_executes(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_RUNS", raising=False)
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the demo run the notebook fabricates lands here
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        "commit the notebook without outputs"
+    )
     # "python3" is ipykernel's own spec: this interpreter, so the kernel imports the harness under test.
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -19,8 +19,11 @@ def test_outputs_of_one_run(demo_report):
     demo_run, out = demo_report
     assert out["dest"] == demo_run and not out["skipped"]
     names = sorted(p.name for p in out["plots"])
-    assert names == ["pareto_latency_ms.p50__peak_rss_mib.png", "pareto_latency_ms.p50__psnr.png",
-                     "pareto_psnr__peak_rss_mib.png"]
+    assert names == [
+        "pareto_latency_ms.p50__peak_rss_mib.png",
+        "pareto_latency_ms.p50__psnr.png",
+        "pareto_psnr__peak_rss_mib.png",
+    ]
     assert all(p.stat().st_size > 10_000 for p in out["plots"])
 
     front = pd.read_csv(demo_run / "frontier.csv")
@@ -28,8 +31,13 @@ def test_outputs_of_one_run(demo_report):
         assert col in front.columns
     image = front[front["modality"] == "image"].set_index("variant")
     assert image["frontier_status"].to_dict() == {
-        "steps-8": "front", "steps-4": "front", "steps-3": "front", "steps-3-ddim": "tied",
-        "steps-4-slow": "dominated", "steps-2": "front", "steps-1": "infeasible",
+        "steps-8": "front",
+        "steps-4": "front",
+        "steps-3": "front",
+        "steps-3-ddim": "tied",
+        "steps-4-slow": "dominated",
+        "steps-2": "front",
+        "steps-1": "infeasible",
         '"><img src=x onerror=alert(2)>': "dominated",
     }
     assert image.index[image["knee"]].tolist() == ["steps-4"]
@@ -166,7 +174,9 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
 
     def use_backend(run, backend):
         records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
-        (run / "records.jsonl").write_text("".join(json.dumps({**r, "backend": backend}) + "\n" for r in records))
+        (run / "records.jsonl").write_text(
+            "".join(json.dumps({**r, "backend": backend}) + "\n" for r in records)
+        )
 
     for label, path in ENV_FIELDS:
         a = small_run(tmp_path, f"run-a-{len(path)}-{path[-1]}", samples=0)
@@ -195,22 +205,39 @@ def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
     from harness.report.demo import DEMO_JOBS, fabricate_run
 
     jobs = [DEMO_JOBS[1], DEMO_JOBS[2], DEMO_JOBS[8], DEMO_JOBS[10]]  # 2 image, 1 video, 1 audio
-    run = fabricate_run(tmp_path, "mixed", samples=0, failed=False, jobs=jobs,
-                        objectives={"latency_ms.p50": "min", "fd_x": "min", "fvd_x": "min"})
+    run = fabricate_run(
+        tmp_path,
+        "mixed",
+        samples=0,
+        failed=False,
+        jobs=jobs,
+        objectives={"latency_ms.p50": "min", "fd_x": "min", "fvd_x": "min"},
+    )
     meta = json.loads((run / "run.json").read_text())
     meta["suite"]["metrics"] = ["psnr", "fd_x", "fvd_x"]
     (run / "run.json").write_text(json.dumps(meta))
     lines = []
     for line in (run / "records.jsonl").read_text().splitlines():
         rec = json.loads(line)
-        for name, modality, value in (("fd_x", "image", 50.0 + rec["latency_ms"]["p50"]),
-                                      ("fvd_x", "video", 300.0)):
+        for name, modality, value in (
+            ("fd_x", "image", 50.0 + rec["latency_ms"]["p50"]),
+            ("fvd_x", "video", 300.0),
+        ):
             if rec["modality"] == modality:
-                rec["metrics"][name] = {"value": value, "status": "ok", "higher_is_better": False, "n": 100,
-                                        "details": {"noise_floor": 9.5, "noise_floor_at_n": {"n": 100, "value": 12.5}}}
+                rec["metrics"][name] = {
+                    "value": value,
+                    "status": "ok",
+                    "higher_is_better": False,
+                    "n": 100,
+                    "details": {"noise_floor": 9.5, "noise_floor_at_n": {"n": 100, "value": 12.5}},
+                }
             else:
-                rec["metrics"][name] = {"value": None, "status": "skipped", "applicable": False,
-                                        "reason": f"applies to {modality}, not {rec['modality']}"}
+                rec["metrics"][name] = {
+                    "value": None,
+                    "status": "skipped",
+                    "applicable": False,
+                    "reason": f"applies to {modality}, not {rec['modality']}",
+                }
         lines.append(json.dumps(rec))
     (run / "records.jsonl").write_text("\n".join(lines) + "\n")
     out = build_report(run)

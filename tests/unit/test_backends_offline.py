@@ -60,7 +60,9 @@ def test_module_fingerprint_follows_weights():
 def test_flatten_round_trip_and_structure():
     t = torch.ones(2, 3)
     tensors: list = []
-    spec = flatten(([t, 5], {"mask": None, "flag": False, "extra": {"x": t}}), tensors, numbers_as_tensors=True)
+    spec = flatten(
+        ([t, 5], {"mask": None, "flag": False, "extra": {"x": t}}), tensors, numbers_as_tensors=True
+    )
     assert len(tensors) == 3 and tensors[1].item() == 5.0  # the Python timestep became a tensor input
     args, kwargs = unflatten(spec, tensors)
     assert args[0] is t and kwargs["mask"] is None and kwargs["flag"] is False and kwargs["extra"]["x"] is t
@@ -95,14 +97,16 @@ def test_standin_runs_replacement_and_rejects_other_calls():
 
 
 def test_tensorrt_profile():
-    prof = optimization_profile([[2, 4, 64, 64], [2], [2, 77, 768], []], min_batch=1, max_batch=8,
-                                spatial_range=(0.5, 2.0))
+    prof = optimization_profile(
+        [[2, 4, 64, 64], [2], [2, 77, 768], []], min_batch=1, max_batch=8, spatial_range=(0.5, 2.0)
+    )
     assert prof[0] == ((1, 4, 32, 32), (2, 4, 64, 64), (8, 4, 128, 128))
     assert prof[1] == ((1,), (2,), (8,))
     assert prof[2] == ((1, 77, 384), (2, 77, 768), (8, 77, 1536))
     assert prof[3] == ((), (), ())
-    assert optimization_profile([[2, 4, 8, 8]], min_batch=1, max_batch=None, spatial_range=(1.0, 1.0))[0][2] == (
-        2, 4, 8, 8)
+    assert optimization_profile([[2, 4, 8, 8]], min_batch=1, max_batch=None, spatial_range=(1.0, 1.0))[0][
+        2
+    ] == (2, 4, 8, 8)
     with pytest.raises(ValueError, match=r"max_batch 1 is below the timed batch 2"):
         optimization_profile([[2, 4]], min_batch=1, max_batch=1, spatial_range=(1.0, 1.0))
     with pytest.raises(ValueError, match=r"spatial_range must satisfy"):
@@ -111,13 +115,17 @@ def test_tensorrt_profile():
 
 @pytest.mark.skipif(HAS_TRT, reason="checks the error when TensorRT is absent")
 def test_tensorrt_absent_is_a_clear_error():
-    with pytest.raises(TensorRTNotAvailable, match=r"TensorRT is not usable here .*pip install -e '\.\[tensorrt\]'"):
+    with pytest.raises(
+        TensorRTNotAvailable, match=r"TensorRT is not usable here .*pip install -e '\.\[tensorrt\]'"
+    ):
         import_tensorrt()
 
 
 def test_backend_options_are_strict():
     ort = BACKENDS.get("onnxruntime")
-    with pytest.raises(UserInputError, match=r"onnxruntime backend options: exportr: unknown key \(did you mean 'exporter'"):
+    with pytest.raises(
+        UserInputError, match=r"onnxruntime backend options: exportr: unknown key \(did you mean 'exporter'"
+    ):
         ort.parse_options({"exportr": "legacy"})
     with pytest.raises(UserInputError, match=r"provider: 'tpu' is not allowed"):
         ort.parse_options({"provider": "tpu"})

@@ -35,7 +35,9 @@ def test_nested_unknown_key(write_yaml):
 
 def test_wrong_literal_lists_allowed(write_yaml):
     path = write_yaml("c.yaml", {**CARD, "modality": "3d"})
-    with pytest.raises(UserInputError, match=r"modality: '3d' is not allowed \(allowed: 'image', 'video' or 'audio'\)"):
+    with pytest.raises(
+        UserInputError, match=r"modality: '3d' is not allowed \(allowed: 'image', 'video' or 'audio'\)"
+    ):
         load_card(path)
 
 
@@ -68,7 +70,9 @@ def test_missing_file_and_bad_yaml(tmp_path, write_yaml):
         load_card(tmp_path / "nope.yaml")
     with pytest.raises(UserInputError, match=r"bad\.yaml: line \d+: invalid YAML"):
         load_card(write_yaml("bad.yaml", "name: [unclosed\n"))
-    with pytest.raises(UserInputError, match=r"list\.yaml: expected a mapping of keys at the top level, got list"):
+    with pytest.raises(
+        UserInputError, match=r"list\.yaml: expected a mapping of keys at the top level, got list"
+    ):
         load_card(write_yaml("list.yaml", "- a\n- b\n"))
 
 
@@ -111,7 +115,11 @@ def test_suite_errors(write_yaml):
     with pytest.raises(UserInputError, match=r"baseline 'zz' is not a variant"):
         load_suite(write_yaml("s.yaml", {**base, "models": [{"card": "x", "baseline": "zz"}]}))
     with pytest.raises(UserInputError, match=r"variant names repeat: a"):
-        load_suite(write_yaml("s.yaml", {**base, "models": [{"card": "x", "variants": [{"name": "a"}, {"name": "a"}]}]}))
+        load_suite(
+            write_yaml(
+                "s.yaml", {**base, "models": [{"card": "x", "variants": [{"name": "a"}, {"name": "a"}]}]}
+            )
+        )
     with pytest.raises(UserInputError, match=r"objectives\.latency: 'up' is not allowed"):
         load_suite(write_yaml("s.yaml", {**base, "objectives": {"latency": "up"}}))
     with pytest.raises(UserInputError, match=r"workload\.batch_size: Input should be greater than 0"):

@@ -31,7 +31,9 @@ def test_job_ids_stable_and_safe():
 def test_plan_errors(write_yaml):
     with pytest.raises(UserInputError, match=r"unknown card 'tiny-sdd' \(did you mean 'tiny-sd'"):
         plan(load_suite(write_yaml("s.yaml", tiny_suite(models=[{"card": "tiny-sdd"}]))))
-    with pytest.raises(UserInputError, match=r"backends\[0\]: unknown backend 'eagre' \(did you mean 'eager'"):
+    with pytest.raises(
+        UserInputError, match=r"backends\[0\]: unknown backend 'eagre' \(did you mean 'eager'"
+    ):
         plan(load_suite(write_yaml("s.yaml", tiny_suite(backends=["eagre"]))))
     with pytest.raises(UserInputError, match=r"metrics\[0\]: unknown metric 'psrn' \(did you mean 'psnr'"):
         plan(load_suite(write_yaml("s.yaml", tiny_suite(metrics=["psrn"]))))

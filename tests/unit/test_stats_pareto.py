@@ -37,11 +37,13 @@ def test_dominated_mask_known_answer():
 
 
 def test_pareto_front_grouped():
-    df = pd.DataFrame({
-        "modality": ["image", "image", "audio", "audio"],
-        "lat": [1.0, 2.0, 5.0, 6.0],
-        "q": [1.0, 0.5, 1.0, 2.0],
-    })
+    df = pd.DataFrame(
+        {
+            "modality": ["image", "image", "audio", "audio"],
+            "lat": [1.0, 2.0, 5.0, 6.0],
+            "q": [1.0, 0.5, 1.0, 2.0],
+        }
+    )
     front = pareto_front(df, {"lat": "min", "q": "max"}, group_by="modality")
     assert front.tolist() == [True, False, True, True]
 

@@ -274,7 +274,14 @@ def train_generator(
             x_all = torch.from_numpy(split.x_train)[:, None]  # (N, 1, T)
         y_all = torch.from_numpy(split.y_train)
         ema, losses = train_ddpm(
-            recipe, unet, x_all, y_all, total=total, prediction_type=recipe.prediction_type, log_every=100, log=log
+            recipe,
+            unet,
+            x_all,
+            y_all,
+            total=total,
+            prediction_type=recipe.prediction_type,
+            log_every=100,
+            log=log,
         )
     train_s = time.perf_counter() - t0
     ema.eval()
