@@ -22,7 +22,7 @@ import numpy as np
 from harness.zoo import ZOO_DIR
 from harness.zoo.av import AUDIO_EXTRACTOR_DIR, AUDIO_HELDOUT_STATS, VIDEO_EXTRACTOR_DIR, VIDEO_HELDOUT_STATS
 from harness.zoo.av.recipes import AV_RECIPES, AVExtractorRecipe, AVGeneratorRecipe
-from harness.zoo.train import Log, _batches, _lr_factor, _Threads, train_ddpm
+from harness.zoo.training import Log, _batches, _lr_factor, _Threads, train_ddpm
 
 FLOOR_SIZES = {"video": (100, 250, 500, 1000), "audio": (100, 200, 400, 800)}
 FLOOR_N = {"video": 500, "audio": 400}  # the sizes the suites generate
