@@ -15,12 +15,23 @@ import os
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 
-__all__ = ["CLIPScore"]
+__all__ = ["CLIPScore", "CLIPScoreOptions"]
+
+
+class CLIPScoreOptions(MetricOptions):
+    """``clip_score`` and ``clip_score_frames``."""
+
+    batch_size: int = Field(32, ge=1)
+    weights_dir: str | None = None
+    weights: str = Field(
+        "clip-vit-base-patch32", min_length=1, description="a CLIP bundle of `harness weights list`"
+    )
 
 
 class CLIPScore(Metric):
@@ -34,6 +45,7 @@ class CLIPScore(Metric):
     modalities: ClassVar[tuple[str, ...]] = ("image", "video")
     requires_trained_weights: ClassVar[bool] = True
     accepts_device: ClassVar[bool] = True
+    Options: ClassVar[type[MetricOptions]] = CLIPScoreOptions
 
     def __init__(
         self,

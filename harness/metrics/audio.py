@@ -52,10 +52,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.extractors import (
     ExtractorSpec,
     FeatureExtractor,
@@ -65,15 +66,17 @@ from harness.metrics.extractors import (
     register_extractor,
 )
 from harness.metrics.frechet import FrechetWarning, StreamingStats, fid_infinity
+from harness.metrics.modal import ModalFrechet, ModalFrechetOptions, save_reference_stats
 from harness.metrics.pairwise import _PerItemPairwise, check_pair, check_range
-from harness.metrics.video import ModalFrechet, save_reference_stats
 
 __all__ = [
     "AUDIO_EXTRACTORS",
     "FAD",
     "CLAPAudioFeatures",
     "CLAPScore",
+    "CLAPScoreOptions",
     "FADClap",
+    "FADOptions",
     "FADVGGish",
     "STFTDistance",
     "VGGishFeatures",
@@ -516,6 +519,16 @@ register_audio_extractor(
 # --------------------------------------------------------------------------------------------- FAD
 
 
+class FADOptions(ModalFrechetOptions):
+    """``fad``, ``fad_vggish``, ``fad_clap`` and the audio ``fd_<name>``: the Fréchet options (audio extractors
+    take no ``resize``) plus FAD∞'s."""
+
+    resize: None = Field(None, description="audio extractors have no resize")
+    infinity: bool = True
+    infinity_min: int | None = Field(None, ge=2, description="smallest FAD∞ subset; null: 2 d")
+    infinity_points: int = Field(15, ge=2)
+
+
 class FAD(ModalFrechet):
     """Fréchet Audio Distance to ``reference_path`` statistics (default VGGish; see the module docstring).
 
@@ -528,9 +541,10 @@ class FAD(ModalFrechet):
     modalities: ClassVar[tuple[str, ...]] = ("audio",)
     default_extractor: ClassVar[str] = "vggish"
     reference_hint: ClassVar[str] = (
-        "harness.metrics.audio.save_reference_stats(extractor, real_audio_samples, 'ref.npz'), or a .npz with mu "
+        "harness.metrics.modal.save_reference_stats(extractor, real_audio_samples, 'ref.npz'), or a .npz with mu "
         "and sigma of the same embeddings"
     )
+    Options: ClassVar[type[MetricOptions]] = FADOptions
 
     def __init__(
         self,
@@ -623,6 +637,16 @@ def __getattr__(attr: str) -> Any:
 # --------------------------------------------------------------------------------------------- CLAP score
 
 
+class CLAPScoreOptions(MetricOptions):
+    """``clap_score``."""
+
+    batch_size: int = Field(8, ge=1)
+    weights_dir: str | None = None
+    weights: str = Field(
+        "clap-htsat-unfused", min_length=1, description="a CLAP bundle of `harness weights list`"
+    )
+
+
 class CLAPScore(Metric):
     """CLAP score ×100 of each audio item with its prompt, averaged. Options: ``batch_size``, ``weights_dir``,
     ``weights`` (a Hugging Face CLAP bundle of ``harness.weights``; default ``clap-htsat-unfused``)."""
@@ -634,6 +658,7 @@ class CLAPScore(Metric):
     modalities: ClassVar[tuple[str, ...]] = ("audio",)
     requires_trained_weights: ClassVar[bool] = True
     accepts_device: ClassVar[bool] = True
+    Options: ClassVar[type[MetricOptions]] = CLAPScoreOptions
 
     def __init__(
         self,

@@ -6,11 +6,18 @@ import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import UserInputError
 from harness.loaders.base import Samples
+
+if TYPE_CHECKING:
+    from harness.results.schema import MetricResult
 
 
 def version_of(package: str) -> str | None:
@@ -32,7 +39,7 @@ class MetricValue:
     value: float | None
     unit: str
     higher_is_better: bool
-    status: Literal["ok", "skipped", "failed"] = "ok"
+    status: Literal["ok", "skipped", "failed", "invalid", "not_applicable"] = "ok"
     reason: str | None = None
     n: int | None = None
     ci95: list[float] | None = None
@@ -40,18 +47,42 @@ class MetricValue:
     fingerprint: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("name")
-        return out
+    def result(self) -> MetricResult:
+        """The value as the record's typed :class:`~harness.results.schema.MetricResult`."""
+        from harness.results.schema import MetricResult
+
+        return MetricResult(
+            value=self.value,
+            unit=self.unit,
+            higher_is_better=self.higher_is_better,
+            status=self.status,
+            reason=self.reason,
+            n=self.n,
+            ci95=tuple(self.ci95) if self.ci95 is not None else None,
+            std=self.std,
+            fingerprint=self.fingerprint,
+            details=self.details,
+        )
 
     @property
     def finite(self) -> bool:
         return self.value is not None and math.isfinite(self.value)
 
 
+class MetricOptions(BaseModel):
+    """A metric's options as a suite gives them (``{name: fid, options: {batch_size: 64}}``).
+
+    Each metric declares its own subclass with typed fields and ranges; unknown keys, wrong types (``true``
+    where a count belongs) and values out of range are bad input, caught by ``harness validate`` before any
+    job starts. Defaults equal the metric constructor's (a contract test checks it). Options whose name
+    ends in ``_path`` are paths relative to the suite file, checked to exist inside the allowed folders.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
 class Metric(ABC):
-    """A quality metric. Subclasses declare their direction, unit, kind and modalities on the class."""
+    """A quality metric. Subclasses declare their direction, unit, kind, modalities and options on the class."""
 
     name: ClassVar[str]
     unit: ClassVar[str] = ""
@@ -62,6 +93,34 @@ class Metric(ABC):
     requires_trained_weights: ClassVar[bool] = True
     # Metrics that run a network take ``device=`` in their constructor; options from the suite come as kwargs.
     accepts_device: ClassVar[bool] = False
+    # The options a suite may give; the base takes none.
+    Options: ClassVar[type[MetricOptions]] = MetricOptions
+
+    @classmethod
+    def parse_options(
+        cls, options: Mapping[str, Any] | None, *, source: str | None = None, field: str | None = None
+    ) -> MetricOptions:
+        """The suite's options for this metric, validated; bad input names the option and what is allowed."""
+        from harness.validation import validation_message
+
+        if options is not None and not isinstance(options, Mapping):
+            raise UserInputError(
+                f"expected a mapping of options, got {type(options).__name__}", source=source, field=field
+            )
+        try:
+            return cls.Options.model_validate(dict(options or {}))
+        except ValidationError as exc:
+            raise UserInputError(
+                f"{cls.name}: {validation_message(cls.Options, exc)}", source=source, field=field
+            ) from None
+
+    @classmethod
+    def build(cls, options: Mapping[str, Any] | None = None, *, device: str = "cpu") -> Metric:
+        """An instance from the suite's options (validated first), on ``device`` where the metric runs a net."""
+        kwargs = cls.parse_options(options).model_dump()
+        if cls.accepts_device:
+            kwargs["device"] = device
+        return cls(**kwargs)
 
     def fingerprint_details(self) -> dict[str, Any]:
         return {"metric": self.name, "class": type(self).__qualname__}

@@ -23,21 +23,26 @@ import os
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from harness.errors import MetricSkipped, UserInputError
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
 from harness.metrics.kid import kernel_inception_distance
 
 __all__ = [
     "FID",
     "KID",
+    "FeatureOptions",
     "FrechetDistance",
+    "FrechetOptions",
     "InceptionScore",
+    "InceptionScoreOptions",
+    "KIDOptions",
     "check_fingerprint",
     "frechet_metric",
     "read_stats",
@@ -94,6 +99,56 @@ def _optional_str(name: str, value: Any) -> str | None:
     return None if value is None else os.fspath(value)
 
 
+# ------------------------------------------------------------------------------------------------ options
+
+
+class FeatureOptions(MetricOptions):
+    """The options of every metric on extractor features (``_FeatureMetric``'s constructor)."""
+
+    extractor: str | None = Field(
+        None,
+        min_length=1,
+        description="a registered extractor (`harness ls extractors`); null: the metric's own",
+    )
+    resize: Literal["bilinear", "clean"] | None = Field(
+        None, description="the Inception extractors' resize: bilinear (pytorch-fid) or clean (clean-fid)"
+    )
+    batch_size: int | None = Field(None, ge=1, description="images per forward pass; null: the extractor's")
+    weights_dir: str | None = None
+
+
+class FrechetOptions(FeatureOptions):
+    """``fid``, ``fd_<extractor>`` and the Fréchet family (``FrechetDistance``'s constructor)."""
+
+    reference_path: str | None = None
+    bootstrap: int = Field(0, ge=0, description="bootstrap replicates of a 95% interval (0: none)")
+    allow_mismatch: bool = False
+    seed: int = Field(0, ge=0)
+
+
+class KIDOptions(FeatureOptions):
+    """``kid`` (torchmetrics' defaults)."""
+
+    reference_path: str | None = None
+    subsets: int = Field(100, ge=1)
+    subset_size: int = Field(1000, ge=2)
+    degree: int = Field(3, ge=1)
+    gamma: float | None = Field(None, gt=0, description="the kernel's gamma; null: 1/d")
+    coef: float = Field(1.0, ge=0)
+    seed: int = Field(0, ge=0)
+    allow_mismatch: bool = False
+
+
+class InceptionScoreOptions(FeatureOptions):
+    """``inception_score``."""
+
+    splits: int = Field(10, ge=1)
+    seed: int = Field(0, ge=0)
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
 class _FeatureMetric(Metric):
     """Shared by the metrics on extractor features: options, lazy extractor, fingerprint."""
 
@@ -103,6 +158,7 @@ class _FeatureMetric(Metric):
     accepts_device: ClassVar[bool] = True
     default_extractor: ClassVar[str] = "inception-v3-fid"
     method: ClassVar[str] = ""
+    Options: ClassVar[type[MetricOptions]] = FeatureOptions
 
     def __init__(
         self,
@@ -167,6 +223,7 @@ class FrechetDistance(_FeatureMetric):
         "Fréchet distance of float64 mean/covariance (ddof=1); Tr((σ1σ2)^½) from symmetric eigenvalues "
         "(harness.metrics.frechet)"
     )
+    Options: ClassVar[type[MetricOptions]] = FrechetOptions
 
     def __init__(
         self,
@@ -302,6 +359,7 @@ class KID(_FeatureMetric):
     method: ClassVar[str] = (
         "unbiased polynomial-kernel MMD² averaged over random subsets (harness.metrics.kid)"
     )
+    Options: ClassVar[type[MetricOptions]] = KIDOptions
 
     def __init__(
         self,
@@ -429,6 +487,7 @@ class InceptionScore(_FeatureMetric):
     higher_is_better: ClassVar[bool] = True
     default_extractor: ClassVar[str] = "inception-v3-fid-logits"
     method: ClassVar[str] = "exp(E KL(p(y|x) || p(y))) per split, mean and std over splits (torchmetrics)"
+    Options: ClassVar[type[MetricOptions]] = InceptionScoreOptions
 
     def __init__(
         self,

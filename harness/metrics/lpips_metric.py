@@ -20,16 +20,17 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, field_validator
 
 from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.pairwise import as_nchw, check_pair, check_range
 
-__all__ = ["LPIPS", "MSSSIM", "build_lpips", "ms_ssim_min_size"]
+__all__ = ["LPIPS", "MSSSIM", "LPIPSOptions", "MSSSIMOptions", "build_lpips", "ms_ssim_min_size"]
 
 _BACKBONES = {
     "alex": ("torchvision-alexnet", "alexnet"),
@@ -82,6 +83,14 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class LPIPSOptions(MetricOptions):
+    """``lpips``: the backbone (``_BACKBONES``), pairs per forward pass, where its weights lie."""
+
+    net: Literal["alex", "vgg", "squeeze"] = "alex"
+    batch_size: int = Field(16, ge=1)
+    weights_dir: str | None = None
+
+
 class LPIPS(Metric):
     """LPIPS distance to the baseline variant's samples (see the module docstring). Options: ``net``
     (``alex`` | ``vgg`` | ``squeeze``), ``batch_size``, ``weights_dir``."""
@@ -93,6 +102,7 @@ class LPIPS(Metric):
     modalities: ClassVar[tuple[str, ...]] = ("image", "video")
     requires_trained_weights: ClassVar[bool] = False
     accepts_device: ClassVar[bool] = True
+    Options: ClassVar[type[MetricOptions]] = LPIPSOptions
 
     def __init__(
         self, device: str = "cpu", *, net: str = "alex", batch_size: int = 16, weights_dir: str | None = None
@@ -181,6 +191,20 @@ def ms_ssim_min_size(scales: int, kernel_size: int) -> int:
     return max(2**scales, kernel_size * div, 6 * 2 ** (scales - 1))
 
 
+class MSSSIMOptions(MetricOptions):
+    """``ms_ssim``: torchmetrics has 5 exponents (``scales`` 1-5); its Gaussian window needs an odd size >= 3."""
+
+    scales: int = Field(5, ge=1, le=len(_MS_SSIM_BETAS))
+    kernel_size: int = Field(11, ge=3, description="odd")
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"must be odd, got {v}")
+        return v
+
+
 class MSSSIM(Metric):
     """Multi-scale SSIM to the baseline variant's samples (see the module docstring). Options: ``scales`` (1-5),
     ``kernel_size`` (odd, default 11)."""
@@ -191,6 +215,7 @@ class MSSSIM(Metric):
     kind: ClassVar = "pairwise"
     modalities: ClassVar[tuple[str, ...]] = ("image", "video")
     requires_trained_weights: ClassVar[bool] = False
+    Options: ClassVar[type[MetricOptions]] = MSSSIMOptions
 
     def __init__(self, *, scales: int = 5, kernel_size: int = 11) -> None:
         if not isinstance(scales, int) or isinstance(scales, bool) or not 1 <= scales <= 5:

@@ -19,7 +19,8 @@ Distribution (pinned weights, reference statistics ``reference_path`` as for ``f
   TF1's ``resize_bilinear`` (the original FVD) has no half-pixel centres; PyTorch's has: StyleGAN-V notes its FVD
   "matches the original up to the upsampling operation". Grayscale videos are repeated to RGB.
 * ``fd_<extractor>`` for a 3-D network registered with ``register_video_extractor`` (the mini zoo's): the same
-  Fréchet core (``harness.metrics.frechet``) on its clip features; ``video_frechet_metric(name)`` makes the class.
+  Fréchet core (``harness.metrics.frechet``) on its clip features; ``video_frechet_metric(name)`` makes the class
+  (a ``harness.metrics.modal.ModalFrechet``, shared with audio).
   A module that registers its ``ExtractorSpec`` on import and exposes ``fd_<name> = video_frechet_metric(name)``
   is listed with one line in ``harness.metrics``: ``register_video_fd(name, module="that.module")``.
 * ``fid_frames``: FID on every frame of every video (the image FID path on N·F images).
@@ -49,15 +50,16 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from harness.errors import MetricSkipped, WeightsNotFoundError
 from harness.loaders.base import Samples
 from harness.metrics.alignment import CLIPScore
-from harness.metrics.base import Metric, MetricValue, version_of
-from harness.metrics.distribution import FID, FrechetDistance, stats_meta
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.distribution import FID
 from harness.metrics.extractors import (
     ExtractorSpec,
     FeatureExtractor,
@@ -66,7 +68,7 @@ from harness.metrics.extractors import (
     quantize,
     register_extractor,
 )
-from harness.metrics.frechet import StreamingStats
+from harness.metrics.modal import ModalFrechet, ModalFrechetOptions, save_reference_stats
 from harness.metrics.pairwise import check_range
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "VIDEO_EXTRACTORS",
     "CLIPScoreFrames",
     "FIDFrames",
+    "FVDOptions",
     "Flicker",
     "I3DKinetics400",
     "ModalFrechet",
@@ -82,6 +85,7 @@ __all__ = [
     "TemporalSSIM",
     "VideoFeatureExtractor",
     "WarpingError",
+    "WarpingErrorOptions",
     "check_videos",
     "consistent",
     "register_video_extractor",
@@ -280,71 +284,17 @@ register_video_extractor(
 # --------------------------------------------------------------------------------------------- Fréchet metrics
 
 
-class ModalFrechet(FrechetDistance):
-    """``FrechetDistance`` for one modality's extractors: the shared Fréchet core, reference statistics from
-    ``reference_path``, extractor options passed through, and absent weights recorded as a skip with the
-    one-line ``WeightsNotFoundError`` reason (a file with the wrong hash stays a failure)."""
-
-    modalities: ClassVar[tuple[str, ...]] = ("video",)
-    reference_hint: ClassVar[str] = (
-        "harness.metrics.video.save_reference_stats(extractor, real_videos, 'ref.npz'), or a StyleGAN-V / "
-        "pytorch-fid style .npz with mu and sigma of the same features"
-    )
-
-    def __init__(
-        self, device: str = "cpu", *, extractor_options: dict[str, Any] | None = None, **kw: Any
-    ) -> None:
-        super().__init__(device, **kw)
-        if extractor_options is not None and not isinstance(extractor_options, dict):
-            raise TypeError(f"extractor_options must be a mapping, got {extractor_options!r}")
-        self.extractor_options: dict[str, Any] = dict(extractor_options or {})
-
-    def extractor(self) -> Any:
-        if self._ext is None:
-            from harness.metrics.extractors import build_extractor
-
-            opts = dict(self.extractor_options)
-            if self.resize is not None:
-                opts["resize"] = self.resize
-            self._ext = build_extractor(
-                self.extractor_name,
-                device=self.device,
-                weights_dir=self.weights_dir,
-                batch_size=self.batch_size,
-                **opts,
-            )
-        return self._ext
-
-    def features(self, samples: Samples) -> np.ndarray:
-        if samples.modality not in self.modalities:
-            raise MetricSkipped(f"applies to {', '.join(self.modalities)}, not {samples.modality}")
-        lo, hi = (-1.0, 1.0) if samples.modality == "audio" else (0.0, 1.0)
-        check_range(self.name, samples.data, lo, hi)  # errors name the metric, before any network loads
-        try:
-            ext = self.extractor()
-        except WeightsNotFoundError as exc:
-            raise MetricSkipped(str(exc)) from None
-        return ext.samples_features(samples)
-
-    def _reference(self) -> StreamingStats:
-        if self._ref is None and not self.reference_path:
-            raise MetricSkipped(
-                f"{self.name} needs reference statistics: set options.reference_path to a .npz with mu and sigma "
-                f"of {self.extractor_name} features of real data ({self.reference_hint})"
-            )
-        return super()._reference()
-
-    def fingerprint_details(self) -> dict[str, Any]:
-        d = super().fingerprint_details()
-        if self._ext is None and self.extractor_options:
-            d["extractor"]["options"] = dict(self.extractor_options)
-        return d
-
-
 def _option_int(name: str, value: Any) -> int | None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
     return value
+
+
+class FVDOptions(ModalFrechetOptions):
+    """``fvd``: the Fréchet options plus the I3D clip protocol (null: the extractor's 16 frames, stride 1)."""
+
+    num_frames: int | None = Field(None, ge=1)
+    frame_stride: int | None = Field(None, ge=1)
 
 
 class FVD(ModalFrechet):
@@ -356,6 +306,7 @@ class FVD(ModalFrechet):
 
     name: ClassVar[str] = "fvd"
     default_extractor: ClassVar[str] = "i3d-kinetics-400"
+    Options: ClassVar[type[MetricOptions]] = FVDOptions
 
     def __init__(
         self,
@@ -402,30 +353,6 @@ def __getattr__(attr: str) -> Any:
     if attr.startswith("fd_") and len(attr) > 3:
         return video_frechet_metric(attr[3:])
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
-
-
-def save_reference_stats(
-    extractor: str,
-    samples: Samples | list[Samples],
-    path: str | os.PathLike[str],
-    *,
-    device: str = "cpu",
-    weights_dir: str | os.PathLike[str] | None = None,
-    batch_size: int | None = None,
-    keep_features: bool = False,
-    **options: Any,
-) -> StreamingStats:
-    """Reference statistics of real videos (or audio) for ``fvd`` / ``fad`` / ``fd_<name>``: a ``.npz`` with
-    ``mu``, ``sigma``, ``n`` and the extractor's fingerprint (checked by the metric), as ``harness refstats``
-    writes for images."""
-    from harness.metrics.extractors import build_extractor
-
-    ext = build_extractor(extractor, device=device, weights_dir=weights_dir, batch_size=batch_size, **options)
-    stats = StreamingStats(keep_features=keep_features)
-    for part in [samples] if isinstance(samples, Samples) else samples:
-        stats.update(ext.samples_features(part))
-    stats.to_npz(Path(path), include_features=keep_features, **stats_meta(ext))
-    return stats
 
 
 # --------------------------------------------------------------------------------------------- per-frame wrappers
@@ -700,6 +627,16 @@ class RAFTFlow:
         return flow.double().cpu()
 
 
+class WarpingErrorOptions(MetricOptions):
+    """``warping_error``."""
+
+    norm: Literal["l2", "l1"] = "l2"
+    occlusion: bool = True
+    flow_updates: int = Field(12, ge=1, description="RAFT's num_flow_updates")
+    batch_size: int = Field(8, ge=1, description="frame pairs per RAFT call")
+    weights_dir: str | None = None
+
+
 class WarpingError(Metric):
     """Flow-based warping error between consecutive frames (see the module docstring); lower is steadier.
 
@@ -714,6 +651,7 @@ class WarpingError(Metric):
     modalities: ClassVar[tuple[str, ...]] = ("video",)
     requires_trained_weights: ClassVar[bool] = False
     accepts_device: ClassVar[bool] = True
+    Options: ClassVar[type[MetricOptions]] = WarpingErrorOptions
 
     def __init__(
         self,

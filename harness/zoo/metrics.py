@@ -25,13 +25,14 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
 
 from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 
 RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
 
@@ -86,6 +87,39 @@ def digits_images(samples: Samples, size: int = 16) -> np.ndarray:
     return x
 
 
+class DomainMetricOptions(MetricOptions):
+    """The options of every metric on a zoo classifier: where its extractor lies (null: the shipped one)."""
+
+    extractor_path: str | None = Field(
+        None, description="a folder with model.safetensors + config.json; null: the shipped extractor"
+    )
+
+
+class DomainFrechetOptions(DomainMetricOptions):
+    """``fd_digits``, ``fvd_digits``, ``fad_notes`` (``DomainFrechet``'s constructor)."""
+
+    reference_path: str | None = Field(
+        None, description="a .npz with mu, sigma; null: the shipped statistics"
+    )
+    bootstrap: int = Field(200, ge=0, description="bootstrap replicates (0: none, else >= 2)")
+    seed: int = Field(0, ge=0)
+    ci: Literal["none", "bootstrap"] = "none"
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _not_one(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (no interval) or >= 2 replicates, got 1")
+        return v
+
+    @field_validator("ci")
+    @classmethod
+    def _ci_needs_bootstrap(cls, v: str, info: ValidationInfo) -> str:
+        if v == "bootstrap" and info.data.get("bootstrap") == 0:
+            raise ValueError("bootstrap needs bootstrap >= 2 replicates, got bootstrap 0")
+        return v
+
+
 class DomainMetric(Metric):
     """A metric on one of the zoo's classifiers (image, video or audio): the shared part.
 
@@ -98,6 +132,7 @@ class DomainMetric(Metric):
     accepts_device: ClassVar[bool] = True
     extractor_name: ClassVar[str] = "digits-extractor"
     extractor_input: ClassVar[str] = ""  # what the extractor takes, for the fingerprint
+    Options: ClassVar[type[MetricOptions]] = DomainMetricOptions
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
         from harness.zoo import ZOO_DIR
@@ -149,6 +184,7 @@ class DomainFrechet(DomainMetric):
     higher_is_better: ClassVar[bool] = False
     kind: ClassVar = "distribution"
     reference_file: ClassVar[str] = "digits_heldout_stats.npz"
+    Options: ClassVar[type[MetricOptions]] = DomainFrechetOptions
 
     def __init__(
         self,
