@@ -7,12 +7,16 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.catalog import find_card
-from harness.config import SPEED_COLUMNS, CallArgs, ModelCard, Suite, Workload, workload_for
+from harness.config import CallArgs, ModelCard, Suite, Workload, workload_for
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
+from harness.results.columns import SPEED_COLUMNS
+
+if TYPE_CHECKING:
+    from harness.loaders.base import Request
 
 
 @dataclass
@@ -60,6 +64,29 @@ class Job:
     @property
     def call_args(self) -> CallArgs:
         return CallArgs(**self.call)
+
+    def _request(self, items: list[int]) -> Request:
+        from harness.loaders.base import Request
+
+        return Request(
+            seeds=[self.seed + i for i in items],
+            call=self.call_args,
+            prompts=[self.prompts[i % len(self.prompts)] for i in items] if self.prompts else None,
+            class_labels=[self.class_labels[i % len(self.class_labels)] for i in items]
+            if self.class_labels
+            else None,
+        )
+
+    def timed_request(self) -> Request:
+        """The request the timed loop repeats: always a full batch (items 0 … batch_size-1)."""
+        return self._request(list(range(self.batch_size)))
+
+    def quality_requests(self) -> list[Request]:
+        """The quality pass: ``num_samples`` items in batches; item i has seed ``seed + i``, in every variant."""
+        return [
+            self._request(list(range(start, min(start + self.batch_size, self.num_samples))))
+            for start in range(0, self.num_samples, self.batch_size)
+        ]
 
 
 def portable_path(path: str | Path) -> str:
@@ -114,13 +141,11 @@ def check_suite(
     ``plan`` says so if the selection then matches nothing.
     """
     from harness.backends import BACKENDS
-    from harness.metrics import METRICS
 
     source = str(suite.path) if suite.path else None
     for i, name in enumerate(suite.backends):
         BACKENDS.check(name, source=source, field=f"backends[{i}]")
-    for i, name in enumerate(suite.metric_names):
-        METRICS.check(name, source=source, field=f"metrics[{i}]")
+    check_metrics(suite, check_files=check_files)
     columns = [*SPEED_COLUMNS, *suite.metric_names]
     for obj in suite.objectives:
         if obj not in columns:
@@ -147,9 +172,15 @@ def check_suite(
                 continue
             raise UserInputError(exc.detail, source=exc.source or source, field=f"models[{i}].card") from None
         cards[entry.card] = card
+        check_card(card)
         for j, v in enumerate(entry.variants):
             if v.backend is not None:
                 BACKENDS.check(v.backend, source=source, field=f"models[{i}].variants[{j}].backend")
+            for backend in [v.backend] if v.backend else suite.backends:
+                BACKENDS.get(backend).parse_options(
+                    v.backend_options, source=source, field=f"models[{i}].variants[{j}].backend_options"
+                )
+            _check_call(card, v.overrides, field=f"models[{i}].variants[{j}].overrides", source=source)
         wl = workload_for(suite, entry)
         needs_text = card.task.startswith("text-to")
         if needs_text and not (wl.prompts or wl.prompts_file):
@@ -167,6 +198,62 @@ def check_suite(
         if check_files and wl.prompts_file:
             load_prompts(suite, wl)
     return cards
+
+
+def _check_call(card: ModelCard, call: CallArgs, *, field: str, source: str | None) -> None:
+    from harness.loaders.signature import check_call_args
+
+    try:
+        check_call_args(card.pipeline, call, field=field, source=source)
+    except UserInputError as exc:
+        where = exc.source or source
+        raise UserInputError(
+            f"{exc.detail} (card '{card.name}')" if where != str(card.path) else exc.detail,
+            source=where,
+            field=exc.field,
+        ) from None
+
+
+def check_card(card: ModelCard) -> None:
+    """What can be checked of a card without importing its pipeline: that ``pipeline`` names a class that
+    exists, and that its ``defaults`` are arguments that class's ``__call__`` takes."""
+    from harness.loaders.signature import check_call_args, locate_pipeline
+
+    source = str(card.path) if card.path else None
+    try:
+        locate_pipeline(card.pipeline)
+    except UserInputError as exc:
+        raise UserInputError(exc.detail, source=source, field=exc.field) from None
+    check_call_args(card.pipeline, card.defaults, field="defaults", source=source)
+
+
+def check_metrics(suite: Suite, *, check_files: bool = True) -> None:
+    """Metric names, their options (typed, with did-you-mean), option paths (inside the allowed folders and,
+    with ``check_files``, present), and gates whose sign contradicts a metric's direction."""
+    from harness.gate.thresholds import check_gate_keys
+    from harness.metrics import METRICS
+
+    source = str(suite.path) if suite.path else None
+    directions: dict[str, bool] = {}
+    for i, m in enumerate(suite.metrics):
+        name = m if isinstance(m, str) else m.name
+        METRICS.check(name, source=source, field=f"metrics[{i}]")
+        cls = METRICS.get(name)
+        directions[name] = bool(cls.higher_is_better)
+        options = {} if isinstance(m, str) else m.options
+        cls.parse_options(options, source=source, field=f"metrics[{i}].options")
+    for i, spec in enumerate(suite.metric_specs()):  # resolves *_path options inside the allowed folders
+        for key, value in spec["options"].items():
+            if check_files and key.endswith("_path") and isinstance(value, str) and not Path(value).exists():
+                raise UserInputError(
+                    f"{value} does not exist (paths are relative to the suite file)",
+                    source=source,
+                    field=f"metrics[{i}].options.{key}",
+                )
+    try:
+        check_gate_keys(suite.gates, suite.metric_names, directions)
+    except ValueError as exc:
+        raise UserInputError(str(exc), source=source, field="gates") from None
 
 
 def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:

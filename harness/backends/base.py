@@ -46,7 +46,7 @@ class Backend(ABC):
         try:
             return cls.options_model.model_validate(options or {})
         except ValidationError as exc:
-            from harness.config import validation_message
+            from harness.validation import validation_message
 
             raise UserInputError(
                 f"{cls.name} backend options: {validation_message(cls.options_model, exc)}",

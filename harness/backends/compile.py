@@ -46,8 +46,6 @@ class CompileBackend(Backend):
         # configure_compiler_caches), so `harness cache ls|clear` covers them.
         import torch
 
-        from harness.execute.worker import timed_request
-
         opts = self.parse_options(job.backend_options)
         torch._inductor.config.fx_graph_cache = True
         comps = generator.components()
@@ -74,7 +72,7 @@ class CompileBackend(Backend):
                 )
             compiled.append(role)
         graphs0, hits0, misses0 = _counters()
-        request = timed_request(job)
+        request = job.timed_request()
         t1 = time.perf_counter()
         generator.generate(request)  # compiles every graph the timed request needs
         first_s = time.perf_counter() - t1

@@ -276,12 +276,10 @@ def export_components(
 
     import torch
 
-    from harness.execute.worker import timed_request
-
     device = str(getattr(generator, "device", "cpu"))
     comps = generator.components()
     roles = [r for r in roles if r in comps]
-    request = timed_request(job)
+    request = job.timed_request()
     # One generation records how the pipeline calls each component (shapes, flags, Nones).
     t0 = time.perf_counter()
     captured = capture_calls(generator, lambda: generator.generate(request), roles)

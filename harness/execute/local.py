@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.plan import Job
-from harness.results import RunStore, dumps
+from harness.results.schema import JobError, Record, parse_record
+from harness.results.store import RunStore
 
 
 def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str, log_path: str) -> None:
@@ -30,19 +31,33 @@ def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str
     record = run_job(Job.from_dict(job_dict), Path(run_dir), device)
     tmp = result_path + ".tmp"
     with open(tmp, "w") as fh:
-        fh.write(dumps(record))
+        fh.write(record.to_json())
     os.replace(tmp, result_path)
 
 
 def lost_record(
-    job: Job, device: str, error_type: str, message: str, *, status: str = "failed", **extra: Any
-) -> dict[str, Any]:
+    job: Job,
+    device: str,
+    error_type: str,
+    message: str,
+    *,
+    status: str = "failed",
+    advice: str | None = None,
+    log: str | None = None,
+    duration_s: float | None = None,
+) -> Record:
     """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C)."""
     from harness.execute.worker import base_record
 
     record = base_record(job, device, status=status)
-    record["error"] = {"type": error_type, "message": message, **extra}
+    record.error = JobError(type=error_type, message=message, advice=advice, log=log, duration_s=duration_s)
+    record.duration_s = duration_s
     return record
+
+
+def read_result(path: Path) -> Record:
+    """The record a job's process wrote (validated: a worker of another version must not slip through)."""
+    return parse_record(json.loads(path.read_text()), where=str(path))
 
 
 def exit_message(code: int | None) -> tuple[str, str, str | None]:
@@ -73,8 +88,8 @@ class LocalExecutor:
         jobs: list[Job],
         store: RunStore,
         device: str,
-        on_record: Callable[[dict[str, Any]], None] | None = None,
-    ) -> list[dict[str, Any]]:
+        on_record: Callable[[Record], None] | None = None,
+    ) -> list[Record]:
         """Run ``jobs`` in order; Ctrl-C records the current job as interrupted, then re-raises."""
         records = []
         for job in jobs:
@@ -94,7 +109,7 @@ class LocalExecutor:
                 on_record(record)
         return records
 
-    def _run_one(self, job: Job, store: RunStore, device: str) -> dict[str, Any]:
+    def _run_one(self, job: Job, store: RunStore, device: str) -> Record:
         if self.isolation == "none":
             from harness.execute.worker import run_job
 
@@ -125,7 +140,7 @@ class LocalExecutor:
                 duration_s=time.perf_counter() - t0,
             )
         if result.exists():
-            record = json.loads(result.read_text())
+            record = read_result(result)
             result.unlink()
             return record
         kind, message, advice = exit_message(proc.exitcode)

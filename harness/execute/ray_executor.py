@@ -19,7 +19,8 @@ from typing import Any
 
 from harness.errors import HarnessError, UserInputError
 from harness.plan import Job
-from harness.results import RunStore
+from harness.results.schema import Record, parse_record
+from harness.results.store import RunStore
 
 
 def _run_task(
@@ -58,11 +59,11 @@ def _run_task(
                 code = proc.returncode
             except subprocess.TimeoutExpired:
                 code = None
-        if result.exists():
-            record = json.loads(result.read_text())
-        else:
-            from harness.execute.local import exit_message, lost_record
+        from harness.execute.local import exit_message, lost_record, read_result
 
+        if result.exists():
+            record = read_result(result)
+        else:
             if code is None:
                 record = lost_record(
                     job,
@@ -75,7 +76,7 @@ def _run_task(
                 record = lost_record(job, device, kind, message, advice=advice)
         import socket
 
-        record["node"] = socket.gethostname()
+        record.node = socket.gethostname()
         files = {}
         for path in [
             run_dir / "outputs" / f"{job.job_id}.npz",
@@ -84,7 +85,7 @@ def _run_task(
         ]:
             if path.is_file():
                 files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
-        return record, files
+        return json.loads(record.to_json()), files  # plain data across Ray; the driver validates it
 
 
 def _safe_relpath(rel: str) -> PurePosixPath:
@@ -139,8 +140,8 @@ class RayExecutor:
         jobs: list[Job],
         store: RunStore,
         device: str,
-        on_record: Callable[[dict[str, Any]], None] | None = None,
-    ) -> list[dict[str, Any]]:
+        on_record: Callable[[Record], None] | None = None,
+    ) -> list[Record]:
         ray = self._init()
         task = ray.remote(num_cpus=self._cpus(ray), num_gpus=self.gpus_per_job, max_retries=0)(_run_task)
         outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (or None if it failed)
@@ -163,7 +164,8 @@ class RayExecutor:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 job = pending.pop(done[0])
                 try:
-                    record, files = ray.get(done[0])
+                    data, files = ray.get(done[0])
+                    record = parse_record(data, where=f"Ray task of {job.job_id}")
                 except Exception as exc:  # the task itself died (node lost, worker killed)
                     from harness.execute.local import lost_record
 

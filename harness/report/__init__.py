@@ -51,7 +51,8 @@ def build_report(
 
     Returns:
         ``plots`` (list of PNG paths), ``frontier_csv``, ``parquet`` (None when pyarrow is missing, with
-        the reason in ``skipped``), ``markdown``, ``html`` (None with ``html=False``), ``dest``.
+        the reason in ``skipped``), ``markdown``, ``html`` (None with ``html=False``), ``dest``, and
+        ``warnings``: what reading the runs passed over (a torn last line of records.jsonl, naming it).
     """
     from harness.report.decide import summarize_frontier
     from harness.report.markdown import render_markdown
@@ -69,9 +70,9 @@ def build_report(
         dest.mkdir(parents=True, exist_ok=True)
     objectives, constraints = runs.objectives, runs.constraints
     df, ok = classified_tables(runs)
-    out: dict[str, Any] = {"plots": [], "dest": dest, "skipped": []}
+    out: dict[str, Any] = {"plots": [], "dest": dest, "skipped": [], "warnings": list(runs.warnings)}
 
-    suite_names = list(dict.fromkeys((r.meta.get("suite") or {}).get("name", r.run_id) for r in runs.runs))
+    suite_names = list(dict.fromkeys(r.meta.suite_name or r.run_id for r in runs.runs))
     title = " + ".join(suite_names)
     for x, y in itertools.combinations(list(objectives), 2):
         path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.results import RunStore
+from harness.results import SCHEMA_VERSION, RunStore
 
 DEMO_OBJECTIVES = {"latency_ms.p50": "min", "psnr": "max", "peak_rss_mib": "min"}
 DEMO_CONSTRAINTS = [
@@ -132,7 +132,8 @@ def demo_record(
     samples: list[str],
     suite: str = "demo",
 ) -> dict[str, Any]:
-    """One ok record shaped like the worker's, with a reproducible latency sample around ``p50``."""
+    """One ok record shaped like the worker's (a dict valid against :class:`harness.results.Record`, which
+    ``RunStore.append`` checks), with a reproducible latency sample around ``p50``."""
     rng = np.random.default_rng(i)
     lat = np.sort(p50 + (p50_ci[1] - p50_ci[0]) * rng.standard_normal(25) / 2)
     lat[12] = p50
@@ -141,7 +142,7 @@ def demo_record(
     digits = "".join(ch for ch in variant.split("-", 2)[1] if ch.isdigit()) if "-" in variant else ""
     steps = int(digits) if digits else 4
     return {
-        "schema": 1,
+        "schema": SCHEMA_VERSION,
         "job_id": job_id,
         "suite": suite,
         "model": model,
@@ -260,7 +261,7 @@ def fabricate_run(
     if failed:
         store.append(
             {
-                "schema": 1,
+                "schema": SCHEMA_VERSION,
                 "job_id": "tiny-sd__broken__eager__ffffffff",
                 "suite": "demo",
                 "model": "tiny-sd",

@@ -16,8 +16,15 @@ from markupsafe import Markup, escape
 
 from harness.pareto import describe_constraint
 from harness.report.plots import fmt
-from harness.report.runs import NOISE_FLOOR_HINT, Runs, environment_key, metric_fingerprints, noise_floors
-from harness.results import not_applicable
+from harness.report.runs import (
+    NOISE_FLOOR_HINT,
+    Run,
+    Runs,
+    environment_key,
+    metric_fingerprints,
+    noise_floors,
+)
+from harness.results.schema import MetricResult, Record, Stages
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_SAMPLES_PER_JOB = 8
@@ -47,15 +54,10 @@ def render_html(runs: Runs, df, ok, summaries, plots: list[Path]) -> str:
 
 def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
     meta = runs.meta
-    suite = meta.get("suite") or {}
     metric_names = list(
         dict.fromkeys(
-            [
-                m if isinstance(m, str) else m["name"]
-                for r in runs.runs
-                for m in (r.meta.get("suite") or {}).get("metrics") or []
-            ]
-            + [name for r in runs.records for name in (r.get("metrics") or {})]
+            [m for run in runs.runs for m in run.meta.metric_names]
+            + [name for r in runs.records for name in r.metrics]
         )
     )
     several = len(runs.runs) > 1
@@ -80,20 +82,18 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
     ]
     if several:
         headers.insert(0, "run")
-    n_ok = sum(r.get("status") == "ok" for r in runs.records)
+    n_ok = sum(r.ok for r in runs.records)
     return {
-        "title": " + ".join(
-            dict.fromkeys(str((r.meta.get("suite") or {}).get("name", r.run_id)) for r in runs.runs)
-        ),
+        "title": " + ".join(dict.fromkeys(run.meta.suite_name or run.run_id for run in runs.runs)),
         "run_ids": [r.run_id for r in runs.runs],
         "n_ok": n_ok,
         "n_jobs": len(runs.records),
-        "device": meta.get("device", "?"),
+        "device": meta.device or "?",
         "device_name": environment_key(meta, runs.runs[0].records).get("device name") or "?",
         "notes": runs.notes,
         "objectives": [(k, v) for k, v in runs.objectives.items()],
         "constraints": [describe_constraint(c) for c in runs.constraints],
-        "description": suite.get("description") or "",
+        "description": str(meta.suite.get("description") or ""),
         "summaries": summaries,
         "plots": [(p.stem, _data_uri(p.read_bytes(), "image/png")) for p in plots if p.is_file()],
         "headers": headers,
@@ -124,17 +124,6 @@ def _sample_tables(jobs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str,
 # ------------------------------------------------------------------------------------------------ jobs
 
 
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}.get(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _cell(text: Any, sort: Any = None) -> dict[str, str]:
     """A table cell: its text and the key it sorts by (numbers as numbers; missing values sort last)."""
     if sort is None:
@@ -154,98 +143,92 @@ def _cell(text: Any, sort: Any = None) -> dict[str, str]:
     }
 
 
-def _metric(mv: dict[str, Any] | None) -> dict[str, str]:
-    if not mv or not_applicable(mv):
+def _metric(mv: MetricResult | None) -> dict[str, str]:
+    """A metric's cell: blank when absent or of another modality, its status when not computed."""
+    if mv is None or mv.status == "not_applicable":
         return _cell("–", "")
-    if mv.get("status") != "ok":
-        return _cell(str(mv.get("status")), "")
-    v = _num(mv.get("value"))
-    text = fmt(v)
-    if mv.get("ci95"):
-        lo, hi = (_num(b) for b in mv["ci95"])
+    if mv.status != "ok":
+        return _cell(mv.status, "")
+    text = fmt(mv.value)
+    if mv.ci95 is not None:
+        lo, hi = mv.ci95
         text += f" [{fmt(lo, 3)}, {fmt(hi, 3)}]"
-    return _cell(text, v)
+    return _cell(text, mv.value)
 
 
-def _job(i: int, r: dict[str, Any], ok, metric_names: list[str], several: bool) -> dict[str, Any]:
-    lat = r.get("latency_ms") or {}
-    ci = lat.get("p50_ci95")
-    thr = r.get("throughput") or {}
-    mem = r.get("memory") or {}
-    status = r.get("status") or "?"
+def _job(i: int, r: Record, ok, metric_names: list[str], several: bool) -> dict[str, Any]:
+    lat, thr, mem = r.latency_ms, r.throughput, r.memory
+    ci = lat.p50_ci95 if lat is not None else None
+    status = r.status
     frontier, knee = "", False
     if ok is not None and not ok.empty and i in ok.index:
         frontier = str(ok.at[i, "frontier_status"])
         knee = bool(ok.at[i, "knee"])
     violations = str(ok.at[i, "violations"]) if frontier == "infeasible" else ""
-    label = " / ".join(str(r.get(k)) for k in ("model", "variant", "backend", "precision"))
-    p50 = _num(lat.get("p50"))
+    label = " / ".join(str(v) for v in (r.model, r.variant, r.backend, r.precision))
+    p50 = lat.p50 if lat is not None else None
+    p90 = lat.p90 if lat is not None else None
+    cv = lat.cv if lat is not None else None
     cells = [
-        _cell(r.get("model")),
-        _cell(r.get("variant")),
-        _cell(r.get("backend")),
-        _cell(r.get("precision")),
-        _cell(r.get("modality")),
+        _cell(r.model),
+        _cell(r.variant),
+        _cell(r.backend),
+        _cell(r.precision),
+        _cell(r.modality),
         _cell(status),
         _cell((frontier + (" · knee" if knee else "")) if frontier else "–", _frontier_rank(frontier, knee)),
         _cell(fmt(p50), p50),
-        _cell(f"{fmt(_num(ci[0]), 3)} – {fmt(_num(ci[1]), 3)}" if ci else "–", _num(ci[0]) if ci else None),
-        _cell(fmt(_num(lat.get("p90"))), _num(lat.get("p90"))),
-        _cell(fmt(_num(lat.get("cv")), 2), _num(lat.get("cv"))),
+        _cell(f"{fmt(ci[0], 3)} – {fmt(ci[1], 3)}" if ci else "–", ci[0] if ci else None),
+        _cell(fmt(p90), p90),
+        _cell(fmt(cv, 2), cv),
         _cell(
-            f"{fmt(_num(thr.get('value')))} {thr.get('unit', '')}".strip() if thr else "–",
-            _num(thr.get("value")),
+            f"{fmt(thr.value)} {thr.unit}".strip() if thr is not None else "–",
+            thr.value if thr is not None else None,
         ),
-        _cell(fmt(_num(r.get("first_call_ms"))), _num(r.get("first_call_ms"))),
-        _cell(fmt(_num(mem.get("peak_rss_mib"))), _num(mem.get("peak_rss_mib"))),
-        _cell(fmt(_num(mem.get("peak_vram_allocated_mib"))), _num(mem.get("peak_vram_allocated_mib"))),
-        *[_metric((r.get("metrics") or {}).get(m)) for m in metric_names],
+        _cell(fmt(r.first_call_ms), r.first_call_ms),
+        _cell(fmt(mem.peak_rss_mib), mem.peak_rss_mib),
+        _cell(fmt(mem.peak_vram_allocated_mib), mem.peak_vram_allocated_mib),
+        *[_metric(r.metric(m)) for m in metric_names],
     ]
     if several:
-        cells.insert(0, _cell(r.get("_run_id")))
-    err = r.get("error") or {}
+        cells.insert(0, _cell(r.run_id))
+    err = r.error
     metrics = []
-    for name, mv in (r.get("metrics") or {}).items():
-        if not_applicable(mv):
+    for name, mv in r.metrics.items():
+        if mv.status == "not_applicable":
             continue
-        details = {
-            k: v
-            for k, v in (mv.get("details") or {}).items()
-            if k != "note" and not isinstance(v, (dict, list))
-        }
+        details = {k: v for k, v in mv.details.items() if k != "note" and not isinstance(v, (dict, list))}
         metrics.append(
             {
                 "name": name,
-                "status": mv.get("status"),
-                "value": _metric(mv)["text"] if mv.get("status") == "ok" else "",
-                "unit": mv.get("unit") or "",
-                "n": mv.get("n"),
-                "reason": mv.get("reason") or (mv.get("details") or {}).get("note") or "",
-                "fingerprint": mv.get("fingerprint") or "",
+                "status": mv.status,
+                "value": _metric(mv)["text"] if mv.status == "ok" else "",
+                "unit": mv.unit or "",
+                "n": mv.n,
+                "reason": mv.reason or mv.details.get("note") or "",
+                "fingerprint": mv.fingerprint or "",
                 "details": ", ".join(f"{k} {v}" for k, v in details.items()),
             }
         )
     return {
         "anchor": f"job-{i}",
         "label": label,
-        "run_id": r.get("_run_id"),
-        "job_id": r.get("job_id"),
+        "run_id": r.run_id,
+        "job_id": r.job_id,
         "status": status,
         "frontier": frontier,
         "knee": knee,
         "violations": violations,
         "cells": cells,
-        "error": {"type": err.get("type"), "message": err.get("message"), "advice": err.get("advice")}
-        if err
-        else None,
-        "call": ", ".join(f"{k}={v}" for k, v in (r.get("call") or {}).items() if v not in (None, {}, [])),
-        "histogram": latency_histogram(lat.get("samples") or [], _num(lat.get("p50"))),
-        "stages": stage_bars(r.get("stages_ms") or {}),
+        "error": {"type": err.type, "message": err.message, "advice": err.advice} if err else None,
+        "call": ", ".join(f"{k}={v}" for k, v in r.call.items() if v not in (None, {}, [])),
+        "histogram": latency_histogram(lat.samples if lat is not None else [], p50),
+        "stages": stage_bars(r.stages_ms),
         "metrics": metrics,
-        "fidelity": "; ".join((r.get("fidelity") or {}).get("violations") or []),
+        "fidelity": "; ".join(r.fidelity.violations) if r.fidelity is not None else "",
         "samples": _samples(r),
-        "n_samples": len(r.get("samples") or []),
-        "modality": r.get("modality"),
+        "n_samples": len(r.samples),
+        "modality": r.modality,
     }
 
 
@@ -259,11 +242,11 @@ def _frontier_rank(frontier: str, knee: bool) -> str:
 # ----------------------------------------------------------------------------------------------- charts
 
 
-def latency_histogram(samples: list[Any], p50: float | None, width: int = 360, height: int = 150) -> Markup:
+def latency_histogram(samples: list[float], p50: float | None, width: int = 360, height: int = 150) -> Markup:
     """An inline SVG histogram of the timed-loop latencies, with the median marked."""
     import numpy as np
 
-    xs = np.array([v for v in (_num(s) for s in samples) if v is not None and math.isfinite(v)], dtype=float)
+    xs = np.array([v for v in samples if v is not None and math.isfinite(v)], dtype=float)
     if xs.size == 0:
         return Markup("")
     bins = int(min(20, max(5, round(math.sqrt(xs.size)))))
@@ -304,17 +287,17 @@ def latency_histogram(samples: list[Any], p50: float | None, width: int = 360, h
     return Markup("".join(parts))
 
 
-def stage_bars(stages: dict[str, Any], width: int = 360) -> Markup:
+def stage_bars(stages: Stages | None, width: int = 360) -> Markup:
     """An inline SVG of the time per stage in the profiled call (total ms; denoise as p50 × calls)."""
     rows = []
     for key, name in STAGES:
-        s = stages.get(key)
-        total = _num((s or {}).get("total_ms"))
-        if not s or total is None or not math.isfinite(total):
+        s = getattr(stages, key) if stages is not None else None
+        if s is None or not math.isfinite(s.total_ms):
             continue
+        total = s.total_ms
         note = f"{fmt(total, 3)} ms"
         if key == "denoise_step":
-            note += f" ({fmt(_num(s.get('p50_ms')), 3)} × {s.get('calls')})"
+            note += f" ({fmt(s.p50_ms, 3)} × {s.calls})"
         rows.append((name, total, note))
     if not rows:
         return Markup("")
@@ -364,10 +347,10 @@ def _thumbnail(path: Path) -> tuple[str | None, bool]:
     return _data_uri(buf.getvalue(), "image/png"), max(frame.size) < 96
 
 
-def _samples(r: dict[str, Any]) -> list[dict[str, Any]]:
-    base = Path(r.get("_run_dir") or ".")
+def _samples(r: Record) -> list[dict[str, Any]]:
+    base = Path(r.run_dir or ".")
     out = []
-    for rel in (r.get("samples") or [])[:MAX_SAMPLES_PER_JOB]:
+    for rel in r.samples[:MAX_SAMPLES_PER_JOB]:
         path = base / rel
         name = Path(rel).name
         item: dict[str, Any] = {"name": name, "kind": "missing", "src": "", "note": "", "pixelated": False}
@@ -402,17 +385,17 @@ def _samples(r: dict[str, Any]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------ environment
 
 
-def _environment(run) -> dict[str, Any]:
-    env = run.meta.get("environment") or {}
+def _environment(run: Run) -> dict[str, Any]:
+    env = run.meta.environment
     key = environment_key(run.meta, run.records)
     rows = [(k, v) for k, v in key.items() if v not in (None, "") and k != "cpu"]  # CPU: its own row below
     rows += [
-        ("harness", f"{env.get('harness_version', '?')} ({env.get('harness_commit') or 'no commit'})"),
-        ("platform", env.get("platform")),
-        ("CPU", f"{env.get('cpu')} × {env.get('cpu_count')}"),
-        ("isolation", run.meta.get("isolation")),
+        ("harness", f"{env.harness_version or '?'} ({env.harness_commit or 'no commit'})"),
+        ("platform", env.platform),
+        ("CPU", f"{env.cpu} × {env.cpu_count}"),
+        ("isolation", run.meta.isolation),
     ]
-    packages = [(k, v) for k, v in (env.get("packages") or {}).items() if v]
+    packages = [(k, v) for k, v in env.packages.items() if v]
     return {
         "run_id": run.run_id,
         "rows": [(k, str(v)) for k, v in rows if v is not None],
@@ -425,11 +408,11 @@ def _fingerprints(runs: Runs) -> list[dict[str, str]]:
     for run in runs.runs:
         details: dict[str, str] = {}
         for r in run.records:
-            for name, mv in (r.get("metrics") or {}).items():
-                if mv.get("status") == "ok" and name not in details:
+            for name, mv in r.metrics.items():
+                if mv.status == "ok" and name not in details:
                     d = {
                         k: v
-                        for k, v in (mv.get("details") or {}).items()
+                        for k, v in mv.details.items()
                         if k not in ("note", "mse") and not isinstance(v, (dict, list))
                     }
                     details[name] = ", ".join(f"{k} {v}" for k, v in d.items())

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.report.plots import fmt
 from harness.report.runs import NOISE_FLOOR_HINT, noise_floors
-from harness.results import not_applicable
+from harness.results.schema import MetricResult, Record, RunMeta
 
 
 def md_escape(text: Any) -> str:
@@ -36,43 +36,53 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _metric_cell(mv: dict[str, Any] | None) -> str:
-    if not mv or not_applicable(mv):
+def _metric_cell(mv: MetricResult | None) -> str:
+    """A metric's value with its interval; its status when not computed; blank when absent or of another
+    modality."""
+    if mv is None or mv.status == "not_applicable":
         return "–"
-    if mv.get("status") != "ok":
-        return f"{mv.get('status')}"
-    v = mv.get("value")
-    if isinstance(v, str):
-        v = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}[v]
-    cell = fmt(v)
-    if mv.get("ci95"):
-        lo, hi = mv["ci95"]
+    if mv.status != "ok":
+        return mv.status
+    cell = fmt(mv.value)
+    if mv.ci95 is not None:
+        lo, hi = mv.ci95
         cell += f" [{fmt(lo, 3)}, {fmt(hi, 3)}]"
     return cell
 
 
 def render_markdown(
-    meta, records, df, ok, objectives, plots, run_dir: Path, *, constraints=(), summaries=None, runs=None
+    meta: RunMeta,
+    records: list[Record],
+    df,
+    ok,
+    objectives,
+    plots,
+    run_dir: Path,
+    *,
+    constraints=(),
+    summaries=None,
+    runs=None,
 ) -> str:
     """The report for pull-request comments. ``run_dir`` is where it is written (links are relative to it);
     ``summaries`` come from :func:`harness.report.decide.summarize_frontier`, ``runs`` from ``load_runs``."""
     from harness.pareto import describe_constraint
 
-    suite = meta.get("suite") or {}
-    env = meta.get("environment") or {}
-    dev = meta.get("device_environment") or {}
-    metric_names = [m if isinstance(m, str) else m["name"] for m in suite.get("metrics") or []]
-    n_ok = sum(r.get("status") == "ok" for r in records)
+    env = meta.environment
+    dev = meta.device_environment
+    metric_names = meta.metric_names
+    n_ok = sum(r.ok for r in records)
     run_ids = [r.run_id for r in runs.runs] if runs is not None else [run_dir.name]
     which = (
         f"run {md_escape(run_ids[0])}" if len(run_ids) == 1 else "runs " + ", ".join(map(md_escape, run_ids))
     )
     out = [
-        f"# {md_escape(suite.get('name', 'run'))} — {which}",
+        f"# {md_escape(meta.suite_name or 'run')} — {which}",
         "",
-        f"{n_ok} of {len(records)} jobs ok · device **{md_escape(meta.get('device', '?'))}** "
-        f"({md_escape(dev.get('device_name') or env.get('cpu', '?'))}) · torch {md_escape((env.get('packages') or {}).get('torch'))}"
-        f" · diffusers {md_escape((env.get('packages') or {}).get('diffusers'))} · harness {md_escape(env.get('harness_commit') or env.get('harness_version'))}",
+        f"{n_ok} of {len(records)} jobs ok · device **{md_escape(meta.device or '?')}** "
+        f"({md_escape((dev.device_name if dev else None) or env.cpu or '?')})"
+        f" · torch {md_escape(env.packages.get('torch'))}"
+        f" · diffusers {md_escape(env.packages.get('diffusers'))}"
+        f" · harness {md_escape(env.harness_commit or env.harness_version)}",
         "",
         "Objectives: "
         + ", ".join(f"`{k}` ({v})" for k, v in objectives.items())
@@ -105,30 +115,28 @@ def render_markdown(
     ]
     rows = []
     for i, r in enumerate(records):
-        lat = r.get("latency_ms") or {}
-        ci = lat.get("p50_ci95")
-        thr = r.get("throughput") or {}
-        mem = r.get("memory") or {}
+        lat, thr, mem = r.latency_ms, r.throughput, r.memory
+        ci = lat.p50_ci95 if lat is not None else None
         rows.append(
             [
-                md_escape(r.get("model")),
-                md_escape(r.get("variant")),
-                md_escape(r.get("backend")),
-                md_escape(r.get("precision")),
-                "ok" if r.get("status") == "ok" else f"**{md_escape(r.get('status'))}**",
-                f"{fmt(lat.get('p50'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci else "–",
-                fmt(lat.get("p90")),
-                fmt(lat.get("cv"), 2),
-                f"{fmt(thr.get('value'))} {thr.get('unit', '')}".strip() if thr else "–",
-                fmt(r.get("first_call_ms")),
-                fmt(mem.get("peak_rss_mib")),
-                fmt(mem.get("peak_vram_allocated_mib")),
-                *[_metric_cell((r.get("metrics") or {}).get(m)) for m in metric_names],
+                md_escape(r.model),
+                md_escape(r.variant),
+                md_escape(r.backend),
+                md_escape(r.precision),
+                "ok" if r.ok else f"**{md_escape(r.status)}**",
+                f"{fmt(lat.p50)} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if lat is not None and ci else "–",
+                fmt(lat.p90 if lat is not None else None),
+                fmt(lat.cv if lat is not None else None, 2),
+                f"{fmt(thr.value)} {thr.unit}".strip() if thr is not None else "–",
+                fmt(r.first_call_ms),
+                fmt(mem.peak_rss_mib),
+                fmt(mem.peak_vram_allocated_mib),
+                *[_metric_cell(r.metric(m)) for m in metric_names],
                 _frontier_cell(ok, i),
             ]
         )
     out += [_table(headers, rows), ""]
-    if any(not_applicable(mv) for r in records for mv in (r.get("metrics") or {}).values()):
+    if any(mv.status == "not_applicable" for r in records for mv in r.metrics.values()):
         out += ["A metric left blank (–) does not apply to that job's modality.", ""]
 
     out += ["## Pareto front", ""]
@@ -196,26 +204,20 @@ def render_markdown(
 
     stage_rows = []
     for r in records:
-        st = r.get("stages_ms")
-        if not st:
+        st = r.stages_ms
+        if st is None:
             continue
         cells = []
         for key in ("text_encode", "denoise_step", "decode", "other"):
-            s = st.get(key)
-            if not s:
+            s = getattr(st, key)
+            if s is None:
                 cells.append("–")
             elif key == "denoise_step":
-                cells.append(f"{fmt(s['p50_ms'], 3)} × {s['calls']}")
+                cells.append(f"{fmt(s.p50_ms, 3)} × {s.calls}")
             else:
-                cells.append(fmt(s["total_ms"], 3))
+                cells.append(fmt(s.total_ms, 3))
         stage_rows.append(
-            [
-                md_escape(r.get("model")),
-                md_escape(r.get("variant")),
-                md_escape(r.get("backend")),
-                *cells,
-                fmt(st.get("total_ms"), 3),
-            ]
+            [md_escape(r.model), md_escape(r.variant), md_escape(r.backend), *cells, fmt(st.total_ms, 3)]
         )
     if stage_rows:
         out += [
@@ -237,53 +239,56 @@ def render_markdown(
             "",
         ]
 
+    # skipped, failed or invalid: a metric of another modality is a blank cell, not a line here
     skipped = [
         (r, name, mv)
         for r in records
-        for name, mv in (r.get("metrics") or {}).items()
-        if mv.get("status") != "ok" and not not_applicable(mv)
+        for name, mv in r.metrics.items()
+        if mv.status not in ("ok", "not_applicable")
     ]
     if skipped:
         out += ["## Metrics not computed", ""]
         for r, name, mv in skipped:
-            out.append(
-                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
-                f"`{md_escape(name)}` {mv.get('status')}: {md_escape(mv.get('reason'))}"
-            )
+            why = f": {md_escape(mv.reason)}" if mv.reason else ""
+            out.append(f"- {_label(r)}: `{md_escape(name)}` {mv.status}{why}")
         out.append("")
-    failed = [r for r in records if r.get("status") != "ok"]
+    failed = [r for r in records if not r.ok]
     if failed:
         out += ["## Failures", ""]
         for r in failed:
-            err = r.get("error") or {}
-            line = (
-                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: "
-                f"**{md_escape(err.get('type'))}**: {md_escape(err.get('message'))}"
-            )
-            if err.get("advice"):
-                line += f" — {md_escape(err['advice'])}"
+            err = r.error
+            if err is None:
+                out.append(f"- {_label(r)}: **{md_escape(r.status)}**")
+                continue
+            line = f"- {_label(r)}: **{md_escape(err.type)}**: {md_escape(err.message)}"
+            if err.advice:
+                line += f" — {md_escape(err.advice)}"
             out.append(line)
         out.append("")
     sample_lines = []
     for r in records:
-        if r.get("samples"):
-            base = Path(r.get("_run_dir") or run_dir)
-            links = " ".join(f"[{Path(s).name}]({_rel_link(base / s, run_dir)})" for s in r["samples"])
-            sample_lines.append(
-                f"- {md_escape(r['model'])} / {md_escape(r['variant'])} / {md_escape(r['backend'])}: {links}"
-            )
+        if r.samples:
+            base = Path(r.run_dir or run_dir)
+            links = " ".join(f"[{Path(s).name}]({_rel_link(base / s, run_dir)})" for s in r.samples)
+            sample_lines.append(f"- {_label(r)}: {links}")
     if sample_lines:
         out += ["## Samples", "", *sample_lines, ""]
-    pk = env.get("packages") or {}
+    threads = dev.torch_threads if dev is not None and dev.torch_threads is not None else "–"
     out += [
         "## Environment",
         "",
-        f"- Python {md_escape(env.get('python'))} on {md_escape(env.get('platform'))}; CPU {md_escape(env.get('cpu'))} × {env.get('cpu_count')}",
-        f"- torch threads {dev.get('torch_threads', '–')}; CUDA {dev.get('cuda') or '–'}; driver {dev.get('driver') or '–'}",
-        "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in pk.items() if v),
+        f"- Python {md_escape(env.python)} on {md_escape(env.platform)}; CPU {md_escape(env.cpu)} × {env.cpu_count}",
+        f"- torch threads {threads}; CUDA {(dev.cuda if dev else None) or '–'}; "
+        f"driver {(dev.driver if dev else None) or '–'}",
+        "- " + ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in env.packages.items() if v),
         "",
     ]
     return "\n".join(out)
+
+
+def _label(r: Record) -> str:
+    """``model / variant / backend``, escaped."""
+    return f"{md_escape(r.model)} / {md_escape(r.variant)} / {md_escape(r.backend)}"
 
 
 def _rel_link(path: Path, start: Path) -> str:
@@ -300,27 +305,35 @@ def _frontier_cell(ok, i: int) -> str:
     return cell + " (knee)" if bool(ok.at[i, "knee"]) else cell
 
 
-def backend_section(records: list[dict[str, Any]]) -> list[str]:
+def backend_section(records: list[Record]) -> list[str]:
     """Speed-up vs eager, compile cost, time to first output, break-even count and fidelity per variant."""
-    by_variant: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_variant: dict[tuple[str, str], list[Record]] = {}
     for r in records:
-        by_variant.setdefault((r.get("model"), r.get("variant")), []).append(r)
+        by_variant.setdefault((r.model, r.variant), []).append(r)
     rows = []
     for (model, variant), recs in by_variant.items():
-        eager = next((r for r in recs if r.get("backend") == "eager" and r.get("status") == "ok"), None)
+        eager = next((r for r in recs if r.backend == "eager" and r.ok and r.latency_ms is not None), None)
         if eager is None or len(recs) < 2:
             continue
-        t_eager = eager["latency_ms"]["p50"]
+        t_eager = eager.latency_ms.p50
         for r in recs:
-            if r.get("status") != "ok":
+            if not r.ok or r.latency_ms is None:
+                status = r.status if not r.ok else "no latency"
                 rows.append(
-                    [md_escape(model), md_escape(variant), md_escape(r.get("backend")), "failed", *["–"] * 6]
+                    [
+                        md_escape(model),
+                        md_escape(variant),
+                        md_escape(r.backend),
+                        md_escape(r.precision),
+                        md_escape(status),
+                        *["–"] * 4,
+                    ]
                 )
                 continue
-            t = r["latency_ms"]["p50"]
-            compile_s = float(r.get("compile_s") or 0.0)
-            prepare_s = float(r.get("prepare_s") if r.get("prepare_s") is not None else compile_s)
-            ttfo = float(r.get("load_s") or 0.0) + prepare_s + float(r.get("first_call_ms") or 0.0) / 1000.0
+            t = r.latency_ms.p50
+            compile_s = float(r.compile_s or 0.0)
+            prepare_s = float(r.prepare_s if r.prepare_s is not None else compile_s)
+            ttfo = float(r.load_s or 0.0) + prepare_s + float(r.first_call_ms or 0.0) / 1000.0
             if r is eager:
                 breakeven = "–"
             elif t < t_eager:
@@ -328,20 +341,18 @@ def backend_section(records: list[dict[str, Any]]) -> list[str]:
                 breakeven = str(math.ceil(compile_s / ((t_eager - t) / 1000.0))) if compile_s > 0 else "0"
             else:
                 breakeven = "never (not faster)"
-            m = r.get("metrics") or {}
             fid = ", ".join(
-                f"{k} {_metric_cell(m.get(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in m
+                f"{k} {_metric_cell(r.metric(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in r.metrics
             )
-            flag = r.get("fidelity") or {}
-            if flag and not flag.get("ok"):
-                fid += " ⚠ " + "; ".join(md_escape(v) for v in flag.get("violations", []))
-            hit = r.get("cache_hit")
+            if r.fidelity is not None and not r.fidelity.ok:
+                fid += " ⚠ " + "; ".join(md_escape(v) for v in r.fidelity.violations)
+            hit = r.cache_hit
             rows.append(
                 [
                     md_escape(model),
                     md_escape(variant),
-                    md_escape(r.get("backend")),
-                    md_escape(r.get("precision")),
+                    md_escape(r.backend),
+                    md_escape(r.precision),
                     f"{t_eager / t:.2f}×",
                     fmt(compile_s, 3) + (" (cache hit)" if hit else ""),
                     fmt(ttfo, 3),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserInputError
-from harness.results import RunStore, comparable_environment, flatten
+from harness.results import Record, RunMeta, RunStore, comparable_environment, flatten
 
 DEFAULT_OBJECTIVES = {"latency_ms.p50": "min", "peak_rss_mib": "min"}
 
@@ -15,64 +16,63 @@ DEFAULT_OBJECTIVES = {"latency_ms.p50": "min", "peak_rss_mib": "min"}
 # the model. The harness commit and the date may differ (that is the point of comparing runs).
 
 
-def objectives_of(meta: dict[str, Any]) -> dict[str, str]:
-    return dict((meta.get("suite") or {}).get("objectives") or DEFAULT_OBJECTIVES)
+def objectives_of(meta: RunMeta) -> dict[str, str]:
+    """The suite's objectives, column → ``min``/``max`` (:data:`DEFAULT_OBJECTIVES` when it names none)."""
+    return meta.objectives or dict(DEFAULT_OBJECTIVES)
 
 
-def constraints_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
+def constraints_of(meta: RunMeta) -> list[dict[str, Any]]:
     """The suite's constraints as ``{metric, min, max}`` mappings."""
-    out = []
-    for c in (meta.get("suite") or {}).get("constraints") or []:
-        out.append({"metric": c["metric"], "min": c.get("min"), "max": c.get("max")})
-    return out
+    return meta.constraints
 
 
-def environment_key(meta: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def environment_key(meta: RunMeta, records: list[Record]) -> dict[str, Any]:
     """The parts of a run's environment that make its timings comparable with another run's (the gate's
     definition: :func:`harness.results.comparable_environment`)."""
     return comparable_environment(meta, records)
 
 
-def metric_fingerprints(records: list[dict[str, Any]]) -> dict[str, list[str]]:
+def metric_fingerprints(records: list[Record]) -> dict[str, list[str]]:
     """Per metric, the distinct fingerprints of its computed values (extractor, versions, options)."""
     out: dict[str, set[str]] = {}
     for r in records:
-        for name, mv in (r.get("metrics") or {}).items():
-            if mv.get("status") == "ok" and mv.get("fingerprint"):
-                out.setdefault(name, set()).add(str(mv["fingerprint"]))
+        for name, mv in r.metrics.items():
+            if mv.status == "ok" and mv.fingerprint:
+                out.setdefault(name, set()).add(mv.fingerprint)
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
 @dataclass
 class Run:
     path: Path
-    meta: dict[str, Any]
-    records: list[dict[str, Any]]
+    meta: RunMeta
+    records: list[Record]
 
     @property
     def run_id(self) -> str:
-        return str(self.meta.get("run_id") or self.path.name)
+        return str(self.meta.run_id or self.path.name)
 
 
 @dataclass
 class Runs:
-    """Runs loaded together: records keep ``_run_id`` and ``_run_dir`` (in memory only)."""
+    """Runs loaded together: each record is located (``record.run_id``, ``record.run_dir``)."""
 
     runs: list[Run]
-    records: list[dict[str, Any]]
+    records: list[Record]
     objectives: dict[str, str]
     constraints: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what reading passed over (a torn last line)
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> RunMeta:
         return self.runs[0].meta
 
     def table(self):
         """One row per record (:func:`harness.results.flatten`) with a ``run_id`` column."""
         import pandas as pd
 
-        rows = [{**flatten(r), "run_id": r["_run_id"]} for r in self.records]
+        rows = [{**flatten(r), "run_id": r.run_id} for r in self.records]
         return pd.DataFrame(rows)
 
 
@@ -105,14 +105,19 @@ def merge_problems(runs: list[Run]) -> list[str]:
 def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = False) -> Runs:
     """Open run folders; merge them when environments and metric fingerprints agree.
 
+    A torn last line of a ``records.jsonl`` (the run stopped while writing it) is passed over: its
+    warning, prefixed with the run id, is kept in ``warnings``.
+
     Raises:
-        UserInputError: a folder is not a run, is given twice, or the runs disagree (one line naming the
-            first disagreements) and ``allow_mismatch`` is False. With ``allow_mismatch`` the reasons are
-            kept in ``notes`` and the first run's objectives and constraints are used.
+        UserInputError: a folder is not a run, holds no complete record, is given twice, or the runs
+            disagree (one line naming the first disagreements) and ``allow_mismatch`` is False. With
+            ``allow_mismatch`` the reasons are kept in ``notes`` and the first run's objectives and
+            constraints are used.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     runs: list[Run] = []
+    warnings: list[str] = []
     seen: set[Path] = set()
     for p in paths:
         store = RunStore.open(p)
@@ -120,7 +125,17 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
         if real in seen:
             raise UserInputError("run folder given twice", source=str(p))
         seen.add(real)
-        runs.append(Run(store.path, store.meta(), store.records()))
+        meta = store.meta()
+        read = store.read()
+        if not read.records:
+            torn = f" ({read.warnings[0]})" if read.warnings else ""
+            raise UserInputError(
+                f"no records: the run wrote none (did it crash before the first job ended?){torn}",
+                source=str(store.path),
+            )
+        run = Run(store.path, meta, read.records)
+        warnings += [f"{run.run_id}: {w}" for w in read.warnings]
+        runs.append(run)
     if not runs:
         raise UserInputError("no run folder given")
     problems = merge_problems(runs)
@@ -130,12 +145,9 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
             f"cannot merge runs: {'; '.join(problems[:3])}{more} (use --allow-mismatch to merge anyway)",
             source=str(runs[0].path),
         )
-    records = []
-    for run in runs:
-        for r in run.records:
-            records.append({**r, "_run_id": run.run_id, "_run_dir": run.path})
+    records = [r.located(run.run_id, run.path) for run in runs for r in run.records]
     notes = [f"merged despite: {p}" for p in problems]
-    return Runs(runs, records, objectives_of(runs[0].meta), constraints_of(runs[0].meta), notes)
+    return Runs(runs, records, objectives_of(runs[0].meta), constraints_of(runs[0].meta), notes, warnings)
 
 
 NOISE_FLOOR_HINT = (
@@ -144,20 +156,18 @@ NOISE_FLOOR_HINT = (
 )
 
 
-def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def noise_floors(records: list[Record]) -> list[dict[str, Any]]:
     """Per distribution metric whose details carry a real-vs-real noise floor (the zoo's domain distances):
     the floor at the generated sample size and the job closest to it."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:
-        for name, mv in (r.get("metrics") or {}).items():
-            d = mv.get("details") or {}
-            if (
-                mv.get("status") != "ok"
-                or "noise_floor" not in d
-                or not isinstance(mv.get("value"), (int, float))
-            ):
+        for name, mv in r.metrics.items():
+            d = mv.details
+            value = mv.number
+            if value is None or not math.isfinite(value) or "noise_floor" not in d:
                 continue
-            at_n = d.get("noise_floor_at_n") or {}
+            at_n = d.get("noise_floor_at_n")
+            at_n = at_n if isinstance(at_n, dict) else {}
             row = out.setdefault(
                 name,
                 {
@@ -169,7 +179,7 @@ def noise_floors(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 },
             )
             best = row["best_value"]
-            if best is None or (mv["value"] > best if mv.get("higher_is_better") else mv["value"] < best):
-                row["best"] = f"{r.get('model')} / {r.get('variant')} / {r.get('backend')}"
-                row["best_value"] = mv["value"]
+            if best is None or (value > best if mv.higher_is_better else value < best):
+                row["best"] = r.label
+                row["best_value"] = value
     return list(out.values())

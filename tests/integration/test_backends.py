@@ -42,23 +42,23 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     argv = ["run", str(path), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]
     assert main(argv) == 0
     _, ort = _records(capsys)
-    assert ort["backend"] == "onnxruntime" and ort["cache_hit"] is False and ort["compile_s"] > 0
-    assert set(ort["backend_details"]) == {"denoiser", "vae_decoder", "text_encoder"}
+    assert ort.backend == "onnxruntime" and ort.cache_hit is False and ort.compile_s > 0
+    assert set(ort.backend_details) == {"denoiser", "vae_decoder", "text_encoder"}
     assert all(
         d["exporter"] == "legacy" and d["provider"] == "CPUExecutionProvider"
-        for d in ort["backend_details"].values()
+        for d in ort.backend_details.values()
     )
-    assert ort["metrics"]["max_abs_diff"]["value"] <= 1e-3  # fp32 ORT reproduces eager outputs
-    assert ort["fidelity"] == {"ok": True, "violations": []}
+    assert ort.metric_value("max_abs_diff") <= 1e-3  # fp32 ORT reproduces eager outputs
+    assert ort.fidelity.ok is True and ort.fidelity.violations == []
     exported = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("model.onnx")}
     assert len(exported) == 3
     assert main(argv) == 0
     _, ort2 = _records(capsys)
-    assert ort2["cache_hit"] is True
+    assert ort2.cache_hit is True
     # Nothing was exported again (how much time that saves is measured by suites/backends.yaml, not asserted).
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("model.onnx")} == exported
-    assert ort2["capture_s"] > 0 and ort2["prepare_s"] >= ort2["compile_s"]
-    assert ort2["metrics"]["max_abs_diff"]["value"] == ort["metrics"]["max_abs_diff"]["value"]
+    assert ort2.capture_s > 0 and ort2.prepare_s >= ort2.compile_s
+    assert ort2.metric_value("max_abs_diff") == ort.metric_value("max_abs_diff")
     assert main(["cache", "ls"]) == 0 and "3 entries" in capsys.readouterr().out
 
 
@@ -82,8 +82,8 @@ def test_fidelity_bound_violation_is_flagged(write_yaml, tmp_path, capsys):
         == 0
     )
     _, fast = _records(capsys)
-    assert fast["status"] == "ok" and fast["fidelity"]["ok"] is False
-    assert fast["fidelity"]["violations"][0].startswith("max_abs_diff ")
+    assert fast.status == "ok" and fast.fidelity.ok is False
+    assert fast.fidelity.violations[0].startswith("max_abs_diff ")
     assert main(["report", str(tmp_path / next(p.name for p in tmp_path.iterdir() if p.is_dir()))]) == 0
 
 
@@ -94,9 +94,9 @@ def test_tensorrt_selected_where_absent_fails_the_job_clearly(write_yaml, tmp_pa
     path = write_yaml("s.yaml", _suite(["tensorrt"]))
     assert main(["run", str(path), "--out", str(tmp_path), "--isolation", "none", "--device", "cpu"]) == 1
     (rec,) = _records(capsys)
-    assert rec["status"] == "failed"
-    assert rec["error"]["type"] in ("TensorRTNotAvailable", "HarnessError")
-    assert "TensorRT" in rec["error"]["message"] or "--device cuda" in rec["error"]["message"]
+    assert rec.status == "failed"
+    assert rec.error.type in ("TensorRTNotAvailable", "HarnessError")
+    assert "TensorRT" in rec.error.message or "--device cuda" in rec.error.message
 
 
 @pytest.mark.tensorrt
@@ -109,4 +109,4 @@ def test_tensorrt_engine_on_gpu(write_yaml, tmp_path, capsys, monkeypatch):
     path = write_yaml("s.yaml", _suite(["eager", "tensorrt"], options={"tensorrt": {"fp16": False}}))
     assert main(["run", str(path), "--out", str(tmp_path / "r"), "--device", "cuda"]) == 0
     _, trt = _records(capsys)
-    assert trt["status"] == "ok" and trt["metrics"]["max_abs_diff"]["value"] < 1e-2
+    assert trt.status == "ok" and trt.metric_value("max_abs_diff") < 1e-2

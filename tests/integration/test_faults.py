@@ -53,9 +53,7 @@ def _wait_for_records(out_dir: Path, n: int, proc, timeout: float = 600) -> Path
 
 
 def _table(records):
-    return [
-        (r["job_id"], r["status"], (r.get("metrics") or {}).get("psnr", {}).get("value")) for r in records
-    ]
+    return [(r.job_id, r.status, r.metrics["psnr"].value if "psnr" in r.metrics else None) for r in records]
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path, capsys):
@@ -69,7 +67,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = RunStore.open(run).records()
-    assert len(kept) in (1, 2) and all(r["status"] == "ok" for r in kept)
+    assert len(kept) in (1, 2) and all(r.status == "ok" for r in kept)
     assert main(["run", "--resume", str(run)]) == 0
     out = capsys.readouterr().out
     assert f"{len(kept)} of 3 jobs already recorded" in out
@@ -87,11 +85,11 @@ def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "harness run --resume" in err and "Traceback" not in err
     records = RunStore.open(run).records()
-    assert records[0]["status"] == "ok"
-    assert records[-1]["status"] == "interrupted" and records[-1]["error"]["type"] == "KeyboardInterrupt"
+    assert records[0].status == "ok"
+    assert records[-1].status == "interrupted" and records[-1].error.type == "KeyboardInterrupt"
     assert main(["report", str(run)]) == 0  # the report still builds
     assert main(["run", "--resume", str(run)]) == 0
-    assert [r["status"] for r in RunStore.open(run).records()] == ["ok", "ok", "ok"]
+    assert [r.status for r in RunStore.open(run).records()] == ["ok", "ok", "ok"]
 
 
 def test_nan_outputs_make_quality_invalid(tmp_path):
@@ -107,8 +105,8 @@ def test_nan_outputs_make_quality_invalid(tmp_path):
     data = np.full((2, 32, 32, 3), 0.5, dtype=np.float32)
     data[0, 0, 0, 0] = np.nan
     out = run_metrics(job, Samples("image", data, seeds=[0, 1]), tmp_path)
-    assert {v["status"] for v in out.values()} == {"invalid"}
-    assert out["psnr"]["reason"] == "the outputs contain NaN or Inf"
+    assert {v.status for v in out.values()} == {"invalid"}
+    assert out["psnr"].reason == "the outputs contain NaN or Inf"
 
 
 def test_pickle_weights_refused_unless_allowed(write_yaml, tmp_path, capsys):
@@ -135,7 +133,7 @@ def test_pickle_weights_refused_unless_allowed(write_yaml, tmp_path, capsys):
         == 1
     )
     (rec,) = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
-    assert "pickle checkpoints (.bin, .pt, .ckpt) are refused" in rec["error"]["message"]
+    assert "pickle checkpoints (.bin, .pt, .ckpt) are refused" in rec.error.message
     write_yaml("model_cards/pkl.yaml", {**card, "allow_pickle": True})
     assert (
         main(["run", str(suite), "--out", str(tmp_path / "r2"), "--isolation", "none", "--device", "cpu"])
@@ -177,7 +175,18 @@ def test_hostile_names_render_harmlessly(tmp_path):
             "status": "ok",
             "modality": "image",
             "precision": "fp32",
-            "latency_ms": {"p50": 1.0, "p90": 1.0, "p99": 1.0, "mean": 1.0, "samples": [1.0]},
+            "latency_ms": {
+                "n": 1,
+                "p50": 1.0,
+                "p90": 1.0,
+                "p99": 1.0,
+                "mean": 1.0,
+                "std": 0.0,
+                "cv": 0.0,
+                "min": 1.0,
+                "max": 1.0,
+                "samples": [1.0],
+            },
             "memory": {"peak_rss_mib": 10.0},
             "metrics": {},
         }

@@ -34,13 +34,11 @@ def test_ray_executor_matches_local(ray_cluster, write_yaml, tmp_path, capsys):
         == 0
     )
     local = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
-    assert [(r["job_id"], r["status"]) for r in via_ray] == [(r["job_id"], r["status"]) for r in local]
+    assert [(r.job_id, r.status) for r in via_ray] == [(r.job_id, r.status) for r in local]
     # Pairwise metrics saw the baseline's outputs, shipped through Ray's object store.
-    assert via_ray[1]["metrics"]["psnr"]["value"] == pytest.approx(
-        local[1]["metrics"]["psnr"]["value"], rel=1e-6
-    )
-    assert all("node" in r for r in via_ray)
-    assert all((run.path / s).is_file() for r in via_ray for s in r["samples"])
+    assert via_ray[1].metric_value("psnr") == pytest.approx(local[1].metric_value("psnr"), rel=1e-6)
+    assert all(r.node for r in via_ray)
+    assert all((run.path / s).is_file() for r in via_ray for s in r.samples)
     assert main(["report", str(run.path)]) == 0
 
 

@@ -228,11 +228,14 @@ def test_worker_runs_lpips_and_skips_fid_without_reference(wdir, offline_env, mo
         ],
     )
     out = run_metrics(job, Samples("image", _images(5, 2, 64)), tmp_path, "cpu")
-    assert out["lpips"]["status"] == "ok" and out["lpips"]["value"] == pytest.approx(0.0, abs=1e-7)
-    assert out["lpips"]["details"]["note"] == "baseline variant: compared with itself"
-    assert out["fid"]["status"] == "skipped" and "reference_path" in out["fid"]["reason"]
-    assert out["ms_ssim"]["status"] == "skipped" and "needs at least 176 px" in out["ms_ssim"]["reason"]
-    assert out["kid"]["status"] == "failed" and "bad options for kid: subset_size" in out["kid"]["reason"]
+    assert out["lpips"].status == "ok" and out["lpips"].value == pytest.approx(0.0, abs=1e-7)
+    assert out["lpips"].details["note"] == "baseline variant: compared with itself"
+    assert out["fid"].status == "skipped" and "reference_path" in out["fid"].reason
+    assert out["ms_ssim"].status == "skipped" and "needs at least 176 px" in out["ms_ssim"].reason
+    assert (
+        out["kid"].status == "failed"
+        and "bad options: kid: subset_size: Input should be greater than or equal to 2" in out["kid"].reason
+    )
 
 
 # ------------------------------------------------------------------------------------------- CLIP

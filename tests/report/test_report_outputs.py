@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.report import build_report
+from harness.errors import UserInputError
+from harness.report import build_report, load_runs
+from harness.report.demo import DEMO_JOBS
 from tests.report.conftest import small_run
 
 EXTERNAL = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
@@ -185,7 +187,7 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
         node = meta
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = "9.9-changed"
+        node[path[-1]] = 99 if path[-1] == "torch_threads" else "9.9-changed"  # an int field
         (b / "run.json").write_text(json.dumps(meta))
         if label in BACKEND_PACKAGES:
             # a runtime's version is no difference for runs that do not use it...
@@ -234,8 +236,8 @@ def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
             else:
                 rec["metrics"][name] = {
                     "value": None,
-                    "status": "skipped",
-                    "applicable": False,
+                    "status": "not_applicable",
+                    "higher_is_better": False,
                     "reason": f"applies to {modality}, not {rec['modality']}",
                 }
         lines.append(json.dumps(rec))
@@ -251,3 +253,90 @@ def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
     assert names == ["pareto_latency_ms.p50__fd_x.png", "pareto_latency_ms.p50__fvd_x.png"]
     html = (run / "report.html").read_text()
     assert "applies to" not in html and "<h3>Noise floors</h3>" in html and "<code>fvd_x</code>" in html
+
+
+def test_run_without_records_is_bad_input(tmp_path, capsys):
+    run = small_run(tmp_path, "empty", samples=0)
+    (run / "records.jsonl").write_text("")
+    with pytest.raises(UserInputError, match=r"empty: no records: the run wrote none \(did it crash"):
+        build_report(run)
+    (run / "records.jsonl").unlink()  # no records.jsonl at all: the same
+    assert main(["report", str(run)]) == 2
+    assert "no records: the run wrote none" in capsys.readouterr().err
+    assert not (run / "report.md").exists()
+
+
+def test_a_run_without_records_is_bad_input_beside_one_with_records(tmp_path):
+    full, empty = small_run(tmp_path, "full", samples=0), small_run(tmp_path, "empty", samples=0)
+    (empty / "records.jsonl").write_text("")
+    with pytest.raises(UserInputError, match=r"empty: no records: the run wrote none"):
+        load_runs([full, empty])
+
+
+def test_torn_last_line_is_a_warning_and_the_rest_is_reported(tmp_path, capsys):
+    run = small_run(tmp_path, "torn", samples=0)
+    with open(run / "records.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"schema": 2, "job_id": "tiny-sd__steps-9__eager__0000abcd", "model": "tiny')
+    out = build_report(run, html=False)
+    assert len(out["warnings"]) == 1
+    warning = out["warnings"][0]
+    assert warning.startswith("torn: ") and "records.jsonl:5: the last line is cut short" in warning
+    assert "job tiny-sd__steps-9__eager__0000abcd counts as missing" in warning
+    assert len(pd.read_csv(out["frontier_csv"])) == 4
+    assert "4 of 4 jobs ok" in out["markdown"].read_text()
+    # the command prints it
+    assert main(["report", str(run), "--no-html"]) == 0
+    assert "warning: torn: " in capsys.readouterr().err
+
+
+def test_only_a_torn_line_is_no_records(tmp_path):
+    run = small_run(tmp_path, "torn-only", samples=0, jobs=[])
+    (run / "records.jsonl").write_text('{"schema": 2, "job_id": "x')
+    with pytest.raises(UserInputError, match=r"no records: the run wrote none .*cut short"):
+        load_runs(run)
+
+
+def test_version_1_record_of_another_modality_is_a_blank_cell(tmp_path):
+    """Older harnesses wrote a metric of another modality as skipped with ``applicable: false``: it is
+    read as not applicable, so a blank cell and no "Metrics not computed" line."""
+    run = small_run(tmp_path, "v1", samples=0, jobs=DEMO_JOBS[1:3])
+    meta = json.loads((run / "run.json").read_text())
+    meta["suite"]["metrics"] = ["psnr", "fad_x"]
+    (run / "run.json").write_text(json.dumps(meta))
+    lines = []
+    for line in (run / "records.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        rec["schema"] = 1
+        rec["metrics"]["fad_x"] = {
+            "value": None,
+            "unit": "",
+            "higher_is_better": False,
+            "status": "skipped",
+            "reason": "weights absent",
+            "applicable": False,
+        }
+        lines.append(json.dumps(rec))
+    # a version-1 skip that does apply (the reason says why) stays in "Metrics not computed"
+    rec = json.loads(lines[1])
+    rec["metrics"]["fad_x"] = {
+        "value": None,
+        "higher_is_better": False,
+        "status": "skipped",
+        "reason": "no refs",
+    }
+    lines[1] = json.dumps(rec)
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+
+    runs = load_runs(run)
+    assert [r.metrics["fad_x"].status for r in runs.records] == ["not_applicable", "skipped"]
+    out = build_report(run)
+    md = out["markdown"].read_text()
+    jobs = md.split("## Jobs")[1].split("## Pareto front")[0]
+    header, _, first, second = jobs.strip().splitlines()[:4]
+    assert header.split(" | ")[-2] == "fad_x"
+    assert first.split(" | ")[-2] == "–" and second.split(" | ")[-2] == "skipped"
+    assert "does not apply to that job's modality" in md
+    assert "weights absent" not in md
+    assert "- tiny-sd / steps-3 / eager: `fad\\_x` skipped: no refs" in md
+    html = out["html"].read_text()
+    assert "weights absent" not in html and "no refs" in html

@@ -193,7 +193,7 @@ def test_suite_scores_through_the_worker(write_yaml, tmp_path, capsys):
     )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     (rec,) = RunStore.open(run).records()
-    assert rec["status"] == "ok", rec.get("error")
-    fd, acc = rec["metrics"]["fd_digits"], rec["metrics"]["class_accuracy"]
-    assert fd["status"] == "ok" and fd["value"] > 0 and fd["details"]["noise_floor"] > 0, fd
-    assert acc["status"] == "ok" and acc["value"] > 0.8, acc
+    assert rec.status == "ok", rec.error
+    fd, acc = rec.metrics["fd_digits"], rec.metrics["class_accuracy"]
+    assert fd.status == "ok" and fd.value > 0 and fd.details["noise_floor"] > 0, fd
+    assert acc.status == "ok" and acc.value > 0.8, acc

@@ -1,0 +1,404 @@
+"""The record of one job and the metadata of a run, as typed models: the one schema every reader uses.
+
+A record (one line of ``records.jsonl``) is one job's outcome: its identity, status and error, every latency
+sample with the summary, memory, the metrics with their fingerprints, fidelity to the baseline, and the
+environment it ran in. The worker builds a :class:`Record`; reports, the gate, exports and the notebook read
+it through these models.
+
+Schema versions: 2 is written. Version-1 records (the committed baselines, runs of older harnesses) are read
+and upgraded in memory (:func:`upgrade`); a record of a newer version is refused with the reason.
+Non-finite floats are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (strict JSON) and read back
+as floats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+)
+
+from harness.errors import UserInputError
+
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
+
+JobStatus = Literal["ok", "failed", "skipped", "interrupted"]
+# ok: a value; skipped: could not be computed here (weights absent, no baseline outputs); failed: raised;
+# invalid: the outputs were NaN/Inf, so a score would mean nothing; not_applicable: another modality's metric.
+MetricStatus = Literal["ok", "skipped", "failed", "invalid", "not_applicable"]
+NON_FINITE = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _number_in(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in NON_FINITE:
+        return NON_FINITE[value.strip().lower()]
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+def _number_out(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+# A float that may be non-finite; JSON carries "inf"/"-inf"/"nan" for those.
+Num = Annotated[float, BeforeValidator(_number_in), PlainSerializer(_number_out, when_used="json")]
+
+
+def number(value: Any) -> float | None:
+    """A raw JSON value as a float (the strings written for non-finite values included); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return NON_FINITE.get(value.strip().lower())
+    return float(value)
+
+
+class Part(BaseModel):
+    """A part of a record: unknown keys are errors (a typo in a writer must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Latency(Part):
+    """Per-iteration latency of the timed request, in milliseconds, with every sample kept."""
+
+    n: int
+    p50: Num
+    p90: Num
+    p99: Num
+    mean: Num
+    std: Num
+    cv: Num
+    min: Num
+    max: Num
+    p50_ci95: tuple[Num, Num] | None = None
+    samples: list[Num] = Field(default_factory=list)
+
+
+class PerItemLatency(Part):
+    p50: Num
+
+
+class Throughput(Part):
+    """Items per second in the modality's unit (images/s, frames/s, audio_s/s) at the median latency."""
+
+    value: Num
+    unit: str
+    per_call: Num | None = None
+
+
+class Memory(Part):
+    """Peak memory of the job: the process's RSS; on a GPU the allocator's peaks and NVML's per process."""
+
+    peak_rss_mib: Num | None = None
+    peak_vram_allocated_mib: Num | None = None
+    peak_vram_reserved_mib: Num | None = None
+    peak_vram_nvml_mib: Num | None = None
+
+
+class StageTime(Part):
+    total_ms: Num
+    calls: int
+    p50_ms: Num
+
+
+class Stages(Part):
+    """One profiled call split by stage (hooks synchronise, so this call is never in the timed loop)."""
+
+    text_encode: StageTime | None = None
+    denoise_step: StageTime | None = None
+    decode: StageTime | None = None
+    other: StageTime | None = None
+    total_ms: Num
+
+
+class JobError(Part):
+    type: str
+    message: str
+    stage: str | None = None
+    advice: str | None = None
+    traceback: str | None = None
+    log: str | None = None
+    duration_s: Num | None = None
+
+
+class MetricResult(Part):
+    """One metric of one job: a value (with its interval and fingerprint), or a status saying why not."""
+
+    value: Num | None = None
+    unit: str = ""
+    higher_is_better: bool
+    status: MetricStatus = "ok"
+    reason: str | None = None
+    n: int | None = None
+    ci95: tuple[Num, Num] | None = None
+    std: Num | None = None
+    fingerprint: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and self.value is not None
+
+    @property
+    def number(self) -> float | None:
+        """The value when the metric is ok, else None."""
+        return self.value if self.ok else None
+
+
+class Fidelity(Part):
+    """Whether a variant's outputs stay within the suite's fidelity bounds against the baseline."""
+
+    ok: bool
+    violations: list[str] = Field(default_factory=list)
+
+
+class DeviceEnvironment(Part):
+    """What the job's process saw of its device (read with torch, inside the job)."""
+
+    device: str | None = None
+    torch_threads: int | None = None
+    device_name: str | None = None
+    cuda: str | None = None
+    driver: str | None = None
+    cudnn: int | str | None = None
+    gpu_memory_mib: Num | None = None
+    compute_capability: str | None = None
+
+
+class Record(Part):
+    """One job's outcome: ``records.jsonl`` holds one per line, appended as each job ends."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    schema_version: int = Field(SCHEMA_VERSION, alias="schema")
+    # identity
+    job_id: str
+    suite: str | None = None
+    model: str
+    variant: str
+    backend: str
+    precision: str | None = None
+    modality: str | None = None
+    task: str | None = None
+    device: str | None = None
+    batch_size: int | None = None
+    call: dict[str, Any] = Field(default_factory=dict)
+    random_weights: bool = False
+    baseline_job_id: str | None = None
+    node: str | None = None
+    # outcome
+    status: JobStatus
+    error: JobError | None = None
+    started_at: str | None = None
+    duration_s: Num | None = None
+    # load and prepare
+    load_s: Num | None = None
+    parameters: dict[str, int] | None = None
+    prepare_s: Num | None = None
+    compile_s: Num | None = None
+    capture_s: Num | None = None
+    cache_hit: bool | None = None
+    backend_notes: list[str] = Field(default_factory=list)
+    backend_details: dict[str, Any] = Field(default_factory=dict)
+    # speed
+    first_call_ms: Num | None = None
+    latency_ms: Latency | None = None
+    latency_per_item_ms: PerItemLatency | None = None
+    throughput: Throughput | None = None
+    recompiled_in_timed_loop: int | None = None
+    output_shape: list[int] | None = None
+    stages_ms: Stages | None = None
+    # quality
+    samples: list[str] = Field(default_factory=list)
+    num_samples: int | None = None
+    quality_invalid: str | None = None
+    metrics: dict[str, MetricResult] = Field(default_factory=dict)
+    fidelity: Fidelity | None = None
+    # memory and environment
+    memory: Memory = Field(default_factory=Memory)
+    environment: DeviceEnvironment | None = None
+
+    # Where the record was read from (in memory only: reports of several runs name each job's run).
+    _run_id: str | None = PrivateAttr(default=None)
+    _run_dir: Path | None = PrivateAttr(default=None)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} / {self.variant} / {self.backend}"
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self._run_dir
+
+    def located(self, run_id: str, run_dir: Path) -> Record:
+        """This record, marked as read from ``run_dir`` (a copy; the record itself is unchanged)."""
+        copy = self.model_copy()
+        copy._run_id, copy._run_dir = run_id, Path(run_dir)
+        return copy
+
+    def metric(self, name: str) -> MetricResult | None:
+        return self.metrics.get(name)
+
+    def metric_value(self, name: str) -> float | None:
+        """The metric's value when it is ok, else None."""
+        mv = self.metrics.get(name)
+        return mv.number if mv is not None else None
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), allow_nan=False)
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 record as version 2 (a copy): ``skipped`` metrics of another modality become
+    ``not_applicable`` (version 1 marked them with ``applicable: false`` or a reason "applies to …")."""
+    out = dict(data)
+    metrics = {}
+    for name, mv in (out.get("metrics") or {}).items():
+        if isinstance(mv, dict):
+            mv = dict(mv)
+            flag = mv.pop("applicable", None)
+            other_modality = flag is False or str(mv.get("reason") or "").startswith("applies to ")
+            if mv.get("status") == "skipped" and other_modality:
+                mv["status"] = "not_applicable"
+        metrics[name] = mv
+    if "metrics" in out:
+        out["metrics"] = metrics
+    if isinstance(out.get("error"), dict):
+        out["error"] = {k: v for k, v in out["error"].items() if k in JobError.model_fields}
+    out["schema"] = SCHEMA_VERSION
+    return out
+
+
+def parse_record(data: Any, *, where: str) -> Record:
+    """A record from its JSON object (version 1 or 2). Bad input names ``where`` and the field."""
+    if not isinstance(data, dict):
+        raise UserInputError(f"expected a JSON object, got {type(data).__name__}", source=where)
+    version = data.get("schema", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise UserInputError(f"schema: {version!r} is not a schema version", source=where)
+    if version not in READABLE_SCHEMAS:
+        newer = version > SCHEMA_VERSION
+        raise UserInputError(
+            f"schema: version {version} "
+            + ("was written by a newer harness; upgrade this one" if newer else "is not known")
+            + f" (this harness reads {', '.join(map(str, READABLE_SCHEMAS))})",
+            source=where,
+        )
+    if version == 1:
+        data = upgrade(data)
+    try:
+        return Record.model_validate(data)
+    except ValidationError as exc:
+        from harness.validation import validation_message
+
+        raise UserInputError(validation_message(Record, exc), source=where) from None
+
+
+# ------------------------------------------------------------------------------------------- run.json
+
+
+class HostEnvironment(BaseModel):
+    """The host as ``harness run`` saw it (no torch): versions, CPU, commit. Later keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    harness_version: str | None = None
+    harness_commit: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    cpu: str | None = None
+    cpu_count: int | None = None
+    packages: dict[str, str | None] = Field(default_factory=dict)
+
+
+class RunMeta(BaseModel):
+    """``run.json``: the suite as run, the plan, the device and the environment of a run folder."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str | None = None
+    suite: dict[str, Any] = Field(default_factory=dict)
+    device: str | None = None
+    isolation: str | None = None
+    executor: str | None = None
+    only: list[str] | None = None
+    repeat: dict[str, int] | None = None
+    environment: HostEnvironment = Field(default_factory=HostEnvironment)
+    device_environment: DeviceEnvironment | None = None
+    jobs: list[dict[str, Any]] | None = None
+    resumed: list[str] = Field(default_factory=list)
+
+    @property
+    def suite_name(self) -> str | None:
+        name = self.suite.get("name")
+        return str(name) if name is not None else None
+
+    @property
+    def gates(self) -> dict[str, Any]:
+        gates = self.suite.get("gates") or {}
+        return gates if isinstance(gates, dict) else {}
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        objectives = self.suite.get("objectives") or {}
+        return dict(objectives) if isinstance(objectives, dict) else {}
+
+    @property
+    def constraints(self) -> list[dict[str, Any]]:
+        """The suite's constraints as ``{metric, min, max}`` mappings."""
+        out = []
+        for c in self.suite.get("constraints") or []:
+            if isinstance(c, dict) and "metric" in c:
+                out.append({"metric": c["metric"], "min": c.get("min"), "max": c.get("max")})
+        return out
+
+    @property
+    def metric_names(self) -> list[str]:
+        out = []
+        for m in self.suite.get("metrics") or []:
+            name = m if isinstance(m, str) else (m.get("name") if isinstance(m, dict) else None)
+            if name:
+                out.append(str(name))
+        return out
+
+    @property
+    def measurement(self) -> dict[str, Any]:
+        m = self.suite.get("measurement") or {}
+        return m if isinstance(m, dict) else {}
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_none=False), indent=2, allow_nan=False)
+
+
+def parse_meta(data: Any, *, where: str) -> RunMeta:
+    if not isinstance(data, dict):
+        raise UserInputError(f"expected a JSON object, got {type(data).__name__}", source=where)
+    try:
+        return RunMeta.model_validate(data)
+    except ValidationError as exc:
+        from harness.validation import validation_message
+
+        raise UserInputError(validation_message(RunMeta, exc), source=where) from None
