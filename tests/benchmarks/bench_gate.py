@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from harness.gate import ALPHA, latency_rule, shift_test
+from harness.gate.stats import ALPHA, latency_rule, shift_test
 
 GATE = 0.05
 CVS = (0.02, 0.03, 0.04, 0.05)

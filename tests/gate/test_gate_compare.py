@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from harness.cli import main
-from harness.gate import compare_runs
+from harness.gate.compare import compare_runs
 from tests.gate.gate_helpers import JOBS, copy_run, make_run, metric, read, scale_latency, write
 from tests.helpers import ROOT
 
@@ -121,7 +121,7 @@ def test_a_job_that_fails_in_head_is_a_regression(base, tmp_path, capsys):
     assert [(c.get("name"), c.find("failure").get("type")) for c in failures] == [("status", "JobFailed")]
 
 
-def test_added_and_removed_jobs_are_reported_not_failed(base, tmp_path, capsys):
+def test_a_job_missing_in_head_is_a_regression_unless_allowed(base, tmp_path, capsys):
     from tests.gate.gate_helpers import record
 
     def edit(meta, recs):
@@ -129,13 +129,34 @@ def test_added_and_removed_jobs_are_reported_not_failed(base, tmp_path, capsys):
         recs.append(record("tiny-audio", "steps-4", seed=9))
 
     head = copy_run(base, tmp_path / "h", edit)
-    assert main(["compare", str(base), str(head)]) == 0
+    junit = tmp_path / "j.xml"
+    assert main(["compare", str(base), str(head), "--junit", str(junit)]) == 1
     out = capsys.readouterr().out
     rows = _table_rows(out)
     assert len(rows) == len(JOBS) + 1
-    assert any("tiny-sd / steps-5 / eager | removed" in r for r in rows)
+    assert any("tiny-sd / steps-5 / eager | ❌ missing in head" in r for r in rows)
     assert any("tiny-audio / steps-4 / eager | added" in r for r in rows)
-    assert "1 job(s) added · 1 removed" in out
+    assert "**FAIL: 1 regression**" in out and "1 job(s) added · 0 removed · 1 missing" in out
+    failures = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("failure") is not None]
+    assert [(c.get("name"), c.find("failure").get("type")) for c in failures] == [("status", "JobMissing")]
+
+    assert main(["compare", str(base), str(head), "--allow-missing"]) == 0
+    captured = capsys.readouterr()
+    assert "missing in head (allowed by --allow-missing)" in captured.out
+    assert "1 job(s) ok in base are missing in head (allowed by --allow-missing)" in captured.err
+
+
+def test_a_job_failed_in_base_and_absent_in_head_is_removed_not_missing(base, tmp_path, capsys):
+    from tests.gate.gate_helpers import record
+
+    def edit_base(meta, recs):
+        recs[0] = record(recs[0]["model"], recs[0]["variant"], seed=0, status="failed")
+
+    b = copy_run(base, tmp_path / "b", edit_base)
+    head = copy_run(base, tmp_path / "h", lambda meta, recs: recs.pop(0))
+    assert main(["compare", str(b), str(head)]) == 0
+    rows = _table_rows(capsys.readouterr().out)
+    assert any("tiny-sd / steps-5 / eager | removed" in r for r in rows)
 
 
 def test_sampled_metrics_need_their_intervals_apart_beyond_the_threshold(tmp_path):
@@ -198,7 +219,10 @@ def test_a_bad_gate_file_is_bad_input(base, tmp_path, capsys, text, match):
 def test_no_gates_anywhere_is_bad_input(tmp_path, capsys):
     run = make_run(tmp_path / "r", gates={})
     assert main(["compare", str(run), str(run)]) == 2
-    assert "no gates: pass --gate FILE or add 'gates:' to the suite" in capsys.readouterr().err
+    assert (
+        "no gates: pass --gate FILE (a gate file or a suite with gates:) or add 'gates:' to the suite"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_gate_file_overrides_the_suite_gates(base, tmp_path):
@@ -237,7 +261,8 @@ def test_a_different_torch_is_refused_then_allowed(base, tmp_path, capsys):
     assert main(["compare", str(base), str(head), "--skip-on-mismatch"]) == 0
     out = capsys.readouterr().out
     assert (
-        out.startswith("skipped: the baseline cannot judge this machine (") and "torch 2.14.1 → 2.15.0" in out
+        out.startswith("NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine (")
+        and "torch 2.14.1 → 2.15.0" in out
     )
 
 
@@ -357,7 +382,7 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     assert "device name AMD EPYC → Neoverse" in err
     assert main(["compare", str(folder), str(arm), "--skip-on-mismatch"]) == 0
     assert capsys.readouterr().out.startswith(
-        "skipped: the baseline cannot judge this machine (nearest baseline"
+        "NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine (nearest baseline"
     )
 
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.gate import benchmark_stats, derive_gates, load_gate_file
+from harness.gate.derive import derive_gates
+from harness.gate.export import benchmark_stats
+from harness.gate.thresholds import load_gate_file
 from tests.gate.gate_helpers import JOBS, copy_run, make_run, record, scale_latency
 
 # The keys `pytest --benchmark-json` writes (pytest-benchmark 4 and 5), checked against a file it wrote.

@@ -9,7 +9,8 @@ import pytest
 
 from harness.config import load_suite
 from harness.errors import UserInputError
-from harness.gate import ALPHA, Threshold, _null_sf, latency_rule, parse_threshold, shift_test
+from harness.gate.stats import ALPHA, _null_sf, latency_rule, shift_test
+from harness.gate.thresholds import Threshold, parse_threshold
 
 # ----------------------------------------------------------------------------------------- thresholds
 
