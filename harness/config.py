@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
     PrivateAttr,
     ValidationError,
     ValidationInfo,
@@ -30,6 +24,11 @@ from pydantic import (
 
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
+from harness.results.columns import SPEED_COLUMNS
+from harness.validation import validation_message
+from harness.yamlio import read_yaml
+
+__all__ = ["SPEED_COLUMNS", "read_yaml", "validation_message"]
 
 Modality = Literal["image", "video", "audio"]
 Task = Literal[
@@ -45,22 +44,27 @@ DType = Literal["fp32", "fp16", "bf16"]
 Direction = Literal["min", "max"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+=,-]*$"
 
-# Columns of a record that objectives and gates may name, besides the suite's metrics.
-SPEED_COLUMNS = (
-    "latency_ms.p50",
-    "latency_ms.p90",
-    "latency_ms.p99",
-    "latency_ms.mean",
-    "latency_per_item_ms.p50",
-    "throughput",
-    "first_call_ms",
-    "load_s",
-    "compile_s",
-    "peak_rss_mib",
-    "peak_vram_allocated_mib",
-    "peak_vram_reserved_mib",
-    "peak_vram_nvml_mib",
-)
+# Numbers are strict (``true`` is not a count, ``"5"`` is not a number) and bounded, so nothing a suite asks
+# for overflows or runs for ever once the jobs start.
+MAX_SEED = 2**32 - 1  # numpy's and most tools' seed range; item i uses seed + i
+MAX_COUNT = 1_000_000
+
+
+def _int(lo: int, hi: int, description: str | None = None) -> Any:
+    return Annotated[int, Field(strict=True, ge=lo, le=hi, description=description)]
+
+
+def _float(lo: float, hi: float, *, gt: bool = False) -> Any:
+    if gt:
+        return Annotated[float, Field(strict=True, gt=lo, le=hi)]
+    return Annotated[float, Field(strict=True, ge=lo, le=hi)]
+
+
+Seed = _int(0, MAX_SEED)
+BatchSize = _int(1, 65_536)
+Count = _int(1, MAX_COUNT)
+Steps = _int(1, 100_000)
+Pixels = _int(1, 65_536)
 
 
 class Strict(BaseModel):
@@ -91,7 +95,7 @@ class ConfigSource(Strict):
 
     kind: Literal["config"]
     path: str
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
 
 
 Source = Annotated[HubSource | LocalSource | ConfigSource, Field(discriminator="kind")]
@@ -107,14 +111,14 @@ class SchedulerSpec(Strict):
 class CallArgs(Strict):
     """Arguments of one generation call. Every field is optional: cards set defaults, variants override."""
 
-    steps: PositiveInt | None = None
-    guidance_scale: NonNegativeFloat | None = None
-    height: PositiveInt | None = None
-    width: PositiveInt | None = None
-    resolution: PositiveInt | None = Field(default=None, description="shorthand for height = width")
-    num_frames: PositiveInt | None = None
-    fps: PositiveInt | None = None
-    audio_seconds: PositiveFloat | None = None
+    steps: Steps | None = None
+    guidance_scale: _float(0.0, 1e4) | None = None
+    height: Pixels | None = None
+    width: Pixels | None = None
+    resolution: Pixels | None = Field(default=None, description="shorthand for height = width")
+    num_frames: _int(1, 100_000) | None = None
+    fps: _int(1, 10_000) | None = None
+    audio_seconds: _float(0.0, 86_400.0, gt=True) | None = None
     scheduler: SchedulerSpec | None = None
     negative_prompt: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="passed to the pipeline call as-is")
@@ -177,12 +181,12 @@ class ModelCard(Strict):
 
 
 class Measurement(Strict):
-    warmup: NonNegativeInt = 1
-    min_iterations: PositiveInt = 3
-    max_iterations: PositiveInt = 20
-    min_duration_s: NonNegativeFloat = 0.0
-    timeout_s: PositiveFloat = 900.0
-    profile_stages: bool = True
+    warmup: _int(0, 100_000) = 1
+    min_iterations: Count = 3
+    max_iterations: Count = 20
+    min_duration_s: _float(0.0, 86_400.0) = 0.0
+    timeout_s: _float(0.0, 7 * 86_400.0, gt=True) = 900.0
+    profile_stages: Annotated[bool, Field(strict=True)] = True
 
     @model_validator(mode="after")
     def _order(self) -> Measurement:
@@ -198,10 +202,10 @@ class Workload(Strict):
 
     prompts: list[str] | None = None
     prompts_file: str | None = None
-    class_labels: list[NonNegativeInt] | None = None
-    seed: NonNegativeInt = 0
-    batch_size: PositiveInt = 1
-    num_samples: PositiveInt | None = Field(
+    class_labels: list[_int(0, MAX_COUNT)] | None = None
+    seed: Seed = 0
+    batch_size: BatchSize = 1
+    num_samples: Count | None = Field(
         default=None, description="items generated for quality metrics (default: one batch)"
     )
 
@@ -213,6 +217,10 @@ class Workload(Strict):
             raise ValueError("prompts is empty")
         if self.class_labels is not None and not self.class_labels:
             raise ValueError("class_labels is empty")
+        if self.seed + (self.num_samples or self.batch_size) - 1 > MAX_SEED:
+            raise ValueError(
+                f"seed {self.seed} + num_samples would pass {MAX_SEED} (item i uses seed + i): use a smaller seed"
+            )
         return self
 
 
@@ -220,7 +228,7 @@ class VariantSpec(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=120)]
     overrides: CallArgs = Field(default_factory=CallArgs)
     dtype: DType | None = None
-    batch_size: PositiveInt | None = None
+    batch_size: BatchSize | None = None
     backend: str | None = None
     backend_options: dict[str, Any] = Field(default_factory=dict)
 
@@ -230,7 +238,9 @@ VARIANT_FIELDS = ("dtype", "batch_size", "backend")
 
 class ModelEntry(Strict):
     card: str
-    variants: list[VariantSpec] = Field(default_factory=lambda: [VariantSpec(name="default")])
+    variants: Annotated[list[VariantSpec], Field(min_length=1)] = Field(
+        default_factory=lambda: [VariantSpec(name="default")]
+    )
     sweep: dict[str, list[Any]] | None = Field(
         default=None, description="cartesian product of values, each combination a variant"
     )
@@ -324,12 +334,17 @@ class Constraint(Strict):
         return None
 
 
+SUITE_VERSIONS = (1,)
+
+
 class Suite(Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
-    version: int | str = 1
+    version: Annotated[int, Field(strict=True)] = 1
     description: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: PositiveInt | None = Field(default=None, description="torch intra-op threads (default: torch's)")
+    threads: _int(1, 4096) | None = Field(
+        default=None, description="torch intra-op threads (default: torch's)"
+    )
     models: Annotated[list[ModelEntry], Field(min_length=1)]
     backends: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["eager"])
     workload: Workload = Field(default_factory=Workload)
@@ -351,10 +366,19 @@ class Suite(Strict):
     )
     _path: Path | None = PrivateAttr(default=None)
 
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value not in SUITE_VERSIONS:
+            raise ValueError(
+                f"suite version {value} is not known (this harness reads version {', '.join(map(str, SUITE_VERSIONS))})"
+            )
+        return value
+
     @field_validator("gates")
     @classmethod
     def _gates(cls, value: dict[str, str | float], info: ValidationInfo) -> dict[str, str | float]:
-        from harness.gate import check_gate_keys
+        from harness.gate.thresholds import check_gate_keys
 
         if "metrics" in info.data:  # when metrics is itself invalid, its own error is the one to show
             names = [m if isinstance(m, str) else m.name for m in info.data["metrics"]]
@@ -396,78 +420,6 @@ class Suite(Strict):
 
 
 # --------------------------------------------------------------------------------------------- loading
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("hub", "local", "config", "function-after[_expand(), ModelEntry]"):
-            continue  # pydantic's union/validator tags say nothing to a user
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _format_error(err: dict[str, Any]) -> str:
-    msg = err["msg"]
-    msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
-    if err["type"] == "extra_forbidden":
-        return f"{_format_loc(err['loc'])}: unknown key"
-    if err["type"] == "literal_error":
-        return f"{_format_loc(err['loc'])}: {err.get('input')!r} is not allowed ({msg.replace('Input should be ', 'allowed: ')})"
-    if err["type"] == "union_tag_invalid":
-        return f"{_format_loc(err['loc'])}: {msg}"
-    return f"{_format_loc(err['loc'])}: {msg}"
-
-
-def _unknown_key_hint(model: type[BaseModel], err: dict[str, Any]) -> str:
-    """For an unknown key, suggest the closest allowed key of the model at that location."""
-    target: Any = model
-    for part in err["loc"][:-1]:
-        if isinstance(part, int):
-            continue
-        field = getattr(target, "model_fields", {}).get(part)
-        if field is None:
-            return ""
-        ann = field.annotation
-        for candidate in (ann, *getattr(ann, "__args__", ())):
-            for sub in (candidate, *getattr(candidate, "__args__", ())):
-                if isinstance(sub, type) and issubclass(sub, BaseModel):
-                    target = sub
-                    break
-    keys = list(getattr(target, "model_fields", {}))
-    return f" ({did_you_mean(str(err['loc'][-1]), keys)})" if keys else ""
-
-
-def validation_message(model: type[BaseModel], exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        text = _format_error(err)
-        if err["type"] == "extra_forbidden":
-            text += _unknown_key_hint(model, err)
-        parts.append(text)
-    return "; ".join(parts)
-
-
-def read_yaml(path: str | Path) -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise UserInputError("file not found", source=str(path))
-    if path.is_dir():
-        raise UserInputError("is a folder, expected a YAML file", source=str(path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"cannot read ({exc.__class__.__name__}: {exc})", source=str(path)) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "yaml"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserInputError(f"invalid YAML: {problem}", source=str(path), field=where) from None
 
 
 def _parse(model: type[Strict], data: Any, source: str) -> Any:
@@ -526,6 +478,15 @@ def load_card(path: str | Path) -> ModelCard:
             raise UserInputError(
                 f"folder not found: {card.source.path}", source=str(path), field="source.path"
             )
+        if not (folder / "model_index.json").is_file():
+            written_by = (
+                "save_pretrained writes it" if card.source.kind == "local" else "a diffusers repository"
+            )
+            raise UserInputError(
+                f"{card.source.path} has no model_index.json (expected a folder laid out as {written_by})",
+                source=str(path),
+                field="source.path",
+            )
     return card
 
 
@@ -536,13 +497,32 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
+CARD_KEYS = ("pipeline", "source", "modality")
+SUITE_KEYS = ("models",)
+
+
 def sniff_kind(path: str | Path) -> Literal["card", "suite"]:
-    """Whether a YAML file is a model card or a suite (suites have ``models``)."""
+    """Whether a YAML file is a model card or a suite (suites have ``models``). A file whose defining key
+    is misspelt (``modles:``) is told which key it probably meant."""
+    import difflib
+
     data = read_yaml(path)
     if isinstance(data, dict) and "models" in data:
         return "suite"
-    if isinstance(data, dict) and ("pipeline" in data or "source" in data or "modality" in data):
+    if isinstance(data, dict) and any(k in data for k in CARD_KEYS):
         return "card"
+    if not isinstance(data, dict):
+        shown = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise UserInputError(f"expected a mapping (a model card or a suite), got {shown}", source=str(path))
+    for key in map(str, data):
+        close = difflib.get_close_matches(key, [*SUITE_KEYS, *CARD_KEYS], n=1, cutoff=0.6)
+        if close:
+            kind = "suite" if close[0] in SUITE_KEYS else "model card"
+            raise UserInputError(
+                f"unknown key '{key}': did you mean '{close[0]}'? (a {kind} needs '{close[0]}')",
+                source=str(path),
+                field=key,
+            )
     raise UserInputError(
         "neither a model card (needs pipeline, source, modality) nor a suite (needs models)", source=str(path)
     )

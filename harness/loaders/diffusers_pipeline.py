@@ -16,23 +16,9 @@ import numpy as np
 from harness.config import CallArgs, HubSource, LocalSource, ModelCard
 from harness.errors import HarnessError, UserInputError
 from harness.loaders.base import Request, Samples
+from harness.loaders.signature import METADATA_ONLY, PARAMETER_NAMES
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-
-# Our call argument → the parameter names pipelines use for it, in order of preference.
-PARAMETER_NAMES: dict[str, tuple[str, ...]] = {
-    "steps": ("num_inference_steps",),
-    "guidance_scale": ("guidance_scale",),
-    "height": ("height",),
-    "width": ("width",),
-    "num_frames": ("num_frames", "video_length"),
-    "fps": ("fps", "frame_rate"),
-    "audio_seconds": ("audio_end_in_s", "audio_length_in_s"),
-    "negative_prompt": ("negative_prompt",),
-}
-
-# Arguments that describe the output when the pipeline does not take them.
-METADATA_ONLY = frozenset({"fps"})
 
 DENOISER_ATTRS = ("unet", "transformer", "prior", "denoiser")
 DECODER_ATTRS = ("vae", "vqvae", "movq")
@@ -220,7 +206,7 @@ def _pickle_refused(card: ModelCard, exc: Exception) -> HarnessError | None:
 def _hub_error(card: ModelCard, src: HubSource, exc: Exception) -> HarnessError:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     how = (
-        f"on a connected machine run `huggingface-cli download {src.repo_id} --revision {src.revision}` and copy "
+        f"on a connected machine run `hf download {src.repo_id} --revision {src.revision}` and copy "
         "the HF cache (HF_HOME) here, or save the pipeline with save_pretrained and point a card with "
         "`source: {kind: local, path: ...}` at the folder"
     )

@@ -46,10 +46,10 @@ def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys, m
     )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     recs = RunStore.open(run).records()
-    assert [r["status"] for r in recs] == ["ok", "ok"] and recs[0]["random_weights"] is False
-    assert recs[1]["metrics"]["psnr"]["status"] == "ok"
-    fid = recs[1]["metrics"]["fid"]
-    assert fid["status"] == "skipped" and "pt_inception-2015-12-05-6726825d.pth" in fid["reason"]
+    assert [r.status for r in recs] == ["ok", "ok"] and recs[0].random_weights is False
+    assert recs[1].metrics["psnr"].status == "ok"
+    fid = recs[1].metrics["fid"]
+    assert fid.status == "skipped" and "pt_inception-2015-12-05-6726825d.pth" in fid.reason
 
 
 def test_hub_card_offline_fails_fast_with_advice(tmp_path, write_yaml, capsys, monkeypatch):
@@ -72,10 +72,10 @@ def test_hub_card_offline_fails_fast_with_advice(tmp_path, write_yaml, capsys, m
     )
     run = capsys.readouterr().out.strip().splitlines()[-1]
     (rec,) = RunStore.open(run).records()
-    assert rec["status"] == "failed" and rec["error"]["type"] == "HarnessError"
-    msg = rec["error"]["message"]
+    assert rec.status == "failed" and rec.error.type == "HarnessError"
+    msg = rec.error.message
     assert "HF_HUB_OFFLINE is set" in msg and "someone/not-cached@main" in msg
-    assert "huggingface-cli download someone/not-cached --revision main" in msg
+    assert "hf download someone/not-cached --revision main" in msg
 
 
 @pytest.mark.gpu
@@ -92,5 +92,5 @@ def test_tiny_cards_on_cuda(write_yaml, tmp_path, capsys):
     assert main(["run", str(path), "--out", str(tmp_path), "--device", "cuda"]) == 0
     recs = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1]).records()
     for r in recs:
-        assert r["device"] == "cuda" and r["memory"]["peak_vram_allocated_mib"] > 0
-        assert r["environment"]["device_name"] and r["environment"]["cuda"]
+        assert r.device == "cuda" and r.memory.peak_vram_allocated_mib > 0
+        assert r.environment.device_name and r.environment.cuda

@@ -49,7 +49,7 @@ def test_wrong_type(write_yaml):
 
 def test_negative_count(write_yaml):
     path = write_yaml("c.yaml", {**CARD, "defaults": {"steps": -2}})
-    with pytest.raises(UserInputError, match=r"defaults\.steps: Input should be greater than 0"):
+    with pytest.raises(UserInputError, match=r"defaults\.steps: Input should be greater than or equal to 1"):
         load_card(path)
 
 
@@ -122,7 +122,9 @@ def test_suite_errors(write_yaml):
         )
     with pytest.raises(UserInputError, match=r"objectives\.latency: 'up' is not allowed"):
         load_suite(write_yaml("s.yaml", {**base, "objectives": {"latency": "up"}}))
-    with pytest.raises(UserInputError, match=r"workload\.batch_size: Input should be greater than 0"):
+    with pytest.raises(
+        UserInputError, match=r"workload\.batch_size: Input should be greater than or equal to 1"
+    ):
         load_suite(write_yaml("s.yaml", {**base, "workload": {"prompts": ["p"], "batch_size": -1}}))
 
 

@@ -1,6 +1,6 @@
 """Subcommands for quality-metric assets: ``weights``, ``refstats``, ``fid``.
 
-``add_subcommands(sub)`` registers them on the ``harness`` parser (``harness.cli.build_parser``). Thin, like the
+``register(sub)`` adds them to the ``harness`` parser (``harness.cli.build_parser``). Thin, like the
 rest of the CLI; torch is imported only by the commands that run a network (``refstats build``, ``fid`` on
 image folders): ``weights list|path|verify`` and ``fid a.npz b.npz`` never import it.
 """
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli import EXIT_FAILED, EXIT_OK, err, say
+from harness.cli.core import EXIT_FAILED, EXIT_OK, Parser, err, output_file, say
 from harness.errors import HarnessError, UserInputError
 
 if TYPE_CHECKING:
@@ -180,11 +180,9 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
 def cmd_refstats_build(args: argparse.Namespace) -> int:
     from harness.metrics.distribution import stats_meta
 
-    out = Path(args.output)
-    if out.suffix.lower() != ".npz":
-        raise UserInputError("-o: the statistics file must end in .npz", source=str(out))
-    if not out.parent.is_dir():
-        raise UserInputError("-o: the parent folder does not exist", source=str(out))
+    out = output_file(args.output, "-o")
+    if out is None or out.suffix.lower() != ".npz":
+        raise UserInputError("-o: the statistics file must end in .npz", source=str(args.output))
     list_images(args.images)  # bad folders fail before the network is built
     ext = _build(args.extractor, args, args.resize)
     with warnings.catch_warnings():
@@ -322,10 +320,8 @@ def _common_net_flags(p: argparse.ArgumentParser, *, batch_default: int | None) 
     )
 
 
-def add_subcommands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Register ``weights``, ``refstats`` and ``fid`` on the ``harness`` subparsers action."""
-    from harness.cli import Parser
-
     w = sub.add_parser("weights", help="pinned weights of the quality metrics: list, path, verify, fetch")
     ws = w.add_subparsers(dest="weights_command", required=True, parser_class=Parser, metavar="ACTION")
     wl = ws.add_parser("list", help="every pinned file: source, sha256, size, license, where found here")

@@ -1,6 +1,6 @@
 """``harness zoo list`` and ``harness zoo train NAME [--out DIR] [--steps N]``.
 
-Hooked into the main parser by ``add_subcommands(sub)``. Light at import: torch is imported only when a
+Hooked into the main parser by ``register(sub)``. Light at import: torch is imported only when a
 model is trained.
 """
 
@@ -10,11 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-EXIT_OK = 0
-
-
-def _say(text: str = "") -> None:
-    print(text, flush=True)
+from harness.cli.core import EXIT_OK, Parser, output_folder
+from harness.cli.core import say as _say
 
 
 def _size(path: Path) -> int:
@@ -55,9 +52,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     get_recipe(args.name)  # an unknown name fails here, before torch is imported
     if args.steps is not None and args.steps < 1:
         raise UserInputError(f"must be >= 1, got {args.steps}", field="--steps")
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UserInputError("exists and is not a folder", source=str(out), field="--out")
+    out = output_folder(args.out, "--out") if args.out else None
 
     from harness.zoo.train import train
 
@@ -66,10 +61,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_subcommands(sub: Any) -> None:
+def register(sub: Any) -> None:
     """Add ``zoo`` (with ``list`` and ``train``) to the main parser's subcommands."""
     z = sub.add_parser("zoo", help="the embedded mini zoo: list its models, rebuild one from its recipe")
-    zs = z.add_subparsers(dest="zoo_command", required=True, parser_class=type(z), metavar="ACTION")
+    zs = z.add_subparsers(dest="zoo_command", required=True, parser_class=Parser, metavar="ACTION")
     ls = zs.add_parser("list", help="the zoo's models, their recipes and committed weights")
     ls.set_defaults(fn=cmd_list)
     t = zs.add_parser("train", help="train a zoo model from its recipe (fixed seed and thread count)")

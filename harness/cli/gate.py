@@ -1,0 +1,185 @@
+"""``harness compare``, ``harness export`` and ``harness gate record|derive``: the CI regression gate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from harness.cli.core import EXIT_FAILED, EXIT_OK, Parser, csv_list, err, output_file, say, write_text
+from harness.errors import UserInputError
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.gate.compare import compare_runs
+    from harness.gate.render import to_junit, to_markdown
+    from harness.gate.runs import NotComparable
+    from harness.results.store import dumps
+
+    markdown, junit = output_file(args.markdown, "--markdown"), output_file(args.junit, "--junit")
+    try:
+        cmp = compare_runs(
+            args.base,
+            args.head,
+            args.gate,
+            allow_mismatch=args.allow_mismatch,
+            allow_missing=args.allow_missing,
+            strict=args.strict,
+        )
+    except NotComparable as exc:
+        if not args.skip_on_mismatch:
+            raise
+        # A baseline recorded on another kind of machine cannot judge this one: say so; nothing was compared.
+        say(
+            f"NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
+            "record one here with `make gate-baseline`"
+        )
+        return EXIT_OK
+    for w in cmp.warnings:
+        err(f"warning: {w}")
+    if cmp.differences:
+        err(f"warning: comparing runs that differ (--allow-mismatch): {'; '.join(cmp.differences)}")
+    md = to_markdown(cmp)
+    say(json.dumps(json.loads(dumps(cmp.to_dict())), indent=2) if args.json else md)
+    if markdown:
+        write_text(markdown, md, "--markdown")
+    if junit:
+        write_text(junit, to_junit(cmp), "--junit")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(md + "\n")
+        except OSError as exc:
+            err(f"warning: GITHUB_STEP_SUMMARY: cannot append to {summary} ({exc.strerror or exc})")
+    return EXIT_OK if cmp.passed else EXIT_FAILED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.gate.export import to_pytest_benchmark
+    from harness.results.store import dumps
+
+    out = output_file(args.output, "--output")
+    data = to_pytest_benchmark(args.run_dir)
+    text = json.dumps(json.loads(dumps(data)), indent=2)
+    if out is None:
+        say(text)
+    else:
+        write_text(out, text + "\n", "--output")
+        say(f"wrote {args.output} ({len(data['benchmarks'])} benchmarks)")
+    return EXIT_OK
+
+
+def cmd_gate_record(args: argparse.Namespace) -> int:
+    from harness.gate.baselines import record_baseline
+
+    dest, replaced = record_baseline(args.run_dir, args.into)
+    for p in replaced:
+        say(f"replaced {p} (the same kind of machine)")
+    say(f"baseline: {dest} (from {args.run_dir})")
+    return EXIT_OK
+
+
+def cmd_gate_derive(args: argparse.Namespace) -> int:
+    from harness.gate.derive import derive_gates, gates_yaml
+
+    if not args.k > 0:
+        raise UserInputError(f"--k: must be > 0, got {args.k}")
+    out = output_file(args.output, "--output")
+    gates, spreads = derive_gates(args.run_dirs, k=args.k, keys=args.keys)
+    text = gates_yaml(gates, spreads, args.run_dirs, args.k)
+    if out is None:
+        say(text.rstrip())
+    else:
+        write_text(out, text, "--output")
+        for line in text.splitlines():
+            if line.startswith("#   "):
+                say(line[4:])
+        say(f"wrote {args.output}")
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    cmp = sub.add_parser(
+        "compare",
+        help="CI regression gate: compare HEAD_RUN with BASE_RUN under gates (exit 1 on a regression)",
+    )
+    cmp.add_argument(
+        "base",
+        metavar="BASE_RUN",
+        help="the reference run folder, or a folder of baselines (one per machine: `harness gate record`)",
+    )
+    cmp.add_argument("head", metavar="HEAD_RUN", help="the run under test")
+    cmp.add_argument(
+        "--gate",
+        metavar="FILE",
+        default=None,
+        help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates (needed: one or the other)",
+    )
+    cmp.add_argument(
+        "--junit", metavar="FILE", default=None, help="write JUnit XML (one testcase per job × column)"
+    )
+    cmp.add_argument("--markdown", metavar="FILE", default=None, help="write the Markdown table to FILE")
+    cmp.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="a job ok in base and missing in head is a warning, not a regression (deliberately partial runs)",
+    )
+    cmp.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on inconclusive checks too (too few samples or too much noise to decide)",
+    )
+    cmp.add_argument(
+        "--skip-on-mismatch",
+        action="store_true",
+        help="exit 0 with a NOT COMPARED note, instead of 2, when no baseline matches this machine",
+    )
+    cmp.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare even when environments or metric fingerprints differ (and say what differs)",
+    )
+    cmp.add_argument("--json", action="store_true", help="print the verdict as JSON instead of the table")
+    cmp.set_defaults(fn=cmd_compare)
+
+    ex = sub.add_parser("export", help="write a run in another tool's format (pytest-benchmark JSON)")
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["pytest-benchmark"], default="pytest-benchmark")
+    ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
+    ex.set_defaults(fn=cmd_export)
+
+    g = sub.add_parser(
+        "gate", help="regression-gate tools: record a baseline, derive thresholds from repeated runs"
+    )
+    gsub = g.add_subparsers(dest="gate_command", required=True, parser_class=Parser, metavar="ACTION")
+    gr = gsub.add_parser(
+        "record", help="keep a run as the baseline for its kind of machine in a folder of baselines"
+    )
+    gr.add_argument("run_dir", metavar="RUN_DIR", help="the run to keep (its run.json and records.jsonl)")
+    gr.add_argument(
+        "--into",
+        metavar="DIR",
+        required=True,
+        help="folder of baselines; one already there for the same kind of machine is replaced",
+    )
+    gr.set_defaults(fn=cmd_gate_record)
+    gd = gsub.add_parser(
+        "derive", help="thresholds = max(k × largest change between runs of the same code, floor)"
+    )
+    gd.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="two or more runs of the same suite and code"
+    )
+    gd.add_argument("-o", "--output", metavar="FILE", required=True, help="gate file to write ('-': stdout)")
+    gd.add_argument(
+        "--k", type=float, default=3.0, help="multiplier on the largest observed change (default 3)"
+    )
+    gd.add_argument(
+        "--keys",
+        type=csv_list,
+        default=None,
+        metavar="COL,...",
+        help="columns to gate (default: latency_ms.p50, memory, every metric with a value)",
+    )
+    gd.set_defaults(fn=cmd_gate_derive)

@@ -1,0 +1,204 @@
+"""``harness run SUITE`` and ``harness run --resume RUN_DIR``: the jobs of a suite, one record each."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from typing import Any
+
+from harness.cli.core import EXIT_FAILED, EXIT_OK, csv_list, err, output_folder, say
+from harness.errors import UserInputError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume and args.suite:
+        raise UserInputError("give a suite or --resume RUN_DIR, not both")
+    if not args.resume and not args.suite:
+        raise UserInputError("give a suite to run, or --resume RUN_DIR")
+    if args.repeat < 1:
+        raise UserInputError(f"--repeat: must be at least 1, got {args.repeat}")
+    if args.gpus_per_job < 0:
+        raise UserInputError(f"--gpus-per-job: must be ≥ 0, got {args.gpus_per_job}")
+    if args.executor != "ray" and (args.address or args.gpus_per_job):
+        raise UserInputError("--address and --gpus-per-job apply to --executor ray")
+    if args.resume:
+        return _resume(args)
+
+    from harness.config import load_suite
+    from harness.plan import plan, portable_path
+
+    suite = load_suite(args.suite)
+    jobs = plan(suite, only=args.only)
+    if not jobs:
+        raise UserInputError("the suite has no job to run", source=args.suite)
+    out_dir = output_folder(args.out, "--out")
+
+    from harness.measure.env import host_environment, resolve_device
+    from harness.results.schema import RunMeta
+    from harness.results.store import RunStore
+
+    device = resolve_device(args.device or suite.device)
+    worst = EXIT_OK
+    for repeat in range(args.repeat):
+        store = RunStore.create(out_dir, suite.name)
+        meta = RunMeta(
+            run_id=store.run_id,
+            suite={**suite.model_dump(mode="json"), "path": portable_path(suite.path)},
+            device=device,
+            isolation=args.isolation,
+            executor=args.executor,
+            only=args.only,
+            repeat={"index": repeat, "of": args.repeat},
+            environment=host_environment(),
+            jobs=[j.to_portable_dict() for j in jobs],
+        )
+        store.write_meta(meta)
+        worst = max(worst, _execute(store, meta, jobs, device, args))
+    return worst
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Run only the jobs of RUN_DIR that have no finished record (ok or failed)."""
+    from harness.plan import Job
+    from harness.results.store import RunStore
+
+    store = RunStore.open(args.resume)
+    meta = store.meta()
+    if not meta.jobs:
+        raise UserInputError("run.json has no job list (not written by harness run)", source=str(store.path))
+    try:
+        jobs = [Job.from_dict(j) for j in meta.jobs]
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(
+            f"run.json: jobs: not a job list written by harness run ({exc})", source=str(store.path)
+        ) from None
+    read = store.read()
+    for w in read.warnings:
+        err(f"warning: {w}")
+    done = {r.job_id for r in read.records if r.status in ("ok", "failed")}
+    todo = [j for j in jobs if j.job_id not in done]
+    say(f"resuming {store.run_id}: {len(done)} of {len(jobs)} jobs already recorded, {len(todo)} to run")
+    meta.resumed.append(time.strftime("%Y-%m-%dT%H:%M:%S"))
+    store.write_meta(meta)
+    return _execute(store, meta, todo, meta.device or "cpu", args, total=len(jobs), offset=len(done))
+
+
+def _execute(
+    store, meta, jobs: list, device: str, args: argparse.Namespace, total: int | None = None, offset: int = 0
+) -> int:
+    from harness.results.schema import Record
+
+    total = total or len(jobs)
+    say(
+        f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.executor} executor, {args.isolation} isolation)"
+    )
+    width = len(str(total))
+    counter = {"i": offset}
+
+    def on_record(rec: Record) -> None:
+        counter["i"] += 1
+        label = f"[{counter['i']:>{width}}/{total}] {rec.label}"
+        if rec.ok and rec.latency_ms is not None:
+            thr = rec.throughput
+            rate = f"  {thr.value:.3g} {thr.unit}" if thr is not None else ""
+            bad = [n for n, mv in rec.metrics.items() if mv.status in ("failed", "invalid")]
+            note = f"  metric(s) {', '.join(bad)} not computed" if bad else ""
+            say(f"{label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{note}")
+        else:
+            e = rec.error
+            say(f"{label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}")
+        if meta.device_environment is None and rec.environment is not None:
+            meta.device_environment = rec.environment
+            store.write_meta(meta)
+
+    if args.executor == "ray":
+        from harness.execute.ray_executor import RayExecutor
+
+        executor: Any = RayExecutor(address=args.address, gpus_per_job=args.gpus_per_job)
+    else:
+        from harness.execute.local import LocalExecutor
+
+        executor = LocalExecutor(args.isolation)
+    try:
+        executor.run(jobs, store, device, on_record=on_record)
+    except KeyboardInterrupt:
+        err(f"interrupted; what finished is in {store.path} (harness run --resume {store.path})")
+        return 130
+    code = closing_summary(store.records())
+    say(str(store.path))
+    return code
+
+
+def closing_summary(records: list) -> int:
+    """What the run measured and what it did not: failed jobs, and metrics failed, invalid or skipped with
+    their reasons. Exit 1 when a job failed or a metric failed or came out invalid."""
+    failed = [r for r in records if not r.ok]
+    problems: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for r in records:
+        for name, mv in r.metrics.items():
+            if mv.status in ("failed", "invalid", "skipped"):
+                problems[(mv.status, name, mv.reason or "")].append(r.label)
+    if failed:
+        say(f"{len(failed)} of {len(records)} jobs failed (see records.jsonl and logs/)")
+    for (status, name, reason), labels in sorted(problems.items()):
+        where = labels[0] if len(labels) == 1 else f"{len(labels)} jobs"
+        say(f"metric {name} {status} on {where}: {reason}")
+    bad_metrics = any(status in ("failed", "invalid") for status, _, _ in problems)
+    if not failed and not bad_metrics:
+        skipped = sum(len(v) for v in problems.values())
+        say(
+            f"{len(records)} of {len(records)} jobs ok"
+            + (f"; {skipped} metric value(s) skipped (above)" if skipped else "")
+        )
+    return EXIT_FAILED if failed or bad_metrics else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser("run", help="run a suite; writes results/<run_id>/ and prints it")
+    r.add_argument("suite", nargs="?", help="suite YAML file")
+    r.add_argument("--out", default="results", help="parent folder of the run folder (default: results)")
+    r.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda"],
+        default=None,
+        help="where jobs run (default: the suite's device, auto = cuda if present)",
+    )
+    r.add_argument(
+        "--only",
+        type=csv_list,
+        default=None,
+        metavar="MODEL,...",
+        help="run only these cards (by name or reference); other cards that do not load here are left out",
+    )
+    r.add_argument(
+        "--isolation",
+        choices=["process", "none"],
+        default="process",
+        help="each job in its own process (default), or in this process",
+    )
+    r.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="run only the jobs of an interrupted run that have no record yet",
+    )
+    r.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the suite N times (one run folder each), e.g. to measure the noise floor",
+    )
+    r.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="run jobs here one by one (default) or as Ray tasks",
+    )
+    r.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
+    r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
+    r.set_defaults(fn=cmd_run)
+
+
+__all__ = ["closing_summary", "cmd_run", "register"]

@@ -1,0 +1,279 @@
+"""`harness validate` catches what a run would reject, before any job starts: call arguments against the
+pipeline's signature, pipeline classes, metric options, option paths, YAML strictness, versions, gate signs."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.config import load_card, load_suite, sniff_kind
+from harness.errors import UserInputError
+from harness.loaders.signature import call_signature, check_call_args, locate_pipeline
+from harness.plan import check_card, check_suite
+from tests.helpers import ROOT, tiny_suite
+
+DDPM_CARD = {
+    "name": "ddpm",
+    "modality": "image",
+    "task": "unconditional",
+    "pipeline": "DDPMPipeline",
+    "source": {"kind": "hub", "repo_id": "org/ddpm"},
+    "license": "mit",
+}
+
+
+def _validate(path, capsys) -> tuple[int, str]:
+    code = main(["validate", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    return code, err
+
+
+# ------------------------------------------------------------------------------------ call signatures
+
+
+def test_signatures_are_read_without_importing_diffusers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom harness.loaders.signature import call_signature\n"
+        "s = call_signature('StableDiffusionPipeline')\n"
+        "print('height' in s.parameters, 'num_inference_steps' in s.parameters, 'diffusers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "False"]
+
+
+def test_resolution_on_a_pipeline_without_height_names_the_users_key(write_yaml, capsys):
+    path = write_yaml("model_cards/ddpm.yaml", {**DDPM_CARD, "defaults": {"resolution": 64}})
+    code, err = _validate(path, capsys)
+    assert code == 2
+    assert (
+        "ddpm.yaml: defaults.resolution: DDPMPipeline takes no height/width, so 'resolution' cannot apply"
+        in err
+    )
+    assert "num_inference_steps" in err and "'height'" not in err
+
+
+def test_a_variant_override_the_pipeline_does_not_take_is_caught_with_its_place(write_yaml, capsys):
+    suite = tiny_suite()
+    suite["models"][0]["variants"][1]["overrides"] = {"audio_seconds": 2.0}
+    code, err = _validate(write_yaml("s.yaml", suite), capsys)
+    assert code == 2
+    assert "s.yaml: models[0].variants[1].overrides.audio_seconds: StableDiffusionPipeline takes no" in err
+
+
+def test_an_extra_argument_gets_did_you_mean_and_harness_owned_ones_are_refused(write_yaml, capsys):
+    suite = tiny_suite()
+    suite["models"][0]["variants"][1]["overrides"] = {"extra": {"guidance_rescal": 0.5}}
+    code, err = _validate(write_yaml("s.yaml", suite), capsys)
+    assert (
+        code == 2
+        and "overrides.extra.guidance_rescal: StableDiffusionPipeline takes no 'guidance_rescal'" in err
+    )
+    assert "did you mean 'guidance_rescale'" in err
+    suite["models"][0]["variants"][1]["overrides"] = {"extra": {"generator": 1}}
+    code, err = _validate(write_yaml("s2.yaml", suite), capsys)
+    assert code == 2 and "'generator' is set by the harness" in err
+
+
+def test_an_unknown_scheduler_is_caught(write_yaml, capsys):
+    suite = tiny_suite()
+    suite["models"][0]["variants"][1]["overrides"] = {"scheduler": {"name": "DDIMSchedular"}}
+    code, err = _validate(write_yaml("s.yaml", suite), capsys)
+    assert code == 2 and "overrides.scheduler.name: unknown diffusers scheduler 'DDIMSchedular'" in err
+    assert "did you mean 'DDIMScheduler'" in err
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        (
+            "StableDifusionPipeline",
+            r"'StableDifusionPipeline' is not a diffusers pipeline class \(did you mean 'StableDiffusionPipeline'",
+        ),
+        ("no_such_pkg.mod:Pipe", r"cannot find the module 'no_such_pkg\.mod'"),
+        (
+            "harness.zoo.pipeline:NoSuchPipeline",
+            r"module 'harness\.zoo\.pipeline' defines no class 'NoSuchPipeline'",
+        ),
+    ],
+)
+def test_pipeline_must_name_an_existing_class(write_yaml, capsys, pipeline, message):
+    import re
+
+    path = write_yaml("model_cards/x.yaml", {**DDPM_CARD, "pipeline": pipeline})
+    code, err = _validate(path, capsys)
+    assert code == 2 and re.search(r"x\.yaml: pipeline: " + message, err), err
+
+
+def test_the_zoos_own_pipeline_and_every_repository_card_pass():
+    sig = call_signature("harness.zoo.pipeline:ClassConditionalPipeline")
+    assert sig is not None and "class_labels" in sig.parameters and "num_inference_steps" in sig.parameters
+    for path in sorted((ROOT / "model_cards").glob("*.yaml")):
+        check_card(load_card(path))
+    assert locate_pipeline("DDPMPipeline").name == "pipeline_ddpm.py"
+
+
+def test_check_call_args_skips_what_it_cannot_read():
+    from harness.config import CallArgs
+
+    check_call_args("harness.zoo.pipeline:ClassConditionalPipeline", CallArgs(steps=3), field="defaults")
+    with pytest.raises(
+        UserInputError, match=r"defaults\.num_frames: ClassConditionalPipeline takes no num_frames"
+    ):
+        check_call_args(
+            "harness.zoo.pipeline:ClassConditionalPipeline", CallArgs(num_frames=3), field="defaults"
+        )
+
+
+# --------------------------------------------------------------------------------------- card sources
+
+
+@pytest.mark.parametrize("kind", ["local", "config"])
+def test_a_local_or_config_folder_needs_model_index_json(write_yaml, tmp_path, kind):
+    (tmp_path / "model_cards" / "empty").mkdir(parents=True)
+    card = {**DDPM_CARD, "source": {"kind": kind, "path": "empty"}}
+    with pytest.raises(UserInputError, match=r"source\.path: empty has no model_index\.json"):
+        load_card(write_yaml("model_cards/c.yaml", card))
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def test_a_typo_in_a_metric_option_is_caught_by_validate(write_yaml, capsys):
+    suite = tiny_suite(
+        models=[{"card": "digits-small", "variants": [{"name": "d", "overrides": {"steps": 3}}]}],
+        workload={"class_labels": [0, 1], "num_samples": 4},
+        metrics=[{"name": "fd_digits", "options": {"batch_sizee": 3}}],
+        objectives={"latency_ms.p50": "min"},
+    )
+    code, err = _validate(write_yaml("s.yaml", suite), capsys)
+    assert code == 2
+    assert "s.yaml: metrics[0].options: fd_digits: batch_sizee: unknown key (available: bootstrap, ci," in err
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"net": "resnet"}, r"metrics\[0\]\.options: lpips: net: 'resnet' is not allowed"),
+        ({"batch_size": True}, r"lpips: batch_size: Input should be a valid integer, got True"),
+        ({"batch_size": 0}, r"lpips: batch_size: Input should be greater than or equal to 1"),
+    ],
+)
+def test_metric_options_are_typed(write_yaml, options, message):
+    lpips = [{"name": "lpips", "options": options}]
+    path = write_yaml("s.yaml", tiny_suite(metrics=lpips, objectives={"latency_ms.p50": "min"}))
+    with pytest.raises(UserInputError, match=message):
+        check_suite(load_suite(path))
+
+
+def test_a_reference_path_must_exist_and_lie_inside_the_allowed_roots(write_yaml, tmp_path):
+    fid = {"objectives": {"latency_ms.p50": "min"}}
+    path = write_yaml(
+        "s.yaml", tiny_suite(metrics=[{"name": "fid", "options": {"reference_path": "ref.npz"}}], **fid)
+    )
+    with pytest.raises(
+        UserInputError, match=r"metrics\[0\]\.options\.reference_path: .*ref\.npz does not exist"
+    ):
+        check_suite(load_suite(path))
+    (tmp_path / "ref.npz").write_bytes(b"")
+    check_suite(load_suite(path))
+    outside = write_yaml(
+        "s2.yaml", tiny_suite(metrics=[{"name": "fid", "options": {"reference_path": "/etc/passwd"}}], **fid)
+    )
+    with pytest.raises(UserInputError, match=r"metrics\[0\]\.options\.reference_path: .*resolves outside"):
+        check_suite(load_suite(outside))
+
+
+def test_a_gate_sign_against_the_metrics_direction_is_caught_by_validate(write_yaml):
+    path = write_yaml("s.yaml", tiny_suite(gates={"psnr": "+0.5"}))
+    with pytest.raises(
+        UserInputError,
+        match=r"gates: psnr: '\+0\.5' says an increase is worse, but for psnr higher is better",
+    ):
+        check_suite(load_suite(path))
+    path = write_yaml("s2.yaml", tiny_suite(gates={"throughput": "+5%"}))
+    with pytest.raises(UserInputError, match=r"gates: throughput: '\+5%' says an increase is worse"):
+        load_suite(path)
+
+
+# --------------------------------------------------------------------------------------------- YAML
+
+
+def test_duplicate_keys_are_an_error(write_yaml):
+    text = "name: t\nmodels:\n  - card: tiny-sd\nmeasurement: {min_iterations: 5}\nmeasurement: {min_iterations: 50}\n"
+    with pytest.raises(
+        UserInputError, match=r"s\.yaml: line 5: invalid YAML: duplicate key 'measurement' \(first at line 4"
+    ):
+        load_suite(write_yaml("s.yaml", text))
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        (
+            {"measurement": {"min_iterations": True}},
+            r"measurement\.min_iterations: Input should be a valid integer, got True",
+        ),
+        (
+            {"workload": {"prompts": ["a"], "num_samples": True}},
+            r"workload\.num_samples: Input should be a valid integer",
+        ),
+        (
+            {"workload": {"prompts": ["a"], "seed": 2**40}},
+            r"workload\.seed: Input should be less than or equal to 4294967295",
+        ),
+        (
+            {"workload": {"prompts": ["a"], "seed": 2**32 - 2, "num_samples": 10}},
+            r"seed 4294967294 \+ num_samples would pass",
+        ),
+        (
+            {"workload": {"prompts": ["a"], "num_samples": 10**9}},
+            r"workload\.num_samples: Input should be less than or equal to 1000000",
+        ),
+        (
+            {"measurement": {"timeout_s": "10"}},
+            r"measurement\.timeout_s: Input should be a valid number, got '10'",
+        ),
+        (
+            {"measurement": {"profile_stages": 1}},
+            r"measurement\.profile_stages: Input should be a valid boolean, got 1",
+        ),
+        ({"version": 2}, r"version: suite version 2 is not known \(this harness reads version 1\)"),
+        ({"version": "1"}, r"version: Input should be a valid integer, got '1'"),
+        ({"threads": 0}, r"threads: Input should be greater than or equal to 1"),
+    ],
+)
+def test_numbers_are_strict_and_bounded(write_yaml, over, message):
+    with pytest.raises(UserInputError, match=message):
+        load_suite(write_yaml("s.yaml", tiny_suite(**over)))
+
+
+def test_an_empty_variant_list_is_one_line(write_yaml, capsys):
+    suite = tiny_suite()
+    suite["models"][0]["variants"] = []
+    code, err = _validate(write_yaml("s.yaml", suite), capsys)
+    assert code == 2 and "models[0].variants: List should have at least 1 item" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "name: s\nmodles:\n  - card: tiny-sd\n",
+            r"modles: unknown key 'modles': did you mean 'models'\? \(a suite needs 'models'\)",
+        ),
+        (
+            "name: c\npipelin: X\nlicense: mit\n",
+            r"pipelin: unknown key 'pipelin': did you mean 'pipeline'\? \(a model card",
+        ),
+        ("", r"expected a mapping \(a model card or a suite\), got an empty file"),
+        ("- a\n- b\n", r"expected a mapping \(a model card or a suite\), got a list"),
+        ("name: x\n", r"neither a model card .* nor a suite"),
+    ],
+)
+def test_a_document_whose_kind_cannot_be_told_says_why(write_yaml, text, message):
+    with pytest.raises(UserInputError, match=message):
+        sniff_kind(write_yaml("d.yaml", text))
