@@ -107,7 +107,8 @@ def _execute(
             say(f"{label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{note}")
         else:
             e = rec.error
-            say(f"{label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}")
+            advice = f" → {e.advice}" if e is not None and e.advice else ""
+            say(f"{label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}{advice}")
         if meta.device_environment is None and rec.environment is not None:
             meta.device_environment = rec.environment
             store.write_meta(meta)

@@ -202,6 +202,53 @@ def test_arbitrary_cli_arguments(argv, tmp_path_factory, monkeypatch):
     assert len(lines) <= 1 or all(ln.startswith(("error: ", "warning: ")) for ln in lines), stderr
 
 
+RUN_SETTINGS = settings(
+    max_examples=120,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def _good_run(path):
+    from tests.gate.gate_helpers import make_run
+
+    return make_run(path, seed=0)
+
+
+@RUN_SETTINGS
+@given(data=st.data())
+def test_mutated_run_folders(data, tmp_path_factory):
+    """A record or run.json with random edits: compare, export and gate record answer 0, 1 or 2, never a
+    traceback, and every stderr line is an error or a warning."""
+    import json
+
+    tmp = tmp_path_factory.mktemp("run")
+    good, run = _good_run(tmp / "good"), _good_run(tmp / "run")
+    lines = (run / "records.jsonl").read_text().splitlines()
+    target = data.draw(st.sampled_from(["record", "meta", "truncate"]))
+    if target == "record":
+        i = data.draw(st.integers(0, len(lines) - 1))
+        lines[i] = json.dumps(data.draw(mutated(json.loads(lines[i]))), default=str)
+        (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    elif target == "meta":
+        meta = json.loads((run / "run.json").read_text())
+        (run / "run.json").write_text(json.dumps(data.draw(mutated(meta)), default=str))
+    else:
+        text = (run / "records.jsonl").read_text()
+        (run / "records.jsonl").write_text(text[: data.draw(st.integers(0, len(text)))])
+    for argv in (
+        ["compare", str(good), str(run)],
+        ["compare", str(run), str(good)],
+        ["export", str(run), "-o", "-"],
+        ["gate", "record", str(run), "--into", str(tmp / "bl")],
+    ):
+        code, stderr = _call(argv)
+        assert code in (0, 1, 2) and "Traceback" not in stderr, (argv, stderr)
+        lines_err = [ln for ln in stderr.splitlines() if ln.strip()]
+        assert all(ln.startswith(("error: ", "warning: ")) for ln in lines_err), stderr
+
+
 def test_zz_report_counts():
     """Runs last in this file: what was tried, for the record (printed with -s)."""
     print(f"\nfuzz: {TRIED['inputs']} malformed inputs tried, {TRIED['tracebacks']} tracebacks")

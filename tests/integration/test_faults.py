@@ -142,19 +142,27 @@ def test_pickle_weights_refused_unless_allowed(write_yaml, tmp_path, capsys):
 
 
 def test_path_outside_allowed_roots(write_yaml, tmp_path, capsys, monkeypatch):
+    import shutil
+    import tempfile
+
+    outside = Path(tempfile.mkdtemp(prefix="harness-outside-"))  # not under tmp_path, the cwd or the repo
+    shutil.copy(
+        ROOT / "model_cards" / "configs" / "tiny-sd" / "model_index.json", outside / "model_index.json"
+    )
     card = {
         "name": "evil",
         "modality": "image",
         "task": "text-to-image",
         "pipeline": "StableDiffusionPipeline",
-        "source": {"kind": "local", "path": "/etc"},
+        "source": {"kind": "local", "path": str(outside)},
         "license": "mit",
     }
     path = write_yaml("model_cards/evil.yaml", card)
     assert main(["validate", str(path)]) == 2
     assert "resolves outside the allowed folders" in capsys.readouterr().err
-    monkeypatch.setenv("HARNESS_ALLOWED_ROOTS", "/etc")
+    monkeypatch.setenv("HARNESS_ALLOWED_ROOTS", str(outside))
     assert main(["validate", str(path)]) == 0  # allowed explicitly
+    shutil.rmtree(outside)
 
 
 def test_hostile_names_render_harmlessly(tmp_path):
@@ -198,3 +206,58 @@ def test_hostile_names_render_harmlessly(tmp_path):
     assert "<script>alert(1)" not in html
     assert all("/" not in p.name and "<" not in p.name for p in store.path.iterdir())
     assert json.loads((store.path / "records.jsonl").read_text())["model"] == hostile
+
+
+# ------------------------------------------------------------------------------------ out of memory
+
+
+def _refused_allocation() -> BaseException:
+    """What the CPU allocator raises when it refuses (a real torch error, not a stand-in)."""
+    import torch
+
+    try:
+        torch.empty(2**62, dtype=torch.uint8)
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("the allocator accepted 4 EiB")
+
+
+def test_refused_allocations_get_out_of_memory_advice():
+    import torch
+
+    from harness.execute.worker import OOM_ADVICE, advice_for
+
+    cpu = _refused_allocation()
+    assert "can't allocate memory" in str(cpu)
+    assert advice_for(cpu) == OOM_ADVICE
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    assert advice_for(cuda) == OOM_ADVICE
+    assert advice_for(MemoryError()) == OOM_ADVICE
+    assert advice_for(RuntimeError("Failed to allocate memory for requested buffer of size 9")) == OOM_ADVICE
+    assert advice_for(ValueError("height must be divisible by 8")) is None
+
+
+def test_a_job_refused_memory_is_failed_with_advice_and_the_run_goes_on(
+    write_yaml, tmp_path, capsys, monkeypatch
+):
+    from harness.loaders.diffusers_pipeline import DiffusersGenerator
+
+    original = DiffusersGenerator.generate
+
+    def generate(self, request):
+        if request.call.steps == 1:  # the s1 variant asks for more memory than there is
+            raise _refused_allocation()
+        return original(self, request)
+
+    monkeypatch.setattr(DiffusersGenerator, "generate", generate)
+    suite = write_yaml("s.yaml", tiny_suite())
+    argv = ["run", str(suite), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert (
+        "FAILED RuntimeError: [enforce fail at alloc_cpu.cpp" in out
+        and "→ out of memory: try a smaller batch_size" in out
+    )
+    recs = RunStore.open(out.strip().splitlines()[-1]).records()
+    assert [r.status for r in recs] == ["ok", "failed"]
+    assert recs[1].error.advice.startswith("out of memory") and recs[1].error.stage == "warmup"
