@@ -68,7 +68,8 @@ Pixels = _int(1, 65_536)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: YAML's true is not a count, "yes" is not a boolean, "5" is not a number
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 # --------------------------------------------------------------------------------------------- cards
@@ -360,7 +361,7 @@ class Suite(Strict):
         default_factory=list,
         description="bounds on pairwise metrics vs the baseline; a variant past one is flagged, not failed",
     )
-    gates: dict[str, str | float] = Field(
+    gates: dict[str, Any] = Field(
         default_factory=dict,
         description="CI regression gate (harness compare): column → '+N%', '-N%', '+N', '-N' or N",
     )
@@ -377,7 +378,7 @@ class Suite(Strict):
 
     @field_validator("gates")
     @classmethod
-    def _gates(cls, value: dict[str, str | float], info: ValidationInfo) -> dict[str, str | float]:
+    def _gates(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         from harness.gate.thresholds import check_gate_keys
 
         if "metrics" in info.data:  # when metrics is itself invalid, its own error is the one to show
@@ -511,6 +512,15 @@ def sniff_kind(path: str | Path) -> Literal["card", "suite"]:
         return "suite"
     if isinstance(data, dict) and any(k in data for k in CARD_KEYS):
         return "card"
+    if isinstance(data, dict):
+        # No defining key, but keys only one kind has (workload, objectives… or task, defaults…): that kind,
+        # so its schema says what is missing.
+        keys = {str(k) for k in data} - {"name", "description", "notes", "version"}
+        suite_like, card_like = keys & set(Suite.model_fields), keys & set(ModelCard.model_fields)
+        if suite_like and not card_like:
+            return "suite"
+        if card_like and not suite_like:
+            return "card"
     if not isinstance(data, dict):
         shown = "an empty file" if data is None else f"a {type(data).__name__}"
         raise UserInputError(f"expected a mapping (a model card or a suite), got {shown}", source=str(path))

@@ -9,12 +9,16 @@ from typing import Any
 
 from harness.errors import UserInputError
 
+MAX_LISTED = 30
+
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...] | Any) -> str:
     """A hint for an unknown name: "did you mean 'x'? available: a, b, c"."""
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     hint = f"did you mean '{close[0]}'? " if close else ""
+    if len(choices) > MAX_LISTED:  # a long list buries the hint: name how many there are instead
+        return f"{hint}{len(choices)} available" if hint else f"none close among {len(choices)} available"
     return f"{hint}available: {', '.join(choices) if choices else '(none)'}"
 
 

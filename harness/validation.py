@@ -7,7 +7,7 @@ options of metrics and backends. Unknown keys get a did-you-mean against the key
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -54,7 +54,8 @@ def _shown(value: Any) -> str:
 def _unknown_key_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     """For an unknown key, the closest allowed key of the model at that location."""
     target: Any = model
-    for part in loc[:-1]:
+    parts = list(loc[:-1])
+    for i, part in enumerate(parts):
         if isinstance(part, int) or not isinstance(part, str):
             continue
         fields = getattr(target, "model_fields", None)
@@ -63,21 +64,36 @@ def _unknown_key_hint(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         field = fields.get(part)
         if field is None:
             continue  # a union tag or a dict key: stay at this model
-        target = _model_in(field.annotation) or target
+        members = _models_in(field.annotation)
+        tag = next((p for p in parts[i + 1 :] if isinstance(p, str)), None)
+        target = next((m for m in members if tag is not None and _is_member(m, tag)), None) or (
+            members[0] if members else target
+        )
     keys = list(getattr(target, "model_fields", {}))
     return f" ({did_you_mean(str(loc[-1]), keys)})" if keys else ""
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation names (the members of a union, the item of a list), in order."""
+    out: list[type[BaseModel]] = []
     stack = [annotation]
     while stack:
-        ann = stack.pop()
+        ann = stack.pop(0)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            return ann
+            out.append(ann)
+            continue
         stack.extend(getattr(ann, "__args__", ()) or ())
-        if hasattr(ann, "__origin__") and ann.__origin__ is not None and not getattr(ann, "__args__", None):
-            stack.append(ann.__origin__)
-    return None
+    return out
+
+
+def _is_member(model: type[BaseModel], tag: str) -> bool:
+    """Whether a loc part names this union member: its class name, or the Literal value of its tag field."""
+    if model.__name__ == tag:
+        return True
+    for field in model.model_fields.values():
+        if getattr(field.annotation, "__origin__", None) is Literal and tag in field.annotation.__args__:
+            return True
+    return False
 
 
 def validation_message(model: type[BaseModel], exc: ValidationError, *, limit: int = 3) -> str:

@@ -266,7 +266,7 @@ def test_an_empty_variant_list_is_one_line(write_yaml, capsys):
             r"modles: unknown key 'modles': did you mean 'models'\? \(a suite needs 'models'\)",
         ),
         (
-            "name: c\npipelin: X\nlicense: mit\n",
+            "name: c\npipelin: X\n",
             r"pipelin: unknown key 'pipelin': did you mean 'pipeline'\? \(a model card",
         ),
         ("", r"expected a mapping \(a model card or a suite\), got an empty file"),
