@@ -37,9 +37,15 @@ test: $(VENV)/.installed-dev
 	$(MAKE) --no-print-directory gate GATE_FLAGS=--skip-on-mismatch
 	$(PY) -m pytest -q
 
+# Lint, format and layering: ruff, and no import cycle in the package (the shared tool counts imports inside
+# functions too).
+IMPORT_CYCLES ?= ../shared/tools/import_cycles.py
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check harness tests
 	$(VENV)/bin/ruff format --check harness tests
+	@if [ -f $(IMPORT_CYCLES) ]; then $(PY) $(IMPORT_CYCLES) harness; \
+	else echo "note: $(IMPORT_CYCLES) not found here: the import-cycle check did not run"; fi
 
 clean-venv:
 	rm -rf $(VENV)
