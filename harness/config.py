@@ -335,6 +335,36 @@ class Constraint(Strict):
         return None
 
 
+class CostSpec(Strict):
+    """The price of the machine a job runs on, for ``cost_per_1k_items_usd``: one price, or one per device
+    (keys match the device name, case-insensitively, as a substring — ``H100``, ``A10G`` — or the device kind
+    ``cpu`` / ``cuda``; the longest matching key wins, then ``usd_per_hour``)."""
+
+    usd_per_hour: _float(0.0, 1e6) | None = None
+    by_device: dict[str, _float(0.0, 1e6)] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _some_price(self) -> CostSpec:
+        if self.usd_per_hour is None and not self.by_device:
+            raise ValueError("give usd_per_hour, by_device, or both")
+        return self
+
+    def price(self, device: str, device_name: str | None) -> tuple[float, str] | None:
+        """(USD per hour, which key gave it) for a job on ``device`` named ``device_name``; None: no price."""
+        name = (device_name or "").lower()
+        kind = device.split(":")[0]
+        named = sorted(
+            (k for k in self.by_device if k.lower() in name and k.lower() not in ("cpu", "cuda")), key=len
+        )
+        if named:
+            return self.by_device[named[-1]], f"by_device.{named[-1]}"
+        if kind in self.by_device:
+            return self.by_device[kind], f"by_device.{kind}"
+        if self.usd_per_hour is not None:
+            return self.usd_per_hour, "usd_per_hour"
+        return None
+
+
 SUITE_VERSIONS = (1,)
 
 
@@ -357,6 +387,10 @@ class Suite(Strict):
         default_factory=lambda: {"latency_ms.p50": "min", "peak_rss_mib": "min"}
     )
     constraints: list[Constraint] = Field(default_factory=list)
+    cost: CostSpec | None = Field(
+        default=None,
+        description="price of the machine, for cost_per_1k_items_usd (a column, objective and gate)",
+    )
     fidelity_bounds: list[Constraint] = Field(
         default_factory=list,
         description="bounds on pairwise metrics vs the baseline; a variant past one is flagged, not failed",

@@ -45,6 +45,7 @@ class Job:
     measurement: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     fidelity_bounds: list[dict[str, Any]] = field(default_factory=list)
+    cost: dict[str, Any] | None = None  # the suite's CostSpec
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -311,6 +312,7 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                         measurement=suite.measurement.model_dump(),
                         threads=suite.threads,
                         fidelity_bounds=[b.model_dump() for b in suite.fidelity_bounds],
+                        cost=suite.cost.model_dump() if suite.cost else None,
                     )
                 )
                 if is_baseline:

@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.results.store import RunStore
 
     device = resolve_device(args.device or suite.device)
+    warn_if_oversubscribed(suite.threads)
     worst = EXIT_OK
     for repeat in range(args.repeat):
         store = RunStore.create(out_dir, suite.name)
@@ -56,6 +57,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.write_meta(meta)
         worst = max(worst, _execute(store, meta, jobs, device, args))
     return worst
+
+
+def warn_if_oversubscribed(threads: int | None) -> None:
+    """Warn before any job when the jobs' torch threads exceed the cores other processes leave idle: on a
+    shared 2-core machine that made a UNet step 140× slower with a within-run CV of only 6 %."""
+    from harness.measure.conditions import busy_cores, usable_cores
+
+    cores = usable_cores()
+    wanted = threads or cores  # torch's default: one thread per core
+    others = busy_cores(0.3)
+    idle = max(cores - others, 0.0)
+    if wanted > idle + 0.5:
+        err(
+            f"warning: each job runs {wanted} torch thread(s) but only {idle:.1f} of {cores} core(s) are idle "
+            f"(other processes keep {others:.1f} busy): timings will be slower and noisier than on a quiet "
+            "machine; the records say so (conditions), `harness doctor` measures it"
+        )
 
 
 def _resume(args: argparse.Namespace) -> int:

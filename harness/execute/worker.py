@@ -14,8 +14,12 @@ from harness.errors import HarnessError, MetricSkipped, UserInputError, WeightsN
 from harness.loaders.base import Samples
 from harness.plan import Job
 from harness.results.schema import (
+    Conditions,
+    Cost,
     DeviceEnvironment,
+    Energy,
     Fidelity,
+    GpuConditions,
     JobError,
     Latency,
     Memory,
@@ -231,11 +235,86 @@ def advice_for(exc: BaseException) -> str | None:
     return None
 
 
+def _gpu_index(device: str) -> int:
+    if not device.startswith("cuda"):
+        return -1  # no GPU: the sampler finds no device and reads nothing
+    import torch
+
+    return int(torch.cuda.current_device())
+
+
+def measured_conditions(cpu: Any, gpu: Any, load_before: tuple[float, float, float] | None) -> Conditions:
+    """The record's conditions from what :class:`CpuLoad` and :class:`GpuSampler` saw around the timed loop."""
+    import dataclasses
+
+    from harness.measure.conditions import cpu_governor, describe, load_average, thread_settings, usable_cores
+
+    cores, threads = usable_cores(), thread_settings()
+    contention, oversubscribed, throttled, notes = describe(
+        cores=cores, threads=threads["torch_threads"], load=cpu, gpu=gpu
+    )
+    return Conditions(
+        load_before=load_before,
+        load_after=load_average(),
+        cores=cores,
+        torch_threads=threads["torch_threads"],
+        omp_num_threads=threads["OMP_NUM_THREADS"],
+        governor=cpu_governor(),
+        other_cores=cpu.other_cores,
+        steal_cores=cpu.steal_cores,
+        own_cores=cpu.own_cores,
+        gpu=GpuConditions(**dataclasses.asdict(gpu)) if gpu is not None else None,
+        contention=contention,
+        oversubscribed=oversubscribed,
+        throttled=throttled,
+        notes=notes,
+    )
+
+
+def energy_of(reading: Any, iterations: int, items: int) -> Energy:
+    """Per call and per item from the timed loop's total; None with the reason where nothing was measured."""
+    if reading.total_j is None:
+        return Energy(reason=reading.reason, iterations=iterations)
+    per_call = reading.total_j / max(iterations, 1)
+    return Energy(
+        energy_j=per_call,
+        energy_per_item_j=per_call / items,
+        total_j=reading.total_j,
+        gpu_j=reading.gpu_j,
+        cpu_j=reading.cpu_j,
+        dram_j=reading.dram_j,
+        seconds=reading.seconds,
+        iterations=iterations,
+        sources=list(reading.sources),
+    )
+
+
+def cost_of(job: Job, device: str, ms_per_item: float) -> Cost | None:
+    """USD per 1,000 items at the suite's price of this device (None when the suite gives no price)."""
+    if not job.cost:
+        return None
+    from harness.config import CostSpec
+    from harness.measure.env import device_environment
+
+    spec = CostSpec(**job.cost)
+    found = spec.price(device, device_environment(device).get("device_name"))
+    if found is None:
+        return None
+    usd_per_hour, key = found
+    return Cost(
+        usd_per_hour=usd_per_hour,
+        per_1k_items_usd=usd_per_hour * ms_per_item / 3600.0,
+        basis=f"{usd_per_hour:g} USD/h (cost.{key}) × latency_per_item_ms.p50 {ms_per_item:.4g} ms",
+    )
+
+
 def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage) -> None:
     import torch
 
     from harness.backends import BACKENDS
     from harness.loaders import load_generator
+    from harness.measure.conditions import CpuLoad, GpuSampler, load_average
+    from harness.measure.energy import EnergyMeter
     from harness.measure.memory import NvmlPeak, cuda_reset_peak, memory_summary
     from harness.measure.stages import profile_stages, stage_summary
     from harness.measure.stats import summarize
@@ -243,6 +322,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
 
     _set_threads(job)
     m = job.measurement
+    meter = EnergyMeter(device)  # before the load: starting Zeus's monitor is not the job's time
     stage.name = "load"
     card = load_card(job.card_path)
     cuda_reset_peak(device)
@@ -275,13 +355,18 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
 
         stage.name = "timed"
         before = prepared.recompiles() if prepared.recompiles else None
-        samples_ms, out = timed_loop(
-            lambda: generator.generate(request),
-            device,
-            min_iterations=m["min_iterations"],
-            max_iterations=m["max_iterations"],
-            min_duration_s=m["min_duration_s"],
-        )
+        load_before = load_average()
+        # What else the machine did while this job was timed, the GPU's clocks and throttling, and the
+        # energy of the loop: read around it, so the loop itself is the harness's ordinary timing path.
+        with CpuLoad() as cpu, GpuSampler(_gpu_index(device)) as gpu, meter.window() as energy:
+            samples_ms, out = timed_loop(
+                lambda: generator.generate(request),
+                device,
+                min_iterations=m["min_iterations"],
+                max_iterations=m["max_iterations"],
+                min_duration_s=m["min_duration_s"],
+            )
+        record.conditions = measured_conditions(cpu, gpu.reading, load_before)
         lat = Latency(**summarize(samples_ms))
         record.latency_ms = lat
         if before is not None:
@@ -295,6 +380,8 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
         record.latency_per_item_ms = PerItemLatency(p50=lat.p50 / max(len(out), 1))
         record.throughput = Throughput(value=items / (lat.p50 / 1000.0), unit=unit, per_call=items)
         record.output_shape = list(out.data.shape)
+        record.energy = energy_of(energy[0], len(samples_ms), max(len(out), 1))
+        record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
 
         if m.get("profile_stages", True):
             stage.name = "profile_stages"

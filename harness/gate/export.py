@@ -128,6 +128,8 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
                     "peak_rss_mib": r.memory.peak_rss_mib,
                     "first_call_ms": r.first_call_ms,
                     "compile_s": r.compile_s,
+                    "energy_per_item_j": r.energy.energy_per_item_j if r.energy else None,
+                    "cost_per_1k_items_usd": r.cost.per_1k_items_usd if r.cost else None,
                     "metrics": {k: v.value for k, v in r.metrics.items() if v.ok},
                 },
                 "options": {

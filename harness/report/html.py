@@ -20,9 +20,13 @@ from harness.report.runs import (
     NOISE_FLOOR_HINT,
     Run,
     Runs,
+    condition_flags,
+    conditions_rows,
+    energy_note,
     environment_key,
     metric_fingerprints,
     noise_floors,
+    optional_columns,
 )
 from harness.results.schema import MetricResult, Record, Stages
 
@@ -61,7 +65,8 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         )
     )
     several = len(runs.runs) > 1
-    jobs = [_job(i, r, ok, metric_names, several) for i, r in enumerate(runs.records)]
+    extra = optional_columns(runs.records)
+    jobs = [_job(i, r, ok, metric_names, several, extra) for i, r in enumerate(runs.records)]
     headers = [
         "model",
         "variant",
@@ -78,6 +83,8 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "first call ms",
         "peak RSS MiB",
         "peak VRAM MiB",
+        *(["energy J/item"] if extra["energy"] else []),
+        *(["USD/1k items"] if extra["cost"] else []),
         *metric_names,
     ]
     if several:
@@ -102,6 +109,11 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "fingerprints": _fingerprints(runs),
         "failures": [j for j in jobs if j["status"] != "ok"],
         "sample_tables": _sample_tables(jobs),
+        "conditions": [
+            {"label": label, "flags": ", ".join(flags), "notes": "; ".join(notes)}
+            for label, flags, notes in conditions_rows(runs.records)
+        ],
+        "energy_note": energy_note(runs.records) or "",
         "floor_hint": NOISE_FLOOR_HINT,
         "floors": [
             {**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}
@@ -156,9 +168,16 @@ def _metric(mv: MetricResult | None) -> dict[str, str]:
     return _cell(text, mv.value)
 
 
-def _job(i: int, r: Record, ok, metric_names: list[str], several: bool) -> dict[str, Any]:
+def _num_cell(value: float | None) -> dict[str, str]:
+    return _cell(fmt(value, 3), value)
+
+
+def _job(
+    i: int, r: Record, ok, metric_names: list[str], several: bool, extra: dict[str, bool]
+) -> dict[str, Any]:
     lat, thr, mem = r.latency_ms, r.throughput, r.memory
     ci = lat.p50_ci95 if lat is not None else None
+    flags = condition_flags(r)
     status = r.status
     frontier, knee = "", False
     if ok is not None and not ok.empty and i in ok.index:
@@ -175,7 +194,7 @@ def _job(i: int, r: Record, ok, metric_names: list[str], several: bool) -> dict[
         _cell(r.backend),
         _cell(r.precision),
         _cell(r.modality),
-        _cell(status),
+        _cell(status + "".join(f" ⚠ {f}" for f in flags), status),
         _cell((frontier + (" · knee" if knee else "")) if frontier else "–", _frontier_rank(frontier, knee)),
         _cell(fmt(p50), p50),
         _cell(f"{fmt(ci[0], 3)} – {fmt(ci[1], 3)}" if ci else "–", ci[0] if ci else None),
@@ -188,6 +207,8 @@ def _job(i: int, r: Record, ok, metric_names: list[str], several: bool) -> dict[
         _cell(fmt(r.first_call_ms), r.first_call_ms),
         _cell(fmt(mem.peak_rss_mib), mem.peak_rss_mib),
         _cell(fmt(mem.peak_vram_allocated_mib), mem.peak_vram_allocated_mib),
+        *([_num_cell(r.energy.energy_per_item_j if r.energy else None)] if extra["energy"] else []),
+        *([_num_cell(r.cost.per_1k_items_usd if r.cost else None)] if extra["cost"] else []),
         *[_metric(r.metric(m)) for m in metric_names],
     ]
     if several:

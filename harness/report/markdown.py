@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.plots import fmt
-from harness.report.runs import NOISE_FLOOR_HINT, noise_floors
+from harness.report.runs import (
+    NOISE_FLOOR_HINT,
+    condition_flags,
+    conditions_rows,
+    energy_note,
+    noise_floors,
+    optional_columns,
+)
 from harness.results.schema import MetricResult, Record, RunMeta
 
 
@@ -97,6 +104,7 @@ def render_markdown(
         "## Jobs",
         "",
     ]
+    extra = optional_columns(records)
     headers = [
         "model",
         "variant",
@@ -110,6 +118,8 @@ def render_markdown(
         "first call ms",
         "peak RSS MiB",
         "peak VRAM MiB",
+        *(["energy J/item"] if extra["energy"] else []),
+        *(["USD/1k items"] if extra["cost"] else []),
         *metric_names,
         "frontier",
     ]
@@ -117,13 +127,15 @@ def render_markdown(
     for i, r in enumerate(records):
         lat, thr, mem = r.latency_ms, r.throughput, r.memory
         ci = lat.p50_ci95 if lat is not None else None
+        flags = condition_flags(r)
+        status = ("ok" if r.ok else f"**{md_escape(r.status)}**") + "".join(f" ⚠ {f}" for f in flags)
         rows.append(
             [
                 md_escape(r.model),
                 md_escape(r.variant),
                 md_escape(r.backend),
                 md_escape(r.precision),
-                "ok" if r.ok else f"**{md_escape(r.status)}**",
+                status,
                 f"{fmt(lat.p50)} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if lat is not None and ci else "–",
                 fmt(lat.p90 if lat is not None else None),
                 fmt(lat.cv if lat is not None else None, 2),
@@ -131,6 +143,8 @@ def render_markdown(
                 fmt(r.first_call_ms),
                 fmt(mem.peak_rss_mib),
                 fmt(mem.peak_vram_allocated_mib),
+                *([fmt(r.energy.energy_per_item_j if r.energy else None, 3)] if extra["energy"] else []),
+                *([fmt(r.cost.per_1k_items_usd if r.cost else None, 3)] if extra["cost"] else []),
                 *[_metric_cell(r.metric(m)) for m in metric_names],
                 _frontier_cell(ok, i),
             ]
@@ -138,6 +152,23 @@ def render_markdown(
     out += [_table(headers, rows), ""]
     if any(mv.status == "not_applicable" for r in records for mv in r.metrics.values()):
         out += ["A metric left blank (–) does not apply to that job's modality.", ""]
+    flagged = conditions_rows(records)
+    if flagged:
+        out += [
+            "## Measurement conditions",
+            "",
+            "These jobs were timed while something else distorted the timing; compare them with care "
+            "(`harness doctor` measures the machine).",
+            "",
+        ]
+        out += [
+            f"- ⚠ {md_escape(label)} ({', '.join(flags)}): {md_escape('; '.join(notes))}"
+            for label, flags, notes in flagged
+        ]
+        out.append("")
+    note = energy_note(records)
+    if note:
+        out += [md_escape(note), ""]
 
     out += ["## Pareto front", ""]
     if ok is None or ok.empty:

@@ -183,3 +183,43 @@ def noise_floors(records: list[Record]) -> list[dict[str, Any]]:
                 row["best"] = r.label
                 row["best_value"] = value
     return list(out.values())
+
+
+# -------------------------------------------------------------------------- conditions, energy and cost
+
+
+def condition_flags(record: Record) -> list[str]:
+    """Short marks for a job measured under conditions that distort its timing (the report flags them)."""
+    c = record.conditions
+    if c is None:
+        return []
+    return [
+        name
+        for name, on in (
+            ("contention", c.contention),
+            ("throttled", c.throttled),
+            ("oversubscribed", c.oversubscribed),
+        )
+        if on
+    ]
+
+
+def conditions_rows(records: list[Record]) -> list[tuple[str, list[str], list[str]]]:
+    """(job label, flags, notes) of every job with a condition flag."""
+    return [(r.label, condition_flags(r), list(r.conditions.notes)) for r in records if condition_flags(r)]
+
+
+def optional_columns(records: list[Record]) -> dict[str, bool]:
+    """Whether any job has energy or cost figures (columns appear only then)."""
+    return {
+        "energy": any(r.energy is not None and r.energy.energy_per_item_j is not None for r in records),
+        "cost": any(r.cost is not None and r.cost.per_1k_items_usd is not None for r in records),
+    }
+
+
+def energy_note(records: list[Record]) -> str | None:
+    """When no job has an energy figure: why (the first reason recorded), so an absent column is explained."""
+    if optional_columns(records)["energy"]:
+        return None
+    reasons = [r.energy.reason for r in records if r.energy is not None and r.energy.reason]
+    return f"Energy not measured: {reasons[0]}" if reasons else None

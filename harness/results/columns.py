@@ -18,9 +18,12 @@ SAMPLED_COLUMNS = (
 # Single values per job: compared directly.
 TIME_COLUMNS = ("first_call_ms", "load_s", "compile_s")
 MEMORY_COLUMNS = ("peak_rss_mib", "peak_vram_allocated_mib", "peak_vram_reserved_mib", "peak_vram_nvml_mib")
+# Energy of the timed loop (per call, per item) and what an item costs at the suite's price of the device.
+ENERGY_COLUMNS = ("energy_j", "energy_per_item_j")
+COST_COLUMNS = ("cost_per_1k_items_usd",)
 
 # Every column that objectives, constraints and gates may name besides the suite's metrics.
-SPEED_COLUMNS = (*SAMPLED_COLUMNS, *TIME_COLUMNS, *MEMORY_COLUMNS)
+SPEED_COLUMNS = (*SAMPLED_COLUMNS, *TIME_COLUMNS, *MEMORY_COLUMNS, *ENERGY_COLUMNS, *COST_COLUMNS)
 
 # Columns where more is better; every other speed/memory column is better lower.
 HIGHER_IS_BETTER_COLUMNS = frozenset({"throughput"})

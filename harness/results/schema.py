@@ -180,6 +180,68 @@ class DeviceEnvironment(Part):
     compute_capability: str | None = None
 
 
+class GpuConditions(Part):
+    """What NVML showed of the GPU during the timed loop (min/max over 50 ms samples)."""
+
+    name: str | None = None
+    sm_clock_mhz: list[Num] = Field(default_factory=list)
+    sm_clock_max_mhz: Num | None = None
+    mem_clock_mhz: list[Num] = Field(default_factory=list)
+    mem_clock_max_mhz: Num | None = None
+    temperature_c_max: Num | None = None
+    power_w_max: Num | None = None
+    power_limit_w: Num | None = None
+    throttle_reasons: list[str] = Field(default_factory=list)
+    persistence_mode: bool | None = None
+    ecc: bool | None = None
+    mig: bool | None = None
+    other_processes: int | None = None
+    samples: int = 0
+
+
+class Conditions(Part):
+    """What the machine was doing while the job was timed (:mod:`harness.measure.conditions`)."""
+
+    load_before: tuple[Num, Num, Num] | None = None
+    load_after: tuple[Num, Num, Num] | None = None
+    cores: int | None = None  # usable by this process (affinity)
+    torch_threads: int | None = None
+    omp_num_threads: str | None = None
+    governor: str | None = None
+    other_cores: Num | None = None  # cores other processes kept busy during the timed loop, on average
+    steal_cores: Num | None = None  # cores' worth of time the hypervisor took
+    own_cores: Num | None = None
+    gpu: GpuConditions | None = None
+    contention: bool = False
+    oversubscribed: bool = False
+    throttled: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+
+class Energy(Part):
+    """Energy of the timed loop: per call of the timed request and per item; None with the reason where no
+    counter is readable (never 0)."""
+
+    energy_j: Num | None = None
+    energy_per_item_j: Num | None = None
+    total_j: Num | None = None
+    gpu_j: Num | None = None
+    cpu_j: Num | None = None
+    dram_j: Num | None = None
+    seconds: Num | None = None
+    iterations: int | None = None
+    sources: list[str] = Field(default_factory=list)
+    reason: str | None = None
+
+
+class Cost(Part):
+    """What an item costs at the suite's price of the device: USD/h × seconds per item."""
+
+    usd_per_hour: Num
+    per_1k_items_usd: Num | None = None
+    basis: str = ""
+
+
 class Record(Part):
     """One job's outcome: ``records.jsonl`` holds one per line, appended as each job ends."""
 
@@ -229,8 +291,11 @@ class Record(Part):
     quality_invalid: str | None = None
     metrics: dict[str, MetricResult] = Field(default_factory=dict)
     fidelity: Fidelity | None = None
-    # memory and environment
+    # memory, energy, cost and the conditions of the measurement
     memory: Memory = Field(default_factory=Memory)
+    energy: Energy | None = None
+    cost: Cost | None = None
+    conditions: Conditions | None = None
     environment: DeviceEnvironment | None = None
 
     # Where the record was read from (in memory only: reports of several runs name each job's run).

@@ -38,6 +38,12 @@ def flatten(record: Record) -> dict[str, Any]:
     }
     for key in MEMORY_COLUMNS:
         row[key] = getattr(record.memory, key)
+    energy, cost, cond = record.energy, record.cost, record.conditions
+    row["energy_j"] = energy.energy_j if energy else None
+    row["energy_per_item_j"] = energy.energy_per_item_j if energy else None
+    row["cost_per_1k_items_usd"] = cost.per_1k_items_usd if cost else None
+    row["contention"] = bool(cond and cond.contention)
+    row["throttled"] = bool(cond and cond.throttled)
     for name, mv in record.metrics.items():
         row[name] = mv.number
         if mv.ci95 is not None:

@@ -240,3 +240,30 @@ def test_recording_a_baseline_refuses_failed_jobs_and_files(base, tmp_path, caps
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="neither a run folder"):
         compare_runs(tmp_path / "empty", base)
+
+
+def test_energy_and_cost_are_gate_keys(tmp_path, capsys):
+    def with_energy(scale):
+        def edit(meta, recs):
+            for r in recs:
+                r["energy"] = {
+                    "energy_j": 10.0 * scale,
+                    "energy_per_item_j": 10.0 * scale,
+                    "sources": ["nvml"],
+                }
+                r["cost"] = {"usd_per_hour": 3.6, "per_1k_items_usd": 0.1 * scale}
+
+        return edit
+
+    gates = {"energy_per_item_j": "+10%", "cost_per_1k_items_usd": "+10%"}
+    base = copy_run(make_run(tmp_path / "b0", gates=gates), tmp_path / "b", with_energy(1.0))
+    same = copy_run(base, tmp_path / "s", with_energy(1.05))
+    worse = copy_run(base, tmp_path / "w", with_energy(1.25))
+    assert main(["compare", str(base), str(same)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(base), str(worse), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["regressions"] == 2 * len(JOBS)
+    # a base measured on a machine without counters cannot judge energy: not compared, not a regression
+    no_energy = make_run(tmp_path / "n", gates=gates)
+    assert main(["compare", str(no_energy), str(worse)]) == 0

@@ -31,7 +31,7 @@ def test_help_is_light():
 
 
 def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
-    suite = write_yaml("s.yaml", tiny_suite())
+    suite = write_yaml("s.yaml", tiny_suite(cost={"usd_per_hour": 3.6}))
     assert (
         main(["run", str(suite), "--out", str(tmp_path / "r"), "--isolation", "none", "--device", "cpu"]) == 0
     )
@@ -48,6 +48,14 @@ def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
         assert r.stages_ms.text_encode.calls >= 1 and r.stages_ms.decode.calls == 1
         assert r.output_shape == [1, 32, 32, 3]
         assert len(r.samples) == 2 and all((run / s).is_file() for s in r.samples)
+        # the conditions of the timed loop, its energy (None with the reason here: no NVML, no RAPL) and cost
+        c = r.conditions
+        assert c.cores >= 1 and c.torch_threads == 2 and c.other_cores is not None and c.own_cores > 0
+        assert c.load_before is not None and c.load_after is not None
+        assert r.energy.iterations == 2 and (
+            r.energy.energy_j is not None or "no energy counter" in r.energy.reason
+        )
+        assert r.cost.per_1k_items_usd == pytest.approx(3.6 * r.latency_per_item_ms.p50 / 3600.0)
     base, fast = recs
     assert base.metric_value("psnr") == math.inf and base.metric_value("ssim") == pytest.approx(1.0)
     assert 0 < fast.metric_value("psnr") < 100 and fast.metrics["psnr"].fingerprint

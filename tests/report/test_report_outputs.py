@@ -340,3 +340,47 @@ def test_version_1_record_of_another_modality_is_a_blank_cell(tmp_path):
     assert "- tiny-sd / steps-3 / eager: `fad\\_x` skipped: no refs" in md
     html = out["html"].read_text()
     assert "weights absent" not in html and "no refs" in html
+
+
+def test_contention_throttling_energy_and_cost_are_shown(tmp_path):
+    """A job measured under contention is marked in both reports with the reason; energy and cost columns
+    appear when a job has them, and a run with no energy counter says why instead of a blank column."""
+    from harness.report.demo import DEMO_JOBS, fabricate_run
+
+    run = fabricate_run(tmp_path, "cond", samples=0, failed=False, jobs=DEMO_JOBS[:3])
+    lines = []
+    for i, line in enumerate((run / "records.jsonl").read_text().splitlines()):
+        rec = json.loads(line)
+        if i == 1:
+            rec["conditions"] = {
+                "cores": 2,
+                "torch_threads": 2,
+                "other_cores": 1.8,
+                "contention": True,
+                "notes": ["other processes kept 1.8 of 2 core(s) busy while this job used 2 thread(s)"],
+            }
+        rec["energy"] = {"energy_j": 2.0 * (i + 1), "energy_per_item_j": 1.0 * (i + 1), "sources": ["nvml"]}
+        rec["cost"] = {"usd_per_hour": 3.6, "per_1k_items_usd": 0.1 * (i + 1), "basis": "3.6 USD/h"}
+        lines.append(json.dumps(rec))
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    build_report(run)
+    md = (run / "report.md").read_text()
+    assert "| ok ⚠ contention |" in md and "## Measurement conditions" in md
+    assert "other processes kept 1.8 of 2 core(s) busy" in md
+    assert "energy J/item" in md and "USD/1k items" in md
+    html = (run / "report.html").read_text()
+    assert "ok ⚠ contention" in html and "Measurement conditions" in html and "USD/1k items" in html
+
+    quiet = fabricate_run(tmp_path, "quiet", samples=0, failed=False, jobs=DEMO_JOBS[:2])
+    lines = []
+    for line in (quiet / "records.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        rec["energy"] = {
+            "reason": "no energy counter here: nvml: not a CUDA job; rapl: powercap files absent"
+        }
+        lines.append(json.dumps(rec))
+    (quiet / "records.jsonl").write_text("\n".join(lines) + "\n")
+    build_report(quiet)
+    md = (quiet / "report.md").read_text()
+    assert "energy J/item" not in md and "Energy not measured: no energy counter here" in md
+    assert "Measurement conditions" not in md
