@@ -1,0 +1,106 @@
+"""`harness doctor`: known durations and allocations through the harness's own paths, contention made by
+busy processes of our own, and the exit codes (0 fit, 1 not fit with each reason, 2 bad input)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.cli import main
+from harness.measure.doctor import (
+    contention_findings,
+    memory_findings,
+    noise_finding,
+    run_doctor,
+    timer_findings,
+)
+from tests.helpers import has_cuda
+
+
+def test_a_known_busy_wait_reads_true_through_the_timing_path():
+    for f in timer_findings("cpu", repeats=5):
+        assert f.ok, f
+        assert abs(f.data["error"]) < 0.01
+        assert f.data["target_ms"] in (10.0, 1.0)
+
+
+def test_a_known_allocation_reads_true_in_rss():
+    (f,) = memory_findings("cpu")
+    assert f.ok and f.data["measured_mib"] == pytest.approx(256.0, rel=0.05)
+
+
+def test_noise_gives_what_the_gate_can_catch_and_what_it_needs():
+    f = noise_finding("cpu", iterations=30, repeats=15)
+    d = f.data
+    assert 0 <= d["robust_cv"] < 1 and d["smallest_catchable"] > 0
+    assert d["iterations_for_5pct"] is None or d["iterations_for_5pct"] >= 5
+    assert "a +5% gate needs" in f.value
+
+
+def test_two_busy_processes_beside_it_are_contention():
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        findings = contention_findings("cpu", threads=2)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    by = {f.name: f for f in findings}
+    assert by["other processes' load"].ok is False and by["other processes' load"].data["other_cores"] > 1.2
+    assert by["torch threads against idle cores"].ok is False
+    assert "oversubscribed" in by["torch threads against idle cores"].detail
+
+
+def test_the_whole_report_and_its_json(capsys):
+    report = run_doctor("cpu", quick=True)
+    sections = {f.section for f in report.findings}
+    assert {"timer", "overhead", "memory", "noise", "contention", "energy"} <= sections
+    overhead = next(f for f in report.findings if f.section == "overhead")
+    assert 0.5 < overhead.data["ratio"] < 2.0 and overhead.data["iterations"] >= 10
+    energy = next(f for f in report.findings if f.section == "energy")
+    assert energy.value == "none" or energy.data["available"]  # none here: no NVML, no powercap
+    code = main(["doctor", "--quick", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == (0 if data["fit"] else 1)
+    assert data["device"] == "cpu" and len(data["findings"]) == len(report.findings)
+    assert all(
+        r.startswith(("timer", "overhead", "memory", "noise", "contention", "gpu")) for r in data["reasons"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["doctor", "--iterations", "1"], r"--iterations: must be at least 2"),
+        (["doctor", "--device", "tpu"], r"argument --device: invalid choice"),
+        (["doctor", "--suite", "missing.yaml"], r"missing\.yaml: file not found"),
+    ],
+)
+def test_bad_input_is_exit_2(argv, message, capsys):
+    import re
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2 and re.search(message, capsys.readouterr().err)
+
+
+@pytest.mark.skipif(has_cuda(), reason="checks the error when no GPU is present")
+def test_cuda_without_a_gpu_is_bad_input(capsys):
+    assert main(["doctor", "--device", "cuda"]) == 2
+    assert "no CUDA device is visible" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_cuda(), reason="needs a CUDA device")
+def test_cuda_timer_and_memory_read_true():
+    for f in timer_findings("cuda", repeats=5):
+        assert f.ok, f
+    alloc = [f for f in memory_findings("cuda") if "allocator" in f.name]
+    assert alloc and alloc[0].ok
