@@ -10,7 +10,7 @@ HARNESS := $(VENV)/bin/harness
 PIP := $(PY) -m pip install --disable-pip-version-check
 DEMO_SUITE ?= suites/demo.yaml
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo test lint clean-venv gpu-check
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,3 +73,14 @@ gate-baseline: $(VENV)/.installed-demo
 	$(HARNESS) run $(GATE_SUITE) --out results --device cpu | tee $$log; \
 	run=$$(tail -n 1 $$log); rm -f $$log; \
 	$(HARNESS) gate record $$run --into $(GATE_BASELINE)
+
+# One Markdown table of what the harness measures on a GPU (doctor, the smoke suite on cuda, sd15-arch 512²
+# fp16 20 steps under eager / compile / ONNX Runtime CUDA, harness vs raw CUDA-event timing, allocator vs NVML
+# peaks, energy per image), in at most 8 minutes on one H100/H200 with nothing downloaded. GPU_PY runs it with
+# another interpreter that has the project's dependencies (e.g. a machine's own python3).
+GPU_PY ?= $(PY)
+GPU_CHECK_OUT ?= results/gpu-check.md
+
+gpu-check:
+	@if [ "$(GPU_PY)" = "$(PY)" ]; then $(MAKE) --no-print-directory $(VENV)/.installed-dev; fi
+	$(GPU_PY) -m harness.gpucheck --device cuda --out $(GPU_CHECK_OUT)
