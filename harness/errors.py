@@ -27,3 +27,23 @@ class WeightsNotFoundError(HarnessError, FileNotFoundError):
 
 class MetricSkipped(HarnessError):
     """A metric does not apply to a job (wrong modality, no baseline, random weights...). Not a failure."""
+
+
+OOM_ADVICE = "out of memory: try a smaller batch_size or resolution, or a lower precision (fp16/bf16)"
+_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A refused allocation: the CPU allocator's "can't allocate memory", CUDA's ``torch.OutOfMemoryError``,
+    ONNX Runtime's "Failed to allocate memory", Python's ``MemoryError``."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    return (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or any(t in text for t in _OOM_TEXTS)
+    )
+
+
+def advice_for(exc: BaseException) -> str | None:
+    """What to try after a failure, where the failure says it (out of memory)."""
+    return OOM_ADVICE if is_out_of_memory(exc) else None

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.catalog import find_card
-from harness.config import CallArgs, ModelCard, Suite, Workload, workload_for
+from harness.config import CallArgs, ModelCard, Suite, Workload, scenario_list, workload_for
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
 from harness.results.columns import SPEED_COLUMNS
@@ -46,6 +46,13 @@ class Job:
     threads: int | None = None
     fidelity_bounds: list[dict[str, Any]] = field(default_factory=list)
     cost: dict[str, Any] | None = None  # the suite's CostSpec
+    scenario: dict[str, Any] | None = None  # a LoadGen ScenarioSpec; None: the timed loop alone
+
+    @property
+    def scenario_spec(self) -> Any:
+        from harness.config import ScenarioSpec
+
+        return ScenarioSpec(**self.scenario) if self.scenario else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,7 +73,8 @@ class Job:
     def call_args(self) -> CallArgs:
         return CallArgs(**self.call)
 
-    def _request(self, items: list[int]) -> Request:
+    def request_for(self, items: list[int]) -> Request:
+        """The request for these items of the workload (item i: seed + i, its prompt or class label)."""
         from harness.loaders.base import Request
 
         return Request(
@@ -80,12 +88,12 @@ class Job:
 
     def timed_request(self) -> Request:
         """The request the timed loop repeats: always a full batch (items 0 … batch_size-1)."""
-        return self._request(list(range(self.batch_size)))
+        return self.request_for(list(range(self.batch_size)))
 
     def quality_requests(self) -> list[Request]:
         """The quality pass: ``num_samples`` items in batches; item i has seed ``seed + i``, in every variant."""
         return [
-            self._request(list(range(start, min(start + self.batch_size, self.num_samples))))
+            self.request_for(list(range(start, min(start + self.batch_size, self.num_samples))))
             for start in range(0, self.num_samples, self.batch_size)
         ]
 
@@ -105,9 +113,11 @@ def safe_name(text: str) -> str:
     return cleaned[:80]
 
 
-def job_id(model: str, variant: str, backend: str) -> str:
-    digest = hashlib.sha1(json.dumps([model, variant, backend]).encode()).hexdigest()[:8]
-    return f"{safe_name(model)}__{safe_name(variant)}__{safe_name(backend)}__{digest}"
+def job_id(model: str, variant: str, backend: str, scenario: str | None = None) -> str:
+    """A stable id: the same model, variant, backend (and LoadGen scenario, when there is one) → the same id."""
+    parts = [model, variant, backend] + ([scenario] if scenario else [])
+    digest = hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:8]
+    return "__".join([*(safe_name(p) for p in parts), digest])
 
 
 def load_prompts(suite: Suite, wl: Workload | None = None) -> list[str] | None:
@@ -280,47 +290,52 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
         prompts = load_prompts(suite, wl)
         variants = sorted(entry.variants, key=lambda v: v.name != entry.baseline)
         baseline_id: str | None = None
-        for variant in variants:
-            backends = [variant.backend] if variant.backend else suite.backends
-            for backend in backends:
-                jid = job_id(card.name, variant.name, backend)
-                call = card.defaults.merged(variant.overrides)
-                batch = variant.batch_size or wl.batch_size
-                # The baseline is the baseline variant under its first backend (eager in most suites).
-                is_baseline = variant.name == entry.baseline and baseline_id is None
-                jobs.append(
-                    Job(
-                        job_id=jid,
-                        suite=suite.name,
-                        model=card.name,
-                        variant=variant.name,
-                        backend=backend,
-                        backend_options=dict(variant.backend_options),
-                        dtype=variant.dtype or card.dtype,
-                        batch_size=batch,
-                        call=call.model_dump(exclude_none=True),
-                        card_path=str(card.path),
-                        baseline_job_id=None if is_baseline else baseline_id,
-                        modality=card.modality,
-                        task=card.task,
-                        random_weights=card.random_weights,
-                        prompts=prompts if card.task.startswith("text-to") else None,
-                        class_labels=wl.class_labels if card.task == "class-conditional" else None,
-                        seed=wl.seed,
-                        num_samples=wl.num_samples or batch,
-                        metrics=suite.metric_specs(),
-                        measurement=suite.measurement.model_dump(),
-                        threads=suite.threads,
-                        fidelity_bounds=[b.model_dump() for b in suite.fidelity_bounds],
-                        cost=suite.cost.model_dump() if suite.cost else None,
-                    )
+        for variant, backend, scenario in (
+            (v, b, sc)
+            for v in variants
+            for b in ([v.backend] if v.backend else suite.backends)
+            for sc in (scenario_list(v.scenario or entry.scenario or suite.scenario) or [None])
+        ):
+            uses_loadgen = scenario is not None and scenario.uses_loadgen
+            jid = job_id(card.name, variant.name, backend, scenario.display_name if uses_loadgen else None)
+            call = card.defaults.merged(variant.overrides)
+            batch = variant.batch_size or wl.batch_size
+            # The baseline is the baseline variant under its first backend (eager in most suites).
+            is_baseline = variant.name == entry.baseline and baseline_id is None
+            jobs.append(
+                Job(
+                    job_id=jid,
+                    suite=suite.name,
+                    model=card.name,
+                    variant=variant.name,
+                    backend=backend,
+                    backend_options=dict(variant.backend_options),
+                    dtype=variant.dtype or card.dtype,
+                    batch_size=batch,
+                    call=call.model_dump(exclude_none=True),
+                    card_path=str(card.path),
+                    baseline_job_id=None if is_baseline else baseline_id,
+                    modality=card.modality,
+                    task=card.task,
+                    random_weights=card.random_weights,
+                    prompts=prompts if card.task.startswith("text-to") else None,
+                    class_labels=wl.class_labels if card.task == "class-conditional" else None,
+                    seed=wl.seed,
+                    num_samples=wl.num_samples or batch,
+                    metrics=suite.metric_specs(),
+                    measurement=suite.measurement.model_dump(),
+                    threads=suite.threads,
+                    fidelity_bounds=[b.model_dump() for b in suite.fidelity_bounds],
+                    cost=suite.cost.model_dump() if suite.cost else None,
+                    scenario=scenario.model_dump(exclude_unset=True) if uses_loadgen else None,
                 )
-                if is_baseline:
-                    baseline_id = jid
+            )
+            if is_baseline:
+                baseline_id = jid
     ids = [j.job_id for j in jobs]
     if len(set(ids)) != len(ids):
         raise UserInputError(
-            "two jobs of the suite have the same model, variant and backend", source=str(suite.path)
+            "two jobs of the suite have the same model, variant, backend and scenario", source=str(suite.path)
         )
     return jobs
 

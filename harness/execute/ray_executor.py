@@ -82,6 +82,7 @@ def _run_task(
             run_dir / "outputs" / f"{job.job_id}.npz",
             log,
             *sorted((run_dir / "samples" / job.job_id).glob("*")),
+            *sorted((run_dir / "loadgen" / job.job_id).rglob("*")),  # LoadGen's logs of a scenario job
         ]:
             if path.is_file():
                 files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
@@ -90,7 +91,12 @@ def _run_task(
 
 def _safe_relpath(rel: str) -> PurePosixPath:
     p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] not in ("outputs", "samples", "logs"):
+    if (
+        p.is_absolute()
+        or ".." in p.parts
+        or not p.parts
+        or p.parts[0] not in ("outputs", "samples", "logs", "loadgen")
+    ):
         raise HarnessError(f"a Ray task returned a file outside the run folder: {rel!r}")
     return p
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import load_card
-from harness.errors import HarnessError, MetricSkipped, UserInputError, WeightsNotFoundError
+from harness.errors import MetricSkipped, UserInputError, WeightsNotFoundError, advice_for
 from harness.loaders.base import Samples
 from harness.plan import Job
 from harness.results.schema import (
@@ -22,10 +22,12 @@ from harness.results.schema import (
     GpuConditions,
     JobError,
     Latency,
+    LoadgenRun,
     Memory,
     MetricResult,
     PerItemLatency,
     Record,
+    ScenarioResult,
     Stages,
     Throughput,
 )
@@ -173,6 +175,7 @@ def base_record(job: Job, device: str, status: str = "failed") -> Record:
         call=job.call,
         random_weights=job.random_weights,
         baseline_job_id=job.baseline_job_id,
+        scenario=job.scenario_spec.display_name if job.scenario else None,
         status=status,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     )
@@ -214,25 +217,6 @@ def run_job(job: Job, run_dir: Path, device: str) -> Record:
         except Exception:
             pass
     return record
-
-
-OOM_ADVICE = "out of memory: try a smaller batch_size or resolution, or a lower precision (fp16/bf16)"
-_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate memory")
-
-
-def advice_for(exc: BaseException) -> str | None:
-    """What to try after a failure, where the failure says it: refused allocations (the CPU allocator's
-    "can't allocate memory", CUDA's ``torch.OutOfMemoryError``, ONNX Runtime's "Failed to allocate memory")."""
-    text = f"{type(exc).__name__}: {exc}".lower()
-    if (
-        isinstance(exc, MemoryError)
-        or type(exc).__name__ == "OutOfMemoryError"
-        or any(t in text for t in _OOM_TEXTS)
-    ):
-        return OOM_ADVICE
-    if isinstance(exc, (UserInputError, HarnessError)):
-        return None
-    return None
 
 
 def _gpu_index(device: str) -> int:
@@ -305,6 +289,63 @@ def cost_of(job: Job, device: str, ms_per_item: float) -> Cost | None:
         usd_per_hour=usd_per_hour,
         per_1k_items_usd=usd_per_hour * ms_per_item / 3600.0,
         basis=f"{usd_per_hour:g} USD/h (cost.{key}) × latency_per_item_ms.p50 {ms_per_item:.4g} ms",
+    )
+
+
+def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device: str) -> ScenarioResult:
+    """The job's LoadGen scenario on the loaded generator: every batch size it will see warmed up (a compiled
+    backend must not compile inside LoadGen's run), the capacity at those sizes calibrated (LoadGen's Offline
+    query size, the Server search's bracket), then the scenario. Logs go to ``loadgen/<job_id>/``."""
+    import dataclasses
+
+    from harness.measure.timing import time_call
+    from harness.scenarios.loadgen import loadgen_version, require_loadgen
+    from harness.scenarios.run import run_scenario
+
+    require_loadgen()
+    if spec.kind == "offline":
+        sizes = list(spec.batch_sweep or [spec.max_batch])
+    else:
+        sizes = list(range(1, spec.max_batch + 1))
+    capacity: dict[int, float] = {}
+    for b in sizes:
+        request = job.request_for(list(range(b)))
+        time_call(lambda r=request: generator.generate(r), device)  # warm this shape
+        if b in (1, spec.max_batch) or spec.kind == "offline":
+            ms = sorted(time_call(lambda r=request: generator.generate(r), device)[0] for _ in range(3))[1]
+            capacity[b] = b * 1000.0 / ms
+
+    def per_batch(b: int) -> float:
+        if b in capacity:
+            return capacity[b]
+        known = max(k for k in capacity if k <= b) if any(k <= b for k in capacity) else min(capacity)
+        return capacity[known]
+
+    def generate(indices: list[int]) -> Any:
+        return generator.generate(job.request_for(indices))
+
+    log_dir = run_dir / "loadgen" / job.job_id
+    out = run_scenario(generate, max(job.num_samples, max(sizes)), spec, log_dir, per_batch)
+    runs = []
+    for r in out.runs:
+        data = dataclasses.asdict(r)
+        data.pop("trace", None)
+        data["logs"] = [Path(p).relative_to(run_dir).as_posix() for p in r.logs]  # the run folder travels
+        runs.append(LoadgenRun(**data))
+    return ScenarioResult(
+        name=out.name,
+        kind=out.kind,
+        runs=runs,
+        throughput=out.throughput,
+        best_batch=out.best_batch,
+        max_qps=out.max_qps,
+        p99_ms=out.p99_ms,
+        latency_bound_ms=spec.latency_bound_ms,
+        percentile=spec.percentile,
+        search=out.search,
+        capacity={str(b): v for b, v in capacity.items()},
+        loadgen_version=loadgen_version(),
+        reason=out.reason,
     )
 
 
@@ -388,6 +429,11 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
             with profile_stages(generator.components(), device) as times:
                 total_ms, _ = time_call(lambda: generator.generate(request), device)
             record.stages_ms = Stages(**stage_summary(times, total_ms))
+
+        spec = job.scenario_spec
+        if spec is not None:
+            stage.name = f"scenario {spec.display_name}"
+            record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
 
         stage.name = "quality_pass"
         parts = [generator.generate(r) for r in job.quality_requests()]

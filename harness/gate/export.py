@@ -110,7 +110,7 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
         if not r.ok or not samples:
             continue
         suite = r.suite or suite_name
-        name = f"{r.model}/{r.variant}/{r.backend}"
+        name = r.label.replace(" / ", "/")  # model/variant/backend(/scenario)
         benchmarks.append(
             {
                 "group": f"{suite}/{r.model}",
@@ -130,6 +130,10 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
                     "compile_s": r.compile_s,
                     "energy_per_item_j": r.energy.energy_per_item_j if r.energy else None,
                     "cost_per_1k_items_usd": r.cost.per_1k_items_usd if r.cost else None,
+                    "scenario": r.scenario,
+                    "max_qps": r.loadgen.max_qps if r.loadgen else None,
+                    "offline.throughput": r.loadgen.throughput if r.loadgen else None,
+                    "server.p99_ms": r.loadgen.p99_ms if r.loadgen and r.loadgen.kind == "server" else None,
                     "metrics": {k: v.value for k, v in r.metrics.items() if v.ok},
                 },
                 "options": {

@@ -81,8 +81,14 @@ def build_report(
             pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints)
             out["plots"].append(path)
 
+    from harness.report.plots import load_curve_plot
+
+    curves = load_curve_plot(runs.records, dest / "load_curves.png", f"{title}: latency against offered load")
+    if curves is not None:
+        out["plots"].append(curves)
+
     ident = ["run_id"] if len(runs.runs) > 1 else []
-    ident += ["model", "variant", "backend", "precision", "modality", "batch_size"]
+    ident += ["model", "variant", "backend", "scenario", "precision", "modality", "batch_size"]
     bounds = [f"{c}_{e}" for c in objectives for e in ("lo", "hi")]
     cols = [*ident, *objectives, *bounds, *FRONTIER_COLUMNS]
     frontier = dest / "frontier.csv"

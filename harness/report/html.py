@@ -27,6 +27,7 @@ from harness.report.runs import (
     metric_fingerprints,
     noise_floors,
     optional_columns,
+    scenario_rows,
 )
 from harness.results.schema import MetricResult, Record, Stages
 
@@ -114,6 +115,7 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
             for label, flags, notes in conditions_rows(runs.records)
         ],
         "energy_note": energy_note(runs.records) or "",
+        "serving": [{**row, "p99_text": fmt(row["p99_ms"])} for row in scenario_rows(runs.records)],
         "floor_hint": NOISE_FLOOR_HINT,
         "floors": [
             {**f, "floor_text": fmt(f["floor"]), "best_text": fmt(f["best_value"])}

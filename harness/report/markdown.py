@@ -15,6 +15,7 @@ from harness.report.runs import (
     energy_note,
     noise_floors,
     optional_columns,
+    scenario_rows,
 )
 from harness.results.schema import MetricResult, Record, RunMeta
 
@@ -166,6 +167,51 @@ def render_markdown(
             for label, flags, notes in flagged
         ]
         out.append("")
+    serving = scenario_rows(records)
+    if serving:
+        out += [
+            "## Serving scenarios (MLPerf LoadGen)",
+            "",
+            "Measured by LoadGen from query issue to completion, queueing included. `max_qps` is the highest "
+            "offered (scheduled) rate whose latency percentile met the bound; LoadGen's own verdict (VALID also "
+            "needs its early-stopping test) is beside it. LoadGen's logs are linked.",
+            "",
+        ]
+        rows = []
+        for row in serving:
+            base = Path(row["run_dir"] or run_dir)
+            logs = " ".join(f"[{name}]({_rel_link(base / rel, run_dir)})" for name, rel in row["logs"])
+            verdict = row["valid"] + (f" ({md_escape(row['why'])})" if row["why"] else "")
+            rows.append(
+                [
+                    md_escape(row["label"]),
+                    row["kind"],
+                    md_escape(row["result"]),
+                    fmt(row["p99_ms"]),
+                    md_escape(row["bound"]),
+                    str(row["runs"]),
+                    verdict,
+                    md_escape(row["note"]) or "–",
+                    logs or "–",
+                ]
+            )
+        out += [
+            _table(
+                [
+                    "job",
+                    "scenario",
+                    "sustained",
+                    "p99 ms",
+                    "bound",
+                    "LoadGen runs",
+                    "LoadGen verdict",
+                    "note",
+                    "logs",
+                ],
+                rows,
+            ),
+            "",
+        ]
     note = energy_note(records)
     if note:
         out += [md_escape(note), ""]

@@ -398,3 +398,61 @@ def fmt(value, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def load_curve_plot(records, path: Path, title: str) -> Path | None:
+    """Latency against offered load for every job with LoadGen Server runs: p50 (dashed) and p99 (solid)
+    against the scheduled QPS of each run, the latency bound drawn, each job's max_qps marked. None when no
+    job has Server runs."""
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg",) and "inline" not in matplotlib.get_backend():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    jobs = [r for r in records if r.loadgen is not None and r.loadgen.kind == "server" and r.loadgen.runs]
+    if not jobs:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    bounds = set()
+    for i, r in enumerate(jobs):
+        runs = sorted(
+            (x for x in r.loadgen.runs if x.scheduled_qps is not None), key=lambda x: x.scheduled_qps
+        )
+        qps = [x.scheduled_qps for x in runs]
+        c = colors[i % len(colors)]
+        label = _plain(_short(f"{r.model} / {r.variant} / {r.backend}", 40))
+        ax.plot(qps, [x.p99_ms for x in runs], "-o", color=c, ms=4, label=f"{label}: p99")
+        ax.plot(qps, [x.p50_ms for x in runs], "--", color=c, alpha=0.6, lw=1)
+        if r.loadgen.max_qps is not None:
+            ax.axvline(r.loadgen.max_qps, color=c, ls=":", lw=1)
+            ax.annotate(
+                f"max {r.loadgen.max_qps:.3g} QPS",
+                (r.loadgen.max_qps, ax.get_ylim()[0]),
+                color=c,
+                fontsize=7,
+                rotation=90,
+                va="bottom",
+                ha="right",
+            )
+        if r.loadgen.latency_bound_ms is not None:
+            bounds.add((r.loadgen.latency_bound_ms, r.loadgen.percentile))
+    for bound, pct in sorted(bounds):
+        ax.axhline(bound, color="#cc0000", lw=1.2)
+        ax.annotate(
+            f"p{pct:g} bound {bound:g} ms",
+            (ax.get_xlim()[0], bound),
+            color="#cc0000",
+            fontsize=8,
+            va="bottom",
+        )
+    ax.set_xlabel("offered load (scheduled QPS, LoadGen's Poisson schedule)")
+    ax.set_ylabel("latency ms, queueing included (solid p99, dashed p50)")
+    ax.set_yscale("log")
+    ax.set_title(_plain(title), fontsize=11)
+    ax.legend(fontsize=7, loc="best", frameon=True, framealpha=0.8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -223,3 +223,45 @@ def energy_note(records: list[Record]) -> str | None:
         return None
     reasons = [r.energy.reason for r in records if r.energy is not None and r.energy.reason]
     return f"Energy not measured: {reasons[0]}" if reasons else None
+
+
+# ----------------------------------------------------------------------------------------- scenarios
+
+
+def scenario_rows(records: list[Record]) -> list[dict[str, Any]]:
+    """One row per job with a LoadGen scenario: what it sustained, under which bound, and LoadGen's verdict."""
+    out = []
+    for r in records:
+        lg = r.loadgen
+        if lg is None:
+            continue
+        last = lg.runs[-1] if lg.runs else None
+        best = next((x for x in lg.runs if lg.max_qps is not None and x.scheduled_qps == lg.max_qps), last)
+        if lg.kind == "server":
+            result = (
+                f"max {lg.max_qps:.4g} QPS"
+                if lg.max_qps is not None
+                else (f"{best.scheduled_qps:.4g} QPS offered" if best and best.scheduled_qps else "–")
+            )
+        elif lg.kind == "offline":
+            result = f"{lg.throughput:.4g} samples/s at batch {lg.best_batch}" if lg.throughput else "–"
+        else:
+            result = f"p90 {best.p90_ms:.4g} ms" if best and best.p90_ms is not None else "–"
+        out.append(
+            {
+                "label": r.label,
+                "kind": lg.kind,
+                "result": result,
+                "p99_ms": lg.p99_ms if lg.p99_ms is not None else (best.p99_ms if best else None),
+                "bound": f"p{lg.percentile:g} ≤ {lg.latency_bound_ms:g} ms"
+                if lg.latency_bound_ms is not None
+                else "–",
+                "runs": len(lg.runs),
+                "valid": ("VALID" if best.valid else "INVALID") if best else "–",
+                "why": "; ".join(best.reasons) if best and best.reasons else "",
+                "note": lg.reason or "",
+                "logs": [(Path(p).name, p) for p in (best.logs if best else [])],
+                "run_dir": r.run_dir,
+            }
+        )
+    return out

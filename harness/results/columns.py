@@ -21,12 +21,22 @@ MEMORY_COLUMNS = ("peak_rss_mib", "peak_vram_allocated_mib", "peak_vram_reserved
 # Energy of the timed loop (per call, per item) and what an item costs at the suite's price of the device.
 ENERGY_COLUMNS = ("energy_j", "energy_per_item_j")
 COST_COLUMNS = ("cost_per_1k_items_usd",)
+# LoadGen scenarios: the highest QPS a Server run sustained under the latency bound, Offline samples/s, and
+# the Server run's p99 latency (at max_qps, or at target_qps).
+SCENARIO_COLUMNS = ("max_qps", "offline.throughput", "server.p99_ms")
 
 # Every column that objectives, constraints and gates may name besides the suite's metrics.
-SPEED_COLUMNS = (*SAMPLED_COLUMNS, *TIME_COLUMNS, *MEMORY_COLUMNS, *ENERGY_COLUMNS, *COST_COLUMNS)
+SPEED_COLUMNS = (
+    *SAMPLED_COLUMNS,
+    *TIME_COLUMNS,
+    *MEMORY_COLUMNS,
+    *ENERGY_COLUMNS,
+    *COST_COLUMNS,
+    *SCENARIO_COLUMNS,
+)
 
 # Columns where more is better; every other speed/memory column is better lower.
-HIGHER_IS_BETTER_COLUMNS = frozenset({"throughput"})
+HIGHER_IS_BETTER_COLUMNS = frozenset({"throughput", "max_qps", "offline.throughput"})
 
 
 def higher_is_better(column: str) -> bool:

@@ -242,6 +242,50 @@ class Cost(Part):
     basis: str = ""
 
 
+class LoadgenRun(Part):
+    """One LoadGen test: the offered and achieved rates, latency percentiles (ms, queueing included) and
+    LoadGen's validity verdict with its reasons."""
+
+    scenario: str
+    target_qps: Num | None = None
+    scheduled_qps: Num | None = None
+    completed_qps: Num | None = None
+    samples_per_s: Num | None = None
+    p50_ms: Num | None = None
+    p90_ms: Num | None = None
+    p99_ms: Num | None = None
+    mean_ms: Num | None = None
+    min_ms: Num | None = None
+    max_ms: Num | None = None
+    queries: int | None = None
+    valid: bool = False
+    meets_bound: bool | None = None
+    reasons: list[str] = Field(default_factory=list)
+    batches: int = 0
+    mean_batch: Num | None = None
+    duration_s: Num = 0.0
+    logs: list[str] = Field(default_factory=list)  # LoadGen's summary and detail logs, relative to the run
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScenarioResult(Part):
+    """A job's LoadGen scenario (:mod:`harness.scenarios`): its runs and what they add up to."""
+
+    name: str
+    kind: Literal["single_stream", "offline", "server"]
+    runs: list[LoadgenRun] = Field(default_factory=list)
+    throughput: Num | None = None  # Offline: the best samples/s
+    best_batch: int | None = None
+    max_qps: Num | None = None  # Server with a bound: the highest scheduled QPS that met it
+    p99_ms: Num | None = None
+    latency_bound_ms: Num | None = None
+    percentile: Num | None = None
+    search: dict[str, Any] = Field(default_factory=dict)
+    capacity: dict[str, Num] = Field(default_factory=dict)  # calibrated items/s by batch size
+    loadgen_version: str | None = None
+    reason: str | None = None
+
+
 class Record(Part):
     """One job's outcome: ``records.jsonl`` holds one per line, appended as each job ends."""
 
@@ -262,6 +306,7 @@ class Record(Part):
     call: dict[str, Any] = Field(default_factory=dict)
     random_weights: bool = False
     baseline_job_id: str | None = None
+    scenario: str | None = None  # the LoadGen scenario's name (None: the timed loop alone)
     node: str | None = None
     # outcome
     status: JobStatus
@@ -296,6 +341,7 @@ class Record(Part):
     energy: Energy | None = None
     cost: Cost | None = None
     conditions: Conditions | None = None
+    loadgen: ScenarioResult | None = None
     environment: DeviceEnvironment | None = None
 
     # Where the record was read from (in memory only: reports of several runs name each job's run).
@@ -308,7 +354,8 @@ class Record(Part):
 
     @property
     def label(self) -> str:
-        return f"{self.model} / {self.variant} / {self.backend}"
+        tail = f" / {self.scenario}" if self.scenario else ""
+        return f"{self.model} / {self.variant} / {self.backend}{tail}"
 
     @property
     def run_id(self) -> str | None:

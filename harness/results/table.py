@@ -42,6 +42,11 @@ def flatten(record: Record) -> dict[str, Any]:
     row["energy_j"] = energy.energy_j if energy else None
     row["energy_per_item_j"] = energy.energy_per_item_j if energy else None
     row["cost_per_1k_items_usd"] = cost.per_1k_items_usd if cost else None
+    lg = record.loadgen
+    row["scenario"] = record.scenario
+    row["max_qps"] = lg.max_qps if lg and lg.kind == "server" else None
+    row["offline.throughput"] = lg.throughput if lg and lg.kind == "offline" else None
+    row["server.p99_ms"] = lg.p99_ms if lg and lg.kind == "server" else None
     row["contention"] = bool(cond and cond.contention)
     row["throttled"] = bool(cond and cond.throttled)
     for name, mv in record.metrics.items():

@@ -225,7 +225,7 @@ def _refused_allocation() -> BaseException:
 def test_refused_allocations_get_out_of_memory_advice():
     import torch
 
-    from harness.execute.worker import OOM_ADVICE, advice_for
+    from harness.errors import OOM_ADVICE, advice_for
 
     cpu = _refused_allocation()
     assert "can't allocate memory" in str(cpu)

@@ -48,3 +48,19 @@ def test_ray_flags_are_checked(write_yaml, capsys):
     assert "apply to --executor ray" in capsys.readouterr().err
     assert main(["run", str(suite), "--executor", "ray", "--gpus-per-job", "-1"]) == 2
     assert "--gpus-per-job: must be ≥ 0" in capsys.readouterr().err
+
+
+def test_a_loadgen_scenario_job_runs_as_a_ray_task(ray_cluster, write_yaml, tmp_path, capsys):
+    pytest.importorskip("mlperf_loadgen", reason="needs mlcommons-loadgen (the run extra)")
+    suite = tiny_suite(scenario={"kind": "offline", "max_batch": 2, "min_queries": 8, "min_duration_s": 0.2})
+    suite["models"][0]["variants"] = suite["models"][0]["variants"][:1]
+    path = write_yaml("s.yaml", suite)
+    assert (
+        main(["run", str(path), "--executor", "ray", "--out", str(tmp_path / "ray"), "--device", "cpu"]) == 0
+    )
+    run = RunStore.open(capsys.readouterr().out.strip().splitlines()[-1])
+    (rec,) = run.records()
+    assert rec.scenario == "offline" and rec.loadgen.throughput > 0 and rec.node
+    assert all(
+        (run.path / rel).is_file() for r in rec.loadgen.runs for rel in r.logs
+    )  # shipped to the driver

@@ -1,0 +1,196 @@
+"""LoadGen's scenarios against queueing theory, with a generator of our own whose service time is fixed:
+M/D/1 mean latency at ρ = 0.5 and 0.8, Offline throughput b / s(b), and the max-QPS search against the
+M/D/1 percentile (each a few seconds of real LoadGen runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mlperf_loadgen", reason="needs mlcommons-loadgen (the run extra)")
+
+from harness.config import ScenarioSpec
+from harness.scenarios.loadgen import LoadgenSettings, run_test
+from harness.scenarios.queueing import max_rate_for_bound, mean_response, response_quantile, wait_cdf
+from harness.scenarios.run import FixedService, run_offline, run_server
+
+SERVICE_MS = 2.0
+
+
+def _measured_service(gen: FixedService, batch: int = 1) -> float:
+    """The mean service time the generator actually gave (seconds)."""
+    return float(np.mean([s for b, s in gen.calls if b == batch]))
+
+
+# ---------------------------------------------------------------------------------- the formulas
+
+
+def test_md1_formulas_against_a_lindley_simulation():
+    """The analytic M/D/1 answers the tests use, against the exact waiting-time recursion W' = max(0, W + s − A)."""
+    s, lam = 0.002, 400.0
+    rng = np.random.default_rng(0)
+    gaps = rng.exponential(1 / lam, 400_000)
+    w = np.empty_like(gaps)
+    w[0] = 0.0
+    for i in range(1, len(w)):
+        w[i] = max(0.0, w[i - 1] + s - gaps[i])
+    assert mean_response(lam, s) == pytest.approx(float(np.mean(w + s)), rel=0.02)
+    assert wait_cdf(0.01, lam, s) == pytest.approx(float(np.mean(w <= 0.01)), abs=0.005)
+    assert response_quantile(0.99, lam, s) == pytest.approx(float(np.quantile(w + s, 0.99)), rel=0.03)
+    assert wait_cdf(0.0, lam, s) == pytest.approx(1 - lam * s)
+    with pytest.raises(ValueError, match="unstable queue"):
+        mean_response(600, s)
+
+
+# --------------------------------------------------------------------------------- server, M/D/1
+
+
+def _lindley(arrivals: list[float], services: list[float]) -> np.ndarray:
+    """FCFS single server: each query starts when it arrives or when the one before it ends."""
+    out, end = [], -np.inf
+    for a, s in zip(arrivals, services):
+        end = max(a, end) + s
+        out.append(end - a)
+    return np.asarray(out)
+
+
+def _sampling_sd(lam: float, s: float, n: int, draws: int = 150) -> float:
+    """The spread of one run's mean response time over ``n`` Poisson arrivals (M/D/1, simulated)."""
+    rng = np.random.default_rng(0)
+    means = []
+    for _ in range(draws):
+        arrivals = np.cumsum(rng.exponential(1.0 / lam, n))
+        means.append(float(np.mean(_lindley(arrivals.tolist(), [s] * n))))
+    return float(np.std(means))
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """The generator, and what LoadGen measures beyond the SUT's FCFS queue at a load so light that nothing
+    waits (LoadGen's thread handing the query over, the response's way back): LoadGen's mean latency − the
+    Lindley latency of the same arrivals and service times. And the mean service time, the hand-back of the
+    responses included."""
+    gen = FixedService(SERVICE_MS)
+    for _ in range(20):
+        gen([0])
+    s = _measured_service(gen)
+    light = LoadgenSettings("server", target_qps=0.05 / s, min_queries=100, min_duration_s=0.5, trace=True)
+    r = run_test(gen, 256, light, tmp_path_factory.mktemp("light"))
+    services = [end - start for start, end, _ in r.trace["served"]]
+    handoff = r.mean_ms - float(np.mean(_lindley(r.trace["loadgen"]["scheduled_s"], services))) * 1000.0
+    return gen, max(handoff, 0.0), float(np.mean(services))
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.8])
+def test_server_latency_is_the_md1_queue(tmp_path, calibrated, rho):
+    """At ρ = 0.5 and 0.8, batch 1: query by query, LoadGen's latency is the SUT's completion minus LoadGen's
+    own schedule (read from its trace log) and every query waited exactly for the ones before it (FCFS, plus
+    the batcher's wake-up); in the aggregate, LoadGen's mean is the FCFS queue (Lindley) of that schedule plus
+    the SUT's handoff measured at light load, and the M/D/1 closed form s + ρs / (2(1 − ρ)) within the
+    sampling error of one run (at ρ = 0.8 a run of 1,500 Poisson arrivals has a 1-σ spread of about 12 %
+    around the stationary mean, so a closed-form-within-5 % test of a few seconds would fail most runs)."""
+    gen, handoff, s = calibrated
+    assert handoff < 1.0  # the SUT's own overhead per query is well under the service time
+    settings = LoadgenSettings(
+        "server", target_qps=rho / s, min_queries=1500, min_duration_s=0.5, seed=3, trace=True
+    )
+    r = run_test(gen, 1024, settings, tmp_path / "lg")
+    services = [end - start for start, end, _ in r.trace["served"]]
+    scheduled = r.trace["loadgen"]["scheduled_s"]  # LoadGen's own schedule, from its trace log
+    assert r.batches == r.queries == len(scheduled) == len(services) and r.mean_batch == 1.0
+    assert float(np.mean(r.trace["loadgen"]["latency_ms"])) == pytest.approx(r.mean_ms, rel=1e-6)
+    # Query by query (FCFS at batch 1: the k-th served is the k-th issued): LoadGen's latency is the SUT's
+    # completion minus LoadGen's schedule, and each query starts when it was issued or when the one before it
+    # ended, whichever is later, plus the batcher's wake-up.
+    lg_ms = np.asarray(r.trace["loadgen"]["latency_ms"])
+    issued = np.asarray(scheduled) + np.asarray(r.trace["loadgen"]["issue_delay_ms"]) / 1000.0
+    starts = np.asarray([start for start, _, _ in r.trace["served"]])
+    ends = np.asarray([end for _, end, _ in r.trace["served"]])
+    # our clock and LoadGen's differ by an offset: the first query's start was LoadGen's issue plus a wake-up
+    offset = float(np.median(ends - (np.asarray(scheduled) + lg_ms / 1000.0)))
+    completion_gap_ms = (ends - offset - (np.asarray(scheduled) + lg_ms / 1000.0)) * 1000.0
+    assert float(np.quantile(np.abs(completion_gap_ms), 0.99)) < 0.3
+    ready = np.maximum(issued + offset, np.concatenate([[-np.inf], ends[:-1]]))
+    wake_ms = (starts - ready) * 1000.0
+    assert float(np.median(wake_ms)) < 0.5 and float(np.quantile(wake_ms, 0.01)) > -0.3
+    # and in the aggregate, the FCFS queue of LoadGen's schedule plus the SUT's handoff measured at light load
+    queue_ms = float(np.mean(_lindley(scheduled, services))) * 1000.0 + handoff
+    assert r.mean_ms == pytest.approx(queue_ms, rel=0.08), (r.mean_ms, queue_ms)
+
+    lam, s = r.scheduled_qps, float(np.mean(services))  # the rate LoadGen's seeded schedule offered
+    closed_ms = handoff + mean_response(lam, s) * 1000.0
+    sd_ms = _sampling_sd(lam, s, r.queries) * 1000.0
+    assert abs(r.mean_ms - closed_ms) <= max(0.05 * closed_ms, 3.0 * sd_ms), (r.mean_ms, closed_ms, sd_ms)
+    gaps = np.diff(scheduled)
+    assert float(np.std(gaps) / np.mean(gaps)) == pytest.approx(1.0, abs=0.15)  # exponential gaps: Poisson
+    assert sorted(Path(p).name for p in r.logs) == ["mlperf_log_detail.txt", "mlperf_log_summary.txt"]
+    assert (tmp_path / "lg" / "mlperf_log_summary.txt").read_text().count("Scenario : Server") == 1
+
+
+# -------------------------------------------------------------------------------------- offline
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_offline_throughput_is_b_over_s_of_b(tmp_path, batch):
+    gen = FixedService(10.0, per_item_ms=2.0)  # s(b) = 10 + 2b ms
+    spec = ScenarioSpec(kind="offline", max_batch=batch, min_queries=100, min_duration_s=2.0)
+    out = run_offline(gen, 1024, spec, tmp_path, capacity=lambda b: b / gen.service_s(b))
+    s_b = _measured_service(gen, batch)
+    assert out.throughput == pytest.approx(batch / s_b, rel=0.05), (out.throughput, batch / s_b)
+    assert out.best_batch == batch and out.runs[0].valid
+
+
+def test_offline_sweep_stops_at_the_first_out_of_memory(tmp_path):
+    gen = FixedService(5.0, per_item_ms=1.0)
+
+    def refuses_big_batches(indices):
+        if len(indices) > 2:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 bytes")
+        gen(indices)
+
+    spec = ScenarioSpec(kind="offline", batch_sweep=[1, 2, 4, 8], min_queries=50, min_duration_s=0.5)
+    out = run_offline(refuses_big_batches, 256, spec, tmp_path, capacity=lambda b: b / gen.service_s(b))
+    assert [r.settings["max_batch"] for r in out.runs] == [1, 2] and out.best_batch == 2
+    assert "batch 4: out of memory" in out.search["stopped"]
+
+
+# ------------------------------------------------------------------------------- the max-QPS search
+
+
+def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
+    """A p90 bound of 12 ms at s ≈ 2.1 ms: the analytic answer is the rate where the M/D/1 p90 response time
+    (plus the SUT's measured handoff) reaches 12 ms (ρ ≈ 0.78). Each run is the same 1,200 queries of the
+    same seeded schedule, so the bisection compares like with like (p90 rather than p99: a percentile estimated
+    from 1,200 queries has 120 exceedances behind it, not 12)."""
+    gen, handoff, s = calibrated
+    bound_ms = 12.0
+    spec = ScenarioSpec(
+        kind="server",
+        latency_bound_ms=bound_ms,
+        percentile=90,
+        min_queries=1200,
+        min_duration_s=0.2,
+        search={"max_runs": 6, "max_seconds": 60, "tolerance": 0.03},
+    )
+    out = run_server(gen, 1024, spec, tmp_path, capacity=lambda b: b / s)
+    # the service time the server actually gave during the search (responses handed back included)
+    served = [end - start for r in out.runs for start, end, _ in r.trace["served"]]
+    analytic = max_rate_for_bound((bound_ms - handoff) / 1000.0, float(np.mean(served)), 0.90)
+    assert out.max_qps == pytest.approx(analytic, rel=0.05), (out.max_qps, analytic, out.search)
+    assert out.search["runs"] <= 6
+    assert any(r.meets_bound is False for r in out.runs)  # the bracket was closed from above
+
+
+def test_no_rate_meeting_the_bound_says_so(tmp_path):
+    gen = FixedService(20.0)
+    spec = ScenarioSpec(
+        kind="server",
+        latency_bound_ms=10.0,
+        min_queries=20,
+        min_duration_s=0.3,
+        search={"max_runs": 3, "max_seconds": 20},
+    )
+    out = run_server(gen, 64, spec, tmp_path, capacity=lambda b: b / 0.02)
+    assert out.max_qps is None and "no offered rate met the p99 bound of 10 ms" in out.reason
