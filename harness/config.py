@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -234,12 +235,6 @@ class VariantSpec(Strict):
     backend_options: dict[str, Any] = Field(default_factory=dict)
     scenario: ScenarioField = None
 
-    @field_validator("scenario")
-    @classmethod
-    def _scenarios(cls, value: Any) -> Any:
-        scenario_list(value)
-        return value
-
 
 VARIANT_FIELDS = ("dtype", "batch_size", "backend")
 
@@ -258,12 +253,6 @@ class ModelEntry(Strict):
         description="fields that replace the suite's workload for this model (e.g. its class_labels)",
     )
     scenario: ScenarioField = None
-
-    @field_validator("scenario")
-    @classmethod
-    def _scenarios(cls, value: Any) -> Any:
-        scenario_list(value)
-        return value
 
     @model_validator(mode="after")
     def _expand(self) -> ModelEntry:
@@ -388,9 +377,6 @@ class ScenarioSpec(Strict):
         return self.kind != "single_stream" or self.loadgen
 
 
-ScenarioField = Annotated[ScenarioSpec | list[ScenarioSpec] | None, Field(default=None)]
-
-
 def scenario_list(value: ScenarioSpec | list[ScenarioSpec] | None) -> list[ScenarioSpec] | None:
     if value is None:
         return None
@@ -400,6 +386,15 @@ def scenario_list(value: ScenarioSpec | list[ScenarioSpec] | None) -> list[Scena
     if dupes:
         raise ValueError(f"scenario names repeat: {', '.join(dupes)} (give each a name)")
     return specs
+
+
+def _distinct_names(value: Any) -> Any:
+    scenario_list(value)
+    return value
+
+
+# One scenario or a list (one job per variant × scenario), on a suite, a model entry or a variant.
+ScenarioField = Annotated[ScenarioSpec | list[ScenarioSpec] | None, AfterValidator(_distinct_names)]
 
 
 class MetricSpec(Strict):
@@ -514,12 +509,6 @@ class Suite(Strict):
         description="CI regression gate (harness compare): column → '+N%', '-N%', '+N', '-N' or N",
     )
     _path: Path | None = PrivateAttr(default=None)
-
-    @field_validator("scenario")
-    @classmethod
-    def _scenarios(cls, value: Any) -> Any:
-        scenario_list(value)
-        return value
 
     @field_validator("version")
     @classmethod
