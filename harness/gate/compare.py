@@ -37,6 +37,7 @@ from harness.gate.stats import (
     smallest_p,
 )
 from harness.gate.thresholds import Threshold, load_gate_file, parse_gates
+from harness.numfmt import fmt_ci
 from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
 from harness.results.schema import Record
 from harness.results.table import column_value
@@ -235,15 +236,15 @@ def _check_sampled(key: str, thr: Threshold, b_rec: Record, h_rec: Record) -> Ch
     if thr.relative:
         bad_ratio = 1 + thr.amount if worse > 0 else 1 - thr.amount
         size = abs(math.log(bad_ratio))
-        interval = (
-            f" [{fmt(math.exp(lo))}, {fmt(math.exp(hi))}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+        bounded = math.isfinite(lo) and math.isfinite(hi)
+        change = "×" + (
+            fmt_ci(math.exp(est), math.exp(lo), math.exp(hi)) if bounded else fmt_ci(math.exp(est))
         )
-        change = f"×{math.exp(est):.3f}{interval}"
         half_text = f"ratio {'≥' if worse > 0 else '≤'} {math.sqrt(bad_ratio):.4g}"
     else:
         size = thr.amount
-        interval = f" [{fmt(lo)}, {fmt(hi)}]" if math.isfinite(lo) and math.isfinite(hi) else ""
-        change = f"{est:+.4g}{interval}"
+        bounded = math.isfinite(lo) and math.isfinite(hi)
+        change = ("+" if est > 0 else "") + (fmt_ci(est, lo, hi) if bounded else fmt_ci(est))
         half_text = f"shift {'≥' if worse > 0 else '≤'} {worse * thr.amount / 2:.4g}"
     p_worse = float(test.p_higher[0] if worse > 0 else test.p_lower[0])
     detail = (

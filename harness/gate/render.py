@@ -10,6 +10,7 @@ from xml.etree import ElementTree as ET
 
 from harness.gate.compare import Comparison, fmt
 from harness.gate.stats import ALPHA, POWER
+from harness.mdtext import md_code
 from harness.results.columns import SAMPLED_COLUMNS
 
 MARK = {"regressed": "❌", "improved": "🟢", "ok": "✅", "inconclusive": "⚠", "n/a": ""}
@@ -42,7 +43,10 @@ def headline(cmp: Comparison) -> str:
 
 def to_markdown(cmp: Comparison) -> str:
     suite = cmp.head.meta.suite_name or ""
-    lines = [f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → `{cmp.head.name}`", ""]
+    lines = [
+        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → {md_code(cmp.head.name)}",
+        "",
+    ]
     n_imp = cmp.improvements
     missing = cmp.count("missing")
     lines.append(
@@ -74,7 +78,7 @@ def to_markdown(cmp: Comparison) -> str:
             arrow = f"{fmt(c.base)} → {fmt(c.head)}"
             cells.append(f"{MARK[c.verdict]} {arrow}{f' ({c.change})' if c.change else ''}".replace("|", "/"))
             if c.verdict == "inconclusive":
-                undecided.append(f"- ⚠ {j.label} · `{c.key}`: {c.detail.split('. ')[0]}")
+                undecided.append(f"- ⚠ {j.label} · {md_code(c.key)}: {c.detail.split('. ')[0]}")
         status = STATUS[j.status] + (f": {j.note}" if j.status == "failed" else "")
         if j.status == "missing":
             status = "⚠ missing in head (allowed by --allow-missing)" if j.allowed else STATUS["missing"]

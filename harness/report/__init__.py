@@ -50,13 +50,15 @@ def build_report(
         allow_mismatch: merge runs whose environments or metric fingerprints differ (the report says so).
 
     Returns:
-        ``plots`` (list of PNG paths), ``frontier_csv``, ``parquet`` (None when pyarrow is missing, with
-        the reason in ``skipped``), ``markdown``, ``html`` (None with ``html=False``), ``dest``, and
-        ``warnings``: what reading the runs passed over (a torn last line of records.jsonl, naming it).
+        ``plots`` (list of PNG paths), ``panels`` (each Pareto PNG's name → the modalities it has a
+        panel for, in order: those where a job has both values), ``frontier_csv``, ``parquet`` (None
+        when pyarrow is missing, with the reason in ``skipped``), ``markdown``, ``html`` (None with
+        ``html=False``), ``dest``, and ``warnings``: what reading the runs passed over (a torn last line
+        of records.jsonl, naming it).
     """
     from harness.report.decide import summarize_frontier
     from harness.report.markdown import render_markdown
-    from harness.report.plots import pareto_plot
+    from harness.report.plots import panel_modalities, panel_title, pareto_plot
 
     runs = load_runs(run_dirs, allow_mismatch=allow_mismatch)
     if out_dir is None:
@@ -70,22 +72,38 @@ def build_report(
         dest.mkdir(parents=True, exist_ok=True)
     objectives, constraints = runs.objectives, runs.constraints
     df, ok = classified_tables(runs)
-    out: dict[str, Any] = {"plots": [], "dest": dest, "skipped": [], "warnings": list(runs.warnings)}
+    out: dict[str, Any] = {
+        "plots": [],
+        "panels": {},
+        "dest": dest,
+        "skipped": [],
+        "warnings": list(runs.warnings),
+    }
 
     suite_names = list(dict.fromkeys(r.meta.suite_name or r.run_id for r in runs.runs))
     title = " + ".join(suite_names)
     for x, y in itertools.combinations(list(objectives), 2):
         path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
-        # a pair no job has both of (an image metric against a video one) would be an empty plot
-        if not ok.empty and {x, y} <= set(ok.columns) and (ok[x].notna() & ok[y].notna()).any():
-            pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints)
+        # A panel per modality where a job has both values; a pair no job has both of (an image metric
+        # against a video one) has none, and no figure. report.html draws the same panels.
+        modalities = panel_modalities(ok, x, y)
+        if modalities and pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints):
             out["plots"].append(path)
+            out["panels"][path.name] = [panel_title(m) for m in modalities]
+
+    # A figure an earlier report drew into this folder and this one does not (no job has both values now)
+    # must not stay beside the report as if it were current.
+    for stale in dest.glob("pareto_*__*.png"):
+        if stale not in out["plots"]:
+            stale.unlink(missing_ok=True)
 
     from harness.report.plots import load_curve_plot
 
     curves = load_curve_plot(runs.records, dest / "load_curves.png", f"{title}: latency against offered load")
     if curves is not None:
         out["plots"].append(curves)
+    else:
+        (dest / "load_curves.png").unlink(missing_ok=True)
 
     ident = ["run_id"] if len(runs.runs) > 1 else []
     ident += ["model", "variant", "backend", "scenario", "precision", "modality", "batch_size"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.numfmt import fmt
 from harness.pareto import describe_constraint, feasible_mask, pick_best
-from harness.report.plots import fmt, label_of
+from harness.report.plots import label_of
 
 MODALITY_ORDER = ("image", "video", "audio")
 

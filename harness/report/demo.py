@@ -40,6 +40,13 @@ DEMO_JOBS: list[
 
 UNITS = {"image": "images/s", "video": "frames/s", "audio": "audio_s/s"}
 
+# Like suites/demo.yaml: a distance per modality (each applies to one), speed as latency per item.
+DEMO_SUITE_DISTANCES = {"image": "fd_digits", "video": "fvd_digits", "audio": "fad_notes"}
+DEMO_SUITE_OBJECTIVES = {
+    "latency_per_item_ms.p50": "min",
+    **{m: "min" for m in DEMO_SUITE_DISTANCES.values()},
+}
+
 
 def _environment() -> dict[str, Any]:
     return {
@@ -117,6 +124,33 @@ def _metric(
             **({"note": note} if note else {}),
         },
     }
+
+
+def distance_metrics(modality: str, psnr: float, distances: dict[str, str]) -> dict[str, dict]:
+    """Per-modality distances in place of PSNR (lower is better; the baseline, PSNR ∞, scores 3): the
+    job's own modality's distance with a 95% interval of ±6%, the others not applicable."""
+    out = {}
+    for mod, name in distances.items():
+        if mod != modality:
+            out[name] = {
+                "value": None,
+                "higher_is_better": False,
+                "status": "not_applicable",
+                "reason": f"applies to {mod}, not {modality}",
+            }
+            continue
+        value = 3.0 if math.isinf(psnr) else round(600.0 / psnr, 3)
+        out[name] = {
+            "value": value,
+            "unit": "",
+            "higher_is_better": False,
+            "status": "ok",
+            "n": 100,
+            "ci95": [round(0.94 * value, 3), round(1.06 * value, 3)],
+            "fingerprint": f"demo-{name}-1",
+            "details": {"metric": name},
+        }
+    return out
 
 
 def demo_record(
@@ -216,6 +250,7 @@ def fabricate_run(
     objectives=None,
     extra_records=(),
     environment=None,
+    distances: dict[str, str] | None = None,
 ) -> Path:
     """Write a run folder ``parent/name`` (run.json, records.jsonl, samples/) and return its path.
 
@@ -226,6 +261,9 @@ def fabricate_run(
         constraints, objectives: the suite's (default: :data:`DEMO_CONSTRAINTS`, :data:`DEMO_OBJECTIVES`).
         extra_records: more records appended as given (e.g. one with a hostile model name).
         environment: replaces ``run.json``'s ``environment`` (to fabricate mismatched runs).
+        distances: modality → metric name (e.g. :data:`DEMO_SUITE_DISTANCES`, with
+            ``objectives=DEMO_SUITE_OBJECTIVES`` a run shaped like ``suites/demo.yaml``'s): each job gets
+            its modality's distance in place of PSNR (:func:`distance_metrics`), the others not applicable.
     """
     path = Path(parent) / name
     (path / "samples").mkdir(parents=True, exist_ok=True)
@@ -239,7 +277,7 @@ def fabricate_run(
                 "name": "demo",
                 "version": 1,
                 "description": "Fabricated numbers for trying the report out.",
-                "metrics": ["psnr"],
+                "metrics": list(distances.values()) if distances else ["psnr"],
                 "objectives": objectives,
                 "constraints": constraints,
                 "fidelity_bounds": [],
@@ -257,7 +295,10 @@ def fabricate_run(
     ):
         job_id = f"{model}__{variant}__eager__{i:08x}"
         files = _write_samples(path, job_id, modality, i, samples) if samples else []
-        store.append(demo_record(i, model, variant, modality, p50, ci, psnr, psnr_ci, rss, files))
+        rec = demo_record(i, model, variant, modality, p50, ci, psnr, psnr_ci, rss, files)
+        if distances:
+            rec["metrics"] = distance_metrics(modality, psnr, distances)
+        store.append(rec)
     if failed:
         store.append(
             {

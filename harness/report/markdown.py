@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 
-from harness.report.plots import fmt
+from harness.mdtext import md_code, md_escape
+from harness.numfmt import fmt, fmt_ci
 from harness.report.runs import (
     NOISE_FLOOR_HINT,
     condition_flags,
@@ -18,24 +18,6 @@ from harness.report.runs import (
     scenario_rows,
 )
 from harness.results.schema import MetricResult, Record, RunMeta
-
-
-def md_escape(text: Any) -> str:
-    """Card and variant names are user input: neutralise Markdown/HTML metacharacters."""
-    s = str(text)
-    for ch, rep in (
-        ("&", "&amp;"),
-        ("<", "&lt;"),
-        (">", "&gt;"),
-        ("|", "\\|"),
-        ("`", "\\`"),
-        ("*", "\\*"),
-        ("_", "\\_"),
-        ("[", "\\["),
-        ("]", "\\]"),
-    ):
-        s = s.replace(ch, rep)
-    return s.replace("\n", " ")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -51,11 +33,7 @@ def _metric_cell(mv: MetricResult | None) -> str:
         return "–"
     if mv.status != "ok":
         return mv.status
-    cell = fmt(mv.value)
-    if mv.ci95 is not None:
-        lo, hi = mv.ci95
-        cell += f" [{fmt(lo, 3)}, {fmt(hi, 3)}]"
-    return cell
+    return fmt_ci(mv.value, *mv.ci95) if mv.ci95 is not None else fmt(mv.value)
 
 
 def render_markdown(
@@ -93,10 +71,10 @@ def render_markdown(
         f" · harness {md_escape(env.harness_commit or env.harness_version)}",
         "",
         "Objectives: "
-        + ", ".join(f"`{k}` ({v})" for k, v in objectives.items())
+        + ", ".join(f"{md_code(k)} ({md_escape(v)})" for k, v in objectives.items())
         + "."
         + (
-            " Constraints: " + ", ".join(f"`{md_escape(describe_constraint(c))}`" for c in constraints) + "."
+            " Constraints: " + ", ".join(md_code(describe_constraint(c)) for c in constraints) + "."
             if constraints
             else ""
         ),
@@ -121,7 +99,7 @@ def render_markdown(
         "peak VRAM MiB",
         *(["energy J/item"] if extra["energy"] else []),
         *(["USD/1k items"] if extra["cost"] else []),
-        *metric_names,
+        *map(md_escape, metric_names),  # suite input, like every name
         "frontier",
     ]
     rows = []
@@ -137,7 +115,7 @@ def render_markdown(
                 md_escape(r.backend),
                 md_escape(r.precision),
                 status,
-                f"{fmt(lat.p50)} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if lat is not None and ci else "–",
+                fmt_ci(lat.p50, *ci) if lat is not None and ci else "–",
                 fmt(lat.p90 if lat is not None else None),
                 fmt(lat.cv if lat is not None else None, 2),
                 f"{fmt(thr.value)} {thr.unit}".strip() if thr is not None else "–",
@@ -263,7 +241,7 @@ def render_markdown(
                 ["metric", "real vs real", "at n", "best job", "its value"],
                 [
                     [
-                        f"`{md_escape(f['metric'])}`",
+                        md_code(f["metric"], table=True),
                         fmt(f["floor"]),
                         str(f["n"] or "–"),
                         md_escape(f["best"]),
@@ -327,7 +305,7 @@ def render_markdown(
         out += ["## Metrics not computed", ""]
         for r, name, mv in skipped:
             why = f": {md_escape(mv.reason)}" if mv.reason else ""
-            out.append(f"- {_label(r)}: `{md_escape(name)}` {mv.status}{why}")
+            out.append(f"- {_label(r)}: {md_code(name)} {md_escape(mv.status)}{why}")
         out.append("")
     failed = [r for r in records if not r.ok]
     if failed:

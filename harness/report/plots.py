@@ -316,37 +316,71 @@ def _place_labels(
         text.set_in_layout(False)  # a long name must not squeeze the panel
 
 
+def panel_modalities(df, x: str, y: str) -> list[str | None]:
+    """The modalities that get a panel for ``x`` against ``y``: those where at least one row of ``df`` has
+    both values (image, video, audio first, then others by name), and ``None`` last for rows without a
+    modality that have both (classified as a group of their own, as by :func:`harness.pareto.classify`).
+    ``[]`` when no row has both: no figure is drawn then."""
+    if df is None or df.empty or x not in df.columns or y not in df.columns:
+        return []
+    both = df[x].notna() & df[y].notna()
+    if "modality" not in df.columns:
+        return [None] if bool(both.any()) else []
+    values = list(df.loc[both, "modality"])
+    present = {m for m in values if m is not None and m == m}
+    order = [m for m in ("image", "video", "audio") if m in present]
+    order += sorted((m for m in present if m not in order), key=str)
+    unrecorded = any(m is None or m != m for m in values)  # None or NaN
+    return order + ([None] if unrecorded else [])
+
+
+def panel_rows(df, modality: str | None):
+    """The rows of ``df`` drawn in ``modality``'s panel (``None``: those without a modality)."""
+    if "modality" not in df.columns:
+        return df
+    return df[df["modality"].isna()] if modality is None else df[df["modality"] == modality]
+
+
+def panel_title(modality: str | None) -> str:
+    return "no modality recorded" if modality is None else str(modality)
+
+
 def pareto_figure(df, x: str, y: str, directions: dict[str, str], title: str, constraints=()):
-    """A matplotlib figure: one panel per modality of ``df`` (a classified table), see :func:`draw_pareto`."""
+    """A matplotlib figure: one panel per modality of ``df`` (a classified table) where a job has both
+    values (:func:`panel_modalities`), see :func:`draw_pareto`; None when no modality has one."""
+    modalities = panel_modalities(df, x, y)
+    if not modalities:
+        return None
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg",) and "inline" not in matplotlib.get_backend():
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    present = set(df["modality"]) if "modality" in df.columns else set()
-    modalities = [m for m in ("image", "video", "audio") if m in present]
-    modalities += sorted(str(m) for m in present if m not in modalities and m is not None and m == m)
-    ncols = max(len(modalities), 1)
+    ncols = len(modalities)
     fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 4.8), squeeze=False)
-    for ax, modality in zip(axes[0], modalities or [None]):
-        part = df[df["modality"] == modality] if modality else df
+    for ax, modality in zip(axes[0], modalities):
         draw_pareto(
             ax,
-            part,
+            panel_rows(df, modality),
             x,
             y,
             directions,
             constraints,
             MODALITY_COLORS.get(modality or "", "#444444"),
-            f"{modality or ''}".strip() or title,
+            panel_title(modality),
             legend=False,
         )
     fig.suptitle(_plain(title), fontsize=12)
     handles = _legend_handles({lbl for ax in axes[0] for lbl in ax.get_legend_handles_labels()[1]})
+    bottom = 0.0
     if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 if handles else 0, 1, 1))
+        # as many columns as the figure's width holds (a legend entry takes about 1.9 inches), in rows
+        per_row = max(1, min(len(handles), int(fig.get_figwidth() // 1.9)))
+        rows = math.ceil(len(handles) / per_row)
+        fig.legend(handles=handles, loc="lower center", ncol=per_row, fontsize=8, frameon=False)
+        bottom = (0.06 + 0.045 * (rows - 1)) * 4.8 / fig.get_figheight()
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
@@ -380,24 +414,16 @@ def _legend_handles(labels: set[str]) -> list:
 
 def pareto_plot(
     df, x: str, y: str, directions: dict[str, str], path: Path, title: str, constraints=()
-) -> Path:
-    """Write :func:`pareto_figure` as a PNG at ``path``."""
+) -> Path | None:
+    """Write :func:`pareto_figure` as a PNG at ``path``; None (nothing written) when it has no panel."""
     import matplotlib.pyplot as plt
 
     fig = pareto_figure(df, x, y, directions, title, constraints)
+    if fig is None:
+        return None
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def fmt(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 def load_curve_plot(records, path: Path, title: str) -> Path | None:

@@ -246,11 +246,17 @@ def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
     md = (run / "report.md").read_text()
     assert "applies to" not in md and "skipped" not in md
     assert "does not apply to that job's modality" in md
-    assert "| `fd\\_x` | 12.5 | 100 | tiny-sd / steps-3 / eager | 95 |" in md
-    assert "| `fvd\\_x` | 12.5 | 100 | tiny-wan / steps-2 / eager | 300 |" in md
+    assert "| `fd_x` | 12.5 | 100 | tiny-sd / steps-3 / eager | 95 |" in md  # no backslash in code
+    assert "| `fvd_x` | 12.5 | 100 | tiny-wan / steps-2 / eager | 300 |" in md
+    assert "Objectives: `latency_ms.p50` (min), `fd_x` (min), `fvd_x` (min)." in md
     names = sorted(p.name for p in out["plots"])
     assert "pareto_fd_x__fvd_x.png" not in names and not (run / "pareto_fd_x__fvd_x.png").exists()
     assert names == ["pareto_latency_ms.p50__fd_x.png", "pareto_latency_ms.p50__fvd_x.png"]
+    # a panel only for the modality with both values: no "no jobs with both values" panel
+    assert out["panels"] == {
+        "pareto_latency_ms.p50__fd_x.png": ["image"],
+        "pareto_latency_ms.p50__fvd_x.png": ["video"],
+    }
     html = (run / "report.html").read_text()
     assert "applies to" not in html and "<h3>Noise floors</h3>" in html and "<code>fvd_x</code>" in html
 
@@ -333,11 +339,11 @@ def test_version_1_record_of_another_modality_is_a_blank_cell(tmp_path):
     md = out["markdown"].read_text()
     jobs = md.split("## Jobs")[1].split("## Pareto front")[0]
     header, _, first, second = jobs.strip().splitlines()[:4]
-    assert header.split(" | ")[-2] == "fad_x"
+    assert header.split(" | ")[-2] == "fad\\_x"  # escaped like every name (renders as fad_x)
     assert first.split(" | ")[-2] == "–" and second.split(" | ")[-2] == "skipped"
     assert "does not apply to that job's modality" in md
     assert "weights absent" not in md
-    assert "- tiny-sd / steps-3 / eager: `fad\\_x` skipped: no refs" in md
+    assert "- tiny-sd / steps-3 / eager: `fad_x` skipped: no refs" in md
     html = out["html"].read_text()
     assert "weights absent" not in html and "no refs" in html
 
@@ -384,3 +390,16 @@ def test_contention_throttling_energy_and_cost_are_shown(tmp_path):
     md = (quiet / "report.md").read_text()
     assert "energy J/item" not in md and "Energy not measured: no energy counter here" in md
     assert "Measurement conditions" not in md
+
+
+def test_figures_of_an_earlier_report_that_this_one_does_not_draw_are_removed(tmp_path):
+    from harness.report import build_report
+
+    run = small_run(tmp_path, "r")
+    stale = [run / "pareto_old__metric.png", run / "load_curves.png"]
+    for p in stale:
+        p.write_bytes(b"\x89PNG old")
+    out = build_report(run)
+    assert not any(p.exists() for p in stale)
+    assert [p.name for p in out["plots"]] == ["pareto_latency_ms.p50__psnr.png"]
+    assert all(p.exists() for p in out["plots"])
