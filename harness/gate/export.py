@@ -1,12 +1,17 @@
-"""A run in other tools' formats: pytest-benchmark's JSON (for github-action-benchmark and friends)."""
+"""A run in other tools' formats: pytest-benchmark's JSON (for github-action-benchmark and friends) and
+Bencher's Metric Format (BMF, for ``bencher run --adapter json``)."""
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
 from harness.gate.runs import Run
+from harness.results.schema import Record
+from harness.results.table import flatten
 
 
 def _quartiles(data: list[float]) -> tuple[float, float]:
@@ -110,12 +115,12 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
         if not r.ok or not samples:
             continue
         suite = r.suite or suite_name
-        name = r.label.replace(" / ", "/")  # model/variant/backend(/scenario)
+        name = _short_name(r)
         benchmarks.append(
             {
                 "group": f"{suite}/{r.model}",
                 "name": name,
-                "fullname": f"{suite}::{name}",
+                "fullname": _full_name(r, suite_name),
                 "params": None,
                 "param": None,
                 "extra_info": {
@@ -171,3 +176,101 @@ def _iso(stamp: str | None) -> str:
         except ValueError:
             pass
     return datetime.now(timezone.utc).isoformat()
+
+
+def _short_name(r: Record) -> str:
+    """``model/variant/backend[/scenario]``: a job's benchmark name in pytest-benchmark's export."""
+    return r.label.replace(" / ", "/")
+
+
+def _full_name(r: Record, suite_name: str | None) -> str:
+    """``suite::model/variant/backend[/scenario]``, as pytest-benchmark's ``fullname``."""
+    return f"{r.suite or suite_name}::{_short_name(r)}"
+
+
+# ------------------------------------------------------------------------------------------------- BMF
+
+BMF_MEASURE_SLUG_MAX = 64  # Bencher's limit on a measure's slug
+NS_PER_MS = 1e6
+
+
+def measure_slug(name: str, prefix: str = "") -> str:
+    """A Bencher measure slug (lower-case kebab case, at most 64 characters) for a column or metric name."""
+    body = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
+    return (prefix + body)[:BMF_MEASURE_SLUG_MAX].rstrip("-")
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _metric(
+    value: float | None, bounds: tuple[float, float] | None = None, scale: float = 1.0
+) -> dict | None:
+    """A BMF metric ``{value, lower_value?, upper_value?}``; None when the value is absent or non-finite
+    (JSON has no NaN or infinity, and a 0 would be a lie). Bounds are written only when both are finite."""
+    if not _finite(value):
+        return None
+    out = {"value": float(value) * scale}
+    if bounds is not None and _finite(bounds[0]) and _finite(bounds[1]):
+        out["lower_value"], out["upper_value"] = float(bounds[0]) * scale, float(bounds[1]) * scale
+    return out
+
+
+# Columns of a record's flat row (:func:`harness.results.table.flatten`) written as BMF measures, by slug.
+BMF_COLUMNS = {
+    "peak-rss-mib": "peak_rss_mib",
+    "peak-vram-allocated-mib": "peak_vram_allocated_mib",
+    "energy-per-item-j": "energy_per_item_j",
+    "cost-per-1k-items-usd": "cost_per_1k_items_usd",
+    "max-qps": "max_qps",
+}
+
+
+def bencher_measures(r: Record) -> dict[str, dict[str, float]]:
+    """One job's BMF measures: ``latency`` (Bencher's built-in measure, in nanoseconds: the p50 with its 95 %
+    interval), ``throughput`` (items per second), memory, energy, cost, ``max-qps`` where the record has
+    them, and ``quality-<metric>`` for each ok metric (with its ci95). Absent or non-finite values are left
+    out, never written as 0."""
+    row = flatten(r)
+    out: dict[str, dict[str, float]] = {}
+    lat = r.latency_ms
+    candidates: list[tuple[str, dict | None]] = [
+        ("latency", _metric(lat.p50, lat.p50_ci95, NS_PER_MS) if lat is not None else None),
+        ("throughput", _metric(row.get("throughput"))),
+    ]
+    candidates += [(slug, _metric(row.get(column))) for slug, column in BMF_COLUMNS.items()]
+    used = {slug for slug, _ in candidates}
+    for name, mv in r.metrics.items():
+        if mv.ok:
+            slug, base, n = measure_slug(name, "quality-"), measure_slug(name, "quality-"), 1
+            while slug in used:  # two names with one slug ("clip_score", "clip-score"): number the second
+                n += 1
+                slug = f"{base[: BMF_MEASURE_SLUG_MAX - len(str(n)) - 1].rstrip('-')}-{n}"
+            used.add(slug)
+            candidates.append((slug, _metric(mv.value, mv.ci95)))
+    for slug, metric in candidates:
+        if metric is not None and slug not in out:
+            out[slug] = metric
+    return out
+
+
+def to_bencher(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]:
+    """A run as Bencher Metric Format JSON: ``{benchmark: {measure slug: {value, lower_value?, upper_value?}}}``.
+
+    One benchmark per ok job with at least one measure, named as pytest-benchmark's export names it
+    (``suite::model/variant/backend[/scenario]``); two jobs with the same name (which the planner's job ids
+    rule out) would get ``#<job_id>`` appended so no benchmark overwrites another. Measures:
+    :func:`bencher_measures`. Feed it to ``bencher run --adapter json --file FILE``.
+    """
+    run = Run.open(run_dir)
+    suite_name = run.meta.suite_name or run.name
+    ok = [r for r in run.records.values() if r.ok]
+    names = [_full_name(r, suite_name) for r in ok]
+    taken = {n for n in names if names.count(n) > 1}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for r, name in zip(ok, names):
+        measures = bencher_measures(r)
+        if measures:
+            out[f"{name}#{r.job_id}" if name in taken else name] = measures
+    return out

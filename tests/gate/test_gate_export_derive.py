@@ -65,7 +65,7 @@ def test_export_has_pytest_benchmarks_keys_and_seconds(tmp_path, capsys):
     run = make_run(tmp_path / "r")
     out = tmp_path / "bench.json"
     assert main(["export", str(run), "--format", "pytest-benchmark", "-o", str(out)]) == 0
-    assert f"wrote {out} ({len(JOBS)} benchmarks)" in capsys.readouterr().out
+    assert f"wrote {out} ({len(JOBS)} benchmarks, pytest-benchmark format)" in capsys.readouterr().out
     data = json.loads(out.read_text())
     assert set(data) == TOP_KEYS
     assert set(data["machine_info"]) >= MACHINE_KEYS and set(data["commit_info"]) == COMMIT_KEYS

@@ -1,0 +1,5 @@
+"""Experiment trackers: a finished run folder logged into one, so its jobs sit beside a team's other runs.
+
+:mod:`.mlflow_log` logs a run into MLflow (a parent run for the harness run, a nested run per job). MLflow is
+imported only when something is logged: the CLI and the rest of the harness never pay for it.
+"""
