@@ -152,9 +152,8 @@ def _call_of(tree: ast.Module, cls: str) -> tuple[ast.FunctionDef | ast.AsyncFun
     return None, []
 
 
-@lru_cache(maxsize=256)
-def call_signature(pipeline: str) -> CallSignature | None:
-    """The ``__call__`` of a card's pipeline class, read from source; None where it cannot be read."""
+def _call_function(pipeline: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The ``__call__`` node of a card's pipeline class (followed up its diffusers bases), or None."""
     path = locate_pipeline(pipeline)
     cls = pipeline.partition(":")[2] or pipeline
     seen: set[str] = set()
@@ -166,15 +165,43 @@ def call_signature(pipeline: str) -> CallSignature | None:
             return None
         fn, bases = _call_of(tree, cls)
         if fn is not None:
-            a = fn.args
-            names = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-            return CallSignature(pipeline, frozenset(names), a.kwarg is not None)
+            return fn
         # Inherited: follow the first base that diffusers defines (DiffusionPipeline has no __call__).
         nxt = next((b for b in bases if b in pipeline_classes() and b != "DiffusionPipeline"), None)
         if nxt is None:
             return None
         cls, path = nxt, pipeline_classes()[nxt]
     return None
+
+
+@lru_cache(maxsize=256)
+def call_signature(pipeline: str) -> CallSignature | None:
+    """The ``__call__`` of a card's pipeline class, read from source; None where it cannot be read."""
+    fn = _call_function(pipeline)
+    if fn is None:
+        return None
+    a = fn.args
+    names = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+    return CallSignature(pipeline, frozenset(names), a.kwarg is not None)
+
+
+def call_defaults(pipeline: str) -> dict[str, object]:
+    """The literal default values of the ``__call__`` parameters (``num_inference_steps=50``); parameters
+    whose default is not a literal (a constant from elsewhere, an expression) are left out."""
+    fn = _call_function(pipeline)
+    if fn is None:
+        return {}
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    pairs = list(zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True))
+    pairs += [(arg, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None]
+    out: dict[str, object] = {}
+    for arg, node in pairs:
+        try:
+            out[arg.arg] = ast.literal_eval(node)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return out
 
 
 def check_call_args(pipeline: str, call: object, *, field: str, source: str | None = None) -> None:
