@@ -482,7 +482,8 @@ class Suite(Strict):
     description: str = ""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: _int(1, 4096) | None = Field(
-        default=None, description="torch intra-op threads (default: torch's)"
+        default=None,
+        description="torch intra-op threads in each job (default: the cores the process may use, its affinity)",
     )
     models: Annotated[list[ModelEntry], Field(min_length=1)]
     backends: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["eager"])
@@ -634,11 +635,110 @@ def load_card(path: str | Path) -> ModelCard:
     return card
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, overrides: list[str] | None = None) -> Suite:
+    """A suite file, with ``--set path=value`` overrides applied to it before it is validated (so an
+    override is checked exactly like the file)."""
     path = Path(path)
-    suite = _parse(Suite, read_yaml(path), str(path))
+    data = read_yaml(path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    try:
+        suite = _parse(Suite, data, str(path))
+    except UserInputError as exc:
+        culprits = _overrides_at(exc.detail, overrides or [])
+        if not culprits:
+            raise
+        raise UserInputError(exc.detail, source=f"{path} with --set {' --set '.join(culprits)}") from None
     suite._path = path.resolve()
     return suite
+
+
+def _overrides_at(message: str, overrides: list[str]) -> list[str]:
+    """The overrides that set the field a validation message is about (``measurement.min_iterations: ...``)."""
+    where = message.split(": ", 1)[0].replace("[", ".").replace("]", "")
+    out = []
+    for text in overrides:
+        key = ".".join(map(str, parse_override(text)[0]))
+        if key.startswith(where) or where.startswith(key):
+            out.append(text)
+    return out
+
+
+def parse_override(text: str) -> tuple[list[str | int], Any]:
+    """``measurement.min_iterations=5`` → (["measurement", "min_iterations"], 5); the value is YAML. List
+    items by index, ``models.0.variants`` or ``models[0].variants``."""
+    import re
+
+    from harness.yamlio import loads
+
+    key, sep, raw = text.partition("=")
+    key = re.sub(r"\[(\d+)\]", r".\1", key.strip())
+    if not sep or not key:
+        raise UserInputError(
+            f"expected PATH=VALUE (e.g. measurement.min_iterations=5), got {text!r}", field="--set"
+        )
+    if any(not p for p in key.split(".")):
+        raise UserInputError(f"'{key}' is not a dotted path (e.g. workload.num_samples)", field="--set")
+    value = loads(raw, source=f"--set {key}")
+    return [int(p) if p.isdigit() else p for p in key.split(".")], value
+
+
+def _child_model(model: Any, name: str) -> Any:
+    """The pydantic model a field of ``model`` holds (through unions, lists and Optional), or None."""
+    field = model.model_fields[name]
+    stack = [field.annotation]
+    while stack:
+        ann = stack.pop(0)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return ann
+        stack.extend(getattr(ann, "__args__", ()) or ())
+    return None
+
+
+def apply_overrides(data: Any, overrides: list[str]) -> dict[str, Any]:
+    """Each ``PATH=VALUE`` set into the suite's mapping; a path through a key the schema does not have is bad
+    input with did-you-mean (list items by index: ``models.0.variants.1.overrides.steps=10``)."""
+    import copy
+
+    if not isinstance(data, dict):
+        raise UserInputError("the suite is not a mapping: nothing to override", field="--set")
+    data = copy.deepcopy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        target: Any = data
+        model: Any = Suite
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(map(str, parts[: i + 1]))
+            if isinstance(part, int):
+                if not isinstance(target, list) or not -len(target) <= part < len(target):
+                    size = len(target) if isinstance(target, list) else 0
+                    raise UserInputError(f"{where}: no item {part} (the list has {size})", field="--set")
+                if last:
+                    target[part] = value
+                else:
+                    target = target[part]
+                continue
+            if model is not None and part not in model.model_fields:
+                raise UserInputError(
+                    f"{where}: unknown key '{part}' ({did_you_mean(part, list(model.model_fields))})",
+                    field="--set",
+                )
+            if not isinstance(target, dict):
+                raise UserInputError(f"{where}: the value there is not a mapping", field="--set")
+            if last:
+                target[part] = value
+                break
+            if target.get(part) is None:
+                target[part] = {}
+            child = _child_model(model, part) if model is not None else None
+            if model is not None and child is None and isinstance(target[part], dict):
+                # a mapping of free keys (gates, objectives, sweep): the rest of the path is one key, dots and all
+                target[part][".".join(map(str, parts[i + 1 :]))] = value
+                break
+            model = child
+            target = target[part]
+    return data
 
 
 CARD_KEYS = ("pipeline", "source", "modality")

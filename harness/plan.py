@@ -267,11 +267,42 @@ def check_metrics(suite: Suite, *, check_files: bool = True) -> None:
         raise UserInputError(str(exc), source=source, field="gates") from None
 
 
+def _variant_selection(suite: Suite, cards: dict[str, ModelCard], only: list[str] | None) -> dict[str, Any]:
+    """``--only card/variant`` entries: card name or reference → the variants picked. ``__refs__`` lists the
+    entries read so. An entry whose part before the last ``/`` is no card of the suite stays a card reference
+    (a card path)."""
+    out: dict[str, Any] = {"__refs__": []}
+    for item in only or []:
+        ref, sep, variant = item.rpartition("/")
+        if not sep or not variant:
+            continue
+        entry = next(
+            (e for e in suite.models if e.card in cards and ref in (e.card, cards[e.card].name)), None
+        )
+        if entry is None:
+            continue
+        names = [v.name for v in entry.variants]
+        if variant not in names:
+            raise UserInputError(
+                f"--only: {cards[entry.card].name} has no variant '{variant}' ({did_you_mean(variant, names)})"
+            )
+        out.setdefault(cards[entry.card].name, set()).add(variant)
+        out["__refs__"].append(item)
+    return out
+
+
 def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
     """Suite × cards × variants × backends → Jobs, baselines first within each model."""
     cards = check_suite(suite, only=only)
+    wanted_variants = _variant_selection(suite, cards, only)
+    selecting = bool(only)
     if only:
-        unknown = [m for m in only if m not in {c.name for c in cards.values()} and m not in cards]
+        only = [m for m in only if m not in wanted_variants["__refs__"]]
+        unknown = [
+            m
+            for m in only
+            if m not in {c.name for c in cards.values()} and m not in cards and m not in wanted_variants
+        ]
         if unknown:
             names = sorted({c.name for c in cards.values()})
             unloaded = [e.card for e in suite.models if e.card not in cards]
@@ -284,7 +315,8 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
         if entry.card not in cards:
             continue  # left out by --only and not loadable here
         card = cards[entry.card]
-        if only and card.name not in only and entry.card not in only:
+        picked = wanted_variants.get(card.name) or wanted_variants.get(entry.card)
+        if selecting and card.name not in (only or []) and entry.card not in (only or []) and not picked:
             continue
         wl = workload_for(suite, entry)
         prompts = load_prompts(suite, wl)
@@ -302,6 +334,10 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
             batch = variant.batch_size or wl.batch_size
             # The baseline is the baseline variant under its first backend (eager in most suites).
             is_baseline = variant.name == entry.baseline and baseline_id is None
+            if picked and variant.name not in picked and card.name not in (only or []):
+                if is_baseline:  # not run (--only), but still what the others compare against
+                    baseline_id = jid
+                continue
             jobs.append(
                 Job(
                     job_id=jid,

@@ -14,7 +14,12 @@ from pydantic import BaseModel, ValidationError
 from harness.registry import did_you_mean
 
 # pydantic's names for union members and validators: they say nothing to a user.
-_TAGS = re.compile(r"^(function-(after|before|wrap|plain)\[.*\]|hub|local|config|tagged-union\[.*\])$")
+_TAGS = re.compile(
+    r"^(function-(after|before|wrap|plain)\[.*\]|hub|local|config|tagged-union\[.*\]|list\[.*\]|dict\[.*\])$"
+)
+# When a field is a union (one mapping or a list of them), pydantic reports every branch; the branch that
+# wanted another container ("Input should be a valid list") says nothing the other branch did not say better.
+_CONTAINER_TYPES = {"list_type", "dict_type", "model_type", "model_attributes_type"}
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:
@@ -100,6 +105,15 @@ def validation_message(model: type[BaseModel], exc: ValidationError, *, limit: i
     """Every error of ``exc`` (up to ``limit``, then how many more) as ``field: what``, joined by ``; ``."""
     parts = []
     errors = exc.errors()
+
+    def branch(e: dict[str, Any]) -> bool:  # a union branch that wanted another container
+        return e["type"] in _CONTAINER_TYPES and any(
+            isinstance(p, str) and p.startswith(("list[", "dict[")) for p in e["loc"]
+        )
+
+    informative = [e for e in errors if not branch(e)]
+    if informative and len(informative) < len(errors):
+        errors = informative
     for err in errors[:limit]:
         text = _message(err)
         if err["type"] == "extra_forbidden":

@@ -1,6 +1,6 @@
 """The ``harness`` command. Thin: parses flags, calls the package, maps errors to exit codes.
 
-One module per command group (:mod:`.run`, :mod:`.report`, :mod:`.catalog` for validate and ls,
+One module per command group (:mod:`.run`, :mod:`.init`, :mod:`.track` for log, :mod:`.report`, :mod:`.catalog` for validate and ls,
 :mod:`.cache`, :mod:`.gate` for compare/export/gate, :mod:`.doctor`, :mod:`.assets` for weights/refstats/fid, :mod:`.zoo`)
 over a shared core (:mod:`.core`). Nothing heavy is imported here; each command imports what it needs.
 
@@ -14,7 +14,7 @@ import os
 import sys
 
 from harness import __version__
-from harness.cli import assets, cache, catalog, doctor, gate, report, run, zoo
+from harness.cli import assets, cache, catalog, doctor, gate, init, report, run, track, zoo
 from harness.cli.core import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, Parser, err
 from harness.errors import HarnessError, UserInputError
 
@@ -28,7 +28,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for module in (run, report, catalog, cache, gate, doctor, assets, zoo):
+    for module in (run, init, report, track, catalog, cache, gate, doctor, assets, zoo):
         module.register(sub)
     return p
 

@@ -57,17 +57,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.gate.export import to_pytest_benchmark
+    from harness.gate.export import to_bencher, to_pytest_benchmark
     from harness.results.store import dumps
 
     out = output_file(args.output, "--output")
-    data = to_pytest_benchmark(args.run_dir)
+    if args.format == "bencher":
+        data = to_bencher(args.run_dir)
+        count = len(data)
+    else:
+        data = to_pytest_benchmark(args.run_dir)
+        count = len(data["benchmarks"])
     text = json.dumps(json.loads(dumps(data)), indent=2)
     if out is None:
         say(text)
     else:
         write_text(out, text + "\n", "--output")
-        say(f"wrote {args.output} ({len(data['benchmarks'])} benchmarks)")
+        say(f"wrote {args.output} ({count} benchmarks, {args.format} format)")
     return EXIT_OK
 
 
@@ -144,9 +149,17 @@ def register(sub: Any) -> None:
     cmp.add_argument("--json", action="store_true", help="print the verdict as JSON instead of the table")
     cmp.set_defaults(fn=cmd_compare)
 
-    ex = sub.add_parser("export", help="write a run in another tool's format (pytest-benchmark JSON)")
+    ex = sub.add_parser(
+        "export", help="write a run in another tool's format (pytest-benchmark JSON, Bencher's BMF JSON)"
+    )
     ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--format", choices=["pytest-benchmark"], default="pytest-benchmark")
+    ex.add_argument(
+        "--format",
+        choices=["pytest-benchmark", "bencher"],
+        default="pytest-benchmark",
+        help="pytest-benchmark's --benchmark-json, or Bencher Metric Format for `bencher run --file` "
+        "(default: pytest-benchmark)",
+    )
     ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
     ex.set_defaults(fn=cmd_export)
 

@@ -22,13 +22,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--gpus-per-job: must be ≥ 0, got {args.gpus_per_job}")
     if args.executor != "ray" and (args.address or args.gpus_per_job):
         raise UserInputError("--address and --gpus-per-job apply to --executor ray")
+    if args.experiment is not None and args.mlflow is None:
+        raise UserInputError("--experiment applies with --mlflow")
+    if args.resume and (args.set or args.only):
+        flag = "--set" if args.set else "--only"
+        raise UserInputError(f"{flag} applies to a suite, not to --resume (the run's jobs are fixed)")
+    if args.mlflow is not None:  # before any job: a typo in the URI must not cost the run
+        from harness.cli.track import check_mlflow_target
+
+        check_mlflow_target(args.mlflow)
     if args.resume:
         return _resume(args)
 
     from harness.config import load_suite
     from harness.plan import plan, portable_path
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, overrides=args.set)
     jobs = plan(suite, only=args.only)
     if not jobs:
         raise UserInputError("the suite has no job to run", source=args.suite)
@@ -50,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             isolation=args.isolation,
             executor=args.executor,
             only=args.only,
+            overrides=list(args.set or []),
             repeat={"index": repeat, "of": args.repeat},
             environment=host_environment(),
             jobs=[j.to_portable_dict() for j in jobs],
@@ -105,28 +115,30 @@ def _resume(args: argparse.Namespace) -> int:
 def _execute(
     store, meta, jobs: list, device: str, args: argparse.Namespace, total: int | None = None, offset: int = 0
 ) -> int:
+    from harness.cli.display import RunDisplay
     from harness.results.schema import Record
 
     total = total or len(jobs)
-    say(
+    display = RunDisplay(total, done=offset, quiet=args.quiet)
+    display.line(
         f"run {store.run_id}: {len(jobs)} jobs on {device} ({args.executor} executor, {args.isolation} isolation)"
     )
-    width = len(str(total))
-    counter = {"i": offset}
 
     def on_record(rec: Record) -> None:
-        counter["i"] += 1
-        label = f"[{counter['i']:>{width}}/{total}] {rec.label}"
         if rec.ok and rec.latency_ms is not None:
             thr = rec.throughput
             rate = f"  {thr.value:.3g} {thr.unit}" if thr is not None else ""
             bad = [n for n, mv in rec.metrics.items() if mv.status in ("failed", "invalid")]
             note = f"  metric(s) {', '.join(bad)} not computed" if bad else ""
-            say(f"{label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{note}")
+            lg = rec.loadgen
+            served = f"  max {lg.max_qps:.3g} QPS" if lg is not None and lg.max_qps is not None else ""
+            display.job_done(f"{rec.label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{served}{note}")
         else:
             e = rec.error
             advice = f" → {e.advice}" if e is not None and e.advice else ""
-            say(f"{label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}{advice}")
+            display.job_done(
+                f"{rec.label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}{advice}"
+            )
         if meta.device_environment is None and rec.environment is not None:
             meta.device_environment = rec.environment
             store.write_meta(meta)
@@ -140,16 +152,33 @@ def _execute(
 
         executor = LocalExecutor(args.isolation)
     try:
-        executor.run(jobs, store, device, on_record=on_record)
+        with display:
+            executor.run(jobs, store, device, on_record=on_record, on_progress=display.progress)
     except KeyboardInterrupt:
         err(f"interrupted; what finished is in {store.path} (harness run --resume {store.path})")
         return 130
-    code = closing_summary(store.records())
+    code = closing_summary(store.records(), display.line)
+    if getattr(args, "mlflow", None) is not None:
+        code = max(code, _log_to_mlflow(store.path, args, display.line))
     say(str(store.path))
     return code
 
 
-def closing_summary(records: list) -> int:
+def _log_to_mlflow(run_dir: Any, args: argparse.Namespace, line: Any) -> int:
+    """``--mlflow``: the finished run into MLflow. A failure to log is exit 1 (what was asked did not happen)
+    but loses nothing: the run folder is complete and ``harness log`` logs it later."""
+    from harness.cli.track import log_mlflow
+    from harness.errors import HarnessError
+
+    try:
+        log_mlflow(run_dir, args.mlflow, experiment=args.experiment, line=line)
+    except HarnessError as exc:
+        err(f"error: MLflow: {exc}; the run is complete, log it later: harness log {run_dir} --mlflow URI")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def closing_summary(records: list, line: Any = say) -> int:
     """What the run measured and what it did not: failed jobs, and metrics failed, invalid or skipped with
     their reasons. Exit 1 when a job failed or a metric failed or came out invalid."""
     failed = [r for r in records if not r.ok]
@@ -159,14 +188,14 @@ def closing_summary(records: list) -> int:
             if mv.status in ("failed", "invalid", "skipped"):
                 problems[(mv.status, name, mv.reason or "")].append(r.label)
     if failed:
-        say(f"{len(failed)} of {len(records)} jobs failed (see records.jsonl and logs/)")
+        line(f"{len(failed)} of {len(records)} jobs failed (see records.jsonl and logs/)")
     for (status, name, reason), labels in sorted(problems.items()):
         where = labels[0] if len(labels) == 1 else f"{len(labels)} jobs"
-        say(f"metric {name} {status} on {where}: {reason}")
+        line(f"metric {name} {status} on {where}: {reason}")
     bad_metrics = any(status in ("failed", "invalid") for status, _, _ in problems)
     if not failed and not bad_metrics:
         skipped = sum(len(v) for v in problems.values())
-        say(
+        line(
             f"{len(records)} of {len(records)} jobs ok"
             + (f"; {skipped} metric value(s) skipped (above)" if skipped else "")
         )
@@ -187,8 +216,9 @@ def register(sub: Any) -> None:
         "--only",
         type=csv_list,
         default=None,
-        metavar="MODEL,...",
-        help="run only these cards (by name or reference); other cards that do not load here are left out",
+        metavar="MODEL[/VARIANT],...",
+        help="run only these cards (by name or reference) or variants (digits-small/ddim-10); other cards "
+        "that do not load here are left out",
     )
     r.add_argument(
         "--isolation",
@@ -217,6 +247,29 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        metavar="PATH=VALUE",
+        help="override a suite setting (dotted path, YAML value), checked like the file: "
+        "--set measurement.min_iterations=5 --set workload.num_samples=200 (recorded in run.json)",
+    )
+    r.add_argument(
+        "--quiet", "-q", action="store_true", help="print only the run folder's path (and warnings)"
+    )
+    r.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="log the finished run into MLflow, a run per job (default URI: MLflow's, $MLFLOW_TRACKING_URI "
+        "or sqlite:///mlflow.db); harness log does it for a run already finished",
+    )
+    r.add_argument(
+        "--experiment", default=None, help="with --mlflow: the experiment (default: the suite's name)"
+    )
     r.set_defaults(fn=cmd_run)
 
 

@@ -16,19 +16,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.execute.progress import Progress, ProgressFile, read_progress
 from harness.plan import Job
 from harness.results.schema import JobError, Record, parse_record
 from harness.results.store import RunStore
 
 
-def _child(job_dict: dict[str, Any], run_dir: str, device: str, result_path: str, log_path: str) -> None:
+def _child(
+    job_dict: dict[str, Any], run_dir: str, device: str, result_path: str, log_path: str, progress_path: str
+) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from harness.execute.worker import run_job
 
-    record = run_job(Job.from_dict(job_dict), Path(run_dir), device)
+    record = run_job(Job.from_dict(job_dict), Path(run_dir), device, ProgressFile(Path(progress_path)))
     tmp = result_path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(record.to_json())
@@ -45,12 +48,16 @@ def lost_record(
     advice: str | None = None,
     log: str | None = None,
     duration_s: float | None = None,
+    stage: str | None = None,
 ) -> Record:
-    """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C)."""
+    """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C); ``stage`` is the last
+    one its progress file named."""
     from harness.execute.worker import base_record
 
     record = base_record(job, device, status=status)
-    record.error = JobError(type=error_type, message=message, advice=advice, log=log, duration_s=duration_s)
+    record.error = JobError(
+        type=error_type, message=message, stage=stage, advice=advice, log=log, duration_s=duration_s
+    )
     record.duration_s = duration_s
     return record
 
@@ -89,12 +96,14 @@ class LocalExecutor:
         store: RunStore,
         device: str,
         on_record: Callable[[Record], None] | None = None,
+        on_progress: Callable[[Job, Progress], None] | None = None,
     ) -> list[Record]:
-        """Run ``jobs`` in order; Ctrl-C records the current job as interrupted, then re-raises."""
+        """Run ``jobs`` in order; Ctrl-C records the current job as interrupted, then re-raises.
+        ``on_progress(job, progress)`` hears the running job's stage (a few times a second)."""
         records = []
         for job in jobs:
             try:
-                record = self._run_one(job, store, device)
+                record = self._run_one(job, store, device, on_progress)
             except KeyboardInterrupt:
                 record = lost_record(
                     job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
@@ -109,26 +118,45 @@ class LocalExecutor:
                 on_record(record)
         return records
 
-    def _run_one(self, job: Job, store: RunStore, device: str) -> Record:
+    def _run_one(
+        self,
+        job: Job,
+        store: RunStore,
+        device: str,
+        on_progress: Callable[[Job, Progress], None] | None = None,
+    ) -> Record:
         if self.isolation == "none":
             from harness.execute.worker import run_job
 
-            return run_job(job, store.path, device)
+            report = (lambda p: on_progress(job, p)) if on_progress else None
+            return run_job(job, store.path, device, report)
+        progress = store.path / "logs" / f"{job.job_id}.progress"
         result = store.path / "logs" / f"{job.job_id}.record.json"
         log = store.path / "logs" / f"{job.job_id}.log"
         result.unlink(missing_ok=True)
         timeout = float(job.measurement.get("timeout_s", 900.0))
         proc = self._ctx.Process(
-            target=_child, args=(job.to_dict(), str(store.path), device, str(result), str(log)), daemon=True
+            target=_child,
+            args=(job.to_dict(), str(store.path), device, str(result), str(log), str(progress)),
+            daemon=True,
         )
         t0 = time.perf_counter()
         proc.start()
         try:
-            proc.join(timeout)
+            while proc.is_alive() and time.perf_counter() - t0 < timeout:
+                proc.join(min(0.25, max(timeout - (time.perf_counter() - t0), 0.0)))
+                if on_progress is not None:
+                    state = read_progress(progress)
+                    if state is not None:
+                        on_progress(job, state)
         except KeyboardInterrupt:
             proc.kill()
             proc.join()
+            progress.unlink(missing_ok=True)
             raise
+        last = read_progress(progress)
+        progress.unlink(missing_ok=True)
+        stage = last.stage if last is not None else None
         if proc.is_alive():
             proc.kill()
             proc.join()
@@ -136,12 +164,16 @@ class LocalExecutor:
                 job,
                 device,
                 "TimeoutError",
-                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
+                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)"
+                + (f" in its {last.text()} stage" if last is not None else ""),
                 duration_s=time.perf_counter() - t0,
+                stage=stage,
             )
         if result.exists():
             record = read_result(result)
             result.unlink()
             return record
         kind, message, advice = exit_message(proc.exitcode)
-        return lost_record(job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)))
+        return lost_record(
+            job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)), stage=stage
+        )

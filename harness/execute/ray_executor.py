@@ -147,6 +147,7 @@ class RayExecutor:
         store: RunStore,
         device: str,
         on_record: Callable[[Record], None] | None = None,
+        on_progress: Callable[..., None] | None = None,  # Ray tasks report only when they end
     ) -> list[Record]:
         ray = self._init()
         task = ray.remote(num_cpus=self._cpus(ray), num_gpus=self.gpus_per_job, max_retries=0)(_run_task)

@@ -11,6 +11,7 @@ import numpy as np
 
 from harness.config import load_card
 from harness.errors import MetricSkipped, UserInputError, WeightsNotFoundError, advice_for
+from harness.execute.progress import Report, Stage
 from harness.loaders.base import Samples
 from harness.plan import Job
 from harness.results.schema import (
@@ -80,7 +81,9 @@ def _metric_result(cls: Any, status: str, reason: str) -> MetricResult:
     )
 
 
-def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") -> dict[str, MetricResult]:
+def run_metrics(
+    job: Job, samples: Samples, run_dir: Path, device: str = "cpu", on_metric: Any = None
+) -> dict[str, MetricResult]:
     """Every metric of the job: a value, or a status with the reason. A metric's failure is its own."""
     from harness.metrics import METRICS
 
@@ -96,7 +99,9 @@ def run_metrics(job: Job, samples: Samples, run_dir: Path, device: str = "cpu") 
         else:
             reference_error = "the baseline variant produced no outputs (its job failed or was not run)"
     finite = bool(np.isfinite(samples.data).all())
-    for spec in job.metrics:
+    for k, spec in enumerate(job.metrics):
+        if on_metric is not None and k:
+            on_metric(k)
         name, options = spec["name"], spec.get("options") or {}
         cls = METRICS.get(name)
         if job.modality not in cls.modalities:
@@ -153,10 +158,13 @@ def check_fidelity(job: Job, record: Record) -> Fidelity | None:
 
 
 def _set_threads(job: Job) -> None:
+    """The suite's ``threads``, else one per core this process may use (its affinity: a container's or
+    ``taskset``'s share, not the machine's core count that torch would take)."""
     import torch
 
-    if job.threads:
-        torch.set_num_threads(job.threads)
+    from harness.measure.conditions import usable_cores
+
+    torch.set_num_threads(job.threads or usable_cores())
 
 
 def base_record(job: Job, device: str, status: str = "failed") -> Record:
@@ -181,19 +189,14 @@ def base_record(job: Job, device: str, status: str = "failed") -> Record:
     )
 
 
-class _Stage:
-    """Which stage of the job is running, for the error of a job that fails."""
-
-    name = "load"
-
-
-def run_job(job: Job, run_dir: Path, device: str) -> Record:
+def run_job(job: Job, run_dir: Path, device: str, report: Report | None = None) -> Record:
     """Load, prepare, warm up, time, profile stages, generate the quality set, score. Never raises
-    (except KeyboardInterrupt, which the executor records as an interrupted job)."""
+    (except KeyboardInterrupt, which the executor records as an interrupted job). ``report`` hears where
+    the job is (:mod:`harness.execute.progress`)."""
     from harness.measure.env import device_environment
 
     record = base_record(job, device)
-    stage = _Stage()
+    stage = Stage(report)
     t_start = time.perf_counter()
     try:
         _measure(job, run_dir, device, record, stage)
@@ -349,7 +352,7 @@ def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device:
     )
 
 
-def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage) -> None:
+def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: Stage) -> None:
     import torch
 
     from harness.backends import BACKENDS
@@ -364,7 +367,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
     _set_threads(job)
     m = job.measurement
     meter = EnergyMeter(device)  # before the load: starting Zeus's monitor is not the job's time
-    stage.name = "load"
+    stage.start("load")
     card = load_card(job.card_path)
     cuda_reset_peak(device)
     with NvmlPeak() as nvml:
@@ -374,7 +377,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
         if hasattr(generator, "parameter_count"):
             record.parameters = generator.parameter_count()
 
-        stage.name = "prepare"
+        stage.start(f"prepare ({job.backend})")
         t0 = time.perf_counter()
         prepared = BACKENDS.get(job.backend)().prepare(generator, job)
         record.prepare_s = time.perf_counter() - t0
@@ -387,14 +390,16 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
         record.backend_details = dict(prepared.details)
 
         request = job.timed_request()
-        stage.name = "warmup"
+        stage.start("warmup", total=max(m["warmup"], 1), unit="calls")
         # The first call pays for lazy initialisation (kernels, allocator, compilation): reported apart.
         first_ms, out = time_call(lambda: generator.generate(request), device)
         record.first_call_ms = first_ms
-        for _ in range(max(m["warmup"] - 1, 0)):
+        stage.step(1)
+        for i in range(max(m["warmup"] - 1, 0)):
             time_call(lambda: generator.generate(request), device)
+            stage.step(i + 2)
 
-        stage.name = "timed"
+        stage.start("timed loop", total=m["min_iterations"], unit="calls")
         before = prepared.recompiles() if prepared.recompiles else None
         load_before = load_average()
         # What else the machine did while this job was timed, the GPU's clocks and throttling, and the
@@ -406,6 +411,7 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
                 min_iterations=m["min_iterations"],
                 max_iterations=m["max_iterations"],
                 min_duration_s=m["min_duration_s"],
+                on_iteration=stage.step,
             )
         record.conditions = measured_conditions(cpu, gpu.reading, load_before)
         lat = Latency(**summarize(samples_ms))
@@ -425,18 +431,21 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
         record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
 
         if m.get("profile_stages", True):
-            stage.name = "profile_stages"
+            stage.start("profile stages")
             with profile_stages(generator.components(), device) as times:
                 total_ms, _ = time_call(lambda: generator.generate(request), device)
             record.stages_ms = Stages(**stage_summary(times, total_ms))
 
         spec = job.scenario_spec
         if spec is not None:
-            stage.name = f"scenario {spec.display_name}"
+            stage.start(f"scenario {spec.display_name} (LoadGen)")
             record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
 
-        stage.name = "quality_pass"
-        parts = [generator.generate(r) for r in job.quality_requests()]
+        stage.start("quality pass", total=job.num_samples, unit="items")
+        parts = []
+        for r in job.quality_requests():
+            parts.append(generator.generate(r))
+            stage.step(sum(len(p) for p in parts))
         samples = Samples.concat(parts)
         if not np.isfinite(samples.data).all():
             record.quality_invalid = "outputs contain NaN or Inf"
@@ -446,8 +455,8 @@ def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: _Stage
         ]
         record.num_samples = len(samples)
 
-        stage.name = "metrics"
-        record.metrics = run_metrics(job, samples, run_dir, device)
+        stage.start("metrics", total=len(job.metrics), unit="metrics")
+        record.metrics = run_metrics(job, samples, run_dir, device, on_metric=stage.step)
         record.fidelity = check_fidelity(job, record)
     record.memory = Memory(**memory_summary(device, nvml))
     generator = prepared = None  # free the pipeline before the next job reuses the process

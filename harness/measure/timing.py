@@ -42,14 +42,18 @@ def timed_loop(
     min_iterations: int,
     max_iterations: int,
     min_duration_s: float,
+    on_iteration: Callable[[int], None] | None = None,
 ) -> tuple[list[float], Any]:
-    """Call ``fn`` until both ``min_iterations`` and ``min_duration_s`` are reached, or ``max_iterations``."""
+    """Call ``fn`` until both ``min_iterations`` and ``min_duration_s`` are reached, or ``max_iterations``.
+    ``on_iteration(i)`` is called between calls (outside the timed interval)."""
     samples: list[float] = []
     out = None
     t0 = time.perf_counter()
     while len(samples) < max_iterations:
         ms, out = time_call(fn, device)
         samples.append(ms)
+        if on_iteration is not None:
+            on_iteration(len(samples))
         if len(samples) >= min_iterations and time.perf_counter() - t0 >= min_duration_s:
             break
     return samples, out

@@ -457,6 +457,7 @@ class RunMeta(BaseModel):
     isolation: str | None = None
     executor: str | None = None
     only: list[str] | None = None
+    overrides: list[str] = Field(default_factory=list)  # --set PATH=VALUE, in the order given
     repeat: dict[str, int] | None = None
     environment: HostEnvironment = Field(default_factory=HostEnvironment)
     device_environment: DeviceEnvironment | None = None
