@@ -162,6 +162,8 @@ def constraint_violations(table, constraints):
         for idx in table.index:
             if missing[idx]:
                 msg = f"{metric} has no value"
+            elif (low[idx] or high[idx]) and lo is not None and hi is not None:
+                msg = f"{metric} {col[idx]:.4g} outside its window [{lo:g}, {hi:g}]"
             elif low[idx]:
                 msg = f"{metric} {col[idx]:.4g} < {lo:g}"
             elif high[idx]:

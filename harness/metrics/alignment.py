@@ -3,7 +3,9 @@
 ``clip_score`` = mean over items of ``100 · max(cos(E_image, E_text), 0)`` with OpenAI CLIP ViT-B/32
 (``clip-vit-base-patch32``: transformers ``CLIPModel`` from the local, verified folder; its own processor).
 Torchmetrics' ``clip_score`` gives the same number per image; over a batch it clips the mean instead of each
-score (identical unless some cosine is negative). A video's score is the mean of its frames' scores.
+score (identical unless some cosine is negative). ``nonnegative: false`` gives ``100 · cos`` unclipped, as
+MLPerf's SDXL accuracy script (``text_to_image/tools/clip/clip_encoder.py``: open_clip ViT-B/32 ``openai``, the
+same weights) computes it for its window. A video's score is the mean of its frames' scores.
 
 Prompts: ``Samples`` has no prompt field; the metric reads ``samples.prompts`` (a list of strings, one per item)
 when the caller has attached it, and is skipped with that reason otherwise.
@@ -32,6 +34,10 @@ class CLIPScoreOptions(MetricOptions):
     weights: str = Field(
         "clip-vit-base-patch32", min_length=1, description="a CLIP bundle of `harness weights list`"
     )
+    nonnegative: bool = Field(
+        True,
+        description="100·max(cos, 0) per item (torchmetrics); false: 100·cos (MLPerf's SDXL accuracy script)",
+    )
 
 
 class CLIPScore(Metric):
@@ -54,13 +60,17 @@ class CLIPScore(Metric):
         batch_size: int = 32,
         weights_dir: str | None = None,
         weights: str = "clip-vit-base-patch32",
+        nonnegative: bool = True,
     ) -> None:
         # The worker reports a TypeError raised here as "bad options for clip_score".
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
         if not isinstance(weights, str):
             raise TypeError(f"weights must be a name from `harness weights list`, got {weights!r}")
+        if not isinstance(nonnegative, bool):
+            raise TypeError(f"nonnegative must be true or false, got {nonnegative!r}")
         self.device, self.batch_size, self.weights = device, batch_size, weights
+        self.nonnegative = nonnegative
         self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
         self._images: Any = None  # a CLIPImageFeatures extractor (model, processor, located weights)
         self._values: list[float] = []
@@ -105,12 +115,14 @@ class CLIPScore(Metric):
         return np.concatenate(out)
 
     def scores(self, images: np.ndarray, prompts: list[str]) -> np.ndarray:
-        """``100 · max(cos, 0)`` of each (H, W, C) image in [0, 1] with its prompt → (N,) float64."""
+        """``100 · max(cos, 0)`` (``100 · cos`` when not ``nonnegative``) of each (H, W, C) image in [0, 1] with
+        its prompt → (N,) float64."""
         img = self._extractor().features(images)
         txt = self.text_embeddings(prompts)
         img /= np.linalg.norm(img, axis=1, keepdims=True)
         txt /= np.linalg.norm(txt, axis=1, keepdims=True)
-        return 100.0 * np.maximum((img * txt).sum(axis=1), 0.0)
+        cos = (img * txt).sum(axis=1)
+        return 100.0 * (np.maximum(cos, 0.0) if self.nonnegative else cos)
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
         prompts = getattr(samples, "prompts", None)
@@ -149,7 +161,11 @@ class CLIPScore(Metric):
         else:
             d["model"] = {"weights": self.weights}
         d.update(
-            score="100 * max(cos(image, text), 0) per item, mean over items",
+            score=(
+                "100 * max(cos(image, text), 0) per item, mean over items"
+                if self.nonnegative
+                else "100 * cos(image, text) per item, mean over items (MLPerf)"
+            ),
             text="tokenizer of the folder, truncated to the model's max positions",
             libraries={"transformers": version_of("transformers"), "torch": version_of("torch")},
             n=len(self._values),

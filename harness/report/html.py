@@ -547,8 +547,8 @@ def frontier_svg(
         return lo, hi
 
     raw = part[[x, y]].to_numpy(dtype=float)
-    xs, x_inf = _finite_for_plot(raw[:, 0])
-    ys, y_inf = _finite_for_plot(raw[:, 1])
+    xs, x_inf = _finite_for_plot(raw[:, 0], _bounds(constraints, x))
+    ys, y_inf = _finite_for_plot(raw[:, 1], _bounds(constraints, y))
     (xlo, xhi), (ylo, yhi) = interval(x), interval(y)
     left, right, top, bottom = 58, 14, 26, 46
     log_x = bool(x.startswith("latency") and np.min(xs) > 0 and np.max(xs) / np.min(xs) > 20)

@@ -39,17 +39,20 @@ def axis_label(name: str, direction: str) -> str:
     return f"{name} ({arrow})"
 
 
-def _finite_for_plot(values: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """Infinite values (PSNR of identical outputs) drawn just beyond the finite range, marked ∞."""
+def _finite_for_plot(values: np.ndarray, thresholds=()) -> tuple[np.ndarray, float | None]:
+    """Infinite values (PSNR of identical outputs) drawn just beyond the finite range and beyond every
+    constraint threshold on that axis (so +∞ is never drawn inside a window it breaks), marked ∞."""
     finite = values[np.isfinite(values)]
     if not np.isinf(values).any():
         return values, None
-    top = float(finite.max()) if finite.size else 0.0
-    span = float(finite.max() - finite.min()) if finite.size > 1 else max(abs(top), 1.0)
+    marks = np.concatenate([finite, np.asarray([t for _, t in thresholds], dtype=float)])
+    top = float(marks.max()) if marks.size else 0.0
+    bottom = float(marks.min()) if marks.size else 0.0
+    span = float(marks.max() - marks.min()) if marks.size > 1 else max(abs(top), 1.0)
     pos = top + 0.15 * span + 1e-9
     out = values.copy()
     out[np.isposinf(values)] = pos
-    out[np.isneginf(values)] = (float(finite.min()) if finite.size else 0.0) - 0.15 * span
+    out[np.isneginf(values)] = bottom - 0.15 * span
     return out, pos
 
 
@@ -157,8 +160,8 @@ def draw_pareto(
     if part.empty:
         ax.text(0.5, 0.5, "no jobs with both values", ha="center", va="center", transform=ax.transAxes)
         return
-    xs, x_inf = _finite_for_plot(part[x].to_numpy(dtype=float))
-    ys, y_inf = _finite_for_plot(part[y].to_numpy(dtype=float))
+    xs, x_inf = _finite_for_plot(part[x].to_numpy(dtype=float), _bounds(constraints, x))
+    ys, y_inf = _finite_for_plot(part[y].to_numpy(dtype=float), _bounds(constraints, y))
     status = part["frontier_status"].to_numpy()
     feasible = part["feasible"].to_numpy(dtype=bool)
 

@@ -330,6 +330,14 @@ def test_clip_score_matches_torchmetrics_per_image(wdir, offline_env, monkeypatc
         e_t = embeddings(model.get_text_features(**tok)).double()
     cos = torch.nn.functional.cosine_similarity(e_i, e_t).numpy()
     np.testing.assert_allclose(per, 100 * np.maximum(cos, 0), rtol=0, atol=1e-4)
+    # MLPerf's SDXL accuracy script does not clip: 100 · cos, negative where the cosine is
+    mlperf = CLIPScore(nonnegative=False)
+    mlperf._images = ours._images  # the same loaded network
+    unclipped = mlperf.scores(imgs, prompts)
+    np.testing.assert_allclose(unclipped, 100 * cos, rtol=0, atol=1e-4)
+    assert (unclipped < 0).any() and mlperf.fingerprint() != ours.fingerprint()
+    with pytest.raises(TypeError, match="nonnegative must be true or false, got 'no'"):
+        CLIPScore(nonnegative="no")
 
 
 def test_clip_real_pins_reject_the_tiny_folder_and_missing_is_one_line(wdir, offline_env, monkeypatch):

@@ -82,8 +82,8 @@ def test_without_constraints_the_infeasible_point_dominates():
 def test_constraint_with_dicts_and_missing_column():
     df = known_table()
     got = constraint_violations(df, [{"metric": "q", "min": 10, "max": 55}, {"metric": "nope", "max": 1}])
-    assert got[5] == "q 5 < 10; nope has no value"
-    assert got[6] == "q 60 > 55; nope has no value"
+    assert got[5] == "q 5 outside its window [10, 55]; nope has no value"
+    assert got[6] == "q 60 outside its window [10, 55]; nope has no value"
     assert describe_constraint({"metric": "fid", "max": 20}) == "fid ≤ 20"
     assert describe_constraint(Constraint(metric="psnr", min=30)) == "psnr ≥ 30"
     assert describe_constraint({"metric": "fid", "min": 1, "max": 2}) == "1 ≤ fid ≤ 2"

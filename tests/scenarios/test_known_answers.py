@@ -105,7 +105,9 @@ def calibrated(tmp_path_factory):
     seen = []
     for attempt in range(ATTEMPTS):
         s = _measured_service(gen)
-        light = LoadgenSettings("server", target_qps=0.05 / s, min_queries=100, min_duration_s=0.5, trace=True)
+        light = LoadgenSettings(
+            "server", target_qps=0.05 / s, min_queries=100, min_duration_s=0.5, trace=True
+        )
         r = run_test(gen, 256, light, tmp_path_factory.mktemp(f"light{attempt}"))
         services = [end - start for start, end, _ in r.trace["served"]]
         handoff = r.mean_ms - float(np.mean(_lindley(r.trace["loadgen"]["scheduled_s"], services))) * 1000.0

@@ -116,16 +116,24 @@ def test_suite_variants_map_onto_pipelines(path: Path):
             assert not problems, f"{suite.name}: {card.name}/{variant.name}: " + "; ".join(problems)
 
 
-def test_mlperf_suite_needs_user_captions(monkeypatch):
-    """The MLPerf suite reads captions the user supplies, through an environment variable."""
+def test_mlperf_suite_needs_user_captions(monkeypatch, tmp_path):
+    """The MLPerf suite reads captions and FID statistics the user supplies, through an environment variable;
+    either missing is bad input before any job."""
     path = ROOT / "suites" / "mlperf-sdxl.yaml"
     if not path.exists():
         pytest.skip("no MLPerf suite")
     suite = load_suite(path)
     assert suite.workload.prompts_file and "${HARNESS_DATA}" in suite.workload.prompts_file
     assert {v.batch_size for v in suite.models[0].variants} == {1, 8}
-    monkeypatch.setenv("HARNESS_DATA", "/nonexistent-harness-data")
     from harness.errors import UserInputError
 
-    with pytest.raises(UserInputError, match="prompts file not found"):
+    monkeypatch.setenv("HARNESS_DATA", "/nonexistent-harness-data")
+    with pytest.raises(
+        UserInputError, match=r"reference_path: /nonexistent-harness-data/coco2014/val2014\.npz"
+    ):
         check_suite(suite, check_files=True)
+    (tmp_path / "coco2014").mkdir()
+    (tmp_path / "coco2014" / "val2014.npz").write_bytes(b"")
+    monkeypatch.setenv("HARNESS_DATA", str(tmp_path))
+    with pytest.raises(UserInputError, match="prompts file not found"):
+        check_suite(load_suite(path), check_files=True)
