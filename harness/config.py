@@ -329,7 +329,7 @@ class ScenarioSpec(Strict):
     # Start from MLPerf's own settings for this benchmark (LoadGen's built-in mlperf.conf: latency bound and
     # percentile, minimum duration and query count, performance sample count, the official RNG seeds);
     # fields given here override them.
-    mlperf_model: Literal["stable-diffusion-xl"] | None = None
+    mlperf_model: Literal["stable-diffusion-xl", "wan-2.2-t2v-a14b"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ScenarioSpec:
@@ -516,6 +516,11 @@ class Suite(Strict):
     threads: _int(1, 4096) | None = Field(
         default=None,
         description="torch intra-op threads in each job (default: the cores the process may use, its affinity)",
+    )
+    isolation: Literal["process", "card"] = Field(
+        default="process",
+        description="process: each job in its own process and load; card: the variants of a card that agree on "
+        "card, dtype, backend and its options run in one process on one load (--isolation overrides)",
     )
     models: Annotated[list[ModelEntry], Field(min_length=1)]
     backends: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["eager"])

@@ -57,6 +57,11 @@ class Registry:
                 field=field,
             )
 
+    def target(self, name: str) -> str:
+        """The ``"module:attr"`` string ``name`` stands for (nothing imported)."""
+        self.check(name)
+        return self._targets[name][0]
+
     def get(self, name: str) -> Any:
         self.check(name)
         module, _, attr = self._targets[name][0].partition(":")

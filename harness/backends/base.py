@@ -33,6 +33,9 @@ class Prepared:
     details: dict[str, Any] = field(default_factory=dict)
     # For compilers: a counter of compilations so far, read before and after the timed loop.
     recompiles: Callable[[], int] | None = None
+    # Undoes what prepare changed in the loaded pipeline (stand-ins, compiled wrappers), so the next variant of
+    # the same card (isolation: card) is prepared from the pipeline as loaded, exactly as in its own process.
+    restore: Callable[[], None] = field(default=lambda: None)
 
 
 class Backend(ABC):

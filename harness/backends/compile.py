@@ -98,4 +98,19 @@ class CompileBackend(Backend):
                 "steady_call_s": steady_s,
             },
             recompiles=lambda: _counters()[0],
+            restore=lambda: uncompile(comps, compiled),
         )
+
+
+def uncompile(comps: dict, roles: list[str]) -> None:
+    """Undo ``prepare``: the modules run eagerly again and Dynamo forgets what it traced, so the next variant's
+    compilation starts as it would in a fresh process (traced anew; Inductor's on-disk FX graph cache may hit)."""
+    import torch
+
+    for role in roles:
+        module = comps[role]
+        if role == "vae_decoder":
+            vars(module).pop("decode", None)  # the instance attribute that shadowed the class's decode
+        else:
+            module._compiled_call_impl = None  # what nn.Module.compile set
+    torch._dynamo.reset()

@@ -204,6 +204,7 @@ class OnnxRuntimeBackend(Backend):
             fp32_roles={"vae_decoder"} if opts.vae_fp32 else set(),
         )
         notes, details = [], {}
+        replaced: list[tuple[str, Any]] = []
         for ex in exported:
             if ex.call is None:
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
@@ -223,6 +224,7 @@ class OnnxRuntimeBackend(Backend):
                 return __runner(tensors)
 
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, run))
+            replaced.append((ex.role, ex.module))
             details[ex.role] = {
                 "exporter": ex.exporter,
                 "cache_key": ex.key,
@@ -242,7 +244,14 @@ class OnnxRuntimeBackend(Backend):
             cache_hit=bool(hits) and all(hits),
             notes=notes,
             details=details,
+            restore=lambda: put_back(generator, replaced),
         )
+
+
+def put_back(generator: Any, replaced: list[tuple[str, Any]]) -> None:
+    """The original modules in place of their stand-ins (the exports were made from copies when cast)."""
+    for role, module in replaced:
+        generator.replace_component(role, module)
 
 
 @dataclass

@@ -188,7 +188,7 @@ class TensorRTBackend(Backend):
             raise HarnessError("the tensorrt backend needs --device cuda")
         import torch
 
-        from harness.backends.onnxruntime import export_components
+        from harness.backends.onnxruntime import export_components, put_back
 
         t0 = time.perf_counter()
         exported = export_components(
@@ -206,6 +206,7 @@ class TensorRTBackend(Backend):
 
         cache = ArtifactCache()
         hits, details, notes = [], {}, []
+        replaced: list[tuple[str, Any]] = []
         for ex in exported:
             if ex.call is None:
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
@@ -247,6 +248,7 @@ class TensorRTBackend(Backend):
             hits.append(entry.hit)
             runner = TrtRunner(trt, engine_path, ex.module.dtype)
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner))
+            replaced.append((ex.role, ex.module))
             details[ex.role] = {
                 "engine_key": entry.key,
                 "fp16": fp16,
@@ -262,4 +264,5 @@ class TensorRTBackend(Backend):
             cache_hit=bool(hits) and all(hits),
             notes=notes,
             details=details,
+            restore=lambda: put_back(generator, replaced),
         )

@@ -48,6 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.results.store import RunStore
 
     device = resolve_device(args.device or suite.device)
+    args.isolation = args.isolation or suite.isolation
+    check_isolation(args)
     warn_if_oversubscribed(suite.threads)
     worst = EXIT_OK
     for repeat in range(args.repeat):
@@ -67,6 +69,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         store.write_meta(meta)
         worst = max(worst, _execute(store, meta, jobs, device, args))
     return worst
+
+
+def check_isolation(args: argparse.Namespace) -> None:
+    """Ray runs each job as its own task: a card's variants cannot share a load there."""
+    if args.executor == "ray" and args.isolation == "card":
+        raise UserInputError(
+            "isolation card (one load per card) runs on the local executor; with --executor ray give "
+            "--isolation process"
+        )
 
 
 def warn_if_oversubscribed(threads: int | None) -> None:
@@ -107,6 +118,8 @@ def _resume(args: argparse.Namespace) -> int:
     done = {r.job_id for r in read.records if r.status in ("ok", "failed")}
     todo = [j for j in jobs if j.job_id not in done]
     say(f"resuming {store.run_id}: {len(done)} of {len(jobs)} jobs already recorded, {len(todo)} to run")
+    args.isolation = args.isolation or meta.isolation or "process"
+    check_isolation(args)
     meta.resumed.append(time.strftime("%Y-%m-%dT%H:%M:%S"))
     store.write_meta(meta)
     return _execute(store, meta, todo, meta.device or "cpu", args, total=len(jobs), offset=len(done))
@@ -222,9 +235,11 @@ def register(sub: Any) -> None:
     )
     r.add_argument(
         "--isolation",
-        choices=["process", "none"],
-        default="process",
-        help="each job in its own process (default), or in this process",
+        choices=["process", "card", "none"],
+        default=None,
+        help="process: each job in its own process and load; card: a card's variants that agree on dtype and "
+        "backend share one process and one load; none: in this process (default: the suite's isolation, "
+        "else process)",
     )
     r.add_argument(
         "--resume",

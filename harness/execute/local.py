@@ -1,8 +1,15 @@
-"""Run jobs one after another on this machine, each in its own process (default) or in-process.
+"""Run jobs one after another on this machine: each in its own process (isolation ``process``, the
+default), the variants of a card in one process on one load (``card``), or in this process (``none``).
 
-Process isolation uses a fork server that has imported torch and diffusers once: each job forks from it
-in milliseconds, gets a fresh CUDA context and its own peak-RSS figure, and a crash, an out-of-memory
-kill or a timeout costs only that job. Every record is appended and fsynced before the next job starts.
+Worker processes fork from a fork server that has imported torch, diffusers and everything else the run's
+jobs will import (``harness.execute.warm``): each job forks in milliseconds, gets a fresh CUDA context and
+its own peak-RSS figure, and a crash, an out-of-memory kill or a timeout costs only that job.
+
+Under ``card`` the jobs that agree on everything decided at load time (card, dtype, backend and its
+options) form a group: one process loads the pipeline once and runs the group's jobs in plan order, each
+with its own record (memory peaks reset between them). A crash or timeout there fails the group's jobs that
+had not finished, each with its own record, and the run goes on. Every record is appended and fsynced as
+soon as its job ends.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.execute.progress import Progress, ProgressFile, read_progress
+from harness.execute.warm import ENV
 from harness.plan import Job
 from harness.results.schema import JobError, Record, parse_record
 from harness.results.store import RunStore
@@ -31,7 +39,9 @@ def _child(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     from harness.execute.worker import run_job
 
-    record = run_job(Job.from_dict(job_dict), Path(run_dir), device, ProgressFile(Path(progress_path)))
+    record = run_job(
+        Job.from_dict(job_dict), Path(run_dir), device, ProgressFile(Path(progress_path)), isolation="process"
+    )
     tmp = result_path + ".tmp"
     with open(tmp, "w") as fh:
         fh.write(record.to_json())
@@ -49,12 +59,14 @@ def lost_record(
     log: str | None = None,
     duration_s: float | None = None,
     stage: str | None = None,
+    isolation: str | None = "process",
 ) -> Record:
     """The record of a job whose process produced none (timeout, crash, kill, Ctrl-C); ``stage`` is the last
     one its progress file named."""
     from harness.execute.worker import base_record
 
     record = base_record(job, device, status=status)
+    record.isolation = isolation  # type: ignore[assignment]
     record.error = JobError(
         type=error_type, message=message, stage=stage, advice=advice, log=log, duration_s=duration_s
     )
@@ -82,11 +94,65 @@ def exit_message(code: int | None) -> tuple[str, str, str | None]:
     return "WorkerCrashed", f"the job's process exited with code {code} without a record", None
 
 
+def card_groups(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs that can share one load (isolation ``card``): same card, dtype, backend and backend options; groups
+    in the order of their first job, jobs in plan order (a model's baseline stays before its variants)."""
+    groups: dict[tuple[str, str, str, str], list[Job]] = {}
+    for job in jobs:
+        key = (job.card_path, job.dtype, job.backend, json.dumps(job.backend_options, sort_keys=True))
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
+
+
+def _card_child(
+    job_dicts: list[dict[str, Any]],
+    run_dir: str,
+    device: str,
+    result_paths: list[str],
+    log_path: str,
+    progress_paths: list[str],
+) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from harness.execute.worker import run_card
+
+    def done(i: int, record: Record) -> None:
+        tmp = result_paths[i] + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(record.to_json())
+        os.replace(tmp, result_paths[i])
+
+    reports = [ProgressFile(Path(p)) for p in progress_paths]
+    run_card([Job.from_dict(d) for d in job_dicts], Path(run_dir), device, reports, done)
+
+
+def start_fork_server(jobs: list[Job]) -> None:
+    """Start the fork server (once per process) with what ``jobs`` will import warmed in it: the targets travel
+    in the environment it starts with, and are removed from ours right after."""
+    from multiprocessing import forkserver
+
+    from harness.execute.warm import warm_targets
+
+    previous = os.environ.get(ENV)
+    os.environ[ENV] = json.dumps(warm_targets(jobs))
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = previous
+
+
 class LocalExecutor:
     def __init__(self, isolation: str = "process"):
+        if isolation not in ("process", "card", "none"):
+            raise ValueError(f"isolation must be process, card or none, got {isolation!r}")
         self.isolation = isolation
         self._ctx: Any = None
-        if isolation == "process":
+        if isolation != "none":
             self._ctx = mp.get_context("forkserver")
             self._ctx.set_forkserver_preload(["harness.execute._preload"])
 
@@ -100,22 +166,33 @@ class LocalExecutor:
     ) -> list[Record]:
         """Run ``jobs`` in order; Ctrl-C records the current job as interrupted, then re-raises.
         ``on_progress(job, progress)`` hears the running job's stage (a few times a second)."""
-        records = []
-        for job in jobs:
-            try:
-                record = self._run_one(job, store, device, on_progress)
-            except KeyboardInterrupt:
-                record = lost_record(
-                    job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
-                )
-                store.append(record)
-                if on_record:
-                    on_record(record)
-                raise
+        records: list[Record] = []
+        current: list[Job | None] = [None]
+
+        def emit(record: Record) -> None:
             store.append(record)
             records.append(record)
             if on_record:
                 on_record(record)
+
+        if self._ctx is not None:
+            start_fork_server(jobs)
+        try:
+            if self.isolation == "card":
+                for group in card_groups(jobs):
+                    self._run_group(group, store, device, emit, on_progress, current)
+            else:
+                for job in jobs:
+                    current[0] = job
+                    emit(self._run_one(job, store, device, on_progress))
+        except KeyboardInterrupt:
+            if current[0] is not None:
+                record = lost_record(
+                    current[0], device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
+                )
+                record.isolation = self.isolation  # type: ignore[assignment]
+                emit(record)
+            raise
         return records
 
     def _run_one(
@@ -129,7 +206,7 @@ class LocalExecutor:
             from harness.execute.worker import run_job
 
             report = (lambda p: on_progress(job, p)) if on_progress else None
-            return run_job(job, store.path, device, report)
+            return run_job(job, store.path, device, report, isolation="none")
         progress = store.path / "logs" / f"{job.job_id}.progress"
         result = store.path / "logs" / f"{job.job_id}.record.json"
         log = store.path / "logs" / f"{job.job_id}.log"
@@ -177,3 +254,125 @@ class LocalExecutor:
         return lost_record(
             job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)), stage=stage
         )
+
+    def _run_group(
+        self,
+        group: list[Job],
+        store: RunStore,
+        device: str,
+        emit: Callable[[Record], None],
+        on_progress: Callable[[Job, Progress], None] | None,
+        current: list[Job | None],
+    ) -> None:
+        """One card's group in one process; each record is emitted as soon as its job ends. Each job has its own
+        timeout, counted from the end of the job before it (the first's includes the shared load)."""
+        logs = store.path / "logs"
+        results = [logs / f"{job.job_id}.record.json" for job in group]
+        progress = [logs / f"{job.job_id}.progress" for job in group]
+        log = logs / f"{group[0].job_id}.card.log"
+        for path in results:
+            path.unlink(missing_ok=True)
+        proc = self._ctx.Process(
+            target=_card_child,
+            args=(
+                [job.to_dict() for job in group],
+                str(store.path),
+                device,
+                [str(p) for p in results],
+                str(log),
+                [str(p) for p in progress],
+            ),
+            daemon=True,
+        )
+        done, t_job, timed_out = 0, time.perf_counter(), False
+        current[0] = group[0]
+        proc.start()
+        try:
+            while done < len(group):
+                while done < len(group) and results[done].exists():
+                    emit(read_result(results[done]))
+                    results[done].unlink()
+                    progress[done].unlink(missing_ok=True)
+                    done, t_job = done + 1, time.perf_counter()
+                    current[0] = group[done] if done < len(group) else None
+                if done == len(group) or not proc.is_alive():
+                    break
+                timeout = float(group[done].measurement.get("timeout_s", 900.0))
+                if time.perf_counter() - t_job > timeout:
+                    timed_out = True
+                    break
+                proc.join(0.25)
+                if on_progress is not None:
+                    state = read_progress(progress[done])
+                    if state is not None:
+                        on_progress(group[done], state)
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.join()
+            for path in progress:
+                path.unlink(missing_ok=True)
+            raise
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        while done < len(group) and results[done].exists():  # written just before the process ended
+            emit(read_result(results[done]))
+            results[done].unlink()
+            done += 1
+        if done < len(group):
+            self._fail_rest(group, done, store, device, emit, progress, log, timed_out, t_job, proc.exitcode)
+        current[0] = None
+
+    def _fail_rest(
+        self,
+        group: list[Job],
+        done: int,
+        store: RunStore,
+        device: str,
+        emit: Callable[[Record], None],
+        progress: list[Path],
+        log: Path,
+        timed_out: bool,
+        t_job: float,
+        exitcode: int | None,
+    ) -> None:
+        """The job the card's process died in, and every job of the group it did not reach: a record each."""
+        job = group[done]
+        last = read_progress(progress[done])
+        stage = last.stage if last is not None else None
+        if timed_out:
+            timeout = float(job.measurement.get("timeout_s", 900.0))
+            kind, message, advice = (
+                "TimeoutError",
+                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)"
+                + (f" in its {last.text()} stage" if last is not None else ""),
+                None,
+            )
+        else:
+            kind, message, advice = exit_message(exitcode)
+        where = str(log.relative_to(store.path))
+        first = lost_record(
+            job,
+            device,
+            kind,
+            message,
+            advice=advice,
+            log=where,
+            duration_s=time.perf_counter() - t_job,
+            stage=stage,
+        )
+        first.isolation = "card"
+        emit(first)
+        for later in group[done + 1 :]:
+            record = lost_record(
+                later,
+                device,
+                "CardWorkerLost",
+                f"not run: the card's shared process (isolation card) ended during {first.label} ({kind})",
+                advice="run the card with --isolation process so each variant has its own process",
+                log=where,
+            )
+            record.isolation = "card"
+            emit(record)
+        for path in progress:
+            path.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,26 +190,30 @@ def base_record(job: Job, device: str, status: str = "failed") -> Record:
     )
 
 
-def run_job(job: Job, run_dir: Path, device: str, report: Report | None = None) -> Record:
+def run_job(
+    job: Job,
+    run_dir: Path,
+    device: str,
+    report: Report | None = None,
+    *,
+    loaded: Loaded | None = None,
+    isolation: str = "process",
+) -> Record:
     """Load, prepare, warm up, time, profile stages, generate the quality set, score. Never raises
     (except KeyboardInterrupt, which the executor records as an interrupted job). ``report`` hears where
-    the job is (:mod:`harness.execute.progress`)."""
+    the job is (:mod:`harness.execute.progress`). With ``loaded`` (isolation ``card``) the job runs on a
+    pipeline already loaded by :func:`load_pipeline`, and gives it back as it found it."""
     from harness.measure.env import device_environment
 
     record = base_record(job, device)
+    record.isolation = isolation  # type: ignore[assignment]
     stage = Stage(report)
     t_start = time.perf_counter()
     try:
-        _measure(job, run_dir, device, record, stage)
+        _measure(job, run_dir, device, record, stage, loaded)
         record.status = "ok"
     except Exception as exc:
-        record.error = JobError(
-            type=type(exc).__name__,
-            message=str(exc).splitlines()[0][:500] if str(exc).strip() else type(exc).__name__,
-            traceback=traceback.format_exc()[-4000:],
-            stage=stage.name,
-            advice=advice_for(exc),
-        )
+        record.error = error_of(exc, stage.name)
     finally:
         record.duration_s = time.perf_counter() - t_start
         try:
@@ -220,6 +225,86 @@ def run_job(job: Job, run_dir: Path, device: str, report: Report | None = None) 
         except Exception:
             pass
     return record
+
+
+def error_of(exc: BaseException, stage: str | None) -> JobError:
+    """The record's error for an exception raised while ``stage`` ran (call from inside ``except``)."""
+    return JobError(
+        type=type(exc).__name__,
+        message=str(exc).splitlines()[0][:500] if str(exc).strip() else type(exc).__name__,
+        traceback=traceback.format_exc()[-4000:],
+        stage=stage,
+        advice=advice_for(exc),
+    )
+
+
+@dataclass
+class Loaded:
+    """A card's pipeline loaded once and shared by the variants that agree on everything decided at load time
+    (isolation ``card``): card, dtype, backend and its options, device."""
+
+    generator: Any
+    load_s: float
+    parameters: dict[str, int] | None = None
+    broken: str | None = None  # why the variants still to run must not use it (a prepare left it changed)
+
+
+def load_pipeline(job: Job, device: str) -> Loaded:
+    """Load ``job``'s card on ``device`` in its dtype, timed."""
+    from harness.loaders import load_generator
+
+    _set_threads(job)
+    card = load_card(job.card_path)
+    t0 = time.perf_counter()
+    generator = load_generator(card, device, job.dtype)
+    load_s = time.perf_counter() - t0
+    params = generator.parameter_count() if hasattr(generator, "parameter_count") else None
+    return Loaded(generator=generator, load_s=load_s, parameters=params)
+
+
+def run_card(
+    jobs: list[Job],
+    run_dir: Path,
+    device: str,
+    reports: list[Report | None],
+    on_record: Any,
+) -> None:
+    """Isolation ``card``: load the jobs' card once, then run each job on it in order; ``on_record(i, record)``
+    hears each as it ends. A load that fails fails every job, each with its own record; a pipeline that cannot
+    be given back after a job fails the jobs after it (they would run on a pipeline another variant changed)."""
+    from harness.measure.memory import reset_peaks
+
+    stage = Stage(reports[0])
+    stage.start("load (shared by the card's variants)")
+    t0 = time.perf_counter()
+    loaded: Loaded | None = None
+    broken: JobError | None = None
+    try:
+        loaded = load_pipeline(jobs[0], device)
+    except Exception as exc:
+        broken = error_of(exc, stage.name)
+    for i, job in enumerate(jobs):
+        if loaded is not None and loaded.broken is not None and broken is None:
+            broken = JobError(
+                type="SharedPipelineBroken",
+                message=loaded.broken,
+                stage="prepare",
+                advice="run this card with --isolation process to give each variant its own load",
+            )
+        if broken is not None:
+            record = base_record(job, device)
+            record.isolation = "card"
+            record.error = broken
+            record.duration_s = time.perf_counter() - t0 if i == 0 else 0.0
+            on_record(i, record)
+            continue
+        # Each record's memory is its own: the allocator's peak and the process's VmHWM start again here.
+        rss_reset = reset_peaks(device)
+        record = run_job(job, run_dir, device, reports[i], loaded=loaded, isolation="card")
+        record.load_shared = i > 0
+        if i > 0 and not rss_reset:
+            record.memory.note = "peak RSS could not be reset here: it is the card worker's peak so far"
+        on_record(i, record)
 
 
 def _gpu_index(device: str) -> int:
@@ -352,116 +437,144 @@ def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device:
     )
 
 
-def _measure(job: Job, run_dir: Path, device: str, record: Record, stage: Stage) -> None:
+def _measure(
+    job: Job, run_dir: Path, device: str, record: Record, stage: Stage, loaded: Loaded | None = None
+) -> None:
     import torch
 
     from harness.backends import BACKENDS
-    from harness.loaders import load_generator
-    from harness.measure.conditions import CpuLoad, GpuSampler, load_average
     from harness.measure.energy import EnergyMeter
     from harness.measure.memory import NvmlPeak, cuda_reset_peak, memory_summary
+
+    _set_threads(job)
+    meter = EnergyMeter(device)  # before the load: starting Zeus's monitor is not the job's time
+    shared = loaded is not None
+    if not shared:
+        cuda_reset_peak(device)
+    with NvmlPeak() as nvml:
+        if loaded is None:
+            stage.start("load")
+            loaded = load_pipeline(job, device)
+        record.load_s, record.parameters = loaded.load_s, loaded.parameters
+        generator = loaded.generator
+
+        stage.start(f"prepare ({job.backend})")
+        t0 = time.perf_counter()
+        try:
+            prepared = BACKENDS.get(job.backend)().prepare(generator, job)
+        except BaseException:
+            if shared:  # it may have replaced part of the pipeline before it failed: nothing can trust it now
+                loaded.broken = f"the shared pipeline was left changed by {record.label}'s failed prepare"
+            raise
+        record.prepare_s = time.perf_counter() - t0
+        try:
+            _measure_prepared(job, run_dir, device, record, stage, prepared, meter)
+        finally:
+            if shared:
+                _give_back(prepared, loaded, record.label)
+    record.memory = Memory(**memory_summary(device, nvml))
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+def _give_back(prepared: Any, loaded: Loaded, label: str) -> None:
+    """Undo the backend's changes to the shared pipeline; if that fails the variants after this one must not run
+    on it (``loaded.broken`` says why)."""
+    try:
+        prepared.restore()
+    except Exception as exc:
+        loaded.broken = (
+            f"the shared pipeline could not be restored after {label}: {type(exc).__name__}: {exc}"
+        )
+
+
+def _measure_prepared(
+    job: Job, run_dir: Path, device: str, record: Record, stage: Stage, prepared: Any, meter: Any
+) -> None:
+    """Warm-up, the timed loop, stages, the LoadGen scenario, the quality pass and its metrics."""
+    from harness.measure.conditions import CpuLoad, GpuSampler, load_average
     from harness.measure.stages import profile_stages, stage_summary
     from harness.measure.stats import summarize
     from harness.measure.timing import time_call, timed_loop
 
-    _set_threads(job)
     m = job.measurement
-    meter = EnergyMeter(device)  # before the load: starting Zeus's monitor is not the job's time
-    stage.start("load")
-    card = load_card(job.card_path)
-    cuda_reset_peak(device)
-    with NvmlPeak() as nvml:
-        t0 = time.perf_counter()
-        generator = load_generator(card, device, job.dtype)
-        record.load_s = time.perf_counter() - t0
-        if hasattr(generator, "parameter_count"):
-            record.parameters = generator.parameter_count()
+    generator = prepared.generator
+    record.compile_s = prepared.compile_s
+    record.capture_s = prepared.capture_s
+    record.cache_hit = prepared.cache_hit
+    record.precision = prepared.precision
+    record.backend_notes = list(prepared.notes)
+    record.backend_details = dict(prepared.details)
 
-        stage.start(f"prepare ({job.backend})")
-        t0 = time.perf_counter()
-        prepared = BACKENDS.get(job.backend)().prepare(generator, job)
-        record.prepare_s = time.perf_counter() - t0
-        generator = prepared.generator
-        record.compile_s = prepared.compile_s
-        record.capture_s = prepared.capture_s
-        record.cache_hit = prepared.cache_hit
-        record.precision = prepared.precision
-        record.backend_notes = list(prepared.notes)
-        record.backend_details = dict(prepared.details)
+    request = job.timed_request()
+    stage.start("warmup", total=max(m["warmup"], 1), unit="calls")
+    # The first call pays for lazy initialisation (kernels, allocator, compilation): reported apart.
+    first_ms, out = time_call(lambda: generator.generate(request), device)
+    record.first_call_ms = first_ms
+    stage.step(1)
+    for i in range(max(m["warmup"] - 1, 0)):
+        time_call(lambda: generator.generate(request), device)
+        stage.step(i + 2)
 
-        request = job.timed_request()
-        stage.start("warmup", total=max(m["warmup"], 1), unit="calls")
-        # The first call pays for lazy initialisation (kernels, allocator, compilation): reported apart.
-        first_ms, out = time_call(lambda: generator.generate(request), device)
-        record.first_call_ms = first_ms
-        stage.step(1)
-        for i in range(max(m["warmup"] - 1, 0)):
-            time_call(lambda: generator.generate(request), device)
-            stage.step(i + 2)
-
-        stage.start("timed loop", total=m["min_iterations"], unit="calls")
-        before = prepared.recompiles() if prepared.recompiles else None
-        load_before = load_average()
-        # What else the machine did while this job was timed, the GPU's clocks and throttling, and the
-        # energy of the loop: read around it, so the loop itself is the harness's ordinary timing path.
-        with CpuLoad() as cpu, GpuSampler(_gpu_index(device)) as gpu, meter.window() as energy:
-            samples_ms, out = timed_loop(
-                lambda: generator.generate(request),
-                device,
-                min_iterations=m["min_iterations"],
-                max_iterations=m["max_iterations"],
-                min_duration_s=m["min_duration_s"],
-                on_iteration=stage.step,
+    stage.start("timed loop", total=m["min_iterations"], unit="calls")
+    before = prepared.recompiles() if prepared.recompiles else None
+    load_before = load_average()
+    # What else the machine did while this job was timed, the GPU's clocks and throttling, and the
+    # energy of the loop: read around it, so the loop itself is the harness's ordinary timing path.
+    with CpuLoad() as cpu, GpuSampler(_gpu_index(device)) as gpu, meter.window() as energy:
+        samples_ms, out = timed_loop(
+            lambda: generator.generate(request),
+            device,
+            min_iterations=m["min_iterations"],
+            max_iterations=m["max_iterations"],
+            min_duration_s=m["min_duration_s"],
+            on_iteration=stage.step,
+        )
+    record.conditions = measured_conditions(cpu, gpu.reading, load_before)
+    lat = Latency(**summarize(samples_ms))
+    record.latency_ms = lat
+    if before is not None:
+        # Recompilation inside the timed loop would mix compile time into latency: say so.
+        record.recompiled_in_timed_loop = prepared.recompiles() - before
+        if record.recompiled_in_timed_loop:
+            record.backend_notes.append(
+                f"{record.recompiled_in_timed_loop} recompilation(s) happened in the timed loop"
             )
-        record.conditions = measured_conditions(cpu, gpu.reading, load_before)
-        lat = Latency(**summarize(samples_ms))
-        record.latency_ms = lat
-        if before is not None:
-            # Recompilation inside the timed loop would mix compile time into latency: say so.
-            record.recompiled_in_timed_loop = prepared.recompiles() - before
-            if record.recompiled_in_timed_loop:
-                record.backend_notes.append(
-                    f"{record.recompiled_in_timed_loop} recompilation(s) happened in the timed loop"
-                )
-        items, unit = items_per_call(job, out)
-        record.latency_per_item_ms = PerItemLatency(p50=lat.p50 / max(len(out), 1))
-        record.throughput = Throughput(value=items / (lat.p50 / 1000.0), unit=unit, per_call=items)
-        record.output_shape = list(out.data.shape)
-        record.energy = energy_of(energy[0], len(samples_ms), max(len(out), 1))
-        record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
+    items, unit = items_per_call(job, out)
+    record.latency_per_item_ms = PerItemLatency(p50=lat.p50 / max(len(out), 1))
+    record.throughput = Throughput(value=items / (lat.p50 / 1000.0), unit=unit, per_call=items)
+    record.output_shape = list(out.data.shape)
+    record.energy = energy_of(energy[0], len(samples_ms), max(len(out), 1))
+    record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
 
-        if m.get("profile_stages", True):
-            stage.start("profile stages")
-            with profile_stages(generator.components(), device) as times:
-                total_ms, _ = time_call(lambda: generator.generate(request), device)
-            record.stages_ms = Stages(**stage_summary(times, total_ms))
+    if m.get("profile_stages", True):
+        stage.start("profile stages")
+        with profile_stages(generator.components(), device) as times:
+            total_ms, _ = time_call(lambda: generator.generate(request), device)
+        record.stages_ms = Stages(**stage_summary(times, total_ms))
 
-        spec = job.scenario_spec
-        if spec is not None:
-            stage.start(f"scenario {spec.display_name} (LoadGen)")
-            record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
+    spec = job.scenario_spec
+    if spec is not None:
+        stage.start(f"scenario {spec.display_name} (LoadGen)")
+        record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
 
-        stage.start("quality pass", total=job.num_samples, unit="items")
-        parts = []
-        for r in job.quality_requests():
-            parts.append(generator.generate(r))
-            stage.step(sum(len(p) for p in parts))
-        samples = Samples.concat(parts)
-        if not np.isfinite(samples.data).all():
-            record.quality_invalid = "outputs contain NaN or Inf"
-        samples.save_npz(run_dir / "outputs" / f"{job.job_id}.npz")
-        record.samples = [
-            str(Path(p).relative_to(run_dir)) for p in save_samples(samples, run_dir / "samples" / job.job_id)
-        ]
-        record.num_samples = len(samples)
+    stage.start("quality pass", total=job.num_samples, unit="items")
+    parts = []
+    for r in job.quality_requests():
+        parts.append(generator.generate(r))
+        stage.step(sum(len(p) for p in parts))
+    samples = Samples.concat(parts)
+    if not np.isfinite(samples.data).all():
+        record.quality_invalid = "outputs contain NaN or Inf"
+    samples.save_npz(run_dir / "outputs" / f"{job.job_id}.npz")
+    record.samples = [
+        str(Path(p).relative_to(run_dir)) for p in save_samples(samples, run_dir / "samples" / job.job_id)
+    ]
+    record.num_samples = len(samples)
 
-        stage.start("metrics", total=len(job.metrics), unit="metrics")
-        record.metrics = run_metrics(job, samples, run_dir, device, on_metric=stage.step)
-        record.fidelity = check_fidelity(job, record)
-    record.memory = Memory(**memory_summary(device, nvml))
-    generator = prepared = None  # free the pipeline before the next job reuses the process
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    stage.start("metrics", total=len(job.metrics), unit="metrics")
+    record.metrics = run_metrics(job, samples, run_dir, device, on_metric=stage.step)
+    record.fidelity = check_fidelity(job, record)
 
 
 def main(argv: list[str] | None = None) -> int:

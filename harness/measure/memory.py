@@ -74,6 +74,25 @@ def cuda_reset_peak(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux: writing 5 to /proc/self/clear_refs resets VmHWM,
+    which ``ru_maxrss`` reads too). False where the kernel does not offer it: the peak then stays the process's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def reset_peaks(device: str) -> bool:
+    """Before a job that shares its process with the card's other variants: the allocator's peak and the
+    process's peak RSS start again from what is allocated now (the loaded pipeline), so each record's
+    memory is its own. Returns whether the RSS peak could be reset."""
+    cuda_reset_peak(device)
+    return reset_peak_rss()
+
+
 def memory_summary(device: str, nvml: NvmlPeak | None = None) -> dict[str, float | None]:
     out: dict[str, float | None] = {
         "peak_rss_mib": peak_rss_mib(),

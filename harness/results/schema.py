@@ -108,6 +108,9 @@ class Memory(Part):
     peak_vram_allocated_mib: Num | None = None
     peak_vram_reserved_mib: Num | None = None
     peak_vram_nvml_mib: Num | None = None
+    # isolation card: the peaks count from this job's start, the shared pipeline included; where the process's
+    # peak RSS could not be reset the note says so (then it is the card's worker's peak so far).
+    note: str | None = None
 
 
 class StageTime(Part):
@@ -308,13 +311,17 @@ class Record(Part):
     baseline_job_id: str | None = None
     scenario: str | None = None  # the LoadGen scenario's name (None: the timed loop alone)
     node: str | None = None
+    # process: the job had its own process and load; card: it shared one process and one load of the card with
+    # the variants that agree on everything decided at load time; none: in the harness's own process.
+    isolation: Literal["process", "card", "none"] | None = None
     # outcome
     status: JobStatus
     error: JobError | None = None
     started_at: str | None = None
     duration_s: Num | None = None
     # load and prepare
-    load_s: Num | None = None
+    load_s: Num | None = None  # under isolation card: the one load the card's variants shared
+    load_shared: bool | None = None  # True: this job reused a pipeline another job of the card loaded
     parameters: dict[str, int] | None = None
     prepare_s: Num | None = None
     compile_s: Num | None = None
