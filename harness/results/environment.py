@@ -10,6 +10,9 @@ from harness.results.schema import Record, RunMeta
 # environment when run.json lacks it); "environment" is run.json's host environment.
 ENV_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("device", ("device",)),
+    # process and card isolation measure memory differently (a shared load's transient peak is in the first
+    # variant's record only), so runs of the two are not compared silently.
+    ("isolation", ("isolation",)),
     ("device name", ("device_environment", "device_name")),
     ("cpu", ("environment", "cpu")),
     ("torch threads", ("device_environment", "torch_threads")),
@@ -41,6 +44,7 @@ def comparable_environment(meta: RunMeta, records: list[Record]) -> dict[str, An
         "device_environment": device_environment(meta, records),
         "environment": meta.environment.model_dump(),
         "device": meta.device,
+        "isolation": meta.isolation or "process",  # runs older than isolation card were process (or none)
     }
     backends = {r.backend for r in records}
     out: dict[str, Any] = {}
