@@ -20,8 +20,13 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -q -e ".[metrics]"
 	touch $@
 
+# vbench's own pins (transformers==4.33.2, numpy<2) would replace the project's: its code comes without them
+# (what its scoring imports is in the vbench extra).
+VBENCH ?= vbench==0.1.5
+
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -q -e ".[dev]"
+	$(PIP) -q --no-deps "$(VBENCH)"
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo

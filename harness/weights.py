@@ -24,6 +24,7 @@ import hashlib
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -106,7 +107,9 @@ class WeightsSpec:
 
     def file_url(self, wf: WeightsFile) -> str:
         if self.host == "hf":
-            return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision or 'main'}/{wf.filename}"
+            # quoted: a "+" in a file name (sac+logos+ava1-l14-linearMSE.pth) must reach the Hub as %2B
+            name = urllib.parse.quote(wf.filename)
+            return f"https://huggingface.co/{self.repo_id}/resolve/{self.revision or 'main'}/{name}"
         return self.url
 
     def file(self, filename: str) -> WeightsFile:
@@ -410,6 +413,293 @@ WEIGHTS.update(
                 url="https://huggingface.co/laion/clap-htsat-unfused",
                 license="Apache-2.0 (LAION CLAP model card)",
                 used_by=("clap-htsat-unfused", "fad_clap", "clap_score"),
+            ),
+        )
+    }
+)
+
+# CMMD (harness.metrics.cmmd): only the image tower is used, so no tokenizer files are pinned.
+_CLIP_L336_REV = "ce19dc912ca5cd21c8a653c79e251e808ccabcd1"
+_CLIP_L336_SRC = (
+    f"code search: two public pinning manifests of openai/clip-vit-large-patch14-336@{_CLIP_L336_REV[:8]} "
+    "agree on the size and sha256"
+)
+WEIGHTS["clip-vit-large-patch14-336"] = WeightsSpec(
+    name="clip-vit-large-patch14-336",
+    summary="OpenAI CLIP ViT-L/14 at 336 px as Hugging Face publishes it (cmmd)",
+    host="hf",
+    repo_id="openai/clip-vit-large-patch14-336",
+    revision=_CLIP_L336_REV,
+    folder="clip-vit-large-patch14-336",
+    files=(
+        WeightsFile(
+            "config.json",
+            sha256="51b1c14aabcdf639c4a0370eeda1010b773bbe1df78319c7d0f5882c22ac0ac0",
+            size=4_757,
+            hash_source=_CLIP_L336_SRC,
+        ),
+        WeightsFile(
+            "pytorch_model.bin",
+            sha256="c6032c2e0caae3dc2d4fba35535fa6307dbb49df59c7e182b1bc4b3329b81801",
+            size=1_711_974_081,
+            hash_source=_CLIP_L336_SRC + "; several more independent pins of this file (download checkers, "
+            "reproducibility notes) and the blob name of a Hugging Face cache path give the same sha256",
+        ),
+        WeightsFile(
+            # Not read (CMMD's preprocessing is fixed in code); kept for users of the folder with CLIPProcessor.
+            "preprocessor_config.json",
+            sha256="d253881f65322dc546df59cf925a408e5538b8ecb5a1b496cdd36af9992686d4",
+            size=316,
+            required=False,
+            hash_source=_CLIP_L336_SRC,
+        ),
+    ),
+    url="https://huggingface.co/openai/clip-vit-large-patch14-336",
+    license="MIT (OpenAI CLIP release)",
+    used_by=("clip-vit-l-14-336", "cmmd"),
+)
+
+# VBench's dimensions (harness.metrics.vbench): the files VBench itself downloads (vbench/utils.py
+# init_submodules). AMT-S and Tag2Text are missing on purpose: no published sha256 was found for them.
+WEIGHTS.update(
+    {
+        s.name: s
+        for s in (
+            WeightsSpec(
+                name="vbench-dino-vitb16",
+                summary="DINO ViT-B/16 self-supervised on ImageNet-1k (VBench subject_consistency)",
+                host="torch-hub",
+                files=(
+                    WeightsFile(
+                        "dino_vitbase16_pretrain.pth",
+                        sha256="bf34ad0f424b9029b593e8dc3ed553bf26e88bcba0d32bf3e62a6209cb64c85e",
+                        size=343_242_485,
+                        hash_source="code search: several independent pins (VBench evaluation wrappers, "
+                        "checkpoint manifests) agree on this sha256 and the size",
+                    ),
+                ),
+                url="https://dl.fbaipublicfiles.com/dino/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+                license="Apache-2.0 (facebookresearch/dino)",
+                used_by=("vbench_subject_consistency", "vbench_mlperf"),
+            ),
+            WeightsSpec(
+                name="vbench-clip-vit-b-32",
+                summary="OpenAI CLIP ViT-B/32 as the clip package loads it (VBench background_consistency, "
+                "appearance_style)",
+                host="torch-hub",
+                files=(
+                    WeightsFile(
+                        "ViT-B-32.pt",
+                        sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
+                        hash_source="OpenAI's own: the sha256 is the download URL's folder, which the clip "
+                        "package checks (clip/clip.py _MODELS); a VBench wrapper pins the same",
+                    ),
+                ),
+                url="https://openaipublic.azureedge.net/clip/models/"
+                "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
+                license="MIT (OpenAI CLIP release)",
+                used_by=("vbench_background_consistency", "vbench_appearance_style", "vbench_mlperf"),
+            ),
+            WeightsSpec(
+                name="vbench-raft-things",
+                summary="RAFT trained on FlyingChairs + FlyingThings3D, princeton-vl's raft-things.pth "
+                "(VBench dynamic_degree)",
+                host="torch-hub",
+                files=(
+                    WeightsFile(
+                        "raft-things.pth",
+                        sha256="fcfa4125d6418f4de95d84aec20a3c5f4e205101715a79f193243c186ac9a7e1",
+                        size=21_108_000,
+                        hash_source="code search: many independent pins agree, one noting it is the file of "
+                        "the models.zip RAFT's download script fetches (VBench's source)",
+                    ),
+                ),
+                # VBench downloads princeton-vl's models.zip; this single-file copy has the same bytes.
+                url="https://github.com/sczhou/ProPainter/releases/download/v0.1.0/raft-things.pth",
+                license="BSD-3-Clause (princeton-vl/RAFT)",
+                used_by=("vbench_dynamic_degree", "vbench_mlperf"),
+            ),
+        )
+    }
+)
+
+# Preference and aesthetic scores (harness.metrics.preference). Large files: the sha256 of the Git LFS pointer on the
+# Hugging Face pages of the pinned revision; small ones: public pinning code (one source where so said).
+_IR_REV = "9fabc279a94f082f9eb130070cac021569dd16dc"
+_HPS_REV = "697403c78157020a1ae59d23f111aa58ced35b0a"
+_PICK_REV = "a4e4367c6dfa7288a00c550414478f865b875800"
+_LAION_H14_REV = "1c2b8495b28150b8a4922ee1c8edee224c284c0c"
+_PICK_SRC = (
+    "code search: a public evaluation gate pinning PickScore v1's model.safetensors, config.json and its "
+    "processor's tokenizer.json / preprocessor_config.json (one source)"
+)
+_PICK_PROC_SRC = _PICK_SRC + "; the same bytes as openai/clip-vit-base-patch32's (pinned above)"
+WEIGHTS.update(
+    {
+        s.name: s
+        for s in (
+            WeightsSpec(
+                name="imagereward-v1.0",
+                summary="ImageReward v1.0 reward model and its BLIP text-encoder config (image_reward)",
+                host="hf",
+                repo_id="THUDM/ImageReward",
+                revision=_IR_REV,
+                folder="imagereward-v1.0",
+                files=(
+                    WeightsFile(
+                        "ImageReward.pt",
+                        sha256="d71dc8d4912bc633c06ab8ef1ef6a81e8199d4369f14b47b29baf1d19de561f6",
+                        size=1_786_880_927,
+                        hash_source="Hugging Face: the Git LFS pointer of THUDM/ImageReward commit 7a9e21f "
+                        "('Upload ImageReward.pt'); a public README recording the hashes of its tested files agrees",
+                    ),
+                    WeightsFile(
+                        "med_config.json",
+                        sha256="d8b5029cc3c0124313d17009d043f0701bbe497f3721fa4ceb818720fe665326",
+                        size=485,
+                        hash_source="code search: one public README recording the sha256 of the med_config.json "
+                        "it downloaded from THUDM/ImageReward (its ImageReward.pt hash matches the LFS pointer); "
+                        "the size is the Hub's",
+                    ),
+                ),
+                url="https://huggingface.co/THUDM/ImageReward",
+                license="Apache-2.0 (THUDM/ImageReward model card)",
+                used_by=("image_reward",),
+            ),
+            WeightsSpec(
+                name="bert-base-uncased-vocab",
+                summary="BERT uncased WordPiece vocabulary (ImageReward's BLIP tokenizer; no model weights)",
+                host="hf",
+                repo_id="google-bert/bert-base-uncased",
+                revision="86b5e0934494bd15c9632b12f734a8a67f723594",
+                folder="bert-base-uncased",
+                files=(
+                    WeightsFile(
+                        "vocab.txt",
+                        sha256="07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+                        size=231_508,
+                        hash_source=_CODE_SEARCH + " (build files, download manifests and tests pinning the "
+                        "uncased BERT vocab.txt of 30,522 entries)",
+                    ),
+                ),
+                url="https://huggingface.co/google-bert/bert-base-uncased",
+                license="Apache-2.0 (google-bert/bert-base-uncased)",
+                used_by=("image_reward",),
+            ),
+            WeightsSpec(
+                name="hps-v2.1",
+                summary="HPS v2.1: open_clip ViT-H-14 fine-tuned on human preferences (hps_v21)",
+                host="hf",
+                repo_id="xswu/HPSv2",
+                revision=_HPS_REV,
+                folder="hps-v2.1",
+                files=(
+                    WeightsFile(
+                        "HPS_v2.1_compressed.pt",
+                        sha256="c57a38fb4a2f7e7c15bf00da2ea377cdf165448b4dd1052a484c215a998c9837",
+                        size=1_972_490_005,
+                        hash_source=f"Hugging Face: the Git LFS pointer of xswu/HPSv2 commit {_HPS_REV[:7]} "
+                        "('Upload 2 files')",
+                    ),
+                ),
+                url="https://huggingface.co/xswu/HPSv2",
+                license="Apache-2.0 (xswu/HPSv2)",
+                used_by=("hps_v21",),
+            ),
+            WeightsSpec(
+                name="pickscore-v1",
+                summary="PickScore v1: CLIP ViT-H/14 fine-tuned on Pick-a-Pic preferences (pickscore)",
+                host="hf",
+                repo_id="yuvalkirstain/PickScore_v1",
+                revision=_PICK_REV,
+                folder="pickscore-v1",
+                files=(
+                    WeightsFile(
+                        "config.json",
+                        sha256="bfa2a8243d3f82ad7c4746a0b62817e895f9f225926e6caecfc9dbb9171647ce",
+                        hash_source=_PICK_SRC,
+                    ),
+                    WeightsFile(
+                        "model.safetensors",
+                        sha256="ef31ef6fc5ff4d9bb90dd232df4e145887ba62c5a03aa2841415f8c25f18d52e",
+                        hash_source=f"Hugging Face: the Git LFS details of model.safetensors at {_PICK_REV[:7]}; "
+                        + _PICK_SRC
+                        + " agrees",
+                    ),
+                ),
+                url="https://huggingface.co/yuvalkirstain/PickScore_v1",
+                license="not tagged on the model page (see the authors' repository yuvalkirstain/PickScore)",
+                used_by=("pickscore",),
+            ),
+            WeightsSpec(
+                name="clip-vit-h-14-laion2b-processor",
+                summary="The CLIP processor PickScore's model card uses (laion/CLIP-ViT-H-14-laion2B-s32B-b79K; "
+                "no model weights)",
+                host="hf",
+                repo_id="laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+                revision=_LAION_H14_REV,
+                folder="clip-vit-h-14-laion2b-processor",
+                files=(
+                    WeightsFile(
+                        "preprocessor_config.json",
+                        sha256="910e70b3956ac9879ebc90b22fb3bc8a75b6a0677814500101a4c072bd7857bd",
+                        size=316,
+                        hash_source=_PICK_PROC_SRC,
+                    ),
+                    WeightsFile(
+                        "tokenizer.json",
+                        sha256="b556ac8c99757ffb677208af34bc8c6721572114111a6e0aaf5fa69ff0b8d842",
+                        size=2_224_041,
+                        hash_source=_PICK_PROC_SRC,
+                    ),
+                ),
+                url="https://huggingface.co/laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+                license="MIT (LAION OpenCLIP release)",
+                used_by=("pickscore",),
+            ),
+            WeightsSpec(
+                name="openai-clip-vit-l-14",
+                summary="OpenAI CLIP ViT-L/14 as the clip package loads it (ViT-L-14.pt; aesthetic)",
+                host="hf",
+                repo_id="camenduru/SyncDreamer",
+                revision="f28d14c33fce7a5f10e7619554d8932c8b79c4ac",
+                folder="openai-clip-vit-l-14",
+                files=(
+                    WeightsFile(
+                        "ViT-L-14.pt",
+                        sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+                        size=932_768_134,
+                        hash_source="OpenAI's own: the sha256 is the folder of the download URL, which the clip "
+                        "package checks (https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf1"
+                        "7d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt); several Hugging Face mirrors' LFS "
+                        "pointers give the same sha256 and size; fetched from one of them (same bytes)",
+                    ),
+                ),
+                url="https://huggingface.co/camenduru/SyncDreamer",
+                license="MIT (OpenAI CLIP release)",
+                used_by=("aesthetic",),
+            ),
+            WeightsSpec(
+                name="laion-aesthetic-v2-linear",
+                summary="LAION improved aesthetic predictor v2 (sac+logos+ava1-l14-linearMSE; aesthetic)",
+                host="hf",
+                repo_id="haor/aesthetics",
+                revision="60617cce14f355d3923a0e320c9b616fc32ad36d",
+                folder="laion-aesthetic-v2-linear",
+                files=(
+                    WeightsFile(
+                        "sac+logos+ava1-l14-linearMSE.pth",
+                        sha256="21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0",
+                        size=3_714_759,
+                        hash_source="Hugging Face: the Git LFS pointers of three independent mirrors (haor/aesthetics, "
+                        "hbyang/Hi3D, a Space) and a public pin of the file agree; the original is "
+                        "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
+                        "sac%2Blogos%2Bava1-l14-linearMSE.pth",
+                    ),
+                ),
+                url="https://huggingface.co/haor/aesthetics",
+                license="see christophschuhmann/improved-aesthetic-predictor (no LICENSE file in its tree)",
+                used_by=("aesthetic",),
             ),
         )
     }

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_EXTRACTOR = "inception-v3-fid"
+CMMD_EXTRACTOR = "clip-vit-l-14-336"
+# The FID Inception's resize modes (harness.metrics.extractors.FID_RESIZES, not imported: the CLI starts
+# without numpy; a test checks that the two agree).
+FID_RESIZES = ("clean", "legacy_pytorch", "legacy_tensorflow")
+RENAMED_RESIZES = {"bilinear": "legacy_pytorch"}
 
 # ------------------------------------------------------------------------------------------- images
 
@@ -42,10 +47,16 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
-def iter_image_batches(files: list[Path], batch_size: int) -> Iterator[np.ndarray]:
-    """(B, H, W, 3) float32 RGB in [0, 1]; every image must have the size of the first."""
+def iter_image_batches(
+    files: list[Path], batch_size: int, *, square: int | None = None
+) -> Iterator[np.ndarray]:
+    """(B, H, W, 3) float32 RGB in [0, 1]; every image must have the size of the first, unless ``square`` is
+    given: then each image is centre-cropped and PIL-bicubic resized to square × square as it is read (how
+    google-research's CMMD reads its folders)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
+
+    from harness.metrics.extractors import center_crop_resize
 
     size: tuple[int, int] | None = None
     batch: list[np.ndarray] = []
@@ -55,15 +66,18 @@ def iter_image_batches(files: list[Path], batch_size: int) -> Iterator[np.ndarra
                 rgb = im.convert("RGB")
         except (UnidentifiedImageError, OSError) as exc:
             raise UserInputError(f"cannot read the image ({exc})", source=str(f)) from None
-        if size is None:
-            size = rgb.size
-        elif rgb.size != size:
-            raise UserInputError(
-                f"image is {rgb.size[0]}x{rgb.size[1]} px but {files[0].name} is {size[0]}x{size[1]} "
-                "(all images of a folder must have one size; resize them first)",
-                source=str(f),
-            )
-        batch.append(np.asarray(rgb, dtype=np.float32) / 255.0)
+        if square:
+            pixels = center_crop_resize(np.asarray(rgb), square)
+        else:
+            size = size or rgb.size
+            if rgb.size != size:
+                raise UserInputError(
+                    f"image is {rgb.size[0]}x{rgb.size[1]} px but {files[0].name} is {size[0]}x{size[1]} "
+                    "(all images of a folder must have one size; resize them first)",
+                    source=str(f),
+                )
+            pixels = np.asarray(rgb)
+        batch.append(pixels.astype(np.float32) / 255.0)
         if len(batch) == batch_size:
             yield np.stack(batch)
             batch = []
@@ -183,8 +197,15 @@ def cmd_refstats_build(args: argparse.Namespace) -> int:
     out = output_file(args.output, "-o")
     if out is None or out.suffix.lower() != ".npz":
         raise UserInputError("-o: the statistics file must end in .npz", source=str(args.output))
+    if args.purpose == "cmmd" and args.keep_features:
+        raise UserInputError(
+            "--keep-features is for --for fid: a cmmd reference holds every embedding already"
+        )
     list_images(args.images)  # bad folders fail before the network is built
-    ext = _build(args.extractor, args, args.resize)
+    default = CMMD_EXTRACTOR if args.purpose == "cmmd" else DEFAULT_EXTRACTOR
+    ext = _build(args.extractor or default, args, args.resize)
+    if args.purpose == "cmmd":
+        return _write_cmmd_reference(args, ext, out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         stats = folder_stats(args.images, ext, keep_features=args.keep_features)
@@ -194,6 +215,22 @@ def cmd_refstats_build(args: argparse.Namespace) -> int:
         out, include_features=args.keep_features, **stats_meta(ext, source=str(Path(args.images).resolve()))
     )
     err(f"{args.images}: {stats.n} images, {ext.name} (d={stats.dim}), fingerprint {ext.fingerprint()}")
+    say(str(out))
+    return EXIT_OK
+
+
+def _write_cmmd_reference(args: argparse.Namespace, ext: Any, out: Path) -> int:
+    """Every embedding of the folder, images read as CMMD reads them (centre crop, resize to the network's)."""
+    import numpy as np
+
+    from harness.metrics.cmmd import write_reference
+    from harness.metrics.distribution import stats_meta
+
+    files = list_images(args.images)
+    batches = iter_image_batches(files, ext.batch_size, square=getattr(ext, "size", None))
+    emb = np.concatenate([ext.features(b) for b in batches])
+    write_reference(out, emb, **stats_meta(ext, source=str(Path(args.images).resolve()), purpose="cmmd"))
+    err(f"{args.images}: {len(emb)} images, {ext.name} (d={emb.shape[1]}), fingerprint {ext.fingerprint()}")
     say(str(out))
     return EXIT_OK
 
@@ -314,10 +351,20 @@ def _common_net_flags(p: argparse.ArgumentParser, *, batch_default: int | None) 
     )
     p.add_argument(
         "--resize",
-        choices=["bilinear", "clean"],
+        type=_resize_arg,
+        choices=FID_RESIZES,
         default=None,
-        help="inception-v3-fid only: bilinear (pytorch-fid, default) or clean (clean-fid)",
+        help="inception-v3-fid only: legacy_pytorch (pytorch-fid, default), clean (clean-fid) or "
+        "legacy_tensorflow (TTUR)",
     )
+
+
+def _resize_arg(value: str) -> str:
+    if value in RENAMED_RESIZES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is now called {RENAMED_RESIZES[value]!r} (the same resize)"
+        )
+    return value
 
 
 def register(sub: Any) -> None:
@@ -350,15 +397,31 @@ def register(sub: Any) -> None:
     )
     wf.set_defaults(fn=cmd_weights_fetch)
 
-    r = sub.add_parser("refstats", help="reference statistics (.npz with mu, sigma) for FID-family metrics")
+    r = sub.add_parser(
+        "refstats",
+        help="reference statistics (.npz with mu, sigma) for FID-family metrics, or CMMD embeddings",
+    )
     rs = r.add_subparsers(dest="refstats_command", required=True, parser_class=Parser, metavar="ACTION")
-    rb = rs.add_parser("build", help="statistics of a folder of PNG/JPEG images")
-    rb.add_argument("--images", required=True, metavar="DIR", help="folder of PNG/JPEG images (one size)")
+    rb = rs.add_parser("build", help="statistics (or CMMD embeddings) of a folder of PNG/JPEG images")
+    rb.add_argument(
+        "--images",
+        required=True,
+        metavar="DIR",
+        help="folder of PNG/JPEG images (one size, except --for cmmd)",
+    )
+    rb.add_argument(
+        "--for",
+        dest="purpose",
+        choices=["fid", "cmmd"],
+        default="fid",
+        help="fid (default): mu and sigma for fid / fd_* / kid; cmmd: every embedding, images centre-cropped "
+        "and resized as google-research's CMMD reads them",
+    )
     rb.add_argument(
         "--extractor",
-        default=DEFAULT_EXTRACTOR,
+        default=None,
         metavar="NAME",
-        help=f"feature extractor (default {DEFAULT_EXTRACTOR})",
+        help=f"feature extractor (default {DEFAULT_EXTRACTOR}; with --for cmmd {CMMD_EXTRACTOR})",
     )
     rb.add_argument("-o", "--output", required=True, metavar="FILE.npz")
     rb.add_argument("--keep-features", action="store_true", help="also store the features (needed by kid)")

@@ -30,6 +30,11 @@ METRICS.register(
     "harness.metrics.distribution:InceptionScore",
     "distribution: Inception Score (splits 10)",
 )
+METRICS.register(
+    "cmmd",
+    "harness.metrics.cmmd:CMMD",
+    "distribution: CMMD (CLIP ViT-L/14@336 embeddings, RBF MMD) vs reference_path .npz",
+)
 
 
 def register_fd(extractor: str, summary: str = "") -> None:
@@ -42,6 +47,30 @@ def register_fd(extractor: str, summary: str = "") -> None:
 
 
 register_fd("clip-vit-b-32", "distribution: FD-CLIP (CLIP ViT-B/32 image features) vs reference_path .npz")
+
+# Precision, recall, density, coverage (harness.metrics.prdc_metric): k-NN manifolds on any extractor's features,
+# vs reference_path features or the extractor's own real set (the zoo's held-out digits); one computation per job.
+# Prefixed: a record's "precision" column is its numeric precision (fp32, fp16).
+METRICS.register(
+    "prdc_precision",
+    "harness.metrics.prdc_metric:Precision",
+    "distribution: share of samples inside the real k-NN manifold (k 5)",
+)
+METRICS.register(
+    "prdc_recall",
+    "harness.metrics.prdc_metric:Recall",
+    "distribution: share of real features inside the samples' k-NN manifold (k 5)",
+)
+METRICS.register(
+    "prdc_density",
+    "harness.metrics.prdc_metric:Density",
+    "distribution: real k-NN balls holding each sample, / k (about 1 when matched)",
+)
+METRICS.register(
+    "prdc_coverage",
+    "harness.metrics.prdc_metric:Coverage",
+    "distribution: share of real k-NN balls holding a sample (k 5)",
+)
 
 METRICS.register(
     "lpips",
@@ -57,6 +86,28 @@ METRICS.register(
     "clip_score",
     "harness.metrics.alignment:CLIPScore",
     "per sample: CLIP score x100 with the prompt (ViT-B/32)",
+)
+
+# Human preference and aesthetics (harness.metrics.preference): per sample with the prompt, mean and bootstrap CI.
+METRICS.register(
+    "image_reward",
+    "harness.metrics.preference:ImageRewardScore",
+    "per sample: ImageReward v1.0 with the prompt (BLIP, image-reward)",
+)
+METRICS.register(
+    "hps_v21",
+    "harness.metrics.preference:HPSv21",
+    "per sample: HPS v2.1 with the prompt (open_clip ViT-H-14)",
+)
+METRICS.register(
+    "pickscore",
+    "harness.metrics.preference:PickScore",
+    "per sample: PickScore v1 with the prompt (logit scale x cosine)",
+)
+METRICS.register(
+    "aesthetic",
+    "harness.metrics.preference:Aesthetic",
+    "per sample: LAION aesthetic predictor v2 on CLIP ViT-L/14 (1-10)",
 )
 
 # The embedded mini zoo's digit metrics (harness.zoo.metrics; extractor and reference statistics ship in model_cards/zoo).
@@ -170,4 +221,25 @@ METRICS.register(
     "class_accuracy_audio",
     "harness.zoo.av.metrics:ClassAccuracyAudio",
     "per sample: share of notes the notes STFT-CNN classifies as the requested pitch",
+)
+
+# VBench's dimensions through vbench's own code, and MLPerf v6.0's text-to-video score (harness.metrics.vbench).
+for _dim, _summary in (
+    ("subject_consistency", "DINO ViT-B/16 similarity to the first and previous frame"),
+    ("background_consistency", "CLIP ViT-B/32 similarity to the first and previous frame"),
+    ("motion_smoothness", "AMT-S interpolation error of the odd frames (AMT-S unpinned: skipped)"),
+    ("dynamic_degree", "share of videos RAFT finds moving"),
+    ("appearance_style", "CLIP ViT-B/32 similarity of the frames to the prompt's style phrase"),
+    ("scene", "Tag2Text captions naming the prompt's scene (not runnable here: skipped)"),
+):
+    METRICS.register(
+        f"vbench_{_dim}",
+        f"harness.metrics.vbench.metrics:{''.join(w.title() for w in _dim.split('_'))}",
+        f"per sample: VBench {_dim.replace('_', ' ')}, [0, 1]: {_summary}",
+    )
+del _dim, _summary
+METRICS.register(
+    "vbench_mlperf",
+    "harness.metrics.vbench.metrics:VBenchMLPerf",
+    "per sample: MLPerf v6.0 text-to-video accuracy, 100 x mean of six VBench dimensions (all six or none)",
 )

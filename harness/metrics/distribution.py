@@ -23,10 +23,10 @@ import os
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from harness.errors import MetricSkipped, UserInputError
 from harness.loaders.base import Samples
@@ -102,6 +102,23 @@ def _optional_str(name: str, value: Any) -> str | None:
 # ------------------------------------------------------------------------------------------------ options
 
 
+def _renamed_resize(value: Any) -> Any:
+    # Suites written before the rename get one line saying what the mode is called now.
+    from harness.metrics.extractors import RENAMED_RESIZES
+
+    if isinstance(value, str) and value in RENAMED_RESIZES:
+        raise ValueError(
+            f"{value!r} is now called {RENAMED_RESIZES[value]!r} (the same resize, clean-fid's name; allowed: "
+            "'clean', 'legacy_pytorch' or 'legacy_tensorflow')"
+        )
+    return value
+
+
+FIDResize = Annotated[
+    Literal["clean", "legacy_pytorch", "legacy_tensorflow"] | None, BeforeValidator(_renamed_resize)
+]
+
+
 class FeatureOptions(MetricOptions):
     """The options of every metric on extractor features (``_FeatureMetric``'s constructor)."""
 
@@ -110,8 +127,10 @@ class FeatureOptions(MetricOptions):
         min_length=1,
         description="a registered extractor (`harness ls extractors`); null: the metric's own",
     )
-    resize: Literal["bilinear", "clean"] | None = Field(
-        None, description="the Inception extractors' resize: bilinear (pytorch-fid) or clean (clean-fid)"
+    resize: FIDResize = Field(
+        None,
+        description="the Inception extractors' resize, as clean-fid names them: legacy_pytorch (pytorch-fid, "
+        "the default), clean (clean-fid) or legacy_tensorflow (TTUR); null: the extractor's",
     )
     batch_size: int | None = Field(None, ge=1, description="images per forward pass; null: the extractor's")
     weights_dir: str | None = None
@@ -211,7 +230,8 @@ class _FeatureMetric(Metric):
 class FrechetDistance(_FeatureMetric):
     """Fréchet distance of extractor features to reference statistics (``reference_path``, a ``.npz``).
 
-    Options: ``reference_path``, ``extractor``, ``resize`` (inception: ``bilinear`` | ``clean``),
+    Options: ``reference_path``, ``extractor``, ``resize`` (inception: ``legacy_pytorch`` | ``clean`` |
+    ``legacy_tensorflow``),
     ``batch_size``, ``weights_dir``, ``bootstrap`` (replicates for a 95% interval over the generated set, 0 =
     none), ``allow_mismatch`` (accept reference statistics with another fingerprint).
     """

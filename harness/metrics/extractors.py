@@ -5,15 +5,25 @@ and its input protocol. Registered here:
 
 * ``inception-v3-fid``: pytorch-fid's ``InceptionV3`` (``use_fid_inception=True``, pool3, 2048-d) with the
   weights loaded from OUR located, verified ``pt_inception-2015-12-05-6726825d.pth`` (never via its URL).
-  ``resize="bilinear"`` (default) is pytorch-fid's protocol (``F.interpolate`` bilinear to 299 inside the
-  network); ``resize="clean"`` is clean-fid's: quantise to uint8, PIL bicubic per channel in float mode to
-  299 × 299, clip to [0, 255], then into the same network (without its own resize).
+  ``resize`` takes clean-fid's three names (the choice alone moves FID by several points on identical images):
+  ``legacy_pytorch`` (default) is pytorch-fid's protocol: ``F.interpolate`` bilinear to 299
+  (``align_corners=False``) inside the network, then ``2x − 1``; ``clean`` is clean-fid's: quantise to uint8, PIL
+  bicubic per channel in float mode to 299 × 299, clip to [0, 255]; ``legacy_tensorflow`` is the original
+  TTUR / TensorFlow FID's: TF1 ``resize_bilinear`` (``align_corners=False``, no half-pixel centres: source =
+  destination × in / out) of the [0, 255] image (``tf1_resize_bilinear``). After ``clean`` and
+  ``legacy_tensorflow`` the network runs without its own resize on ``(x − 128) / 128``, the TensorFlow graph's
+  input scaling (clean-fid feeds its TF-ported Inception so in both modes).
 * ``inception-v3-fid-logits``: the same network's 1008 logits without the fc bias (``logits_unbiased``, what
   torch-fidelity / torchmetrics' InceptionScore use), for the Inception Score.
 * ``clip-vit-b-32``: transformers' ``CLIPModel`` built from the local folder (config.json, pytorch_model.bin,
   preprocessor_config.json, tokenizer files as openai/clip-vit-base-patch32 publishes them); images are
   quantised to uint8 and prepared by the folder's ``CLIPImageProcessor``; features are the projected image
   embeddings (512-d, not L2-normalised; ``normalize=True`` for unit vectors).
+* ``clip-vit-l-14-336``: OpenAI CLIP ViT-L/14 at 336 px (``clip-vit-large-patch14-336``) prepared as
+  google-research's CMMD reference code does (``cmmd/io_util.py``, ``embedding.py``): uint8, centre crop to a
+  square, PIL bicubic to 336 × 336, /255, CLIP mean/std; the projected image embedding, L2-normalised (768-d).
+* ``digits-extractor``: the mini zoo's digits CNN (``harness.zoo.features.DigitsFeatures``; fd_digits' 64-d
+  features); it ships its real set: ``reference_features()`` are the held-out digits' features.
 
 More: ``register_extractor(ExtractorSpec(...))``; the builder is a ``"module:function"`` string or a callable
 ``builder(device=..., weights_dir=..., batch_size=..., **options) -> FeatureExtractor``.
@@ -314,10 +324,69 @@ def clean_resize(images_u8: np.ndarray, size: int = 299) -> np.ndarray:
     return out
 
 
+def _tf1_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # TF1's legacy scaler in float32: source s = i * (in / out); lower floor(s), upper min(ceil(s), in - 1).
+    scale = np.float32(in_size) / np.float32(out_size)
+    s = np.arange(out_size, dtype=np.float32) * scale
+    floor = np.floor(s)
+    lower = np.maximum(floor.astype(np.int64), 0)
+    upper = np.minimum(np.ceil(s).astype(np.int64), in_size - 1)
+    return lower, upper, (s - floor).astype(np.float32)
+
+
+def tf1_resize_bilinear(images: Any, size: int = 299) -> Any:
+    """TensorFlow 1's ``tf.image.resize_bilinear`` (``align_corners=False``, no half-pixel centres), in torch.
+
+    The resize of the original TTUR / TensorFlow FID: output pixel ``i`` samples the input at
+    ``s = i · in / out`` with ``lower = floor(s)``, ``upper = min(ceil(s), in − 1)`` and weight ``s − floor(s)``;
+    rows are blended as ``top + (bottom − top) · wy`` after ``left + (right − left) · wx`` along x, in float32.
+
+    Args:
+        images: (B, C, H, W) float tensor (FID feeds it the [0, 255] image).
+        size: The output height and width.
+
+    Returns:
+        (B, C, size, size) float32 tensor on the input's device.
+    """
+    import torch
+
+    x = images.float()
+    y0, y1, wy = (torch.from_numpy(a).to(x.device) for a in _tf1_taps(x.shape[-2], size))
+    x0, x1, wx = (torch.from_numpy(a).to(x.device) for a in _tf1_taps(x.shape[-1], size))
+    top, bottom = x[..., y0, :], x[..., y1, :]
+    top = top[..., x0] + (top[..., x1] - top[..., x0]) * wx
+    bottom = bottom[..., x0] + (bottom[..., x1] - bottom[..., x0]) * wx
+    return top + (bottom - top) * wy[:, None]
+
+
+# The resize modes of the FID Inception, named as clean-fid names them; the detail goes into the fingerprint.
+FID_RESIZES: dict[str, str] = {
+    "legacy_pytorch": "bilinear to 299 inside the network (F.interpolate, align_corners=False), then 2x - 1 "
+    "on [0, 1], as pytorch-fid",
+    "clean": "uint8, PIL bicubic per channel in float mode to 299, clip [0, 255], then (x - 128) / 128, "
+    "as clean-fid",
+    "legacy_tensorflow": "[0, 255], TF1 resize_bilinear to 299 (align_corners=False, no half-pixel centres), "
+    "then (x - 128) / 128, as the TTUR / TensorFlow FID",
+}
+RENAMED_RESIZES: dict[str, str] = {"bilinear": "legacy_pytorch"}
+
+
+def check_fid_resize(resize: Any) -> str:
+    """``resize`` if it is one of ``FID_RESIZES``; a one-line ValueError otherwise (naming renamed modes)."""
+    if resize in RENAMED_RESIZES:
+        raise ValueError(
+            f"resize {resize!r} is now called {RENAMED_RESIZES[resize]!r} (the same resize, clean-fid's name; "
+            f"allowed: {', '.join(FID_RESIZES)})"
+        )
+    if resize not in FID_RESIZES:
+        raise ValueError(f"resize must be one of {', '.join(FID_RESIZES)}, got {resize!r}")
+    return resize
+
+
 class InceptionFID(FeatureExtractor):
     """pytorch-fid's FID Inception-v3 on our verified weights file (see the module docstring)."""
 
-    RESIZES: ClassVar[tuple[str, ...]] = ("bilinear", "clean")
+    RESIZES: ClassVar[tuple[str, ...]] = tuple(FID_RESIZES)
     OUTPUTS: ClassVar[dict[str, int]] = {"pool": 2048, "logits": 1008}
 
     def __init__(
@@ -326,12 +395,11 @@ class InceptionFID(FeatureExtractor):
         device: str = "cpu",
         weights_dir: str | os.PathLike[str] | None = None,
         batch_size: int = 50,
-        resize: str = "bilinear",
+        resize: str = "legacy_pytorch",
         output: str = "pool",
     ) -> None:
         super().__init__(batch_size)
-        if resize not in self.RESIZES:
-            raise ValueError(f"resize must be one of {', '.join(self.RESIZES)}, got {resize!r}")
+        check_fid_resize(resize)
         if output not in self.OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
         import torch
@@ -342,7 +410,7 @@ class InceptionFID(FeatureExtractor):
         self.resize, self.output, self.device = resize, output, device
         self.dim = self.OUTPUTS[output]
         sha = self.located.sha256[self.located.path.name]
-        resize_input = resize == "bilinear"
+        resize_input = resize == "legacy_pytorch"
 
         def load() -> tuple[Any, Any]:
             net, fc = build_fid_inception(self.located.path, resize_input=resize_input)
@@ -357,12 +425,8 @@ class InceptionFID(FeatureExtractor):
             "network": "pytorch-fid InceptionV3 (use_fid_inception=True)",
             "weights": self.located.details(),
             "resize": self.resize,
-            "resize_detail": (
-                "bilinear to 299 (F.interpolate, align_corners=False), as pytorch-fid"
-                if self.resize == "bilinear"
-                else "uint8, PIL bicubic per channel in float mode to 299, clip [0, 255], as clean-fid"
-            ),
-            "input": "RGB in [0, 1] scaled to [-1, 1]",
+            "resize_detail": FID_RESIZES[self.resize],
+            "input": "RGB in [0, 1]",
             "output": "pool3 (2048)" if self.output == "pool" else "logits without bias (1008)",
             "dtype": "float32 network, float64 features",
         }
@@ -375,13 +439,25 @@ class InceptionFID(FeatureExtractor):
             "pillow": version_of("pillow"),
         }
 
-    def _forward(self, batch: np.ndarray) -> Any:
+    def network_input(self, batch: np.ndarray) -> Any:
+        """(B, H, W, 3) in [0, 1] → the (B, 3, h, w) float32 tensor the wrapped network is given.
+
+        The network scales its input by ``2x − 1``: ``legacy_pytorch`` hands it [0, 1] (its own resize runs
+        first); the other modes hand it the resized [0, 255] image / 256, so that it sees ``(x − 128) / 128``.
+        """
         torch = self._torch
         if self.resize == "clean":
-            batch = clean_resize(quantize(batch)) / 255.0
+            x = torch.from_numpy(clean_resize(quantize(batch)).transpose(0, 3, 1, 2))
+            return x.to(self.device) / 256.0
         x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().to(self.device)
+        if self.resize == "legacy_tensorflow":
+            return tf1_resize_bilinear(x * 255.0) / 256.0
+        return x
+
+    def _forward(self, batch: np.ndarray) -> Any:
+        torch = self._torch
         with torch.inference_mode():
-            pool = self._net(x)[0].flatten(1)
+            pool = self._net(self.network_input(batch))[0].flatten(1)
             if self.output == "logits":
                 return pool @ self._fc_weight.T
             return pool
@@ -404,8 +480,23 @@ def load_clip(located: Any, device: str = "cpu") -> tuple[Any, Any]:
     return cached_model(("clip", str(located.root), sha, device), lambda: _load_clip(located, device))
 
 
+def load_clip_model(located: Any, device: str = "cpu") -> Any:
+    """The ``CLIPModel`` alone (``load_clip`` without the processor: no tokenizer files needed)."""
+    sha = located.sha256.get("pytorch_model.bin")
+    return cached_model(
+        ("clip-model", str(located.root), sha, device), lambda: _load_clip_model(located, device)
+    )
+
+
 def _load_clip(located: Any, device: str) -> tuple[Any, Any]:
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPProcessor
+
+    model = load_clip_model(located, device)
+    return model, CLIPProcessor.from_pretrained(str(located.root), local_files_only=True)
+
+
+def _load_clip_model(located: Any, device: str) -> Any:
+    from transformers import CLIPModel
 
     folder = str(located.root)
     weights_file = located.files["pytorch_model.bin"]
@@ -425,8 +516,7 @@ def _load_clip(located: Any, device: str) -> tuple[Any, Any]:
             f"{weights_file}: does not fit the CLIP config (no random weights are used): missing {sorted(missing)[:5]}, "
             f"unexpected {sorted(unexpected)[:5]}, mismatched {sorted(map(str, mismatched))[:5]}"
         )
-    processor = CLIPProcessor.from_pretrained(folder, local_files_only=True)
-    return model.eval().to(device), processor
+    return model.eval().to(device)
 
 
 def embeddings(out: Any) -> Any:
@@ -498,6 +588,95 @@ def _build_clip(**kw: Any) -> CLIPImageFeatures:
     return CLIPImageFeatures(**kw)
 
 
+# OpenAI CLIP's normalisation (scenic's clip.normalize_image, which CMMD's embedding.py applies).
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def center_crop_resize(image_u8: np.ndarray, size: int) -> np.ndarray:
+    """CMMD's ``_center_crop_and_resize``: the centred square of side min(h, w), PIL bicubic to size × size.
+
+    Args:
+        image_u8: (H, W, 3) uint8.
+
+    Returns:
+        (size, size, 3) uint8 (PIL's bicubic antialiases when it shrinks).
+    """
+    from PIL import Image
+
+    h, w = image_u8.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    im = Image.fromarray(image_u8).crop((left, top, left + side, top + side))
+    return np.asarray(im.resize((size, size), resample=Image.BICUBIC))
+
+
+class CMMDClipEmbeddings(FeatureExtractor):
+    """CLIP image embeddings as google-research's CMMD computes them (see the module docstring).
+
+    Per image: quantise to uint8 (what reading the reference code's PNG/JPEG files gives), centre crop and PIL
+    bicubic to the model's resolution (336 for ViT-L/14@336; ``jax.image.resize`` to the same size in
+    ``embedding.py`` is then the identity), /255, ``(x − mean) / std`` with CLIP's constants, the projected image
+    embedding divided by its L2 norm (scenic's ``encode_image(normalize=True)``).
+    """
+
+    def __init__(
+        self,
+        *,
+        device: str = "cpu",
+        weights_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 32,
+        weights: str = "clip-vit-large-patch14-336",
+    ) -> None:
+        super().__init__(batch_size)
+        import torch
+
+        from harness import weights as W
+
+        self.located = W.locate(weights, weights_dir)
+        self.model = load_clip_model(self.located, device)
+        self.device, self._torch = device, torch
+        self.size = int(self.model.config.vision_config.image_size)
+        self.dim = int(self.model.config.projection_dim)
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            **super().protocol(),
+            "network": "transformers CLIPModel.get_image_features",
+            "weights": self.located.details(),
+            "preprocess": f"uint8; centre crop to a square ((h - l) // 2, (w - l) // 2); PIL bicubic to "
+            f"{self.size}x{self.size}; /255; (x - mean) / std, CLIP mean {CLIP_MEAN} std {CLIP_STD} "
+            "(google-research cmmd)",
+            "output": "projected image embedding, L2-normalised",
+            "dtype": "float32 network, float64 features",
+        }
+
+    def libraries(self) -> dict[str, str | None]:
+        return {
+            **super().libraries(),
+            "transformers": version_of("transformers"),
+            "pillow": version_of("pillow"),
+        }
+
+    def pixel_values(self, batch: np.ndarray) -> np.ndarray:
+        """(B, H, W, 3) in [0, 1] → (B, 3, size, size) float32, normalised as CMMD's embedding.py."""
+        resized = np.stack([center_crop_resize(img, self.size) for img in quantize(batch)])
+        x = resized.astype(np.float32) / np.float32(255.0)
+        x = (x - np.asarray(CLIP_MEAN, np.float32)) / np.asarray(CLIP_STD, np.float32)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def _forward(self, batch: np.ndarray) -> Any:
+        torch = self._torch
+        x = torch.from_numpy(self.pixel_values(batch)).to(self.device)
+        with torch.inference_mode():
+            emb = embeddings(self.model.get_image_features(pixel_values=x))
+            return emb / emb.norm(dim=-1, keepdim=True)
+
+
+def _build_cmmd_clip(**kw: Any) -> CMMDClipEmbeddings:
+    return CMMDClipEmbeddings(**kw)
+
+
 # --------------------------------------------------------------------------------------------- registry
 
 register_extractor(
@@ -506,7 +685,8 @@ register_extractor(
         builder="harness.metrics.extractors:_build_inception",
         dim=2048,
         weights="pytorch-fid-inception",
-        protocol="RGB [0,1]; resize bilinear→299 (pytorch-fid) or clean (clean-fid); [-1,1]; pool3 2048-d",
+        protocol="RGB [0,1]; resize legacy_pytorch (pytorch-fid, default), clean (clean-fid) or "
+        "legacy_tensorflow (TTUR) to 299; pool3 2048-d",
         summary="FID Inception-v3 (pytorch-fid), pool3 features",
     )
 )
@@ -530,6 +710,30 @@ register_extractor(
         protocol="RGB uint8; the folder's CLIPImageProcessor (224 bicubic, centre crop, CLIP mean/std); "
         "projected image embedding 512-d",
         summary="OpenAI CLIP ViT-B/32 image embeddings (FD-CLIP)",
+    )
+)
+register_extractor(
+    ExtractorSpec(
+        name="clip-vit-l-14-336",
+        builder="harness.metrics.extractors:_build_cmmd_clip",
+        dim=768,
+        weights="clip-vit-large-patch14-336",
+        protocol="RGB uint8; centre crop, PIL bicubic 336, CLIP mean/std (google-research cmmd); "
+        "projected image embedding 768-d, L2-normalised",
+        summary="OpenAI CLIP ViT-L/14@336 image embeddings as CMMD computes them",
+    )
+)
+
+# The mini zoo's digits CNN (weights ship in model_cards/zoo; its held-out digits are the default reference).
+register_extractor(
+    ExtractorSpec(
+        name="digits-extractor",
+        builder="harness.zoo.features:DigitsFeatures",
+        dim=64,
+        weights=None,
+        protocol="16x16 gray in [0,1] (RGB averaged, other sizes bilinear antialiased); "
+        "the zoo's digits CNN, fc1 before its ReLU, 64-d",
+        summary="the mini zoo's digits CNN (fd_digits' features); reference: its held-out digits",
     )
 )
 

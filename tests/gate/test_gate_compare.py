@@ -291,6 +291,29 @@ def test_other_mismatches_are_named(base, tmp_path, capsys, edit, named):
     assert named in capsys.readouterr().err
 
 
+def test_fids_of_different_resizes_are_not_compared(tmp_path, capsys):
+    """The FID resize (legacy_pytorch | clean | legacy_tensorflow) is in the metric's fingerprint."""
+    from harness.metrics.distribution import FID
+
+    prints = {r: FID(resize=r).fingerprint() for r in ("legacy_pytorch", "clean")}
+
+    def with_fid(resize):
+        def edit(meta, recs):
+            for r in recs:
+                r["metrics"]["fid"] = metric(
+                    12.0, higher_is_better=False, fingerprint=prints[resize], unit=""
+                )
+
+        return edit
+
+    base = make_run(tmp_path / "b", gates={"fid": "+1"})
+    write(base, *_edited(base, with_fid("legacy_pytorch")))
+    assert main(["compare", str(base), str(copy_run(base, tmp_path / "same"))]) == 0
+    head = copy_run(base, tmp_path / "h", with_fid("clean"))
+    assert main(["compare", str(base), str(head)]) == 2
+    assert f"metric fid fingerprint {prints['legacy_pytorch']} → {prints['clean']}" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------ outputs
 
 

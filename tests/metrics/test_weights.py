@@ -51,10 +51,12 @@ def test_every_pin_is_a_full_sha256_consistent_with_the_torch_hub_file_name():
                 r"[0-9a-f]{8}", wf.sha256_prefix or ""
             )
             assert wf.hash_source
-            if s.host == "torch-hub":
+            named = re.search(r"-([0-9a-f]{8})\.pth$", wf.filename)
+            if s.host == "torch-hub" and named:
                 # torch hub names a checkpoint <name>-<first 8 hex of its sha256>.<ext>
-                prefix = re.search(r"-([0-9a-f]{8})\.pth$", wf.filename).group(1)
-                assert (wf.sha256 or wf.sha256_prefix).startswith(prefix), wf.filename
+                assert (wf.sha256 or wf.sha256_prefix).startswith(named.group(1)), wf.filename
+            elif s.host == "torch-hub":  # a single file named by its publisher: a full hash is required
+                assert wf.sha256 and HEX64.fullmatch(wf.sha256), wf.filename
     clip = W.WEIGHTS["clip-vit-base-patch32"]
     assert clip.repo_id == "openai/clip-vit-base-patch32" and re.fullmatch(r"[0-9a-f]{40}", clip.revision)
     assert {"config.json", "pytorch_model.bin", "vocab.json", "merges.txt"} <= {

@@ -113,12 +113,22 @@ def test_cli_merges_agreeing_runs(tmp_path, capsys):
     assert html.count("data:image/png;base64,") == 1 + 8 and "<th>run</th>" in html
 
 
+def _fid_print(resize: str) -> str:
+    from harness.metrics.distribution import FID
+
+    return FID(resize=resize).fingerprint()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"device_name": "NVIDIA H100"}, "device name 'NVIDIA H100' differs from run-a's 'Demo CPU'"),
         ({"torch": "2.5.0"}, "torch '2.5.0' differs from run-a's '2.4.0'"),
         ({"fingerprint": "other"}, "metric psnr fingerprint other differs from run-a's demo-psnr-1"),
+        (
+            {"fid": ("legacy_pytorch", "clean")},  # the FID resize is in the fingerprint
+            f"metric fid fingerprint {_fid_print('clean')} differs from run-a's {_fid_print('legacy_pytorch')}",
+        ),
     ],
 )
 def test_cli_refuses_to_merge_mismatched_runs(tmp_path, capsys, change, message):
@@ -132,6 +142,11 @@ def test_cli_refuses_to_merge_mismatched_runs(tmp_path, capsys, change, message)
     if "fingerprint" in change:
         text = (b / "records.jsonl").read_text().replace('"demo-psnr-1"', '"other"')
         (b / "records.jsonl").write_text(text)
+    for run, resize in zip((a, b), change.get("fid", ())):
+        recs = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        for r in recs:
+            r["metrics"]["fid"] = {**r["metrics"]["psnr"], "unit": "", "fingerprint": _fid_print(resize)}
+        (run / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     dest = tmp_path / "merged"
     assert main(["report", str(a), str(b), "--out", str(dest)]) == 2
     err = capsys.readouterr().err

@@ -1,0 +1,456 @@
+"""``prdc_precision``, ``prdc_recall``, ``prdc_density``, ``prdc_coverage``: generated vs real features.
+
+(Prefixed because a record's ``precision`` column is its numeric precision, fp32 or fp16.)
+
+The definitions and the numerics are ``harness.metrics.prdc`` (Kynkäänniemi et al., 2019; Naeem et al.,
+2020); here they become metrics on any registered extractor (``extractor``, default ``inception-v3-fid``;
+``digits-extractor`` for the mini zoo). The real set is ``reference_path``: a ``.npz`` with ``features``,
+the file ``harness refstats build --keep-features`` writes for ``kid`` (its fingerprint must match the
+extractor's protocol unless ``allow_mismatch``). An extractor that ships its own real set
+(``reference_features()``: the zoo's held-out digits) needs none.
+
+One computation for the four. A job's metrics run one after another in one process on one ``Samples``
+object (``harness.execute.worker.run_metrics``), so ``SHARED`` keeps, for the last few such objects, the
+features per extractor setting, the reference features per file, and the ``PRDCResult`` per (features,
+reference, k, ball, cap): the first of the four metrics computes features and radii, the other three read
+the result. Entries match by object identity, checked through a weak reference (a freed ``Samples`` never
+matches), and only the last few are kept, so memory stays that of one job's features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, ValidationInfo, field_validator
+
+from harness.errors import MetricSkipped
+from harness.loaders.base import Samples
+from harness.metrics.base import MetricOptions, MetricValue
+from harness.metrics.distribution import (
+    FeatureOptions,
+    _FeatureMetric,
+    _optional_str,
+    _positive_int,
+    check_fingerprint,
+    read_stats,
+)
+from harness.metrics.prdc import PRDCResult, prdc
+
+__all__ = [
+    "SHARED",
+    "Coverage",
+    "Density",
+    "PRDCMetric",
+    "PRDCOptions",
+    "Precision",
+    "Recall",
+    "SharedWork",
+    "extractor_modalities",
+    "registered_extractors",
+]
+
+
+def registered_extractors() -> dict[str, Any]:
+    """Every registered extractor: the image ones and those the video and audio modules register on import."""
+    import harness.metrics.audio
+    import harness.metrics.video  # noqa: F401  (registers its extractors)
+    from harness.metrics.extractors import EXTRACTORS
+
+    return EXTRACTORS
+
+
+def _builder(name: str) -> Any:
+    """The registered builder of ``name`` (imported: its module's top-level imports run, no weights load)."""
+    import importlib
+
+    from harness.metrics.extractors import extractor_spec
+
+    builder = extractor_spec(name).builder
+    if isinstance(builder, str):
+        module, _, attr = builder.partition(":")
+        builder = getattr(importlib.import_module(module), attr)
+    return builder
+
+
+def extractor_modalities(name: str) -> tuple[str, ...]:
+    """The sample modalities an extractor takes: its builder's ``modalities`` where it declares them, else
+    video or audio for those modules' extractors, else images or every frame of a video."""
+    from harness.metrics.audio import AUDIO_EXTRACTORS
+    from harness.metrics.video import VIDEO_EXTRACTORS
+
+    if name in VIDEO_EXTRACTORS:
+        return ("video",)
+    if name in AUDIO_EXTRACTORS:
+        return ("audio",)
+    return tuple(getattr(_builder(name), "modalities", ("image", "video")))
+
+
+# ------------------------------------------------------------------------------------------------ sharing
+
+
+class SharedWork:
+    """Features, reference features and PRDC results, kept for the last few inputs (see the module docstring)."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._features: OrderedDict[tuple[Any, ...], tuple[Any, int, np.ndarray]] = OrderedDict()
+        self._references: OrderedDict[tuple[Any, ...], tuple[int, np.ndarray, dict[str, Any]]] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.computed = {"features": 0, "references": 0, "results": 0}  # what was computed, not read
+
+    def _put(self, table: OrderedDict, key: tuple[Any, ...], value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.keep:
+            table.popitem(last=False)
+
+    def features(
+        self, samples: Samples, setting: tuple[Any, ...], make: Callable[[], np.ndarray]
+    ) -> tuple[int, np.ndarray]:
+        """``(token, features)`` of ``samples`` under an extractor ``setting``, computed once."""
+        key = (id(samples), id(samples.data), samples.data.shape, setting)
+        with self._lock:
+            hit = self._features.get(key)
+            if hit is not None and hit[0]() is samples:
+                return hit[1], hit[2]
+        feats = make()
+        feats.setflags(write=False)
+        with self._lock:
+            token = next(self._tokens)
+            self._put(self._features, key, (weakref.ref(samples), token, feats))
+            self.computed["features"] += 1
+        return token, feats
+
+    def reference(
+        self, key: tuple[Any, ...], make: Callable[[], tuple[np.ndarray, dict[str, Any]]]
+    ) -> tuple[int, np.ndarray, dict[str, Any]]:
+        """``(token, features, info)`` of a reference set, read or computed once per ``key``."""
+        with self._lock:
+            if key in self._references:
+                return self._references[key]
+        feats, info = make()
+        with self._lock:
+            entry = (next(self._tokens), feats, info)
+            self._put(self._references, key, entry)
+            self.computed["references"] += 1
+        return entry
+
+    def result(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The result (a ``PRDCResult``, or what ``make`` returns) for ``key``, computed once."""
+        with self._lock:
+            if key in self._results:
+                return self._results[key]
+        res = make()
+        with self._lock:
+            self._put(self._results, key, res)
+            self.computed["results"] += 1
+        return res
+
+    def clear(self) -> None:
+        """Forget everything kept, and reset the counts."""
+        with self._lock:
+            self._features.clear()
+            self._references.clear()
+            self._results.clear()
+            self.computed = dict.fromkeys(self.computed, 0)
+
+
+SHARED = SharedWork()
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+
+class PRDCOptions(FeatureOptions):
+    """``precision``, ``recall``, ``density``, ``coverage`` (``PRDCMetric``'s constructor)."""
+
+    reference_path: str | None = Field(
+        None,
+        description="a .npz with 'features' (harness refstats build --keep-features); null: the extractor's "
+        "own real set where it ships one (digits-extractor)",
+    )
+    k: int = Field(5, ge=1, description="nearest neighbours of each radius (5, as Naeem et al.)")
+    ball: Literal["open", "closed"] = Field(
+        "open",
+        description="open: d < r (prdc, Naeem et al.); closed: d <= r (torch-fidelity, Kynkäänniemi et al.)",
+    )
+    max_samples: int | None = Field(
+        None, ge=2, description="at most this many vectors of each set (a seeded random subset); null: all"
+    )
+    seed: int = Field(0, ge=0, description="seed of the subsets drawn for max_samples")
+    allow_mismatch: bool = False
+
+    @field_validator("extractor")
+    @classmethod
+    def _registered(cls, v: str | None) -> str | None:
+        from harness.registry import did_you_mean
+
+        known = registered_extractors()
+        if v is not None and v not in known:
+            raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
+        return v
+
+    @field_validator("max_samples")
+    @classmethod
+    def _above_k(cls, v: int | None, info: ValidationInfo) -> int | None:
+        k = info.data.get("k")
+        if v is not None and isinstance(k, int) and v <= k:
+            raise ValueError(f"must be greater than k ({k}): each radius needs k + 1 vectors, got {v}")
+        return v
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+REAL_VS_REAL_DRAWS = 5  # random control subsets averaged for the real-vs-real values
+
+
+def _digest(features: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(features).data).hexdigest()[:16]
+
+
+def _subset(features: np.ndarray, cap: int | None, seed: int, stream: int) -> np.ndarray:
+    if cap is None or len(features) <= cap:
+        return features
+    idx = np.sort(np.random.default_rng([seed, stream]).choice(len(features), size=cap, replace=False))
+    return features[idx]
+
+
+class PRDCMetric(_FeatureMetric):
+    """One of precision, recall, density, coverage (``field``) of the samples' features against real ones.
+
+    Options: ``reference_path`` (a ``.npz`` with ``features``; null: the extractor's own real set, where it
+    ships one), ``extractor`` (default ``inception-v3-fid``), ``resize``, ``batch_size``, ``weights_dir``,
+    ``k`` (5), ``ball`` (``open``: d < r as ``prdc``; ``closed``: d <= r as torch-fidelity), ``max_samples``
+    (a seeded random subset of each set above it), ``seed``, ``allow_mismatch``. The details carry all four
+    values of the computation (shared by the four metrics of a job), n and the reference's size, and where
+    the extractor ships other real data, the real-vs-real values at the same n. Samples of a modality the
+    extractor does not take give a ``not_applicable`` value (as a metric of another modality).
+    """
+
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    modalities: ClassVar[tuple[str, ...]] = ("image", "video", "audio")
+    field: ClassVar[str] = "precision"
+    method: ClassVar[str] = (
+        "k-NN balls in float64 Euclidean feature space, radius = k-th neighbour excluding the point itself; "
+        "boundary comparisons on directly computed distances (harness.metrics.prdc)"
+    )
+    Options: ClassVar[type[MetricOptions]] = PRDCOptions
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        *,
+        reference_path: str | None = None,
+        extractor: str | None = None,
+        resize: str | None = None,
+        batch_size: int | None = None,
+        weights_dir: str | None = None,
+        k: int = 5,
+        ball: str = "open",
+        max_samples: int | None = None,
+        seed: int = 0,
+        allow_mismatch: bool = False,
+    ) -> None:
+        super().__init__(
+            device, extractor=extractor, resize=resize, batch_size=batch_size, weights_dir=weights_dir
+        )
+        self.reference_path = _optional_str("reference_path", reference_path)
+        self.k = _positive_int("k", k)
+        if ball not in ("open", "closed"):
+            raise TypeError(f"ball must be 'open' or 'closed', got {ball!r}")
+        self.ball = ball
+        self.max_samples = (
+            None if max_samples is None else _positive_int("max_samples", max_samples, minimum=2)
+        )
+        self.seed = _positive_int("seed", seed, minimum=0)
+        if not isinstance(allow_mismatch, bool):
+            raise TypeError(f"allow_mismatch must be true or false, got {allow_mismatch!r}")
+        self.allow_mismatch = allow_mismatch
+        self._feats: list[tuple[int, np.ndarray]] = []
+        self._not_applicable: str | None = None
+        self._ref_info: dict[str, Any] | None = None
+        self._result: PRDCResult | None = None
+
+    # -- the reference set
+
+    def _ships_reference(self) -> bool:
+        return hasattr(_builder(self.extractor_name), "reference_features")
+
+    def _check_reference_source(self) -> None:
+        """A missing or unusable reference fails before any feature is computed."""
+        if self.reference_path:
+            self._reference()
+        elif not self._ships_reference():
+            raise MetricSkipped(
+                f"{self.name} needs real features: set options.reference_path to a .npz with 'features' "
+                f"(harness refstats build --images DIR --extractor {self.extractor_name} --keep-features -o ref.npz)"
+            )
+
+    def _read_reference(self) -> tuple[np.ndarray, dict[str, Any]]:
+        from harness.errors import UserInputError
+
+        ref = read_stats(self.reference_path)
+        if not ref.keep_features:
+            raise UserInputError(
+                f"has mu/sigma but no 'features': {self.name} needs the real features "
+                "(rebuild with `harness refstats build ... --keep-features`)",
+                source=self.reference_path,
+                field="reference_path",
+            )
+        feats = ref.features
+        info = {"path": self.reference_path, "n": len(feats), "fingerprint": ref.meta.get("fingerprint")}
+        return feats, info
+
+    def _reference(self) -> tuple[int, np.ndarray, dict[str, Any]]:
+        if self.reference_path:
+            st = Path(self.reference_path).stat() if Path(self.reference_path).is_file() else None
+            key = ("file", os.path.realpath(self.reference_path), st and st.st_size, st and st.st_mtime_ns)
+            token, feats, info = SHARED.reference(key, self._read_reference)
+        else:
+            ext = self.extractor()
+            key = ("shipped", self.extractor_name, ext.fingerprint())
+            token, feats, info = SHARED.reference(key, ext.reference_features)
+        if "sha256" not in info:
+            info["sha256"] = _digest(feats)
+        return token, feats, info
+
+    # -- the metric
+
+    def update(self, samples: Samples, reference: Samples | None = None) -> None:
+        allowed = extractor_modalities(self.extractor_name)
+        if samples.modality not in allowed:
+            # Of another modality: a blank cell in the report (as fd_digits on a video job), not a skip.
+            self._not_applicable = (
+                f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
+            )
+            return
+        self._check_reference_source()
+        ext = self.extractor()
+        setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
+        self._feats.append(SHARED.features(samples, setting, lambda: ext.samples_features(samples)))
+
+    def compute(self) -> MetricValue:
+        if self._not_applicable:
+            value = self.skipped(self._not_applicable)
+            value.status = "not_applicable"
+            return value
+        if not self._feats:
+            return self.skipped("no samples")
+        ref_token, ref_feats, info = self._reference()
+        note = None
+        if self.reference_path:
+            note = check_fingerprint(
+                info.get("fingerprint"),
+                self._ext.fingerprint(),
+                label=f"reference {self.reference_path}",
+                allow_mismatch=self.allow_mismatch,
+            )
+        feats = self._feats[0][1] if len(self._feats) == 1 else np.concatenate([f for _, f in self._feats])
+        if ref_feats.shape[1] != feats.shape[1]:
+            raise ValueError(
+                f"reference has d={ref_feats.shape[1]} features, the samples d={feats.shape[1]} "
+                f"({self.extractor_name})"
+            )
+        real = _subset(ref_feats, self.max_samples, self.seed, 0)
+        fake = _subset(feats, self.max_samples, self.seed, 1)
+        if min(len(real), len(fake)) <= self.k:
+            return self.skipped(
+                f"k={self.k} needs more than k samples and reference vectors, got {len(fake)} samples and "
+                f"{len(real)} reference vectors (set options.k below {min(len(real), len(fake))})"
+            )
+        self._ref_info = info
+        key = (tuple(t for t, _ in self._feats), ref_token, self.k, self.ball, self.max_samples, self.seed)
+        self._result = SHARED.result(key, lambda: prdc(real, fake, self.k, ball=self.ball))
+        details = self.fingerprint_details()
+        details["values"] = self._result.values()
+        details["rechecked_distances"] = self._result.rechecked
+        control = None if self.reference_path else getattr(self._ext, "control_features", None)
+        if control is not None:
+            details["real_vs_real"] = SHARED.result(
+                ("real_vs_real", ref_token, len(fake), self.k, self.ball, self.max_samples, self.seed),
+                lambda: self._real_vs_real(real, control, len(fake)),
+            )
+        if self.reference_path:
+            details["reference"]["path"] = self.reference_path
+        if note:
+            details["note"] = note
+        return self.value(getattr(self._result, self.field), n=self._result.n_fake, details=details)
+
+    def _real_vs_real(self, real: np.ndarray, control: Callable[[], Any], n: int) -> dict[str, Any]:
+        """The four values of other real data (random subsets of n) against the same reference: what a
+        generator that reproduced the data would score at this sample size."""
+        feats, what = control()
+        m = min(n, len(feats))
+        rng = np.random.default_rng(0)
+        runs = [
+            prdc(
+                real, feats[np.sort(rng.choice(len(feats), m, replace=False))], self.k, ball=self.ball
+            ).values()
+            for _ in range(REAL_VS_REAL_DRAWS)
+        ]
+        return {
+            "n": m,
+            "draws": REAL_VS_REAL_DRAWS,
+            "control": what,
+            "mean": {key: float(np.mean([r[key] for r in runs])) for key in runs[0]},
+            "std": {key: float(np.std([r[key] for r in runs], ddof=1)) for key in runs[0]},
+        }
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        d = super().fingerprint_details()
+        d["prdc"] = {"k": self.k, "ball": self.ball, "max_samples": self.max_samples, "seed": self.seed}
+        d["n"] = self._result.n_fake if self._result is not None else sum(len(f) for _, f in self._feats)
+        if self._ref_info is not None:
+            # What defines the value (not where the file lies): the reference's content and size.
+            d["reference"] = {
+                "sha256": self._ref_info["sha256"],
+                "n": self._result.n_real if self._result is not None else self._ref_info["n"],
+                **({"source": self._ref_info["reference"]} if "reference" in self._ref_info else {}),
+                **(
+                    {"fingerprint": self._ref_info["fingerprint"]}
+                    if self._ref_info.get("fingerprint")
+                    else {}
+                ),
+            }
+        return d
+
+
+class Precision(PRDCMetric):
+    """Share of generated samples inside some real sample's k-NN ball (Kynkäänniemi et al., 2019)."""
+
+    name: ClassVar[str] = "prdc_precision"
+    field: ClassVar[str] = "precision"
+
+
+class Recall(PRDCMetric):
+    """Share of real samples inside some generated sample's k-NN ball (Kynkäänniemi et al., 2019)."""
+
+    name: ClassVar[str] = "prdc_recall"
+    field: ClassVar[str] = "recall"
+
+
+class Density(PRDCMetric):
+    """Mean count of real k-NN balls holding each generated sample, over k (Naeem et al., 2020); unbounded."""
+
+    name: ClassVar[str] = "prdc_density"
+    field: ClassVar[str] = "density"
+
+
+class Coverage(PRDCMetric):
+    """Share of real samples whose k-NN ball holds a generated sample (Naeem et al., 2020)."""
+
+    name: ClassVar[str] = "prdc_coverage"
+    field: ClassVar[str] = "coverage"
