@@ -40,6 +40,9 @@ def test_md1_formulas_against_a_lindley_simulation():
     assert wait_cdf(0.01, lam, s) == pytest.approx(float(np.mean(w <= 0.01)), abs=0.005)
     assert response_quantile(0.99, lam, s) == pytest.approx(float(np.quantile(w + s, 0.99)), rel=0.03)
     assert wait_cdf(0.0, lam, s) == pytest.approx(1 - lam * s)
+    # the highest rate meeting a p90 bound: its p90 response time is the bound
+    best = max_rate_for_bound(0.012, s, 0.90)
+    assert response_quantile(0.90, best, s) == pytest.approx(0.012, rel=1e-6) and 0.7 < best * s < 0.9
     with pytest.raises(ValueError, match="unstable queue"):
         mean_response(600, s)
 
@@ -79,13 +82,15 @@ def _sampling_sd(lam: float, services: np.ndarray, n: int, draws: int = 150) -> 
     return float(np.std(means))
 
 
-# A known-answer test of a 2 ms server needs a quiet machine: on a shared 2-core runner another process can
-# stretch a 2 ms sleep to 5 ms or delay LoadGen's issuing thread by a millisecond, and then the server is no
-# longer deterministic (not M/D/1) nor its overhead the one calibrated. Such a run is measured, not asserted
-# on: up to ATTEMPTS runs are tried, the first with a deterministic server is checked, and when none is the
-# test skips naming what it measured (as `harness doctor` calls a machine unfit rather than trusting it).
+# A known-answer test of a 2 ms server needs a machine that keeps the server's service times iid: on a shared
+# 2-core runner another process stretches some 2 ms sleeps to 3-5 ms (a service CV of 10-25 %, seen in full
+# test runs here) and, when it is very busy, stalls whole stretches of them. The closed form used is
+# Pollaczek-Khinchine's with the run's own service moments, exact for iid services of any spread (M/D/1's
+# when they are constant), so a run is asserted on while its service CV stays within MAX_SERVICE_CV; beyond it
+# (stalls, not jitter) up to ATTEMPTS runs are tried and then the test skips naming what it measured, as
+# `harness doctor` calls a machine unfit rather than trusting it.
 ATTEMPTS = 3
-MAX_SERVICE_CV = 0.10  # the spread of the measured service times beyond which the server was not "D"
+MAX_SERVICE_CV = 0.30
 
 
 def _cv(values) -> float:
@@ -115,7 +120,7 @@ def calibrated(tmp_path_factory):
         seen.append(f"service CV {_cv(services):.0%}, overhead {handoff:.2f} ms")
         # the SUT's own overhead per query must be well under the service time, the service near-constant
         if _cv(services) <= MAX_SERVICE_CV and handoff < 0.5 * s * 1000.0:
-            return gen, max(handoff, 0.0), s
+            return gen, max(handoff, 0.0), s, _cv(services)
     pytest.skip(f"machine too busy for a 2 ms known-answer test: {'; '.join(seen)} in {ATTEMPTS} light runs")
 
 
@@ -126,7 +131,7 @@ def _pk_mean_response(lam: float, services: np.ndarray) -> float:
 
 
 def _server_run(gen, rho: float, s: float, tmp_path: Path):
-    """A Server run at ρ whose server was deterministic (service CV ≤ 10 %), or a skip naming what was seen."""
+    """A Server run at ρ whose service times stayed iid-like (CV ≤ MAX_SERVICE_CV), or a skip naming them."""
     seen = []
     for attempt in range(ATTEMPTS):
         settings = LoadgenSettings(
@@ -137,20 +142,23 @@ def _server_run(gen, rho: float, s: float, tmp_path: Path):
         if _cv(services) <= MAX_SERVICE_CV:
             return r, services
         seen.append(f"{_cv(services):.0%}")
-    pytest.skip(f"machine too busy: the 2 ms server's service CV was {', '.join(seen)} (needs ≤ 10 %)")
+    pytest.skip(
+        f"machine too busy: the 2 ms server's service CV was {', '.join(seen)} (needs ≤ {MAX_SERVICE_CV:.0%})"
+    )
 
 
 @pytest.mark.parametrize("rho", [0.5, 0.8])
 def test_server_latency_is_the_md1_queue(tmp_path, calibrated, rho):
     """At ρ = 0.5 and 0.8, batch 1: query by query, LoadGen's latency is the SUT's completion minus LoadGen's
     own schedule (read from its trace log) and every query waited exactly for the ones before it (FCFS, plus
-    the batcher's wake-up); in the aggregate, LoadGen's mean is the FCFS queue (Lindley) of that schedule plus
-    the SUT's handoff measured at light load, and the M/D/1 closed form within the sampling error of one run
-    (at ρ = 0.8 a run of 1,500 Poisson arrivals has a 1-σ spread of about 12 % around the stationary mean, so
-    a closed-form-within-5 % test of a few seconds would fail most runs). The closed form is Pollaczek–
-    Khinchine's with the run's own service moments: M/D/1's exactly when the service is constant, and still
-    the right answer when another process stretched a few of the 2 ms sleeps."""
-    gen, handoff, s = calibrated
+    the batcher's wake-up), so LoadGen's mean is the FCFS queue (Lindley) of its own schedule and the measured
+    service times plus a small overhead (the query's handover, the wake-up); and that queue's mean is the
+    closed form within the sampling error of one run (at ρ = 0.8 a run of 1,500 Poisson arrivals has a 1-σ
+    spread of about 12 % around the stationary mean, so a closed-form-within-5 % test of a few seconds would
+    fail most runs). The closed form is Pollaczek–Khinchine's with the run's own service moments: M/D/1's,
+    s + ρs / (2(1 − ρ)), when the service is constant, and still exact when another process stretched some of
+    the 2 ms sleeps."""
+    gen, handoff, s, _ = calibrated
     r, services = _server_run(gen, rho, s, tmp_path)
     scheduled = r.trace["loadgen"]["scheduled_s"]  # LoadGen's own schedule, from its trace log
     assert r.batches == r.queries == len(scheduled) == len(services) and r.mean_batch == 1.0
@@ -169,14 +177,17 @@ def test_server_latency_is_the_md1_queue(tmp_path, calibrated, rho):
     ready = np.maximum(issued + offset, np.concatenate([[-np.inf], ends[:-1]]))
     wake_ms = (starts - ready) * 1000.0
     assert float(np.median(wake_ms)) < 0.5 and float(np.quantile(wake_ms, 0.01)) > -0.3
-    # and in the aggregate, the FCFS queue of LoadGen's schedule plus the SUT's handoff measured at light load
-    queue_ms = float(np.mean(_lindley(scheduled, services.tolist()))) * 1000.0 + handoff
-    assert r.mean_ms == pytest.approx(queue_ms, rel=0.08), (r.mean_ms, queue_ms)
-
+    # In the aggregate: LoadGen's mean is the FCFS queue of its schedule and these services plus an overhead
+    # of the size measured at light load (where nothing queues, so all of LoadGen's latency beyond the service
+    # is overhead) ...
+    queue_ms = float(np.mean(_lindley(scheduled, services.tolist()))) * 1000.0
+    overhead_ms = r.mean_ms - queue_ms
+    assert -0.1 < overhead_ms < max(2.0 * handoff, 0.5), (r.mean_ms, queue_ms, handoff)
+    # ... and that queue's mean is the closed form for this arrival rate and these service times.
     lam = r.scheduled_qps  # the rate LoadGen's seeded schedule offered
-    closed_ms = handoff + _pk_mean_response(lam, services) * 1000.0
+    closed_ms = _pk_mean_response(lam, services) * 1000.0
     sd_ms = _sampling_sd(lam, services, r.queries) * 1000.0
-    assert abs(r.mean_ms - closed_ms) <= max(0.05 * closed_ms, 3.0 * sd_ms), (r.mean_ms, closed_ms, sd_ms)
+    assert abs(queue_ms - closed_ms) <= max(0.05 * closed_ms, 3.0 * sd_ms), (queue_ms, closed_ms, sd_ms)
     gaps = np.diff(scheduled)
     assert float(np.std(gaps) / np.mean(gaps)) == pytest.approx(1.0, abs=0.15)  # exponential gaps: Poisson
     assert sorted(Path(p).name for p in r.logs) == ["mlperf_log_detail.txt", "mlperf_log_summary.txt"]
@@ -214,12 +225,31 @@ def test_offline_sweep_stops_at_the_first_out_of_memory(tmp_path):
 # ------------------------------------------------------------------------------- the max-QPS search
 
 
+def _crossing_spread(bound_s: float, s: float, p: float, n: int, draws: int = 40) -> float:
+    """The spread (σ, relative) of the rate at which one run of ``n`` Poisson arrivals has its p-quantile
+    response reach ``bound_s``, around M/D/1's stationary answer (simulated: a bisection per random schedule)."""
+    answer = max_rate_for_bound(bound_s, s, p)
+    rng = np.random.default_rng(0)
+    found = []
+    for _ in range(draws):
+        gaps = rng.exponential(1.0, n)
+        lo, hi = 0.0, 1.0 / s
+        for _ in range(25):
+            mid = (lo + hi) / 2.0
+            q = float(np.quantile(_lindley(np.cumsum(gaps / mid).tolist(), [s] * n), p))
+            lo, hi = (mid, hi) if q <= bound_s else (lo, mid)
+        found.append(lo / answer)
+    return float(np.std(found))
+
+
 def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
     """A p90 bound of 12 ms at s ≈ 2.1 ms: the analytic answer is the rate where the M/D/1 p90 response time
     (plus the SUT's measured handoff) reaches 12 ms (ρ ≈ 0.78). Each run is the same 1,200 queries of the
     same seeded schedule, so the bisection compares like with like (p90 rather than p99: a percentile estimated
-    from 1,200 queries has 120 exceedances behind it, not 12)."""
-    gen, handoff, s = calibrated
+    from 1,200 queries has 120 exceedances behind it, not 12). Still, one run of 1,200 Poisson arrivals puts
+    the p90 crossing some 5 % (1 σ, simulated) from the stationary answer, so the search must land within
+    max(5 %, 3 σ) of it: a third of random schedules would miss a flat 5 %."""
+    gen, handoff, s, _ = calibrated
     bound_ms = 12.0
     spec = ScenarioSpec(
         kind="server",
@@ -230,10 +260,22 @@ def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
         search={"max_runs": 6, "max_seconds": 60, "tolerance": 0.03},
     )
     out = run_server(gen, 1024, spec, tmp_path, capacity=lambda b: b / s)
-    # the service time the server actually gave during the search (responses handed back included)
-    served = [end - start for r in out.runs for start, end, _ in r.trace["served"]]
-    analytic = max_rate_for_bound((bound_ms - handoff) / 1000.0, float(np.mean(served)), 0.90)
-    assert out.max_qps == pytest.approx(analytic, rel=0.05), (out.max_qps, analytic, out.search)
+    # The service time the server actually gave during the search, from the moment it could start a query (its
+    # arrival, or the end of the one before) to that query's end: the 2 ms call, the responses handed back and
+    # the batcher's wake-up between queries, which at ρ ≈ 0.8 adds a few percent to every service.
+    effective = []
+    for r in out.runs:
+        arrivals, served = r.trace["arrivals"], r.trace["served"]
+        previous_end = -np.inf
+        for arrival, (_, end, _) in zip(arrivals, served):
+            effective.append(end - max(arrival, previous_end))
+            previous_end = end
+    bound_s, service = (bound_ms - handoff) / 1000.0, float(np.mean(effective))
+    analytic = max_rate_for_bound(bound_s, service, 0.90)
+    spread = _crossing_spread(bound_s, service, 0.90, spec.min_queries)
+    tolerance = max(0.05, 3.0 * spread)
+    assert 0.02 < spread < 0.1  # the simulation says what one run of this length can tell
+    assert out.max_qps == pytest.approx(analytic, rel=tolerance), (out.max_qps, analytic, spread, out.search)
     assert out.search["runs"] <= 6
     assert any(r.meets_bound is False for r in out.runs)  # the bracket was closed from above
 
