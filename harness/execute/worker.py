@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from harness.config import load_card
-from harness.errors import MetricSkipped, UserInputError, WeightsNotFoundError, advice_for
+from harness.errors import advice_for
 from harness.execute.progress import Report, Stage
+from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
 from harness.loaders.base import Samples
 from harness.plan import Job
 from harness.results.schema import (
@@ -26,7 +27,6 @@ from harness.results.schema import (
     Latency,
     LoadgenRun,
     Memory,
-    MetricResult,
     PerItemLatency,
     Record,
     ScenarioResult,
@@ -74,71 +74,6 @@ def save_samples(samples: Samples, folder: Path, limit: int = SAMPLES_SAVED) -> 
             sf.write(path, np.clip(item.T, -1, 1), samples.sample_rate or 16000, subtype="PCM_16")
         paths.append(str(path))
     return paths
-
-
-def _metric_result(cls: Any, status: str, reason: str) -> MetricResult:
-    return MetricResult(
-        value=None, unit=cls.unit, higher_is_better=cls.higher_is_better, status=status, reason=reason
-    )
-
-
-def run_metrics(
-    job: Job, samples: Samples, run_dir: Path, device: str = "cpu", on_metric: Any = None
-) -> dict[str, MetricResult]:
-    """Every metric of the job: a value, or a status with the reason. A metric's failure is its own."""
-    from harness.metrics import METRICS
-
-    out: dict[str, MetricResult] = {}
-    reference: Samples | None = None
-    reference_error: str | None = None
-    if job.baseline_job_id is None:
-        reference = samples  # this job is the baseline: pairwise metrics against itself are the identity
-    else:
-        ref_path = run_dir / "outputs" / f"{job.baseline_job_id}.npz"
-        if ref_path.exists():
-            reference = Samples.load_npz(ref_path)
-        else:
-            reference_error = "the baseline variant produced no outputs (its job failed or was not run)"
-    finite = bool(np.isfinite(samples.data).all())
-    for k, spec in enumerate(job.metrics):
-        if on_metric is not None and k:
-            on_metric(k)
-        name, options = spec["name"], spec.get("options") or {}
-        cls = METRICS.get(name)
-        if job.modality not in cls.modalities:
-            out[name] = _metric_result(
-                cls, "not_applicable", f"applies to {', '.join(cls.modalities)}, not {job.modality}"
-            )
-            continue
-        if not finite:  # a score of NaN outputs would be a number that means nothing
-            out[name] = _metric_result(cls, "invalid", "the outputs contain NaN or Inf")
-            continue
-        try:
-            metric = cls.build(options, device=device)
-        except UserInputError as exc:
-            out[name] = _metric_result(cls, "failed", f"bad options: {exc.detail}")
-            continue
-        try:
-            if cls.requires_trained_weights and job.random_weights:
-                raise MetricSkipped(
-                    "the model has random weights (source: config): a quality score would be noise"
-                )
-            if cls.kind == "pairwise":
-                if reference is None:
-                    raise MetricSkipped(reference_error or "no reference")
-                metric.update(samples, reference)
-            else:
-                metric.update(samples)
-            value = metric.compute()
-            if cls.kind == "pairwise" and job.baseline_job_id is None:
-                value.details["note"] = "baseline variant: compared with itself"
-            out[name] = value.result()
-        except (MetricSkipped, WeightsNotFoundError) as exc:
-            # Missing weights are not the job's failure: the metric is skipped, saying what to provide.
-            out[name] = _metric_result(cls, "skipped", str(exc))
-        except Exception as exc:
-            out[name] = _metric_result(cls, "failed", f"{type(exc).__name__}: {exc}")
-    return out
 
 
 def check_fidelity(job: Job, record: Record) -> Fidelity | None:
@@ -558,23 +493,38 @@ def _measure_prepared(
         stage.start(f"scenario {spec.display_name} (LoadGen)")
         record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
 
-    stage.start("quality pass", total=job.num_samples, unit="items")
-    parts = []
-    for r in job.quality_requests():
-        parts.append(generator.generate(r))
-        stage.step(sum(len(p) for p in parts))
-    samples = Samples.concat(parts)
-    if not np.isfinite(samples.data).all():
-        record.quality_invalid = "outputs contain NaN or Inf"
-    samples.save_npz(run_dir / "outputs" / f"{job.job_id}.npz")
-    record.samples = [
-        str(Path(p).relative_to(run_dir)) for p in save_samples(samples, run_dir / "samples" / job.job_id)
-    ]
-    record.num_samples = len(samples)
-
-    stage.start("metrics", total=len(job.metrics), unit="metrics")
-    record.metrics = run_metrics(job, samples, run_dir, device, on_metric=stage.step)
+    quality_pass(job, generator, run_dir, device, record, stage)
     record.fidelity = check_fidelity(job, record)
+
+
+def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: Record, stage: Stage) -> None:
+    """Generate the quality set batch by batch, each batch scored as it comes (memory: a batch and what the
+    metrics keep), its first items saved to look at; the outputs kept on disk only where pairwise metrics
+    compare variants with them (then they are held until the end)."""
+    scorer = MetricScorer(job, run_dir, device)
+    kept: list[Samples] = []
+    shown: list[Samples] = []
+    stage.start("quality pass", total=job.num_samples, unit="items")
+    for r in job.quality_requests():
+        batch = generator.generate(r)
+        if record.quality_invalid is None and not np.isfinite(batch.data).all():
+            record.quality_invalid = "outputs contain NaN or Inf"
+        scorer.update(batch)
+        if scorer.keeps_outputs:
+            kept.append(batch)
+        if sum(len(s) for s in shown) < SAMPLES_SAVED:
+            shown.append(batch.take(0, SAMPLES_SAVED))
+        stage.step(scorer.items)
+    if kept:
+        Samples.concat(kept).save_npz(run_dir / "outputs" / f"{job.job_id}.npz")
+    if shown:
+        folder = run_dir / "samples" / job.job_id
+        record.samples = [
+            str(Path(p).relative_to(run_dir)) for p in save_samples(Samples.concat(shown), folder)
+        ]
+    record.num_samples = scorer.items
+    stage.start("metrics", total=len(job.metrics), unit="metrics")
+    record.metrics = scorer.compute(on_metric=stage.step)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,18 @@ class Samples:
     def __len__(self) -> int:
         return int(self.data.shape[0])
 
+    def take(self, start: int, stop: int) -> Samples:
+        """Items ``start`` … ``stop - 1``, with their seeds, prompts and labels."""
+        return Samples(
+            modality=self.modality,
+            data=self.data[start:stop],
+            sample_rate=self.sample_rate,
+            fps=self.fps,
+            seeds=self.seeds[start:stop],
+            prompts=self.prompts[start:stop] if self.prompts is not None else None,
+            labels=self.labels[start:stop] if self.labels is not None else None,
+        )
+
     @staticmethod
     def concat(parts: list[Samples]) -> Samples:
         first = parts[0]

@@ -10,7 +10,7 @@ extractor's protocol unless ``allow_mismatch``). An extractor that ships its own
 (``reference_features()``: the zoo's held-out digits) needs none.
 
 One computation for the four. A job's metrics run one after another in one process on one ``Samples``
-object (``harness.execute.worker.run_metrics``), so ``SHARED`` keeps, for the last few such objects, the
+object (``harness.execute.scoring.MetricScorer``, batch by batch), so ``SHARED`` keeps, for the last few such objects, the
 features per extractor setting, the reference features per file, and the ``PRDCResult`` per (features,
 reference, k, ball, cap): the first of the four metrics computes features and radii, the other three read
 the result. Entries match by object identity, checked through a weak reference (a freed ``Samples`` never
