@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from harness.cli import main
 from harness.loaders.base import Samples
@@ -78,9 +79,15 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path
 
 def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
     suite = _three_variant_suite(write_yaml)
+    # Each job's timed loop lasts at least 3 s, so the Ctrl-C sent 1 s after the first record lands inside the
+    # second job (a job's fixed cost is now a tenth of a second: without this the run could end first).
+    with open(suite) as fh:
+        data = yaml.safe_load(fh)
+    data["measurement"].update(min_duration_s=3.0, max_iterations=10_000)
+    suite.write_text(yaml.safe_dump(data))
     proc = _start(["run", str(suite), "--out", str(tmp_path), "--device", "cpu"], tmp_path)
     run = _wait_for_records(tmp_path, 1, proc)
-    time.sleep(0.5)  # inside the second job
+    time.sleep(1.0)  # inside the second job
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "harness run --resume" in err and "Traceback" not in err
@@ -93,7 +100,6 @@ def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
 
 
 def test_nan_outputs_make_quality_invalid(tmp_path):
-    import yaml
 
     from harness.config import load_suite
     from harness.execute.worker import run_metrics

@@ -187,3 +187,39 @@ def test_bad_isolation_flag_is_refused_by_the_parser(write_yaml, capsys):
     with pytest.raises(SystemExit) as info:
         main(["run", str(suite), "--isolation", "cards"])
     assert info.value.code == 2 and "invalid choice: 'cards'" in capsys.readouterr().err
+
+
+def test_torch_compile_is_undone_between_a_cards_variants(write_yaml, tmp_path, capsys):
+    """Under torch.compile (Dynamo's tracing with its eager backend, to keep the test fast) each variant of a
+    card is traced anew after the one before is given back, as in its own process, and nothing recompiles in a
+    timed loop; outputs are bitwise those of isolation process."""
+    data = _digits_suite(metrics=["max_abs_diff"], objectives={"latency_ms.p50": "min"})
+    options = {"backend": "eager", "components": ["denoiser"]}
+    data["models"][0]["baseline"] = "c2"
+    data["workload"]["num_samples"] = 20
+    data["models"][0]["variants"] = [
+        {
+            "name": f"c{s}",
+            "backend": "compile",
+            "backend_options": options,
+            "overrides": {"steps": s, "scheduler": DDIM},
+        }
+        for s in (2, 3)
+    ]
+    suite = write_yaml("s.yaml", data)
+    base = ["run", str(suite), "--device", "cpu"]
+    proc = _run([*base, "--out", str(tmp_path / "p"), "--isolation", "process"], capsys)
+    card = _run([*base, "--out", str(tmp_path / "c"), "--isolation", "card"], capsys)
+    p, c = proc.records(), card.records()
+    assert [r.load_shared for r in c] == [False, True]
+    for a, b in zip(p, c):
+        assert b.backend_details["compiled"] == ["denoiser"] and b.backend_details["graphs"] >= 1
+        assert (
+            b.backend_details["graphs"] == a.backend_details["graphs"]
+        )  # traced anew, as in its own process
+        assert a.recompiled_in_timed_loop == b.recompiled_in_timed_loop == 0
+        with (
+            np.load(proc.path / "outputs" / f"{a.job_id}.npz") as x,
+            np.load(card.path / "outputs" / f"{b.job_id}.npz") as y,
+        ):
+            assert x["data"].tobytes() == y["data"].tobytes(), a.label
