@@ -24,7 +24,14 @@ from tests.helpers import ROOT, tiny_suite
 def _three_variant_suite(write_yaml):
     suite = tiny_suite()
     suite["models"][0]["variants"].append({"name": "s3", "overrides": {"steps": 3}})
-    suite["measurement"] = {"warmup": 1, "min_iterations": 3, "max_iterations": 3, "timeout_s": 300}
+    # At least a second of timed loop per job: a kill sent right after the first record lands in the second.
+    suite["measurement"] = {
+        "warmup": 1,
+        "min_iterations": 3,
+        "max_iterations": 10_000,
+        "min_duration_s": 1.0,
+        "timeout_s": 300,
+    }
     return write_yaml("s.yaml", suite)
 
 
