@@ -35,6 +35,12 @@ def _three_variant_suite(write_yaml):
     return write_yaml("s.yaml", suite)
 
 
+def _default_sigint() -> None:
+    # A test run started in the background (`cmd &` in a script, as CI runners may) inherits SIGINT ignored,
+    # and Python then installs no KeyboardInterrupt handler: give the harness the terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
@@ -45,6 +51,7 @@ def _start(argv, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
 
 
