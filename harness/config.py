@@ -462,17 +462,9 @@ class Constraint(Strict):
 
     def violation(self, value: float | None) -> str | None:
         """None when ``value`` is within the bound; else what is wrong (NaN and missing values violate)."""
-        import math
+        from harness.pareto import bound_violation
 
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return f"{self.metric} has no value"
-        if self.is_window and not self.min <= value <= self.max:
-            return f"{self.metric} {value:.4g} outside its window [{self.min:g}, {self.max:g}]"
-        if self.min is not None and value < self.min:
-            return f"{self.metric} {value:.4g} < {self.min:g}"
-        if self.max is not None and value > self.max:
-            return f"{self.metric} {value:.4g} > {self.max:g}"
-        return None
+        return bound_violation(self.metric, self.min, self.max, value)
 
 
 class CostSpec(Strict):

@@ -143,6 +143,20 @@ def describe_constraint(constraint) -> str:
     return f"{metric} ≥ {lo:g}" if lo is not None else f"{metric} ≤ {hi:g}"
 
 
+def bound_violation(metric: str, lo: float | None, hi: float | None, value: float | None) -> str | None:
+    """What ``value`` breaks of the bound ``lo ≤ metric ≤ hi`` (either end may be None), or None; a missing or
+    NaN value breaks it. The one wording of constraints, fidelity bounds and reports."""
+    if value is None or value != value:
+        return f"{metric} has no value"
+    if lo is not None and hi is not None and not lo <= value <= hi:
+        return f"{metric} {value:.4g} outside its window [{lo:g}, {hi:g}]"
+    if lo is not None and value < lo:
+        return f"{metric} {value:.4g} < {lo:g}"
+    if hi is not None and value > hi:
+        return f"{metric} {value:.4g} > {hi:g}"
+    return None
+
+
 def constraint_violations(table, constraints):
     """Per row, the constraints it breaks as text ("" when feasible). A missing value breaks its bound.
 
@@ -156,21 +170,10 @@ def constraint_violations(table, constraints):
     for c in constraints:
         metric, lo, hi = _bound_of(c)
         col = table[metric].astype(float) if metric in table.columns else pd.Series(np.nan, index=table.index)
-        missing = col.isna()
-        low = col < lo if lo is not None else pd.Series(False, index=table.index)
-        high = col > hi if hi is not None else pd.Series(False, index=table.index)
         for idx in table.index:
-            if missing[idx]:
-                msg = f"{metric} has no value"
-            elif (low[idx] or high[idx]) and lo is not None and hi is not None:
-                msg = f"{metric} {col[idx]:.4g} outside its window [{lo:g}, {hi:g}]"
-            elif low[idx]:
-                msg = f"{metric} {col[idx]:.4g} < {lo:g}"
-            elif high[idx]:
-                msg = f"{metric} {col[idx]:.4g} > {hi:g}"
-            else:
-                continue
-            out[idx] = f"{out[idx]}; {msg}" if out[idx] else msg
+            msg = bound_violation(metric, lo, hi, float(col[idx]))
+            if msg:
+                out[idx] = f"{out[idx]}; {msg}" if out[idx] else msg
     return out
 
 

@@ -31,21 +31,34 @@ from harness.results.store import RunStore
 
 
 def _child(
-    job_dict: dict[str, Any], run_dir: str, device: str, result_path: str, log_path: str, progress_path: str
+    job_dicts: list[dict[str, Any]],
+    run_dir: str,
+    device: str,
+    result_paths: list[str],
+    log_path: str,
+    progress_paths: list[str],
+    isolation: str,
 ) -> None:
+    """A worker process: one job (isolation process), or a card's jobs on one load (card); each record is
+    written, atomically, as soon as its job ends."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    from harness.execute.worker import run_job
+    from harness.execute.worker import run_card, run_job
 
-    record = run_job(
-        Job.from_dict(job_dict), Path(run_dir), device, ProgressFile(Path(progress_path)), isolation="process"
-    )
-    tmp = result_path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(record.to_json())
-    os.replace(tmp, result_path)
+    def done(i: int, record: Record) -> None:
+        tmp = result_paths[i] + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(record.to_json())
+        os.replace(tmp, result_paths[i])
+
+    jobs = [Job.from_dict(d) for d in job_dicts]
+    reports = [ProgressFile(Path(p)) for p in progress_paths]
+    if isolation == "card":
+        run_card(jobs, Path(run_dir), device, reports, done)
+    else:
+        done(0, run_job(jobs[0], Path(run_dir), device, reports[0], isolation="process"))
 
 
 def lost_record(
@@ -104,30 +117,6 @@ def card_groups(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
-def _card_child(
-    job_dicts: list[dict[str, Any]],
-    run_dir: str,
-    device: str,
-    result_paths: list[str],
-    log_path: str,
-    progress_paths: list[str],
-) -> None:
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from harness.execute.worker import run_card
-
-    def done(i: int, record: Record) -> None:
-        tmp = result_paths[i] + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(record.to_json())
-        os.replace(tmp, result_paths[i])
-
-    reports = [ProgressFile(Path(p)) for p in progress_paths]
-    run_card([Job.from_dict(d) for d in job_dicts], Path(run_dir), device, reports, done)
-
-
 def start_fork_server(jobs: list[Job]) -> None:
     """Start the fork server (once per process) with what ``jobs`` will import warmed in it: the targets travel
     in the environment it starts with, and are removed from ours right after."""
@@ -177,83 +166,37 @@ class LocalExecutor:
 
         if self._ctx is not None:
             start_fork_server(jobs)
+        groups = card_groups(jobs) if self.isolation == "card" else [[job] for job in jobs]
         try:
-            if self.isolation == "card":
-                for group in card_groups(jobs):
+            for group in groups:
+                if self.isolation == "none":
+                    current[0] = group[0]
+                    emit(self._run_here(group[0], store, device, on_progress))
+                else:
                     self._run_group(group, store, device, emit, on_progress, current)
-            else:
-                for job in jobs:
-                    current[0] = job
-                    emit(self._run_one(job, store, device, on_progress))
         except KeyboardInterrupt:
             if current[0] is not None:
                 record = lost_record(
-                    current[0], device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
+                    current[0],
+                    device,
+                    "KeyboardInterrupt",
+                    "stopped by Ctrl-C",
+                    status="interrupted",
+                    isolation=self.isolation,
                 )
-                record.isolation = self.isolation  # type: ignore[assignment]
                 emit(record)
             raise
         return records
 
-    def _run_one(
-        self,
-        job: Job,
-        store: RunStore,
-        device: str,
-        on_progress: Callable[[Job, Progress], None] | None = None,
+    @staticmethod
+    def _run_here(
+        job: Job, store: RunStore, device: str, on_progress: Callable[[Job, Progress], None] | None
     ) -> Record:
-        if self.isolation == "none":
-            from harness.execute.worker import run_job
+        """Isolation none: the job in this process."""
+        from harness.execute.worker import run_job
 
-            report = (lambda p: on_progress(job, p)) if on_progress else None
-            return run_job(job, store.path, device, report, isolation="none")
-        progress = store.path / "logs" / f"{job.job_id}.progress"
-        result = store.path / "logs" / f"{job.job_id}.record.json"
-        log = store.path / "logs" / f"{job.job_id}.log"
-        result.unlink(missing_ok=True)
-        timeout = float(job.measurement.get("timeout_s", 900.0))
-        proc = self._ctx.Process(
-            target=_child,
-            args=(job.to_dict(), str(store.path), device, str(result), str(log), str(progress)),
-            daemon=True,
-        )
-        t0 = time.perf_counter()
-        proc.start()
-        try:
-            while proc.is_alive() and time.perf_counter() - t0 < timeout:
-                proc.join(min(0.25, max(timeout - (time.perf_counter() - t0), 0.0)))
-                if on_progress is not None:
-                    state = read_progress(progress)
-                    if state is not None:
-                        on_progress(job, state)
-        except KeyboardInterrupt:
-            proc.kill()
-            proc.join()
-            progress.unlink(missing_ok=True)
-            raise
-        last = read_progress(progress)
-        progress.unlink(missing_ok=True)
-        stage = last.stage if last is not None else None
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-            return lost_record(
-                job,
-                device,
-                "TimeoutError",
-                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)"
-                + (f" in its {last.text()} stage" if last is not None else ""),
-                duration_s=time.perf_counter() - t0,
-                stage=stage,
-            )
-        if result.exists():
-            record = read_result(result)
-            result.unlink()
-            return record
-        kind, message, advice = exit_message(proc.exitcode)
-        return lost_record(
-            job, device, kind, message, advice=advice, log=str(log.relative_to(store.path)), stage=stage
-        )
+        report = (lambda p: on_progress(job, p)) if on_progress else None
+        return run_job(job, store.path, device, report, isolation="none")
 
     def _run_group(
         self,
@@ -264,16 +207,17 @@ class LocalExecutor:
         on_progress: Callable[[Job, Progress], None] | None,
         current: list[Job | None],
     ) -> None:
-        """One card's group in one process; each record is emitted as soon as its job ends. Each job has its own
-        timeout, counted from the end of the job before it (the first's includes the shared load)."""
+        """A group's jobs in one worker process: one job (isolation process) or a card's (card). Each record is
+        emitted as soon as its job ends; each job has its own timeout, counted from the end of the job before it
+        (the first's includes the load)."""
         logs = store.path / "logs"
         results = [logs / f"{job.job_id}.record.json" for job in group]
         progress = [logs / f"{job.job_id}.progress" for job in group]
-        log = logs / f"{group[0].job_id}.card.log"
+        log = logs / (f"{group[0].job_id}.card.log" if self.isolation == "card" else f"{group[0].job_id}.log")
         for path in results:
             path.unlink(missing_ok=True)
         proc = self._ctx.Process(
-            target=_card_child,
+            target=_child,
             args=(
                 [job.to_dict() for job in group],
                 str(store.path),
@@ -281,6 +225,7 @@ class LocalExecutor:
                 [str(p) for p in results],
                 str(log),
                 [str(p) for p in progress],
+                self.isolation,
             ),
             daemon=True,
         )
@@ -298,10 +243,11 @@ class LocalExecutor:
                 if done == len(group) or not proc.is_alive():
                     break
                 timeout = float(group[done].measurement.get("timeout_s", 900.0))
-                if time.perf_counter() - t_job > timeout:
+                left = timeout - (time.perf_counter() - t_job)
+                if left <= 0:
                     timed_out = True
                     break
-                proc.join(0.25)
+                proc.join(min(0.25, left))  # wake at the deadline, not up to 0.25 s past it
                 if on_progress is not None:
                     state = read_progress(progress[done])
                     if state is not None:
@@ -336,7 +282,8 @@ class LocalExecutor:
         t_job: float,
         exitcode: int | None,
     ) -> None:
-        """The job the card's process died in, and every job of the group it did not reach: a record each."""
+        """The job the worker process died in (timeout, crash, kill), and every job of its group it did not
+        reach: a record each."""
         job = group[done]
         last = read_progress(progress[done])
         stage = last.stage if last is not None else None
@@ -360,8 +307,8 @@ class LocalExecutor:
             log=where,
             duration_s=time.perf_counter() - t_job,
             stage=stage,
+            isolation=self.isolation,
         )
-        first.isolation = "card"
         emit(first)
         for later in group[done + 1 :]:
             record = lost_record(

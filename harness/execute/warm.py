@@ -77,18 +77,16 @@ def _card_targets(card: Any) -> list[str]:
     if isinstance(pipeline, str) and pipeline:
         targets.append(pipeline if ":" in pipeline else f"diffusers:{pipeline}")
     folder = _card_folder(card)
-    index = folder / "model_index.json" if folder is not None else None
-    if index is not None and index.is_file():
+    if folder is not None:
+        from harness.loaders.from_config import component_classes, read_model_index
+
         try:
-            entries = json.loads(index.read_text())
+            components = component_classes(read_model_index(folder)).values()
         except (OSError, ValueError):
-            entries = {}
-        for value in entries.values() if isinstance(entries, dict) else ():
-            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], str)):
-                continue
-            if value[0] in ("diffusers", "transformers"):
-                name = value[1]
-                targets.append(f"scheduler:{name}" if "Scheduler" in name else f"{value[0]}:{name}")
+            components = []  # the job reports it; warming is best effort
+        for library, name in components:
+            if library in ("diffusers", "transformers"):
+                targets.append(f"scheduler:{name}" if "Scheduler" in name else f"{library}:{name}")
     scheduler = getattr(getattr(card, "defaults", None), "scheduler", None)
     if scheduler is not None:
         targets.append(f"scheduler:{scheduler.name}")

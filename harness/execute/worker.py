@@ -507,9 +507,7 @@ def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: R
     stage.start("quality pass", total=job.num_samples, unit="items")
     for r in job.quality_requests():
         batch = generator.generate(r)
-        if record.quality_invalid is None and not np.isfinite(batch.data).all():
-            record.quality_invalid = "outputs contain NaN or Inf"
-        scorer.update(batch)
+        scorer.update(batch)  # checks the batch for NaN and Inf (then nothing is scored: invalid)
         if scorer.keeps_outputs:
             kept.append(batch)
         if sum(len(s) for s in shown) < SAMPLES_SAVED:
@@ -523,6 +521,8 @@ def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: R
             str(Path(p).relative_to(run_dir)) for p in save_samples(Samples.concat(shown), folder)
         ]
     record.num_samples = scorer.items
+    if scorer.invalid:
+        record.quality_invalid = "outputs contain NaN or Inf"
     stage.start("metrics", total=len(job.metrics), unit="metrics")
     record.metrics = scorer.compute(on_metric=stage.step)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["build_pipeline_from_config_dir", "read_model_index"]
+__all__ = ["build_pipeline_from_config_dir", "component_classes", "read_model_index"]
 
 MODEL_INDEX = "model_index.json"
 
@@ -50,6 +50,15 @@ def _is_component_entry(value: Any) -> bool:
         and all(v is None or isinstance(v, str) for v in value)
         and (value[0] is None) == (value[1] is None)
     )
+
+
+def component_classes(index: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``component → (library, class name)`` of a parsed ``model_index.json`` (empty components left out)."""
+    return {
+        k: (v[0], v[1])
+        for k, v in index.items()
+        if not k.startswith("_") and _is_component_entry(v) and v[0] is not None
+    }
 
 
 def _resolve_class(library: str, class_name: str, component: str) -> type:

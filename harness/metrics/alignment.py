@@ -23,7 +23,32 @@ from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 
-__all__ = ["CLIPScore", "CLIPScoreOptions"]
+__all__ = ["CLIPScore", "CLIPScoreOptions", "per_item_scores", "prompts_of"]
+
+
+def prompts_of(name: str, samples: Samples) -> list[str]:
+    """The samples' prompts, one per item; the metric is skipped when the caller attached none."""
+    prompts = getattr(samples, "prompts", None)
+    if not prompts:
+        raise MetricSkipped("the samples carry no prompts (Samples.prompts is not set by the caller)")
+    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError(f"{name}: prompts must be a list of strings, got {type(prompts).__name__}")
+    if len(prompts) != len(samples):
+        raise ValueError(f"{name}: {len(prompts)} prompts for {len(samples)} samples (one per item expected)")
+    return list(prompts)
+
+
+def per_item_scores(samples: Samples, prompts: list[str], score: Any) -> np.ndarray:
+    """``score(images, prompts)`` of each image, or of each video's frames (each with its video's prompt)
+    averaged per video: (N,) float64."""
+    if samples.modality == "image":
+        return np.asarray(score(samples.data, prompts), dtype=np.float64)
+    if samples.modality == "video":
+        f = samples.data.shape[1]
+        frames = samples.data.reshape(-1, *samples.data.shape[2:])
+        per_frame = np.asarray(score(frames, [p for p in prompts for _ in range(f)]), dtype=np.float64)
+        return per_frame.reshape(len(samples), f).mean(axis=1)
+    raise MetricSkipped(f"applies to image, video, not {samples.modality}")
 
 
 class CLIPScoreOptions(MetricOptions):
@@ -125,27 +150,9 @@ class CLIPScore(Metric):
         return 100.0 * (np.maximum(cos, 0.0) if self.nonnegative else cos)
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
-        prompts = getattr(samples, "prompts", None)
-        if not prompts:
-            raise MetricSkipped("the samples carry no prompts (Samples.prompts is not set by the caller)")
-        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-            raise ValueError(f"{self.name}: prompts must be a list of strings, got {type(prompts).__name__}")
-        if len(prompts) != len(samples):
-            raise ValueError(
-                f"{self.name}: {len(prompts)} prompts for {len(samples)} samples (one per item expected)"
-            )
-        if samples.modality == "image":
-            per = self.scores(samples.data, list(prompts))
-        elif samples.modality == "video":
-            f = samples.data.shape[1]
-            frames = samples.data.reshape(-1, *samples.data.shape[2:])
-            per = (
-                self.scores(frames, [p for p in prompts for _ in range(f)])
-                .reshape(len(samples), f)
-                .mean(axis=1)
-            )
-        else:
-            raise MetricSkipped(f"applies to image, video, not {samples.modality}")
+        if samples.modality not in self.modalities:
+            raise MetricSkipped(f"applies to {', '.join(self.modalities)}, not {samples.modality}")
+        per = per_item_scores(samples, prompts_of(self.name, samples), self.scores)
         self._values.extend(float(v) for v in per)
 
     def compute(self) -> MetricValue:

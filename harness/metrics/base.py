@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
+import threading
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -154,3 +158,45 @@ class Metric(ABC):
             status="skipped",
             reason=reason,
         )
+
+
+class SamplesMemo:
+    """Work on one ``Samples`` object done once for all the metrics that need it: the quality pass hands each
+    batch to every metric in turn, so the features PRDC's four metrics share, or the per-video scores VBench's
+    dimensions and ``vbench_mlperf`` share, are computed for the first and read by the others. Entries match by
+    the object's identity, checked through a weak reference (a freed batch never matches, even if its id is
+    reused), and only the last ``keep`` are kept: memory stays that of a batch's results."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._table: OrderedDict[tuple[Any, ...], tuple[Any, int, Any]] = OrderedDict()
+
+    def get(self, samples: Samples, key: tuple[Any, ...], make: Callable[[], Any]) -> tuple[int, Any, bool]:
+        """``(token, value, computed)``: the value of ``make()`` for ``samples`` under ``key``, computed on the
+        first call only (``computed`` says whether this call did); the token names that value."""
+        full = (id(samples), id(samples.data), samples.data.shape, key)
+        with self._lock:
+            hit = self._table.get(full)
+            if hit is not None and hit[0]() is samples:
+                return hit[1], hit[2], False
+        value = make()
+        with self._lock:
+            token = next(self._tokens)
+            self._table[full] = (weakref.ref(samples), token, value)
+            self._table.move_to_end(full)
+            for k in [k for k, (ref, _, _) in self._table.items() if ref() is None]:
+                del self._table[k]
+            while len(self._table) > self.keep:
+                self._table.popitem(last=False)
+        return token, value, True
+
+    def values(self) -> list[Any]:
+        """What is kept, oldest first."""
+        with self._lock:
+            return [value for _, _, value in self._table.values()]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._table.clear()

@@ -23,7 +23,6 @@ import hashlib
 import itertools
 import os
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +33,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from harness.errors import MetricSkipped
 from harness.loaders.base import Samples
-from harness.metrics.base import MetricOptions, MetricValue
+from harness.metrics.base import MetricOptions, MetricValue, SamplesMemo
 from harness.metrics.distribution import (
     FeatureOptions,
     _FeatureMetric,
@@ -104,7 +103,7 @@ class SharedWork:
         self.keep = keep
         self._lock = threading.Lock()
         self._tokens = itertools.count(1)
-        self._features: OrderedDict[tuple[Any, ...], tuple[Any, int, np.ndarray]] = OrderedDict()
+        self._features = SamplesMemo(keep)
         self._references: OrderedDict[tuple[Any, ...], tuple[int, np.ndarray, dict[str, Any]]] = OrderedDict()
         self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.computed = {"features": 0, "references": 0, "results": 0}  # what was computed, not read
@@ -119,17 +118,16 @@ class SharedWork:
         self, samples: Samples, setting: tuple[Any, ...], make: Callable[[], np.ndarray]
     ) -> tuple[int, np.ndarray]:
         """``(token, features)`` of ``samples`` under an extractor ``setting``, computed once."""
-        key = (id(samples), id(samples.data), samples.data.shape, setting)
-        with self._lock:
-            hit = self._features.get(key)
-            if hit is not None and hit[0]() is samples:
-                return hit[1], hit[2]
-        feats = make()
-        feats.setflags(write=False)
-        with self._lock:
-            token = next(self._tokens)
-            self._put(self._features, key, (weakref.ref(samples), token, feats))
-            self.computed["features"] += 1
+
+        def compute() -> np.ndarray:
+            feats = make()
+            feats.setflags(write=False)
+            return feats
+
+        token, feats, computed = self._features.get(samples, ("prdc-features", setting), compute)
+        if computed:
+            with self._lock:
+                self.computed["features"] += 1
         return token, feats
 
     def reference(

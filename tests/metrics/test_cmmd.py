@@ -346,25 +346,6 @@ def test_refstats_for_cmmd_bad_input_exits_2(tmp_path, capsys, extra, match):
 # ------------------------------------------------------------------------------------------- the real code path
 
 
-@pytest.fixture
-def offline_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def one_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(before)
-
-
 def test_clip_l14_extractor_prepares_images_as_the_reference_code(offline_env, monkeypatch, one_thread):
     """A tiny random CLIP saved as the bundle's files: located, verified, and each embedding equals the
     reference code's steps written out here (crop, PIL bicubic, /255, CLIP mean/std, projection, L2 norm)."""

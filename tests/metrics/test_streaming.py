@@ -137,3 +137,25 @@ def test_a_batch_with_nan_makes_every_metric_invalid_and_stops_scoring(tmp_path)
 def test_no_outputs_are_kept_without_a_pairwise_metric(tmp_path):
     assert MetricScorer(_job("image", ["psnr"], None), tmp_path).keeps_outputs
     assert not MetricScorer(_job("image", ["fd_digits", "class_accuracy"], None), tmp_path).keeps_outputs
+
+
+def test_samples_memo_computes_once_per_batch_and_forgets_freed_ones():
+    from harness.metrics.base import SamplesMemo
+
+    memo, calls = SamplesMemo(keep=2), []
+    a = _samples("image", (4, 4, 1), {}, 2, seed=9)
+
+    def make(tag):
+        return lambda: calls.append(tag) or tag
+
+    first = memo.get(a, ("k",), make("a"))
+    assert first[1:] == ("a", True) and memo.get(a, ("k",), make("again"))[1:] == ("a", False)
+    assert memo.get(a, ("other",), make("a2"))[1:] == ("a2", True)  # another key: its own value
+    b = a.take(0, 2)  # equal data, another object: computed anew
+    assert memo.get(b, ("k",), make("b"))[1:] == ("b", True) and calls == ["a", "a2", "b"]
+    del a, first
+    import gc
+
+    gc.collect()
+    memo.get(b, ("k2",), make("b2"))  # an insert drops the entries of freed batches
+    assert memo.values() == ["b", "b2"]

@@ -492,17 +492,6 @@ def wdir(tmp_path_factory):
     return d
 
 
-@pytest.fixture
-def offline_env(monkeypatch, tmp_path):
-    """Empty torch hub and HF caches, so only HARNESS_WEIGHTS_DIR can provide weights."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.delenv("HARNESS_WEIGHTS_DIR", raising=False)
-    return tmp_path
-
-
 def _job(metrics):
     return SimpleNamespace(baseline_job_id=None, modality=None, random_weights=False, metrics=metrics)
 

@@ -22,7 +22,9 @@ from pydantic import Field
 from harness.errors import MetricSkipped, WeightsNotFoundError
 from harness.loaders.base import Samples
 from harness.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci
+from harness.metrics.alignment import per_item_scores, prompts_of
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.extractors import quantize
 from harness.metrics.pairwise import check_range
 
 __all__ = ["PreferenceMetric", "PreferenceOptions", "prompts_of", "to_uint8"]
@@ -41,19 +43,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
         images = np.repeat(images, 3, axis=-1)
     elif images.shape[-1] != 3:
         raise ValueError(f"expected RGB (3 channels) or grayscale (1) images, got shape {images.shape}")
-    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
-
-
-def prompts_of(name: str, samples: Samples) -> list[str]:
-    """The samples' prompts, one per item; skipped when the caller attached none."""
-    prompts = getattr(samples, "prompts", None)
-    if not prompts:
-        raise MetricSkipped("the samples carry no prompts (Samples.prompts is not set by the caller)")
-    if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-        raise ValueError(f"{name}: prompts must be a list of strings, got {type(prompts).__name__}")
-    if len(prompts) != len(samples):
-        raise ValueError(f"{name}: {len(prompts)} prompts for {len(samples)} samples (one per item expected)")
-    return list(prompts)
+    return quantize(images)
 
 
 class PreferenceMetric(Metric):
@@ -141,13 +131,7 @@ class PreferenceMetric(Metric):
             prompts = prompts_of(self.name, samples)
         else:
             prompts = [""] * len(samples)
-        if samples.modality == "image":
-            per = self.scores(samples.data, prompts)
-        else:
-            f = samples.data.shape[1]
-            frames = samples.data.reshape(-1, *samples.data.shape[2:])
-            per = self.scores(frames, [p for p in prompts for _ in range(f)]).reshape(len(samples), f).mean(1)
-        self._values.extend(float(v) for v in per)
+        self._values.extend(float(v) for v in per_item_scores(samples, prompts, self.scores))
 
     def compute(self) -> MetricValue:
         if not self._values:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import weakref
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -11,7 +10,7 @@ from pydantic import Field
 
 from harness.errors import MetricSkipped, WeightsNotFoundError
 from harness.loaders.base import Samples
-from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricValue, SamplesMemo, version_of
 from harness.metrics.pairwise import check_range
 from harness.metrics.vbench import nets
 
@@ -32,9 +31,9 @@ MLPERF_DIMENSIONS = (
     "background_consistency",
 )
 
-# Per-video (numerator, denominator) already computed in this process for a Samples object, so that
-# vbench_mlperf and the dimension metrics of one job score each video once: (id, key) → (weakref, scores).
-_MEMO: dict[tuple[int, tuple[Any, ...]], tuple[Any, list[tuple[float, float]]]] = {}
+# Per-video (numerator, denominator) already computed in this process for a batch, so that vbench_mlperf and
+# the dimension metrics of one job score each video once.
+_MEMO = SamplesMemo()
 
 
 def ratio_bootstrap_ci(
@@ -147,15 +146,12 @@ class VBenchDimension(Metric):
                 raise MetricSkipped(str(exc)) from None
         return self._scorer
 
-    def _memo_key(self, samples: Samples) -> tuple[int, tuple[Any, ...]]:
-        return id(samples), (self.dimension, self.prompts, self.device, self.weights_dir)
-
     def scores(self, samples: Samples) -> list[tuple[float, float]]:
-        """Per selected video (numerator, denominator), computed once per Samples object in this process."""
-        key = self._memo_key(samples)
-        hit = _MEMO.get(key)
-        if hit is not None and hit[0]() is samples:
-            return hit[1]
+        """Per selected video (numerator, denominator), computed once per batch in this process."""
+        key = ("vbench", self.dimension, self.prompts, self.device, self.weights_dir)
+        return _MEMO.get(samples, key, lambda: self._score_videos(samples))[1]
+
+    def _score_videos(self, samples: Samples) -> list[tuple[float, float]]:
         data = self.videos(samples)
         chosen = self.selected(samples)
         if not chosen:
@@ -168,11 +164,7 @@ class VBenchDimension(Metric):
         from harness.metrics.vbench.scoring import Item, to_uint8
 
         items = [Item(f"video-{i:04d}.mp4", to_uint8(data[i]), aux) for i, aux in chosen]
-        out = self.scorer().score(items, samples.fps)
-        for k in [k for k, (ref, _) in _MEMO.items() if ref() is None]:
-            del _MEMO[k]
-        _MEMO[key] = (weakref.ref(samples), out)
-        return out
+        return self.scorer().score(items, samples.fps)
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
         out = self.scores(samples)
