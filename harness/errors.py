@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Exit codes of every command: 0 a success this run measured, 1 a failure or nothing measured, 2 bad input,
+# 3 an internal error (a bug). What counts as a success is decided in :mod:`harness.results.outcome`.
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
 
 class HarnessError(Exception):
     """Base class of the harness's own errors."""

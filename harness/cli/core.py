@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import UserInputError
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+from harness.errors import EXIT_BAD_INPUT, UserInputError
+from harness.errors import EXIT_FAILED as EXIT_FAILED  # re-exported: the commands import them from here
+from harness.errors import EXIT_INTERNAL as EXIT_INTERNAL
+from harness.errors import EXIT_OK as EXIT_OK
 
 
 def printable(text: str) -> str:

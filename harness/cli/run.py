@@ -138,20 +138,7 @@ def _execute(
     )
 
     def on_record(rec: Record) -> None:
-        if rec.ok and rec.latency_ms is not None:
-            thr = rec.throughput
-            rate = f"  {thr.value:.3g} {thr.unit}" if thr is not None else ""
-            bad = [n for n, mv in rec.metrics.items() if mv.status in ("failed", "invalid")]
-            note = f"  metric(s) {', '.join(bad)} not computed" if bad else ""
-            lg = rec.loadgen
-            served = f"  max {lg.max_qps:.3g} QPS" if lg is not None and lg.max_qps is not None else ""
-            display.job_done(f"{rec.label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{served}{note}")
-        else:
-            e = rec.error
-            advice = f" → {e.advice}" if e is not None and e.advice else ""
-            display.job_done(
-                f"{rec.label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}{advice}"
-            )
+        display.job_done(job_line(rec))
         if meta.device_environment is None and rec.environment is not None:
             meta.device_environment = rec.environment
             store.write_meta(meta)
@@ -177,6 +164,24 @@ def _execute(
     return code
 
 
+def job_line(rec: Any) -> str:
+    """The run's line for one finished job: its headline figures, or its status and error; metrics not
+    computed and the conditions that distort its timing (contention, throttling) as the record flags them."""
+    if rec.ok and rec.latency_ms is not None:
+        thr = rec.throughput
+        rate = f"  {thr.value:.3g} {thr.unit}" if thr is not None else ""
+        bad = [n for n, mv in rec.metrics.items() if mv.status in ("failed", "invalid")]
+        note = f"  metric(s) {', '.join(bad)} not computed" if bad else ""
+        lg = rec.loadgen
+        served = f"  max {lg.max_qps:.3g} QPS" if lg is not None and lg.max_qps is not None else ""
+        flags = rec.conditions.flags if rec.conditions is not None else []
+        marks = f"  [{', '.join(flags)}]" if flags else ""
+        return f"{rec.label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{served}{note}{marks}"
+    e = rec.error
+    advice = f" → {e.advice}" if e is not None and e.advice else ""
+    return f"{rec.label}: {rec.status.upper()} {e.type if e else ''}: {e.message if e else ''}{advice}"
+
+
 def _log_to_mlflow(run_dir: Any, args: argparse.Namespace, line: Any) -> int:
     """``--mlflow``: the finished run into MLflow. A failure to log is exit 1 (what was asked did not happen)
     but loses nothing: the run folder is complete and ``harness log`` logs it later."""
@@ -192,27 +197,42 @@ def _log_to_mlflow(run_dir: Any, args: argparse.Namespace, line: Any) -> int:
 
 
 def closing_summary(records: list, line: Any = say) -> int:
-    """What the run measured and what it did not: failed jobs, and metrics failed, invalid or skipped with
-    their reasons. Exit 1 when a job failed or a metric failed or came out invalid."""
+    """What the run measured and what it did not (:mod:`harness.results.outcome`): failed jobs, jobs "ok"
+    without their headline or with it from a run its engine calls invalid, metrics failed or invalid, and
+    every metric skipped with its reason. Exit 1 unless every job is a measured success."""
+    from harness.results.outcome import Tally
+
+    tally = Tally.of_records(records)
     failed = [r for r in records if not r.ok]
-    problems: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for r in records:
-        for name, mv in r.metrics.items():
-            if mv.status in ("failed", "invalid", "skipped"):
-                problems[(mv.status, name, mv.reason or "")].append(r.label)
     if failed:
         line(f"{len(failed)} of {len(records)} jobs failed (see records.jsonl and logs/)")
-    for (status, name, reason), labels in sorted(problems.items()):
+    metric_lines: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s in tally.shortfalls:
+        job, sep, what = s.subject.partition(": metric ")
+        if sep:
+            metric_lines[(f"metric {what} {s.kind}", s.reason)].append(job)
+        elif s.kind != "failed":
+            line(f"{s.subject}: {s.label}: {s.reason}")
+    for r in records:
+        for name, mv in r.metrics.items():
+            if mv.status == "skipped":
+                metric_lines[(f"metric {name} skipped", mv.reason or "")].append(r.label)
+    for (what, reason), labels in sorted(metric_lines.items()):
         where = labels[0] if len(labels) == 1 else f"{len(labels)} jobs"
-        line(f"metric {name} {status} on {where}: {reason}")
-    bad_metrics = any(status in ("failed", "invalid") for status, _, _ in problems)
-    if not failed and not bad_metrics:
-        skipped = sum(len(v) for v in problems.values())
+        line(f"{what} on {where}: {reason}")
+    for note in tally.notes:
+        if ": metric " not in note:
+            line(f"note: {note}")
+    code = tally.exit_code()
+    if code == EXIT_OK:
+        skipped = sum(len(v) for k, v in metric_lines.items() if k[0].endswith(" skipped"))
         line(
-            f"{len(records)} of {len(records)} jobs ok"
+            f"{tally.measured} of {len(records)} jobs ok"
             + (f"; {skipped} metric value(s) skipped (above)" if skipped else "")
         )
-    return EXIT_FAILED if failed or bad_metrics else EXIT_OK
+    elif not failed and tally.measured < len(records):
+        line(f"{tally.measured} of {len(records)} jobs measured what they claim (above: why not the others)")
+    return code
 
 
 def register(sub: Any) -> None:

@@ -190,18 +190,7 @@ def noise_floors(records: list[Record]) -> list[dict[str, Any]]:
 
 def condition_flags(record: Record) -> list[str]:
     """Short marks for a job measured under conditions that distort its timing (the report flags them)."""
-    c = record.conditions
-    if c is None:
-        return []
-    return [
-        name
-        for name, on in (
-            ("contention", c.contention),
-            ("throttled", c.throttled),
-            ("oversubscribed", c.oversubscribed),
-        )
-        if on
-    ]
+    return record.conditions.flags if record.conditions is not None else []
 
 
 def conditions_rows(records: list[Record]) -> list[tuple[str, list[str], list[str]]]:

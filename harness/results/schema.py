@@ -220,6 +220,12 @@ class Conditions(Part):
     throttled: bool = False
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def flags(self) -> list[str]:
+        """Short marks for conditions that distort timing (reports and the run's progress lines show them)."""
+        marks = (("contention", self.contention), ("throttled", self.throttled))
+        return [name for name, on in (*marks, ("oversubscribed", self.oversubscribed)) if on]
+
 
 class Energy(Part):
     """Energy of the timed loop: per call of the timed request and per item; None with the reason where no
@@ -287,6 +293,9 @@ class ScenarioResult(Part):
     capacity: dict[str, Num] = Field(default_factory=dict)  # calibrated items/s by batch size
     loadgen_version: str | None = None
     reason: str | None = None
+    # MLPerf's rule: a headline figure comes only from runs LoadGen calls VALID; False: the suite opted out
+    # (the figure is then marked wherever it is shown).
+    require_valid: bool = True
 
 
 class Record(Part):
