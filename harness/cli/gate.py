@@ -74,23 +74,33 @@ def _write_outputs(markdown, junit, md: str, junit_text) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.gate.export import to_bencher, to_pytest_benchmark
+    from harness.gate.export import export_run
     from harness.results.store import dumps
 
     out = output_file(args.output, "--output")
-    if args.format == "bencher":
-        data = to_bencher(args.run_dir)
-        count = len(data)
-    else:
-        data = to_pytest_benchmark(args.run_dir)
-        count = len(data["benchmarks"])
-    text = json.dumps(json.loads(dumps(data)), indent=2)
+    result = export_run(args.run_dir, args.format)
+    where = (
+        "not exported (Bencher's format has no place for it)"
+        if args.format == "bencher"
+        else 'not exported, listed under "not_measured"'
+    )
+    for s in result.left_out:
+        err(f"warning: {where}: {s.text()}")
+    if not result.benchmarks:
+        err(f"error: {args.run_dir}: no job was measured: nothing to export, nothing written (above: why)")
+        return EXIT_FAILED
+    text = json.dumps(json.loads(dumps(result.data)), indent=2)
     if out is None:
         say(text)
     else:
         write_text(out, text + "\n", "--output")
-        say(f"wrote {args.output} ({count} benchmarks, {args.format} format)")
-    return EXIT_OK
+        say(f"wrote {args.output} ({result.benchmarks} benchmarks, {args.format} format)")
+    code = result.tally.reader_exit_code()
+    if code != EXIT_OK:
+        err(
+            f"error: {args.run_dir}: no job is a measured success (above: why); the file holds what was measured"
+        )
+    return code
 
 
 def cmd_gate_record(args: argparse.Namespace) -> int:
@@ -170,7 +180,9 @@ def register(sub: Any) -> None:
     cmp.set_defaults(fn=cmd_compare)
 
     ex = sub.add_parser(
-        "export", help="write a run in another tool's format (pytest-benchmark JSON, Bencher's BMF JSON)"
+        "export",
+        help="write a run's measured values in another tool's format (pytest-benchmark JSON, Bencher's BMF "
+        "JSON); jobs not measured are listed (pytest-benchmark) or named on stderr (BMF); exit 1 when none was",
     )
     ex.add_argument("run_dir", metavar="RUN_DIR")
     ex.add_argument(
