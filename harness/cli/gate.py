@@ -13,7 +13,7 @@ from harness.errors import UserInputError
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.gate.compare import compare_runs
-    from harness.gate.render import to_junit, to_markdown
+    from harness.gate.render import skipped_junit, skipped_markdown, to_junit, to_markdown
     from harness.gate.runs import NotComparable
     from harness.results.store import dumps
 
@@ -30,11 +30,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except NotComparable as exc:
         if not args.skip_on_mismatch:
             raise
-        # A baseline recorded on another kind of machine cannot judge this one: say so; nothing was compared.
-        say(
-            f"NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
+        # An explicit opt-out (make test on a machine unlike every baseline): exit 0, and every output says
+        # that nothing was compared and nothing passed.
+        reason = (
+            f"the baseline cannot judge this machine ({'; '.join(exc.differences)}); "
             "record one here with `make gate-baseline`"
         )
+        line = f"NOT COMPARED (--skip-on-mismatch): nothing was compared and nothing passed: {reason}"
+        if args.json:
+            verdict = {"verdict": "not compared", "passed": False, "exit_code": EXIT_OK}
+            say(json.dumps({**verdict, "skipped": "--skip-on-mismatch", "differences": exc.differences}))
+        else:
+            say(line)
+        _write_outputs(markdown, junit, skipped_markdown(reason), lambda: skipped_junit(reason))
         return EXIT_OK
     for w in cmp.warnings:
         err(f"warning: {w}")
@@ -42,10 +50,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         err(f"warning: comparing runs that differ (--allow-mismatch): {'; '.join(cmp.differences)}")
     md = to_markdown(cmp)
     say(json.dumps(json.loads(dumps(cmp.to_dict())), indent=2) if args.json else md)
+    if cmp.verdict == "not compared":
+        err("error: NOT COMPARED: no gate compared a value; each gate and why:")
+        for key, why in cmp.not_compared().items():
+            err(f"error: {key}: {why}")
+    _write_outputs(markdown, junit, md, lambda: to_junit(cmp))
+    return cmp.exit_code
+
+
+def _write_outputs(markdown, junit, md: str, junit_text) -> None:
+    """--markdown, --junit and $GITHUB_STEP_SUMMARY (appended)."""
     if markdown:
         write_text(markdown, md, "--markdown")
     if junit:
-        write_text(junit, to_junit(cmp), "--junit")
+        write_text(junit, junit_text(), "--junit")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         try:
@@ -53,27 +71,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 fh.write(md + "\n")
         except OSError as exc:
             err(f"warning: GITHUB_STEP_SUMMARY: cannot append to {summary} ({exc.strerror or exc})")
-    return EXIT_OK if cmp.passed else EXIT_FAILED
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from harness.gate.export import to_bencher, to_pytest_benchmark
+    from harness.gate.export import export_run
     from harness.results.store import dumps
 
     out = output_file(args.output, "--output")
-    if args.format == "bencher":
-        data = to_bencher(args.run_dir)
-        count = len(data)
-    else:
-        data = to_pytest_benchmark(args.run_dir)
-        count = len(data["benchmarks"])
-    text = json.dumps(json.loads(dumps(data)), indent=2)
+    result = export_run(args.run_dir, args.format)
+    where = (
+        "not exported (Bencher's format has no place for it)"
+        if args.format == "bencher"
+        else 'not exported, listed under "not_measured"'
+    )
+    for s in result.left_out:
+        err(f"warning: {where}: {s.text()}")
+    if not result.benchmarks:
+        err(f"error: {args.run_dir}: no job was measured: nothing to export, nothing written (above: why)")
+        return EXIT_FAILED
+    text = json.dumps(json.loads(dumps(result.data)), indent=2)
     if out is None:
         say(text)
     else:
         write_text(out, text + "\n", "--output")
-        say(f"wrote {args.output} ({count} benchmarks, {args.format} format)")
-    return EXIT_OK
+        say(f"wrote {args.output} ({result.benchmarks} benchmarks, {args.format} format)")
+    code = result.tally.reader_exit_code()
+    if code != EXIT_OK:
+        err(
+            f"error: {args.run_dir}: no job is a measured success (above: why); the file holds what was measured"
+        )
+    return code
 
 
 def cmd_gate_record(args: argparse.Namespace) -> int:
@@ -108,7 +135,8 @@ def cmd_gate_derive(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     cmp = sub.add_parser(
         "compare",
-        help="CI regression gate: compare HEAD_RUN with BASE_RUN under gates (exit 1 on a regression)",
+        help="CI regression gate: compare HEAD_RUN with BASE_RUN under gates (exit 1 on a regression, 2 when "
+        "no gate compared a value)",
     )
     cmp.add_argument(
         "base",
@@ -134,12 +162,14 @@ def register(sub: Any) -> None:
     cmp.add_argument(
         "--strict",
         action="store_true",
-        help="fail on inconclusive checks too (too few samples or too much noise to decide)",
+        help="fail on inconclusive checks (too few samples or too much noise to decide) and on gates that "
+        "compared no value too",
     )
     cmp.add_argument(
         "--skip-on-mismatch",
         action="store_true",
-        help="exit 0 with a NOT COMPARED note, instead of 2, when no baseline matches this machine",
+        help="when no baseline matches this machine: exit 0 instead of 2, every output saying NOT COMPARED "
+        "(nothing was compared and nothing passed)",
     )
     cmp.add_argument(
         "--allow-mismatch",
@@ -150,7 +180,9 @@ def register(sub: Any) -> None:
     cmp.set_defaults(fn=cmd_compare)
 
     ex = sub.add_parser(
-        "export", help="write a run in another tool's format (pytest-benchmark JSON, Bencher's BMF JSON)"
+        "export",
+        help="write a run's measured values in another tool's format (pytest-benchmark JSON, Bencher's BMF "
+        "JSON); jobs not measured are listed (pytest-benchmark) or named on stderr (BMF); exit 1 when none was",
     )
     ex.add_argument("run_dir", metavar="RUN_DIR")
     ex.add_argument(

@@ -14,6 +14,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out is not None:
         output_folder(args.out, "--out")
     out = build_report(args.run_dirs, args.out, html=args.html, allow_mismatch=args.allow_mismatch)
+    for line in out["read_once"]:
+        err(f"note: {line}")
     for w in out.get("warnings") or []:
         err(f"warning: {w}")
     for p in out["plots"]:
@@ -23,7 +25,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             say(f"wrote {out[key]}")
     for line in out.get("skipped") or []:
         err(f"skipped {line}")
-    return EXIT_OK
+    tally = out["tally"]
+    if tally.measured < out["n_jobs"]:
+        err(
+            f"note: {out['n_jobs'] - tally.measured} of {out['n_jobs']} jobs are not a measured success; "
+            "the report says why"
+        )
+    code = tally.reader_exit_code()
+    if code != EXIT_OK:
+        for s in tally.shortfalls:
+            err(f"error: {s.text()}")
+        err("error: no job was measured: the report shows only failures and shortfalls (above)")
+    return code
 
 
 def register(sub: Any) -> None:

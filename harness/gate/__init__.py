@@ -3,7 +3,8 @@
 - :mod:`.thresholds`: ``gates:`` (``+10%``, ``-1e-6``…) and gate files;
 - :mod:`.stats`: the latency test (Mann–Whitney U, Hodges–Lehmann), its rule and how much it can detect;
 - :mod:`.runs`, :mod:`.baselines`: the runs compared, folders of per-machine baselines;
-- :mod:`.compare`: the comparison and its verdict (pass, fail, inconclusive);
+- :mod:`.checks`: one job × one gated column; :mod:`.compare`: the comparison and its verdict (pass, fail,
+  inconclusive, not compared);
 - :mod:`.render`: Markdown, JUnit; :mod:`.export`: pytest-benchmark JSON; :mod:`.derive`: thresholds from noise.
 
 No torch, no scipy: ``harness compare`` starts fast. Names are re-exported lazily so that importing one
@@ -29,7 +30,7 @@ _EXPORTS = {
     "environment_differences": "runs",
     "record_baseline": "baselines",
     "open_baseline": "baselines",
-    "Check": "compare",
+    "Check": "checks",
     "Comparison": "compare",
     "compare_runs": "compare",
     "to_markdown": "render",

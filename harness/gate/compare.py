@@ -1,68 +1,37 @@
 """``harness compare BASE HEAD``: every gated column of every job, and a verdict that never passes what it
 did not compare.
 
-* **Latency** (``latency_ms.*``, ``latency_per_item_ms.p50``, ``throughput``) is decided on the raw samples
-  (:mod:`harness.gate.stats`): regressed, improved, within the gate — or *inconclusive* when the comparison
-  could not have caught a change of the threshold's size (too few samples, too much noise).
-* **Quality metrics** without an interval are deterministic (same seeds, same noise): compared directly.
-  Metrics with ``ci95`` regress only when the intervals are apart by more than the threshold.
-* **Memory and single values** (``peak_rss_mib``, ``first_call_ms``, ``load_s``, ``compile_s``) are compared
-  directly: ``+15%`` regresses when head > base × 1.15.
-
-A job ok in base and failed, interrupted or missing in head is a regression (``allow_missing`` turns missing
-jobs into a warning, for runs that are deliberately partial); a gated metric ok in base and failed, skipped
-or invalid in head is a regression; a column measured in base and absent in head is a regression.
+How each column is decided is in :mod:`harness.gate.checks`. A job ok in base and failed, interrupted or
+missing in head is a regression (``allow_missing`` turns missing jobs into a warning, for runs that are
+deliberately partial); a gated metric ok in base and failed, skipped or invalid in head is a regression; a
+column measured in base and absent in head is a regression. A gate that compared no value in any job (its
+column absent or null in both runs, or the same record in both) is *not compared*: the verdict is then
+never a pass, and a comparison in which no gate compared anything is *not compared* as a whole (exit 2).
+The verdict and exit code come from :class:`harness.results.outcome.Tally`, the one rule of every command.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
-from harness.errors import UserInputError
+from harness.errors import EXIT_BAD_INPUT, UserInputError
 from harness.gate.baselines import baselines_in, open_baseline
+from harness.gate.checks import NOT_COMPARED, Check, check_job
 from harness.gate.runs import NotComparable, Run, environment_differences, fingerprint_differences
-from harness.gate.stats import (
-    ALPHA,
-    POWER,
-    detectable_shift,
-    iterations_needed,
-    latency_rule,
-    robust_sigma,
-    shift_test,
-    smallest_p,
-)
+from harness.gate.stats import ALPHA, POWER
 from harness.gate.thresholds import Threshold, load_gate_file, parse_gates
-from harness.numfmt import fmt_ci
-from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
+from harness.results.columns import SPEED_COLUMNS, higher_is_better
+from harness.results.identity import record_id, same_folder_or_file
+from harness.results.outcome import Tally
 from harness.results.schema import Record
-from harness.results.table import column_value
 
-Verdict = Literal["ok", "regressed", "improved", "inconclusive", "n/a"]
-JobStatus = Literal["compared", "added", "removed", "missing", "failed", "fixed", "failing"]
-
-
-@dataclass
-class Check:
-    """One job × one gated column."""
-
-    key: str
-    threshold: str
-    verdict: Verdict
-    base: float | None = None
-    head: float | None = None
-    change: str = ""  # "×1.052 [1.031, 1.074]", "+3.1%", "-0.02"
-    detail: str = ""
-    method: str = ""  # "mann-whitney", "direct", "ci-gap", "status"
-    detectable: str | None = None  # inconclusive latency: the smallest change caught 80 % of the time
-    iterations_needed: int | None = None  # … and the iterations per side a conclusive comparison needs
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+JobStatus = Literal["compared", "added", "removed", "missing", "failed", "fixed", "failing", "same"]
+# The comparison's verdict, one word in the table (upper case), the JSON and JUnit: Tally's, with its
+# "nothing" said as what it is here.
+ComparisonVerdict = Literal["pass", "fail", "inconclusive", "not compared"]
+SAME_RECORD = "the same record in base and head (job_id and started_at): a copy compared with itself"
 
 
 @dataclass
@@ -108,9 +77,48 @@ class Comparison:
             return f"`{self.base.name}` (baseline `{chosen}`)"
         return f"`{self.base.name}`"
 
+    def not_compared(self) -> dict[str, str]:
+        """The gates that compared no value in any job, each with why, job by job (grouped by reason)."""
+        out: dict[str, str] = {}
+        for key in self.gates:
+            reasons: dict[str, list[str]] = {}
+            for j in self.jobs:
+                c = next((c for c in j.checks if c.key == key), None)
+                if c is not None and c.verdict != NOT_COMPARED:
+                    break
+                why = c.detail if c is not None else (j.note or j.status)
+                reasons.setdefault(why, []).append(j.label)
+            else:
+                out[key] = "; ".join(f"{why} ({self._which(labels)})" for why, labels in reasons.items())
+        return out
+
+    def _which(self, labels: list[str]) -> str:
+        return f"all {len(labels)} jobs" if len(labels) == len(self.jobs) > 1 else ", ".join(labels)
+
+    def tally(self) -> Tally:
+        """What this comparison compared and what it did not, as :class:`Tally` counts it: one measured value
+        per decided check (ok, improved, inconclusive), a shortfall per regression, failed job, inconclusive
+        check and gate that compared nothing; jobs added, removed, fixed or failing in both are notes."""
+        tally = Tally()
+        for j in self.jobs:
+            if j.status == "failed":
+                tally.add(j.label, "failed", j.note)
+            elif j.status == "missing" and not j.allowed:
+                tally.add(j.label, "regressed", j.note)
+            elif j.status not in ("compared", "same"):
+                tally.notes.append(f"{j.label}: {j.status}: {j.note}")
+            for c in j.checks:
+                if c.verdict in ("ok", "improved", "inconclusive"):
+                    tally.measured += 1
+                if c.verdict in ("regressed", "inconclusive"):
+                    tally.add(f"{j.label}: {c.key}", c.verdict, c.detail)
+        for key, why in self.not_compared().items():
+            tally.add(f"gate {key}", "not_compared", why)
+        return tally
+
     @property
     def regressions(self) -> int:
-        return sum(j.regressions for j in self.jobs)
+        return self.tally().count("regressed", "failed")
 
     @property
     def improvements(self) -> int:
@@ -118,22 +126,28 @@ class Comparison:
 
     @property
     def inconclusive(self) -> int:
-        return sum(j.inconclusive for j in self.jobs)
+        return self.tally().count("inconclusive")
 
     def count(self, status: str) -> int:
         return sum(j.status == status for j in self.jobs)
 
     @property
-    def verdict(self) -> Literal["pass", "fail", "inconclusive"]:
-        """fail: a regression (or, with ``strict``, anything undecided); inconclusive: no regression found,
-        but some comparison could not have caught one; pass: every gated comparison was decided."""
-        if self.regressions or (self.strict and self.inconclusive):
-            return "fail"
-        return "inconclusive" if self.inconclusive else "pass"
+    def verdict(self) -> ComparisonVerdict:
+        """fail: a regression (or, with ``strict``, anything undecided or not compared); not compared: no gate
+        compared a value; inconclusive: no regression found, but some check could not have caught one or
+        some gate compared nothing; pass: every gate compared values and every check was decided."""
+        verdict = self.tally().verdict(strict=self.strict)
+        return NOT_COMPARED if verdict == "nothing" else verdict
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass or inconclusive, 1 fail, 2 when nothing was compared (the gates name columns these runs
+        do not have: bad input)."""
+        return self.tally().exit_code(strict=self.strict, nothing=EXIT_BAD_INPUT)
 
     @property
     def passed(self) -> bool:
-        return self.verdict != "fail"
+        return self.verdict in ("pass", "inconclusive")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +155,8 @@ class Comparison:
             "head": str(self.head.path),
             "verdict": self.verdict,
             "passed": self.passed,
+            "exit_code": self.exit_code,
+            "not_compared": self.not_compared(),
             "strict": self.strict,
             "allow_missing": self.allow_missing,
             "gates": {k: t.text for k, t in self.gates.items()},
@@ -164,225 +180,6 @@ class Comparison:
                 for j in self.jobs
             ],
         }
-
-
-# ------------------------------------------------------------------------------------------ the columns
-
-
-def samples_of(record: Record, key: str) -> np.ndarray | None:
-    """Per-iteration values of a sampled column, in its own unit; None when the record has none usable."""
-    raw = record.latency_ms.samples if record.latency_ms is not None else []
-    if len(raw) < 2:
-        return None
-    lat = np.asarray(raw, dtype=np.float64)
-    if not np.isfinite(lat).all() or (lat <= 0).any():
-        return None
-    if key == "latency_per_item_ms.p50":
-        return lat / max(int(record.batch_size or 1), 1)
-    if key == "throughput":
-        per_call = record.throughput.per_call if record.throughput is not None else None
-        return (per_call or 1.0) * 1000.0 / lat
-    return lat
-
-
-def statistic(x: np.ndarray, key: str) -> float:
-    if key.endswith(".p90"):
-        return float(np.percentile(x, 90))
-    if key.endswith(".p99"):
-        return float(np.percentile(x, 99))
-    if key.endswith(".mean"):
-        return float(np.mean(x))
-    return float(np.median(x))
-
-
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "–"
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    a = abs(v)
-    if a != 0 and (a < 1e-3 or a >= 1e6):
-        return f"{v:.3e}"
-    if a >= 100:
-        return f"{v:.0f}"
-    return f"{v:.4g}"
-
-
-def _check_sampled(key: str, thr: Threshold, b_rec: Record, h_rec: Record) -> Check:
-    bs, hs = samples_of(b_rec, key), samples_of(h_rec, key)
-    if bs is None or hs is None:
-        where = " and ".join(w for w, s in (("base", bs), ("head", hs)) if s is None)
-        return Check(
-            key,
-            thr.text,
-            "inconclusive",
-            column_value(b_rec, key),
-            column_value(h_rec, key),
-            "",
-            f"no per-iteration samples in {where} (at least 2 are needed to test a change)",
-            "mann-whitney",
-        )
-    worse = thr.worse_sign(higher_is_better(key))
-    test = shift_test(bs, hs, log=thr.relative)
-    b_val, h_val = statistic(bs, key), statistic(hs, key)
-    # p50, mean and throughput: the HL shift of the whole distribution; p90/p99: their own ratio or difference.
-    if key.endswith((".p90", ".p99")):
-        test.estimate = np.array([math.log(h_val / b_val) if thr.relative else h_val - b_val])
-    verdict = int(latency_rule(test, thr.amount, relative=thr.relative, higher_is_worse=worse > 0)[0])
-    est, lo, hi = float(test.estimate[0]), float(test.lower[0]), float(test.upper[0])
-    n_b, n_h = len(bs), len(hs)
-    if thr.relative:
-        bad_ratio = 1 + thr.amount if worse > 0 else 1 - thr.amount
-        size = abs(math.log(bad_ratio))
-        bounded = math.isfinite(lo) and math.isfinite(hi)
-        change = "×" + (
-            fmt_ci(math.exp(est), math.exp(lo), math.exp(hi)) if bounded else fmt_ci(math.exp(est))
-        )
-        half_text = f"ratio {'≥' if worse > 0 else '≤'} {math.sqrt(bad_ratio):.4g}"
-    else:
-        size = thr.amount
-        bounded = math.isfinite(lo) and math.isfinite(hi)
-        change = ("+" if est > 0 else "") + (fmt_ci(est, lo, hi) if bounded else fmt_ci(est))
-        half_text = f"shift {'≥' if worse > 0 else '≤'} {worse * thr.amount / 2:.4g}"
-    p_worse = float(test.p_higher[0] if worse > 0 else test.p_lower[0])
-    detail = (
-        f"{n_b} vs {n_h} samples; p(worse) = {p_worse:.2g} ({'exact' if test.exact[0] else 'normal'}); "
-        f"{1 - 2 * ALPHA:.0%} CI in brackets; a regression needs p ≤ {ALPHA:g} and {half_text}"
-    )
-    check = Check(
-        key,
-        thr.text,
-        {1: "regressed", -1: "improved", 0: "ok"}[verdict],
-        b_val,
-        h_val,
-        change,
-        detail,
-        "mann-whitney",
-    )
-    if verdict == 0:
-        _decidability(check, thr, bs, hs, size, worse)
-    return check
-
-
-def _decidability(
-    check: Check, thr: Threshold, bs: np.ndarray, hs: np.ndarray, size: float, worse: int
-) -> None:
-    """Mark a check inconclusive when a change of the threshold's size would have been caught less than
-    POWER of the time at this noise and sample count; say what it could catch and what it would need."""
-    scale_b, scale_h = (np.log(bs), np.log(hs)) if thr.relative else (bs, hs)
-    sigma = math.sqrt((robust_sigma(scale_b) ** 2 + robust_sigma(scale_h) ** 2) / 2.0)
-    half = size / 2.0
-    n_b, n_h = len(bs), len(hs)
-    detectable = detectable_shift(sigma, n_h, n_b, half)
-    if detectable <= size:
-        return
-    need = iterations_needed(sigma, size, half)
-    need_text = (
-        f"a {thr.text} gate needs ≥ {need} iterations per side (measurement.min_iterations)"
-        if need is not None
-        else f"the noise is too large for a {thr.text} gate at any practical iteration count"
-    )
-    if smallest_p(n_b, n_h) > ALPHA:
-        why = f"{n_b} vs {n_h} samples cannot reach p ≤ {ALPHA:g} whatever the change"
-        check.detectable = "none"
-    else:
-        caught = f"×{math.exp(worse * detectable):.3f}" if thr.relative else f"{worse * detectable:+.4g}"
-        spread = f"σ ≈ {math.expm1(sigma):.1%}" if thr.relative else f"σ ≈ {sigma:.3g}"
-        why = f"at this noise ({spread}) {n_b} vs {n_h} samples catch only changes of {caught} or more {POWER:.0%} of the time"
-        check.detectable = caught
-    check.verdict = "inconclusive"
-    check.iterations_needed = need
-    check.detail = f"{why}; {need_text}. {check.detail}"
-
-
-def _check_direct(
-    key: str,
-    thr: Threshold,
-    b: float | None,
-    h: float | None,
-    hib: bool,
-    b_ci: tuple[float, float] | None = None,
-    h_ci: tuple[float, float] | None = None,
-) -> Check:
-    worse = thr.worse_sign(hib)
-    if b is None:
-        return Check(key, thr.text, "n/a", b, h, "", "no value in base: nothing to compare with", "direct")
-    if h is None:
-        return Check(key, thr.text, "regressed", b, h, "", "measured in base, no value in head", "direct")
-    if math.isnan(b) or math.isnan(h):
-        if math.isnan(h) and not math.isnan(b):
-            return Check(key, thr.text, "regressed", b, h, "→ NaN", "head value is NaN", "direct")
-        both = math.isnan(b) and math.isnan(h)
-        return Check(key, thr.text, "n/a" if both else "improved", b, h, "", "NaN in base", "direct")
-    limit = thr.amount * abs(b) if thr.relative else thr.amount
-    if b_ci or h_ci:
-        # Sampled estimates: the intervals must be apart by more than the threshold.
-        b_lo, b_hi = b_ci if b_ci else (b, b)
-        h_lo, h_hi = h_ci if h_ci else (h, h)
-        if worse > 0:
-            gap_worse, gap_better = h_lo - b_hi, b_lo - h_hi
-        else:
-            gap_worse, gap_better = b_lo - h_hi, h_lo - b_hi
-        verdict: Verdict = "regressed" if gap_worse > limit else ("improved" if gap_better > limit else "ok")
-        detail = (
-            f"95% CIs base [{fmt(b_lo)}, {fmt(b_hi)}] head [{fmt(h_lo)}, {fmt(h_hi)}]; "
-            f"regressed if apart by > {limit:.4g}"
-        )
-        return Check(key, thr.text, verdict, b, h, _change_text(b, h, thr.relative), detail, "ci-gap")
-    if b == h:  # equal infinities included (PSNR of identical outputs)
-        delta = 0.0
-    elif math.isinf(b) or math.isinf(h):
-        delta = math.inf if h > b else -math.inf
-    else:
-        delta = h - b
-    verdict = "regressed" if worse * delta > limit else ("improved" if -worse * delta > limit else "ok")
-    bound = fmt(b + worse * limit) if math.isfinite(b) else fmt(b)
-    detail = f"regressed if {'above' if worse > 0 else 'below'} {bound}"
-    return Check(key, thr.text, verdict, b, h, _change_text(b, h, thr.relative), detail, "direct")
-
-
-def _change_text(b: float, h: float, relative: bool) -> str:
-    if b == h:
-        return "="
-    if relative:
-        if b == 0:
-            return "+∞%" if h > b else "-∞%"
-        return f"{(h / b - 1) * 100:+.2f}%"
-    return f"{h - b:+.4g}"
-
-
-def _check_metric(key: str, thr: Threshold, b_rec: Record, h_rec: Record) -> Check:
-    bm, hm = b_rec.metric(key), h_rec.metric(key)
-    if bm is None or not bm.ok:
-        why = (
-            "not computed in base"
-            if bm is None
-            else f"{bm.status} in base" + (f": {bm.reason}" if bm.reason else "")
-        )
-        return Check(key, thr.text, "n/a", None, None, "", why, "status")
-    if hm is None or not hm.ok:
-        why = (
-            "not computed in head"
-            if hm is None
-            else f"{hm.status} in head" + (f": {hm.reason}" if hm.reason else "")
-        )
-        return Check(key, thr.text, "regressed", bm.value, None, "", f"ok in base, {why}", "status")
-    return _check_direct(key, thr, bm.value, hm.value, bm.higher_is_better, bm.ci95, hm.ci95)
-
-
-def check_job(b_rec: Record, h_rec: Record, gates: dict[str, Threshold]) -> list[Check]:
-    checks = []
-    for key, thr in gates.items():
-        if key in SAMPLED_COLUMNS:
-            checks.append(_check_sampled(key, thr, b_rec, h_rec))
-        elif key in SPEED_COLUMNS:
-            b, h = column_value(b_rec, key), column_value(h_rec, key)
-            checks.append(_check_direct(key, thr, b, h, higher_is_better(key)))
-        else:
-            checks.append(_check_metric(key, thr, b_rec, h_rec))
-    return checks
 
 
 # ----------------------------------------------------------------------------------------------- runs
@@ -409,7 +206,13 @@ def _direction(key: str, base: Run, head: Run) -> bool | None:
 
 
 def _job_result(
-    jid: str, b_rec: Record | None, h_rec: Record | None, head: Run, gates, allow_missing: bool
+    jid: str,
+    b_rec: Record | None,
+    h_rec: Record | None,
+    head: Run,
+    gates,
+    allow_missing: bool,
+    one_run: bool = False,
 ) -> JobResult:
     rec = h_rec or b_rec
     label = rec.label if rec is not None else jid
@@ -423,6 +226,8 @@ def _job_result(
         return JobResult(jid, label, "removed", f"{b_rec.status if b_rec else '?'} in base, not in head")
     if b_rec is None:
         return JobResult(jid, label, "added", "only in head")
+    if one_run or (record_id(b_rec) is not None and record_id(b_rec) == record_id(h_rec)):
+        return JobResult(jid, label, "same", SAME_RECORD)
     if b_rec.ok and not h_rec.ok:
         e = h_rec.error
         why = f": {e.type}: {e.message}" if e is not None else ""
@@ -475,11 +280,19 @@ def compare_runs(
             source=f"{base.path} vs {head.path}",
             differences=diffs,
         )
+    # A copy of a run (the same folder, a byte-identical records.jsonl, a record in both) tests nothing.
+    one_run = same_folder_or_file(base.path, head.path)
     order = list(base.records) + [j for j in head.records if j not in base.records]
     jobs = [
-        _job_result(j, base.records.get(j), head.records.get(j), head, gates, allow_missing) for j in order
+        _job_result(j, base.records.get(j), head.records.get(j), head, gates, allow_missing, bool(one_run))
+        for j in order
     ]
     warnings = [f"head: {w}" for w in head.warnings] + [f"base: {w}" for w in base.warnings]
+    same = sum(j.status == "same" for j in jobs)
+    if one_run:
+        warnings.append(f"base and head are one run ({one_run}): comparing a run with itself tests nothing")
+    elif same:
+        warnings.append(f"{same} job(s) have the same record in base and head (copied): not compared")
     missing = sum(j.status == "missing" for j in jobs)
     if missing and allow_missing:
         warnings.append(f"{missing} job(s) ok in base are missing in head (allowed by --allow-missing)")

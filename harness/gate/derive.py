@@ -8,10 +8,11 @@ from itertools import combinations
 from pathlib import Path
 
 from harness.errors import UserInputError
-from harness.gate.compare import samples_of, statistic
-from harness.gate.runs import Run
+from harness.gate.checks import samples_of, statistic
+from harness.gate.runs import Run, environment_differences, fingerprint_differences
 from harness.gate.stats import shift_test
 from harness.results.columns import HIGHER_IS_BETTER_COLUMNS, MEMORY_COLUMNS, SAMPLED_COLUMNS, SPEED_COLUMNS
+from harness.results.identity import same_folder_or_file, shared_records
 from harness.results.schema import Record
 from harness.results.table import column_value
 
@@ -78,6 +79,8 @@ def derive_gates(
             f"--keys: unknown column '{unknown[0]}' "
             f"({did_you_mean(unknown[0], [*SPEED_COLUMNS, *sorted(metric_names)])})"
         )
+    for (pa, ra), (pb, rb) in combinations(zip(run_dirs, runs), 2):
+        _refuse_unless_repeats(pa, ra, pb, rb, keys)
     gates: dict[str, str] = {}
     spreads: list[Spread] = []
     for key in keys:
@@ -109,6 +112,47 @@ def derive_gates(
         gates[key] = text
         spreads.append(Spread(key, relative, worst, where, text))
     return gates, spreads
+
+
+REPEAT_HINT = "derive from separate runs of one suite on one machine and setup (harness run SUITE --repeat N)"
+
+
+def _refuse_unless_repeats(pa, a: Run, pb, b: Run, keys: list[str]) -> None:
+    """Noise is measured only between independent repeats of one setup: refuse (one line naming the
+    difference) two copies of one run, identical samples, and runs of another environment (device and
+    isolation included), metric fingerprint or backend options."""
+    where = f"gate derive: {pa} and {pb}"
+    copy = same_folder_or_file(a.path, b.path)
+    shared = shared_records(a.records.values(), b.records.values())
+    if copy or shared:
+        why = copy or (
+            f"{len(shared)} record(s) in both (the same job_id and started_at, e.g. {shared[0].label} "
+            f"started {shared[0].started_at})"
+        )
+        raise UserInputError(f"{where} are two copies of one run ({why}); {REPEAT_HINT}")
+    timed = [
+        (a.records[j].latency_ms.samples, b.records[j].latency_ms.samples)
+        for j in sorted(set(a.records) & set(b.records))
+        if a.records[j].latency_ms is not None and b.records[j].latency_ms is not None
+    ]
+    if timed and all(sa and sa == sb for sa, sb in timed):
+        raise UserInputError(
+            f"{where} have identical latency samples in every job ({len(timed)}): not independent "
+            f"measurements; {REPEAT_HINT}"
+        )
+    diffs = environment_differences(a, b) + fingerprint_differences(a, b, keys) + _backend_options(a, b)
+    if diffs:
+        raise UserInputError(f"{where} are not repeats of one setup: {'; '.join(diffs)}; {REPEAT_HINT}")
+
+
+def _backend_options(a: Run, b: Run) -> list[str]:
+    """``backend options of JOB {…} → {…}`` for each job planned in both runs with other backend options."""
+
+    def options(run: Run) -> dict[str, dict]:
+        return {j.get("job_id"): j.get("backend_options") or {} for j in run.meta.jobs or []}
+
+    oa, ob = options(a), options(b)
+    return [f"backend options of {j} {oa[j]} → {ob[j]}" for j in oa if j in ob and oa[j] != ob[j]]
 
 
 def _observed_change(key: str, a: Record, b: Record, relative: bool) -> float | None:

@@ -1,17 +1,78 @@
 """A run in other tools' formats: pytest-benchmark's JSON (for github-action-benchmark and friends) and
-Bencher's Metric Format (BMF, for ``bencher run --adapter json``)."""
+Bencher's Metric Format (BMF, for ``bencher run --adapter json``).
+
+Only measured values are exported (:mod:`harness.results.outcome`): a job is a benchmark when it is ok with
+its headline measured (and, for a LoadGen scenario, from a run LoadGen calls valid); a metric that failed,
+came out invalid or has no value is left out of its job. What is left out is never silent: pytest-benchmark's
+JSON lists it under a top-level ``not_measured`` key (the format's own hook, ``pytest_benchmark_update_json``,
+adds top-level keys; pytest-benchmark and github-action-benchmark read only ``benchmarks``), and
+:func:`export_run` returns it for the command to name on stderr (BMF has no place for it: every key is a
+benchmark and every value a measure with a number).
+"""
 
 from __future__ import annotations
 
 import math
 import re
 import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.gate.runs import Run
+from harness.results.outcome import Shortfall, Tally, record_shortfalls
 from harness.results.schema import Record
 from harness.results.table import flatten
+
+Format = Literal["pytest-benchmark", "bencher"]
+
+
+@dataclass
+class Export:
+    """A run in one format: the document, how many benchmarks it holds, and what it left out."""
+
+    data: Any
+    benchmarks: int
+    left_out: list[Shortfall] = field(default_factory=list)  # jobs and metrics not measured
+    tally: Tally = field(default_factory=Tally)
+
+
+def _open(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+def exported(r: Record) -> bool:
+    """Whether a job is a benchmark: ok, with no shortfall of the job itself (a headline measured and valid,
+    quality outputs valid). A job whose metric failed keeps its other measures; the metric is left out."""
+    return r.ok and not any(s.subject == r.label for s in record_shortfalls(r)[0])
+
+
+def left_out(run: Run) -> list[Shortfall]:
+    """Every job and metric of ``run`` that is not exported, with the reason."""
+    return [s for r in run.records.values() for s in record_shortfalls(r)[0]]
+
+
+def _not_measured_entries(run: Run, suite_name: str | None) -> list[dict[str, Any]]:
+    """pytest-benchmark's ``not_measured`` list: one entry per job or metric left out."""
+    out = []
+    for r in run.records.values():
+        for s in record_shortfalls(r)[0]:
+            what = "job" if s.subject == r.label else s.subject.removeprefix(f"{r.label}: ")
+            entry = {"fullname": _full_name(r, suite_name), "job_id": r.job_id, "status": r.status}
+            out.append({**entry, "what": what, "kind": s.kind, "reason": s.reason})
+    return out
+
+
+def export_run(run_dir: str | Path, fmt: Format) -> Export:
+    """``run_dir`` in ``fmt``, with what was left out and the run's :class:`Tally`."""
+    run = Run.open(run_dir)
+    if fmt == "bencher":
+        data: Any = to_bencher(run)
+        count = len(data)
+    else:
+        data = to_pytest_benchmark(run)
+        count = len(data["benchmarks"])
+    return Export(data, count, left_out(run), Tally.of_records(run.records.values()))
 
 
 def _quartiles(data: list[float]) -> tuple[float, float]:
@@ -67,44 +128,14 @@ def benchmark_stats(seconds: list[float]) -> dict[str, Any]:
     }
 
 
-def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
-    """A run as the JSON ``pytest --benchmark-json`` writes: one benchmark per ok job, times in seconds."""
+def to_pytest_benchmark(run_dir: Run | str | Path) -> dict[str, Any]:
+    """A run as the JSON ``pytest --benchmark-json`` writes: one benchmark per exported job (:func:`exported`)
+    with a timed loop, times in seconds; every job or metric left out is listed under ``not_measured``
+    (``fullname``, ``job_id``, ``status``, ``what``: ``job`` or ``metric NAME``, ``kind``, ``reason``)."""
     from importlib import metadata
 
-    run = Run.open(run_dir)
-    env = run.meta.environment
-    dev = run.device_environment()
+    run = _open(run_dir)
     suite_name = run.meta.suite_name
-    commit = env.harness_commit or ""
-    plat = env.platform or ""
-    machine_info = {
-        "node": "",
-        "processor": env.cpu or "",
-        "machine": next((p for p in ("x86_64", "aarch64", "arm64", "AMD64") if p in plat), ""),
-        "python_compiler": "",
-        "python_implementation": "CPython",
-        "python_implementation_version": env.python or "",
-        "python_version": env.python or "",
-        "python_build": ["", ""],
-        "release": "",
-        "system": plat.split("-")[0] if plat else "",
-        "cpu": {"brand_raw": env.cpu or "", "count": env.cpu_count},
-        "harness": {
-            "device": run.meta.device,
-            "device_name": dev.get("device_name"),
-            "torch_threads": dev.get("torch_threads"),
-            "cuda": dev.get("cuda"),
-            "packages": env.packages,
-        },
-    }
-    commit_info = {
-        "id": commit.removesuffix("-dirty") or "unversioned",
-        "time": None,
-        "author_time": None,
-        "dirty": commit.endswith("-dirty"),
-        "project": "harness",
-        "branch": "(unknown)",
-    }
     measurement = run.meta.measurement
     device = run.meta.device or ""
     benchmarks = []
@@ -112,8 +143,9 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
     for r in run.records.values():
         started = started or r.started_at
         samples = r.latency_ms.samples if r.latency_ms is not None else []
-        if not r.ok or not samples:
+        if not exported(r) or not samples:
             continue
+        notes = record_shortfalls(r)[1]
         suite = r.suite or suite_name
         name = _short_name(r)
         benchmarks.append(
@@ -139,7 +171,8 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
                     "max_qps": r.loadgen.max_qps if r.loadgen else None,
                     "offline.throughput": r.loadgen.throughput if r.loadgen else None,
                     "server.p99_ms": r.loadgen.p99_ms if r.loadgen and r.loadgen.kind == "server" else None,
-                    "metrics": {k: v.value for k, v in r.metrics.items() if v.ok},
+                    "metrics": {k: v.value for k, v in r.metrics.items() if v.ok and v.value == v.value},
+                    **({"notes": notes} if notes else {}),
                 },
                 "options": {
                     "disable_gc": False,
@@ -159,11 +192,52 @@ def to_pytest_benchmark(run_dir: str | Path) -> dict[str, Any]:
     except metadata.PackageNotFoundError:
         version = "5.1.0"  # the format written; pytest-benchmark is not installed here
     return {
-        "machine_info": machine_info,
-        "commit_info": commit_info,
+        "machine_info": _machine_info(run),
+        "commit_info": _commit_info(run),
         "benchmarks": benchmarks,
         "datetime": _iso(started),
         "version": version,
+        "not_measured": _not_measured_entries(run, suite_name),
+    }
+
+
+def _machine_info(run: Run) -> dict[str, Any]:
+    """pytest-benchmark's ``machine_info``, from run.json, with the harness's device under ``harness``."""
+    env = run.meta.environment
+    dev = run.device_environment()
+    plat = env.platform or ""
+    return {
+        "node": "",
+        "processor": env.cpu or "",
+        "machine": next((p for p in ("x86_64", "aarch64", "arm64", "AMD64") if p in plat), ""),
+        "python_compiler": "",
+        "python_implementation": "CPython",
+        "python_implementation_version": env.python or "",
+        "python_version": env.python or "",
+        "python_build": ["", ""],
+        "release": "",
+        "system": plat.split("-")[0] if plat else "",
+        "cpu": {"brand_raw": env.cpu or "", "count": env.cpu_count},
+        "harness": {
+            "device": run.meta.device,
+            "device_name": dev.get("device_name"),
+            "torch_threads": dev.get("torch_threads"),
+            "cuda": dev.get("cuda"),
+            "packages": env.packages,
+        },
+    }
+
+
+def _commit_info(run: Run) -> dict[str, Any]:
+    """pytest-benchmark's ``commit_info``: the harness commit run.json names."""
+    commit = run.meta.environment.harness_commit or ""
+    return {
+        "id": commit.removesuffix("-dirty") or "unversioned",
+        "time": None,
+        "author_time": None,
+        "dirty": commit.endswith("-dirty"),
+        "project": "harness",
+        "branch": "(unknown)",
     }
 
 
@@ -255,17 +329,18 @@ def bencher_measures(r: Record) -> dict[str, dict[str, float]]:
     return out
 
 
-def to_bencher(run_dir: str | Path) -> dict[str, dict[str, dict[str, float]]]:
+def to_bencher(run_dir: Run | str | Path) -> dict[str, dict[str, dict[str, float]]]:
     """A run as Bencher Metric Format JSON: ``{benchmark: {measure slug: {value, lower_value?, upper_value?}}}``.
 
-    One benchmark per ok job with at least one measure, named as pytest-benchmark's export names it
+    One benchmark per exported job (:func:`exported`) with at least one measure (what is left out:
+    :func:`left_out`, for the caller to name: BMF cannot hold it), named as pytest-benchmark's export names it
     (``suite::model/variant/backend[/scenario]``); two jobs with the same name (which the planner's job ids
     rule out) would get ``#<job_id>`` appended so no benchmark overwrites another. Measures:
     :func:`bencher_measures`. Feed it to ``bencher run --adapter json --file FILE``.
     """
-    run = Run.open(run_dir)
+    run = _open(run_dir)
     suite_name = run.meta.suite_name or run.name
-    ok = [r for r in run.records.values() if r.ok]
+    ok = [r for r in run.records.values() if exported(r)]
     names = [_full_name(r, suite_name) for r in ok]
     taken = {n for n in names if names.count(n) > 1}
     out: dict[str, dict[str, dict[str, float]]] = {}

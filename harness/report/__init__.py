@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import UserInputError
 from harness.plan import safe_name
 from harness.report.runs import Runs, load_runs, objectives_of
+from harness.results.outcome import Tally
 
 __all__ = ["FRONTIER_COLUMNS", "build_report", "classified_tables", "load_runs", "objectives_of"]
 
@@ -20,13 +21,15 @@ FRONTIER_COLUMNS = ("feasible", "violations", "on_front", "tied", "dominated", "
 
 
 def classified_tables(runs: Runs):
-    """``(df, ok)``: every record flattened, and the ok ones classified per modality (front, ties, knee)."""
+    """``(df, ok)``: every record flattened, and the ones that may stand on a front classified per modality
+    (front, ties, knee): ok jobs with their headline measured and valid (a job short of a metric only is
+    there, incomplete where that metric is an objective; one not measured or from an invalid run is not)."""
     from harness.pareto import classify
 
     df = runs.table()
     if df.empty:
         return df, df
-    ok = df[df["status"] == "ok"].copy()
+    ok = df[[s.rankable for s in runs.states]].copy()  # rankable: status ok, headline measured and valid
     for col in runs.objectives:
         if col not in ok.columns:
             ok[col] = float("nan")
@@ -53,8 +56,10 @@ def build_report(
         ``plots`` (list of PNG paths), ``panels`` (each Pareto PNG's name → the modalities it has a
         panel for, in order: those where a job has both values), ``frontier_csv``, ``parquet`` (None
         when pyarrow is missing, with the reason in ``skipped``), ``markdown``, ``html`` (None with
-        ``html=False``), ``dest``, and ``warnings``: what reading the runs passed over (a torn last line
-        of records.jsonl, naming it).
+        ``html=False``), ``dest``, ``warnings``: what reading the runs passed over (a torn last line
+        of records.jsonl, naming it), ``read_once``: runs given twice and read once, and ``tally``: the
+        jobs as :class:`harness.results.outcome.Tally` counts them (what was measured, what was not) out of
+        ``n_jobs``.
     """
     from harness.report.decide import summarize_frontier
     from harness.report.markdown import render_markdown
@@ -78,6 +83,9 @@ def build_report(
         "dest": dest,
         "skipped": [],
         "warnings": list(runs.warnings),
+        "read_once": list(runs.read_once),
+        "tally": Tally.of_records(runs.records),
+        "n_jobs": len(runs.records),
     }
 
     suite_names = list(dict.fromkeys(r.meta.suite_name or r.run_id for r in runs.runs))
@@ -146,7 +154,7 @@ def build_report(
 
 
 def _write_parquet(df, ok, path: Path, skipped: list[str]) -> Path | None:
-    """Every record flattened, with its frontier status (failed jobs: their status, flags False)."""
+    """Every record flattened, with its frontier status (jobs off every front: their state, flags False)."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:
@@ -155,7 +163,7 @@ def _write_parquet(df, ok, path: Path, skipped: list[str]) -> Path | None:
     table = df.copy()
     if not table.empty:
         for col in FRONTIER_COLUMNS:
-            fill = table["status"] if col == "frontier_status" else ("" if col == "violations" else False)
+            fill = table["state"] if col == "frontier_status" else ("" if col == "violations" else False)
             table[col] = ok[col].reindex(table.index) if col in ok.columns else None
             table[col] = table[col].where(table[col].notna(), fill)
             if col not in ("violations", "frontier_status"):

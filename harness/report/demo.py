@@ -239,6 +239,18 @@ def demo_record(
     }
 
 
+def _started_at(run_name: str, i: int) -> str:
+    """A reproducible start time per run and job: two fabricated runs never share a record, as two real runs
+    never do (a record in two folders is a copy: :mod:`harness.results.identity`)."""
+    import zlib
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 11, 22, tzinfo=timezone.utc) + timedelta(
+        seconds=zlib.crc32(run_name.encode()) % 86400
+    )
+    return (start + timedelta(seconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def fabricate_run(
     parent: str | Path,
     name: str = "demo-run",
@@ -296,6 +308,7 @@ def fabricate_run(
         job_id = f"{model}__{variant}__eager__{i:08x}"
         files = _write_samples(path, job_id, modality, i, samples) if samples else []
         rec = demo_record(i, model, variant, modality, p50, ci, psnr, psnr_ci, rss, files)
+        rec["started_at"] = _started_at(name, i)
         if distances:
             rec["metrics"] = distance_metrics(modality, psnr, distances)
         store.append(rec)

@@ -36,6 +36,7 @@ from harness.report.runs import (
     conditions_rows,
     energy_note,
     environment_key,
+    job_state,
     metric_fingerprints,
     noise_floors,
     optional_columns,
@@ -102,7 +103,7 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
     ]
     if several:
         headers.insert(0, "run")
-    n_ok = sum(r.ok for r in runs.records)
+    n_ok = sum(j["status"] == "ok" for j in jobs)
     return {
         "title": " + ".join(dict.fromkeys(run.meta.suite_name or run.run_id for run in runs.runs)),
         "run_ids": [r.run_id for r in runs.runs],
@@ -189,7 +190,8 @@ def _job(
     lat, thr, mem = r.latency_ms, r.throughput, r.memory
     ci = lat.p50_ci95 if lat is not None else None
     flags = condition_flags(r)
-    status = r.status
+    state = job_state(r)
+    status = state.word
     frontier, knee = "", False
     if ok is not None and not ok.empty and i in ok.index:
         frontier = str(ok.at[i, "frontier_status"])
@@ -253,6 +255,8 @@ def _job(
         "run_id": r.run_id,
         "job_id": r.job_id,
         "status": status,
+        "css": status.replace(" ", "-"),
+        "reasons": [*state.reasons, *(n for n in state.notes if ": metric " not in n)],
         "frontier": frontier,
         "knee": knee,
         "violations": violations,

@@ -10,9 +10,11 @@ from harness.mdtext import md_code, md_escape
 from harness.numfmt import fmt, fmt_ci
 from harness.report.runs import (
     NOISE_FLOOR_HINT,
+    JobState,
     condition_flags,
     conditions_rows,
     energy_note,
+    job_state,
     noise_floors,
     optional_columns,
     scenario_rows,
@@ -56,7 +58,8 @@ def render_markdown(
     env = meta.environment
     dev = meta.device_environment
     metric_names = meta.metric_names
-    n_ok = sum(r.ok for r in records)
+    states = [job_state(r) for r in records]
+    n_ok = sum(st.ok for st in states)
     run_ids = [r.run_id for r in runs.runs] if runs is not None else [run_dir.name]
     which = (
         f"run {md_escape(run_ids[0])}" if len(run_ids) == 1 else "runs " + ", ".join(map(md_escape, run_ids))
@@ -107,7 +110,8 @@ def render_markdown(
         lat, thr, mem = r.latency_ms, r.throughput, r.memory
         ci = lat.p50_ci95 if lat is not None else None
         flags = condition_flags(r)
-        status = ("ok" if r.ok else f"**{md_escape(r.status)}**") + "".join(f" ⚠ {f}" for f in flags)
+        state = states[i]
+        status = ("ok" if state.ok else f"**{md_escape(state.word)}**") + "".join(f" ⚠ {f}" for f in flags)
         rows.append(
             [
                 md_escape(r.model),
@@ -320,6 +324,7 @@ def render_markdown(
                 line += f" — {md_escape(err.advice)}"
             out.append(line)
         out.append("")
+    out += shortfalls_section(records, states)
     sample_lines = []
     for r in records:
         if r.samples:
@@ -339,6 +344,26 @@ def render_markdown(
         "",
     ]
     return "\n".join(out)
+
+
+def shortfalls_section(records: list[Record], states: list[JobState]) -> list[str]:
+    """Jobs ok by their status that are not a measured success (headline missing or from an invalid run,
+    a metric failed or invalid), and figures accepted from invalid runs: why, job by job."""
+    lines = []
+    for r, st in zip(records, states):
+        if r.ok and not st.ok:
+            lines += [f"- {md_escape(why)}" for why in st.reasons]
+        lines += [f"- ⚠ {md_escape(n)}" for n in st.notes if ": metric " not in n]  # skipped: listed above
+    if not lines:
+        return []
+    return [
+        "## Not measured or invalid",
+        "",
+        "Not a measured success (nothing here counts as ok):",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def _label(r: Record) -> str:

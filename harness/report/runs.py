@@ -9,6 +9,8 @@ from typing import Any
 
 from harness.errors import UserInputError
 from harness.results import Record, RunMeta, RunStore, comparable_environment, flatten
+from harness.results.identity import record_id, same_folder_or_file
+from harness.results.outcome import headline, record_shortfalls
 
 DEFAULT_OBJECTIVES = {"latency_ms.p50": "min", "peak_rss_mib": "min"}
 
@@ -42,6 +44,41 @@ def metric_fingerprints(records: list[Record]) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in sorted(out.items())}
 
 
+@dataclass(frozen=True)
+class JobState:
+    """What the report shows as a job's status: ``ok`` only for a measured success (its headline measured,
+    from a run its engine calls valid, no metric failed or invalid: :func:`harness.results.outcome.
+    record_shortfalls`), else the record's status (``failed``…), ``not measured``, ``invalid`` or ``metric
+    failed`` / ``metric invalid``; with the reasons and the notes a reader must see."""
+
+    word: str
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.word == "ok"
+
+    @property
+    def rankable(self) -> bool:
+        """Whether the job may stand on a Pareto front: ok, or only a metric short (then incomplete there)."""
+        return self.word == "ok" or self.word.startswith("metric ")
+
+
+def job_state(record: Record) -> JobState:
+    """The job's :class:`JobState`, from :func:`harness.results.outcome.record_shortfalls`."""
+    shortfalls, notes = record_shortfalls(record)
+    reasons = tuple(s.text() for s in shortfalls)
+    if not record.ok:
+        return JobState(record.status, reasons, tuple(notes))
+    own = [s for s in shortfalls if s.subject == record.label]
+    if own:
+        return JobState(own[0].label, reasons, tuple(notes))
+    if shortfalls:
+        return JobState(f"metric {shortfalls[0].label}", reasons, tuple(notes))
+    return JobState("ok", (), tuple(notes))
+
+
 @dataclass
 class Run:
     path: Path
@@ -63,16 +100,23 @@ class Runs:
     constraints: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what reading passed over (a torn last line)
+    read_once: list[str] = field(default_factory=list)  # a run given twice: read once, and why
 
     @property
     def meta(self) -> RunMeta:
         return self.runs[0].meta
 
+    @property
+    def states(self) -> list[JobState]:
+        """Each record's :class:`JobState`, in the order of ``records``."""
+        return [job_state(r) for r in self.records]
+
     def table(self):
-        """One row per record (:func:`harness.results.flatten`) with a ``run_id`` column."""
+        """One row per record (:func:`harness.results.flatten`) with a ``run_id`` column and the job's
+        ``state`` (:class:`JobState`'s word: ``ok`` only for a measured success)."""
         import pandas as pd
 
-        rows = [{**flatten(r), "run_id": r.run_id} for r in self.records]
+        rows = [{**flatten(r), "run_id": r.run_id, "state": job_state(r).word} for r in self.records]
         return pd.DataFrame(rows)
 
 
@@ -108,24 +152,27 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
     A torn last line of a ``records.jsonl`` (the run stopped while writing it) is passed over: its
     warning, prefixed with the run id, is kept in ``warnings``.
 
+    A run given twice (the same folder, a copy of it: a byte-identical ``records.jsonl``, or the same run id
+    with the same records) is read once; why is kept in ``read_once``.
+
     Raises:
-        UserInputError: a folder is not a run, holds no complete record, is given twice, or the runs
-            disagree (one line naming the first disagreements) and ``allow_mismatch`` is False. With
-            ``allow_mismatch`` the reasons are kept in ``notes`` and the first run's objectives and
-            constraints are used.
+        UserInputError: a folder is not a run, holds no complete record, two folders hold the same run id
+            with other records (one was resumed or edited), or the runs disagree (one line naming the first
+            disagreements) and ``allow_mismatch`` is False. With ``allow_mismatch`` the reasons are kept in
+            ``notes`` and the first run's objectives and constraints are used.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     runs: list[Run] = []
     warnings: list[str] = []
-    seen: set[Path] = set()
+    read_once: list[str] = []
     for p in paths:
         store = RunStore.open(p)
-        real = store.path.resolve()
-        if real in seen:
-            raise UserInputError("run folder given twice", source=str(p))
-        seen.add(real)
         meta = store.meta()
+        same = next(((run, why) for run in runs if (why := same_folder_or_file(run.path, store.path))), None)
+        if same is not None:
+            read_once.append(f"{p}: {same[1]} as {same[0].path}: the run is read once")
+            continue
         read = store.read()
         if not read.records:
             torn = f" ({read.warnings[0]})" if read.warnings else ""
@@ -134,6 +181,17 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
                 source=str(store.path),
             )
         run = Run(store.path, meta, read.records)
+        twin = next((r for r in runs if meta.run_id and r.meta.run_id == meta.run_id), None)
+        if twin is not None:
+            ids = {record_id(r) for r in read.records}
+            if None not in ids and ids == {record_id(r) for r in twin.records}:
+                read_once.append(f"{p}: the same run {meta.run_id} as {twin.path}: the run is read once")
+                continue
+            raise UserInputError(
+                f"run {meta.run_id} is also {twin.path} with other records (one of them was resumed or "
+                "edited): give one of them",
+                source=str(p),
+            )
         warnings += [f"{run.run_id}: {w}" for w in read.warnings]
         runs.append(run)
     if not runs:
@@ -147,7 +205,8 @@ def load_runs(paths: list[str | Path] | str | Path, *, allow_mismatch: bool = Fa
         )
     records = [r.located(run.run_id, run.path) for run in runs for r in run.records]
     notes = [f"merged despite: {p}" for p in problems]
-    return Runs(runs, records, objectives_of(runs[0].meta), constraints_of(runs[0].meta), notes, warnings)
+    objectives, constraints = objectives_of(runs[0].meta), constraints_of(runs[0].meta)
+    return Runs(runs, records, objectives, constraints, notes, warnings, read_once)
 
 
 NOISE_FLOOR_HINT = (
@@ -246,11 +305,23 @@ def scenario_rows(records: list[Record]) -> list[dict[str, Any]]:
                 if lg.latency_bound_ms is not None
                 else "–",
                 "runs": len(lg.runs),
-                "valid": ("VALID" if best.valid else "INVALID") if best else "–",
-                "why": "; ".join(best.reasons) if best and best.reasons else "",
+                **_validity(r),
                 "note": lg.reason or "",
                 "logs": [(Path(p).name, p) for p in (best.logs if best else [])],
                 "run_dir": r.run_dir,
             }
         )
     return out
+
+
+def _validity(record: Record) -> dict[str, str]:
+    """LoadGen's verdict on the run the headline comes from, read only through
+    :func:`harness.results.outcome.headline`: ``valid`` (VALID, INVALID, INVALID (accepted by the suite), or
+    – where no run gave the headline) and ``why``."""
+    head = headline(record)
+    if head.valid is None:
+        return {"valid": "–", "why": ""}
+    if head.valid:
+        return {"valid": "VALID", "why": ""}
+    word = "INVALID" if head.required_valid else "INVALID (accepted by the suite)"
+    return {"valid": word, "why": "; ".join(head.reasons)}

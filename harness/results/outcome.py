@@ -202,3 +202,9 @@ class Tally:
         if verdict == "nothing":
             return nothing
         return EXIT_OK
+
+    def reader_exit_code(self) -> int:
+        """The exit code of a command that shows a finished run (``report``, ``export``) and names every
+        shortfall in what it writes or on stderr: the run's shortfalls are then said, not hidden, so only a
+        run with no measured job fails it (1: there is nothing true to show); else 0."""
+        return EXIT_OK if self.measured else EXIT_FAILED

@@ -575,7 +575,6 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
         (["report"], r"the following arguments are required: RUN_DIR"),
         (["report", missing], r"run folder not found"),
         (["report", str(good), "--out", str(tmp / "file.txt")], r"--out: exists and is not a folder"),
-        (["report", str(good), str(good), "--out", str(tmp / "r")], r"run folder given twice"),
         # validate, ls, cache
         (["validate"], r"the following arguments are required: PATH"),
         (["validate", missing + ".yaml"], r"missing\.yaml: file not found"),

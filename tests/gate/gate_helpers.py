@@ -41,6 +41,22 @@ JOBS = (("tiny-sd", "steps-5"), ("tiny-sd", "steps-2"), ("tiny-wan", "steps-2"))
 GATES = {"latency_ms.p50": "+5%", "peak_rss_mib": "+15%", "psnr": -1e-6, "ssim": "-1e-6"}
 
 
+def started_at(seconds: int) -> str:
+    """A record's start time, ``seconds`` after 2026-11-22 03:00: records of different runs never share one
+    (a record found in two runs is a copy: :mod:`harness.results.identity`)."""
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 11, 22, 3, 0, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    return start.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _a_day_later(stamp: str) -> str:
+    from datetime import datetime, timedelta
+
+    fmt = "%Y-%m-%dT%H:%M:%S%z"
+    return (datetime.strptime(stamp, fmt) + timedelta(days=1)).strftime(fmt)
+
+
 def latencies(seed: int, n: int = 30, median_ms: float = 100.0, cv: float = 0.03) -> list[float]:
     rng = np.random.default_rng(seed)
     return [float(v) for v in median_ms * rng.lognormal(0.0, cv, n)]
@@ -96,7 +112,7 @@ def record(
         "batch_size": 1,
         "status": status,
         "error": None,
-        "started_at": "2026-11-22T03:41:30+0000",
+        "started_at": started_at(seed),
         "environment": dict(DEVICE_ENV),
     }
     if status != "ok":
@@ -166,13 +182,21 @@ def write(path: Path, meta: dict[str, Any], recs: list[dict[str, Any]]) -> None:
     (path / "records.jsonl").write_text("".join(dumps(r) + "\n" for r in recs))
 
 
-def copy_run(src: Path, dst: Path, edit=None) -> Path:
-    """A copy of a run folder; ``edit(meta, records)`` may change it in place."""
+def copy_run(src: Path, dst: Path, edit=None, *, same_records: bool = False) -> Path:
+    """Another run made from a run folder: its run id is the new folder's name and every record started a
+    day later (so it is another run of the same jobs, not a copy of the first); ``edit(meta, records)`` may
+    change it in place. ``same_records``: a plain copy of the folder (``cp -r``), records unchanged."""
     shutil.copytree(src, dst)
+    if same_records:
+        return dst
+    meta, recs = read(dst)
+    meta["run_id"] = dst.name
+    for r in recs:
+        if r.get("started_at"):
+            r["started_at"] = _a_day_later(r["started_at"])
     if edit is not None:
-        meta, recs = read(dst)
         edit(meta, recs)
-        write(dst, meta, recs)
+    write(dst, meta, recs)
     return dst
 
 

@@ -34,11 +34,20 @@ def _table_rows(md: str) -> list[str]:
 # ------------------------------------------------------------------------------------------ exit 0
 
 
-def test_a_run_against_itself_passes(base, capsys):
-    assert main(["compare", str(base), str(base)]) == 0
-    out = capsys.readouterr().out
-    assert "PASS: no regression" in out
-    assert len(_table_rows(out)) == len(JOBS)
+def test_a_run_against_itself_is_not_compared(base, tmp_path, capsys):
+    """#23 item 4: a run compared with itself (the same folder, or a plain copy of it) is no regression test:
+    nothing compared, exit 2, never PASS."""
+    for head in (base, copy_run(base, tmp_path / "copy", same_records=True)):
+        assert main(["compare", str(base), str(head)]) == 2
+        cap = capsys.readouterr()
+        assert "**NOT COMPARED: no gate compared a value**" in cap.out and "PASS" not in cap.out
+        assert len(_table_rows(cap.out)) == len(JOBS)
+        assert all("| not compared: the same record in both runs |" in row for row in _table_rows(cap.out))
+        one = "the same folder" if head == base else "byte-identical records.jsonl"
+        assert (
+            f"warning: base and head are one run ({one}): comparing a run with itself tests nothing"
+            in cap.err
+        )
 
 
 def test_a_rerun_of_the_same_code_passes(base, same_code, capsys):
@@ -153,7 +162,7 @@ def test_a_job_failed_in_base_and_absent_in_head_is_removed_not_missing(base, tm
         recs[0] = record(recs[0]["model"], recs[0]["variant"], seed=0, status="failed")
 
     b = copy_run(base, tmp_path / "b", edit_base)
-    head = copy_run(base, tmp_path / "h", lambda meta, recs: recs.pop(0))
+    head = copy_run(b, tmp_path / "h", lambda meta, recs: recs.pop(0))
     assert main(["compare", str(b), str(head)]) == 0
     rows = _table_rows(capsys.readouterr().out)
     assert any("tiny-sd / steps-5 / eager | removed" in r for r in rows)
@@ -261,7 +270,10 @@ def test_a_different_torch_is_refused_then_allowed(base, tmp_path, capsys):
     assert main(["compare", str(base), str(head), "--skip-on-mismatch"]) == 0
     out = capsys.readouterr().out
     assert (
-        out.startswith("NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine (")
+        out.startswith(
+            "NOT COMPARED (--skip-on-mismatch): nothing was compared and nothing passed: "
+            "the baseline cannot judge this machine ("
+        )
         and "torch 2.14.1 → 2.15.0" in out
     )
 
@@ -334,31 +346,50 @@ def test_markdown_file_and_step_summary(base, same_code, tmp_path, monkeypatch, 
     assert summary.read_text().count("### harness compare") == 2  # appended, never overwritten
 
 
-def test_no_step_summary_without_the_variable(base, tmp_path, monkeypatch):
+def test_no_step_summary_without_the_variable(base, same_code, tmp_path, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert main(["compare", str(base), str(base)]) == 0
-    assert list(tmp_path.iterdir()) == [base]
+    assert main(["compare", str(base), str(same_code)]) == 0
+    assert sorted(tmp_path.iterdir()) == [base, same_code]
 
 
-def test_junit_on_a_pass_has_no_failures_and_skips_missing_values(base, tmp_path):
+def test_junit_skips_a_gate_that_compared_nothing_and_strict_fails_it(base, same_code, tmp_path, capsys):
+    """#23 item 1: a gate with no value in either run (no VRAM on a CPU) is "not compared": a skipped
+    testcase, never a pass; the verdict is INCONCLUSIVE (exit 0), and a failure under --strict (exit 1)."""
     junit = tmp_path / "j.xml"
     gate = tmp_path / "g.yaml"
     gate.write_text("gates:\n  latency_ms.p50: +5%\n  peak_vram_nvml_mib: +5%\n")
-    assert main(["compare", str(base), str(base), "--gate", str(gate), "--junit", str(junit)]) == 0
+    assert main(["compare", str(base), str(same_code), "--gate", str(gate), "--junit", str(junit)]) == 0
+    out = capsys.readouterr().out
+    assert "**INCONCLUSIVE: no regression found, but 1 gate compared no value**" in out
+    assert "- `peak_vram_nvml_mib`: null in both runs (all 3 jobs)" in out
+    assert all(row.endswith("| not compared |") for row in _table_rows(out))
     root = ET.parse(junit).getroot()
-    assert root.get("failures") == "0" and root.get("skipped") == str(len(JOBS))  # no VRAM on a CPU
+    assert root.get("failures") == "0" and root.get("skipped") == str(len(JOBS))
+    assert root.find("testsuite/properties/property[@name='verdict']").get("value") == "inconclusive"
+    skipped = [c for c in root.iter("testcase") if c.find("skipped") is not None]
+    assert {c.get("name") for c in skipped} == {"peak_vram_nvml_mib"}
+    assert {c.find("skipped").get("message") for c in skipped} == {"not compared: null in both runs"}
     assert {c.get("name") for c in root.iter("testcase")} == {
         "status",
         "latency_ms.p50",
         "peak_vram_nvml_mib",
     }
+    args = ["compare", str(base), str(same_code), "--gate", str(gate), "--junit", str(junit), "--strict"]
+    assert main([*args, "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert (data["verdict"], data["passed"], data["exit_code"]) == ("fail", False, 1)
+    assert data["not_compared"] == {"peak_vram_nvml_mib": "null in both runs (all 3 jobs)"}
+    failures = [c.find("failure") for c in ET.parse(junit).getroot().iter("testcase")]
+    assert {f.get("type") for f in failures if f is not None} == {"NotCompared"}
+    assert main(args) == 1
+    assert "**FAIL (--strict): 1 gate not compared**" in capsys.readouterr().out
 
 
-def test_compare_imports_no_torch_nor_pandas(base):
+def test_compare_imports_no_torch_nor_pandas(base, same_code):
     code = (
         "import sys\nfrom harness.cli import main\n"
-        f"rc = main(['compare', {str(base)!r}, {str(base)!r}, '--json'])\n"
+        f"rc = main(['compare', {str(base)!r}, {str(same_code)!r}, '--json'])\n"
         "print(rc, sorted(m for m in ('torch', 'diffusers', 'pandas', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -385,7 +416,7 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     # an Intel head that regressed is judged by the Intel baseline (not refused as "another CPU")
     head = copy_run(intel, tmp_path / "head", lambda m, r: r[1]["metrics"]["psnr"].update(value=20.0))
     assert main(["compare", str(folder), str(head)]) == 1
-    assert "— `base` (baseline `cpu-intel-xeon-torch2.14.1-2t`) → " in capsys.readouterr().out
+    assert "— `intel` (baseline `cpu-intel-xeon-torch2.14.1-2t`) → " in capsys.readouterr().out
     assert main(["compare", str(folder), str(copy_run(base, tmp_path / "amd-head"))]) == 0
 
     # re-recording on the same kind of machine replaces that machine's baseline only
@@ -393,7 +424,10 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     out = capsys.readouterr().out
     assert "replaced " in out and "cpu-intel-xeon-torch2.14.1-2t" in out
     assert len(list(folder.iterdir())) == 2
-    assert main(["compare", str(folder), str(head)]) == 0
+    assert main(["compare", str(folder), str(copy_run(head, tmp_path / "head2"))]) == 0
+    # the baseline recorded from a run cannot judge that run: the same records, nothing compared
+    assert main(["compare", str(folder), str(head)]) == 2
+    assert "base and head are one run (byte-identical records.jsonl)" in capsys.readouterr().err
 
     # a machine no baseline matches: exit 2 naming the nearest one's differences, or a note under CI's flag
     arm = copy_run(
@@ -405,7 +439,8 @@ def test_a_folder_of_baselines_judges_each_machine_with_its_own(base, tmp_path, 
     assert "device name AMD EPYC → Neoverse" in err
     assert main(["compare", str(folder), str(arm), "--skip-on-mismatch"]) == 0
     assert capsys.readouterr().out.startswith(
-        "NOT COMPARED (--skip-on-mismatch): the baseline cannot judge this machine (nearest baseline"
+        "NOT COMPARED (--skip-on-mismatch): nothing was compared and nothing passed: "
+        "the baseline cannot judge this machine (nearest baseline"
     )
 
 

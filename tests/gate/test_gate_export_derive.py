@@ -67,7 +67,8 @@ def test_export_has_pytest_benchmarks_keys_and_seconds(tmp_path, capsys):
     assert main(["export", str(run), "--format", "pytest-benchmark", "-o", str(out)]) == 0
     assert f"wrote {out} ({len(JOBS)} benchmarks, pytest-benchmark format)" in capsys.readouterr().out
     data = json.loads(out.read_text())
-    assert set(data) == TOP_KEYS
+    assert set(data) == TOP_KEYS | {"not_measured"}  # ours, as pytest_benchmark_update_json adds keys
+    assert data["not_measured"] == []
     assert set(data["machine_info"]) >= MACHINE_KEYS and set(data["commit_info"]) == COMMIT_KEYS
     assert data["commit_info"]["id"] == "0123456789abcdef0123456789abcdef01234567"
     assert len(data["benchmarks"]) == len(JOBS)
@@ -85,8 +86,11 @@ def test_export_has_pytest_benchmarks_keys_and_seconds(tmp_path, capsys):
 def test_export_skips_failed_jobs_and_writes_to_stdout(tmp_path, capsys):
     run = make_run(tmp_path / "r", [record("a", "v", seed=1), record("b", "v", seed=2, status="failed")])
     assert main(["export", str(run), "-o", "-"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    cap = capsys.readouterr()
+    data = json.loads(cap.out)
     assert [b["name"] for b in data["benchmarks"]] == ["a/v/eager"]
+    assert [e["fullname"] for e in data["not_measured"]] == ["t::b/v/eager"]
+    assert 'warning: not exported, listed under "not_measured": b / v / eager: failed: ' in cap.err
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 8, 30])

@@ -116,7 +116,7 @@ def test_a_gated_metric_absent_from_head_regresses_and_one_not_ok_in_base_is_not
     assert "not computed in head" in by[("tiny-sd / steps-2 / eager", "ssim")].detail
     cmp_back = compare_runs(head, base)
     by = {(j.label, c.key): c for j in cmp_back.jobs for c in j.checks}
-    assert by[("tiny-sd / steps-2 / eager", "ssim")].verdict == "n/a"
+    assert by[("tiny-sd / steps-2 / eager", "ssim")].verdict == "not compared"
     assert cmp_back.verdict == "pass"
 
 
@@ -264,6 +264,10 @@ def test_energy_and_cost_are_gate_keys(tmp_path, capsys):
     assert main(["compare", str(base), str(worse), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["regressions"] == 2 * len(JOBS)
-    # a base measured on a machine without counters cannot judge energy: not compared, not a regression
+    # a base measured on a machine without counters cannot judge energy: not compared, not a regression,
+    # and with nothing else gated nothing was compared at all (#23 item 1): exit 2, never a pass
     no_energy = make_run(tmp_path / "n", gates=gates)
-    assert main(["compare", str(no_energy), str(worse)]) == 0
+    assert main(["compare", str(no_energy), str(worse)]) == 2
+    out = capsys.readouterr().out
+    assert "**NOT COMPARED: no gate compared a value**" in out
+    assert "- `energy_per_item_j`: no value in base: nothing to compare with (all 3 jobs)" in out
