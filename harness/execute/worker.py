@@ -32,6 +32,7 @@ from harness.results.schema import (
     ScenarioResult,
     Stages,
     Throughput,
+    started_at_now,
 )
 
 SAMPLES_SAVED = 4
@@ -121,7 +122,7 @@ def base_record(job: Job, device: str, status: str = "failed") -> Record:
         baseline_job_id=job.baseline_job_id,
         scenario=job.scenario_spec.display_name if job.scenario else None,
         status=status,
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        started_at=started_at_now(),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from harness.gate.runs import Run
 from harness.results.outcome import Shortfall, Tally, record_shortfalls
-from harness.results.schema import Record
+from harness.results.schema import Record, parse_started_at
 from harness.results.table import flatten
 
 Format = Literal["pytest-benchmark", "bencher"]
@@ -244,12 +244,8 @@ def _commit_info(run: Run) -> dict[str, Any]:
 def _iso(stamp: str | None) -> str:
     from datetime import datetime, timezone
 
-    if stamp:
-        try:
-            return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z").astimezone(timezone.utc).isoformat()
-        except ValueError:
-            pass
-    return datetime.now(timezone.utc).isoformat()
+    moment = parse_started_at(stamp)
+    return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
 
 
 def _short_name(r: Record) -> str:

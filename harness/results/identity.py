@@ -1,10 +1,10 @@
 """When two run folders hold one run: the same folder, a byte-identical ``records.jsonl``, or the same records.
 
-A record is identified by its job and the second it started (``job_id``, ``started_at``): two runs of one
-suite never start the same job in the same second (``--repeat`` runs them one after another), so a record
-found in two folders was copied from one into the other (``cp -r``, ``harness gate record``). ``compare``,
-``gate derive`` and ``report`` use this to refuse, skip or read once what would otherwise compare a run
-with itself or show it twice.
+A record is identified by its job and the moment it started (``job_id``, ``started_at``: to the
+microsecond since 2026-12, to the second before): two runs never start the same job at the same moment
+(``--repeat`` runs them one after another), so a record found in two folders was copied from one into the
+other (``cp -r``, ``harness gate record``). ``compare``, ``gate derive`` and ``report`` use this to refuse,
+skip or read once what would otherwise compare a run with itself or show it twice.
 """
 
 from __future__ import annotations

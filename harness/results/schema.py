@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,9 @@ from pydantic import (
 )
 
 from harness.errors import UserInputError
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -56,6 +59,30 @@ def _number_out(value: float | None) -> float | str | None:
 
 # A float that may be non-finite; JSON carries "inf"/"-inf"/"nan" for those.
 Num = Annotated[float, BeforeValidator(_number_in), PlainSerializer(_number_out, when_used="json")]
+
+
+STARTED_AT_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")  # written since 2026-12; before
+
+
+def started_at_now() -> str:
+    """A record's ``started_at``: local time with microseconds and the UTC offset. Microseconds, because a
+    record is identified by its job and start (:mod:`harness.results.identity`): two repeats of a fast job can
+    start within one second."""
+    from datetime import datetime
+
+    return datetime.now().astimezone().strftime(STARTED_AT_FORMATS[0])
+
+
+def parse_started_at(stamp: str | None) -> datetime | None:
+    """``started_at`` as an aware datetime (either format written so far), None when absent or unreadable."""
+    from datetime import datetime
+
+    for fmt in STARTED_AT_FORMATS:
+        try:
+            return datetime.strptime(stamp or "", fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def number(value: Any) -> float | None:

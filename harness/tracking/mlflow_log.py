@@ -34,14 +34,13 @@ import posixpath
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from harness.errors import HarnessError, UserInputError
 from harness.results.columns import SPEED_COLUMNS
-from harness.results.schema import Record, RunMeta
+from harness.results.schema import Record, RunMeta, parse_started_at
 from harness.results.store import RECORDS, RUN_META, RecordsRead, RunStore, jsonable
 from harness.results.table import flatten
 
@@ -142,16 +141,8 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> dict[str, Any]:
 
 def _ms(stamp: str | None) -> int | None:
     """A record's ``started_at`` (``2024-05-01T12:00:00+0000``) in milliseconds since the epoch."""
-    if not stamp:
-        return None
-    try:
-        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(stamp)
-        except ValueError:
-            return None
-    return int(moment.timestamp() * 1000)
+    moment = parse_started_at(stamp)
+    return int(moment.timestamp() * 1000) if moment is not None else None
 
 
 def _safe(text: str) -> str:

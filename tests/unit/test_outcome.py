@@ -131,3 +131,13 @@ def test_the_progress_line_shows_the_contention_the_record_carries():
     busy = _record(conditions={"contention": True, "oversubscribed": True})
     assert "[" not in job_line(quiet)
     assert job_line(busy).endswith("[contention, oversubscribed]")
+
+
+def test_started_at_tells_two_starts_within_one_second_apart_and_old_stamps_still_read():
+    """#23 item 1: a record is identified by (job_id, started_at); repeats of a fast job start within a second."""
+    from harness.results.schema import parse_started_at, started_at_now
+
+    a, b = started_at_now(), started_at_now()
+    assert a != b and parse_started_at(a) < parse_started_at(b)
+    assert parse_started_at("2026-11-22T03:41:30+0000").isoformat() == "2026-11-22T03:41:30+00:00"
+    assert parse_started_at("yesterday") is None and parse_started_at(None) is None
