@@ -33,6 +33,13 @@ class MetricSkipped(HarnessError):
     """A metric does not apply to a job (wrong modality, no baseline, random weights...). Not a failure."""
 
 
+class MetricInvalid(HarnessError, ValueError):
+    """A metric's value would be a number that means nothing: NaN or infinite features, a covariance that is
+    not positive semi-definite, fewer samples than the estimator needs, a non-finite result. The metric is
+    recorded ``invalid`` with this reason, never with a value (a ValueError too: the numerical cores raise it
+    for such inputs)."""
+
+
 OOM_ADVICE = "out of memory: try a smaller batch_size or resolution, or a lower precision (fp16/bf16)"
 _OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate memory")
 

@@ -304,7 +304,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FrechetWarning)
-        value = a.frechet_distance(b)
+        value = a.frechet_distance(b, labels=(args.path_a, args.path_b))
     for msg in sorted({str(w.message) for w in caught}):
         err(f"warning: {msg}")
     if args.json:

@@ -5,7 +5,8 @@ float32, 248 Wan 2.2 videos at 720p 222 GB, so MLPerf's accuracy protocols could
 builds the job's metrics once, gives each batch to every metric still live (pairwise ones with the same items
 of the baseline's outputs) and computes at the end: memory is a batch plus what each metric keeps (running
 statistics, features, per-item scores). A metric's failure or skip is its own and the others go on; outputs
-with NaN or Inf make every applicable metric ``invalid`` (their scores would mean nothing).
+with NaN or Inf make every applicable metric ``invalid`` (their scores would mean nothing), and so does a
+``MetricInvalid`` a metric raises (NaN features, a covariance that is not PSD, too few samples).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import MetricSkipped, UserInputError, WeightsNotFoundError
+from harness.errors import MetricInvalid, MetricSkipped, UserInputError, WeightsNotFoundError
 from harness.loaders.base import Samples
 from harness.plan import Job
 from harness.results.schema import MetricResult
@@ -105,6 +106,8 @@ class MetricScorer:
             except (MetricSkipped, WeightsNotFoundError) as exc:
                 # Missing weights are not the job's failure: the metric is skipped, saying what to provide.
                 self._retire(name, "skipped", str(exc))
+            except MetricInvalid as exc:
+                self._retire(name, "invalid", str(exc))
             except Exception as exc:
                 self._retire(name, "failed", f"{type(exc).__name__}: {exc}")
         self.items += len(batch)
@@ -141,6 +144,8 @@ class MetricScorer:
             return value.result()
         except (MetricSkipped, WeightsNotFoundError) as exc:
             return metric_result(cls, "skipped", str(exc))
+        except MetricInvalid as exc:
+            return metric_result(cls, "invalid", str(exc))
         except Exception as exc:
             return metric_result(cls, "failed", f"{type(exc).__name__}: {exc}")
 

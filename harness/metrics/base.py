@@ -139,7 +139,11 @@ class Metric(ABC):
     def compute(self) -> MetricValue: ...
 
     def value(self, value: float | None, **kw: Any) -> MetricValue:
+        """The metric's result; a NaN value is a numerical failure, recorded ``invalid`` (never a score)."""
         kw.setdefault("details", self.fingerprint_details())
+        if value is not None and math.isnan(value):
+            value, kw["status"] = None, "invalid"
+            kw["reason"] = kw.get("reason") or "the value came out NaN: a numerical failure, not a score"
         return MetricValue(
             name=self.name,
             value=value,
@@ -148,6 +152,11 @@ class Metric(ABC):
             fingerprint=self.fingerprint(),
             **kw,
         )
+
+    def invalid(self, reason: str, **kw: Any) -> MetricValue:
+        """No value, status ``invalid``: the inputs or an intermediate result would make any number meaningless
+        (NaN features, a covariance that is not PSD, fewer samples than the estimator needs; #23 item 7)."""
+        return self.value(None, status="invalid", reason=reason, **kw)
 
     def skipped(self, reason: str) -> MetricValue:
         return MetricValue(

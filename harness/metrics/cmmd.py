@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped, UserInputError
+from harness.errors import MetricInvalid, MetricSkipped, UserInputError
 from harness.loaders.base import Samples
 from harness.metrics.base import MetricOptions, MetricValue
 from harness.metrics.distribution import _FeatureMetric, _optional_str, check_fingerprint
@@ -45,7 +45,7 @@ def _as_embeddings(a: Any, name: str) -> np.ndarray:
             f"{name} must be an (n, d) array of embeddings with n, d >= 1, got shape {arr.shape}"
         )
     if not np.isfinite(arr).all():
-        raise ValueError(f"{name} of shape {arr.shape} contains NaN or Inf")
+        raise MetricInvalid(f"{name} of shape {arr.shape} contains NaN or Inf")
     return arr
 
 
@@ -84,14 +84,18 @@ def mmd(x: Any, y: Any, sigma: float = SIGMA, scale: float = SCALE) -> float:
         ``scale · (mean K_xx + mean K_yy − 2 mean K_xy)``, means over all entries, diagonals included.
 
     Raises:
-        ValueError: A set is not a finite (n, d) array, the dimensions differ, or sigma / scale is not > 0.
+        ValueError: A set is not an (n, d) array, the dimensions differ, or sigma / scale is not > 0.
+        MetricInvalid: A set holds NaN or Inf, or the result is not finite (a ``ValueError`` too).
     """
     x, y = _as_embeddings(x, "x"), _as_embeddings(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension d, got shapes {x.shape} and {y.shape}")
     gamma = 1.0 / (2.0 * _positive("sigma", sigma) ** 2)
     k_xx, k_yy, k_xy = _kernel_mean(x, x, gamma), _kernel_mean(y, y, gamma), _kernel_mean(x, y, gamma)
-    return _positive("scale", scale) * (k_xx + k_yy - 2.0 * k_xy)
+    value = _positive("scale", scale) * (k_xx + k_yy - 2.0 * k_xy)
+    if not math.isfinite(value):
+        raise MetricInvalid(f"the MMD is not finite ({value}): the embeddings overflow float64")
+    return value
 
 
 # ------------------------------------------------------------------------------------------- reference files
@@ -218,10 +222,13 @@ class CMMD(_FeatureMetric):
         gen = np.concatenate(self._feats)
         if ref.shape[1] != gen.shape[1]:
             raise ValueError(f"{label} has d={ref.shape[1]} embeddings, the samples d={gen.shape[1]}")
-        value = mmd(ref, gen)
         details = self.fingerprint_details()
         if note:
             details["note"] = note
+        try:
+            value = mmd(ref, _as_embeddings(gen, "the samples' embeddings"))
+        except MetricInvalid as exc:
+            return self.invalid(str(exc), n=n, details=details)
         return self.value(value, n=n, details=details)
 
     def fingerprint_details(self) -> dict[str, Any]:

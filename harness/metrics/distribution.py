@@ -14,6 +14,11 @@
 A reference file whose stored fingerprint differs from the extractor's protocol (another network, weights,
 resize or output) is refused unless ``allow_mismatch: true``; files without a fingerprint (pytorch-fid,
 clean-fid) are used and the record says so. All statistics are float64.
+
+No number from a numerical failure (#23 item 7): NaN or infinite features, a covariance that is not positive
+semi-definite beyond rounding, fewer samples than the estimator needs (FID: 2; KID: ``subset_size`` of each
+set; IS: ``splits``) or a non-finite result give the metric status ``invalid`` with the reason, never a value.
+FID from n <= d samples is a value (the covariance is singular, which is legal) with a warning in the details.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field
 
-from harness.errors import MetricSkipped, UserInputError
+from harness.errors import MetricInvalid, MetricSkipped, UserInputError
 from harness.loaders.base import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
@@ -240,7 +245,7 @@ class FrechetDistance(_FeatureMetric):
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     method: ClassVar[str] = (
-        "Fréchet distance of float64 mean/covariance (ddof=1); Tr((σ1σ2)^½) from symmetric eigenvalues "
+        "Fréchet distance of float64 mean/covariance (ddof=1); Tr((σ1σ2)^½) as the singular values of L1ᵀL2 "
         "(harness.metrics.frechet)"
     )
     Options: ClassVar[type[MetricOptions]] = FrechetOptions
@@ -289,7 +294,7 @@ class FrechetDistance(_FeatureMetric):
         if not self._gen.n:
             return self.skipped("no samples")
         if self._gen.n < 2:
-            return self.skipped(f"a covariance needs at least 2 samples, got {self._gen.n}")
+            return self.invalid(f"a covariance needs at least 2 samples, got {self._gen.n}", n=self._gen.n)
         ref = self._reference()
         note = check_fingerprint(
             ref.meta.get("fingerprint"),
@@ -301,20 +306,28 @@ class FrechetDistance(_FeatureMetric):
             raise ValueError(
                 f"reference {self.reference_path} has d={ref.dim} features, the samples d={self._gen.dim}"
             )
+        failure = None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FrechetWarning)
-            value = self._gen.frechet_distance(ref)
-            ci = None
-            if self.bootstrap:
-                ci = list(
-                    bootstrap_frechet_ci(self._gen.features, ref, n_boot=self.bootstrap, seed=self.seed)
+            try:
+                value = self._gen.frechet_distance(
+                    ref, labels=("samples", f"reference {self.reference_path}")
                 )
+                ci = None
+                if self.bootstrap:
+                    ci = list(
+                        bootstrap_frechet_ci(self._gen.features, ref, n_boot=self.bootstrap, seed=self.seed)
+                    )
+            except MetricInvalid as exc:
+                failure = str(exc)
         details = self.fingerprint_details()
         if note:
             details["note"] = note
         notes = sorted({str(w.message) for w in caught})
         if notes:
             details["warnings"] = notes
+        if failure is not None:
+            return self.invalid(failure, n=self._gen.n, details=details)
         return self.value(float(value), n=self._gen.n, ci95=ci, details=details)
 
     def fingerprint_details(self) -> dict[str, Any]:
@@ -452,24 +465,29 @@ class KID(_FeatureMetric):
             allow_mismatch=self.allow_mismatch,
         )
         m = len(ref.features)
-        if self.subset_size > min(n, m):
-            return self.skipped(
-                f"subset_size={self.subset_size} needs at least that many samples and reference features, got "
-                f"{n} samples and {m} reference features (set options.subset_size <= {min(n, m)})"
-            )
-        mean, std = kernel_inception_distance(
-            ref.features,
-            np.concatenate(self._feats),
-            subsets=self.subsets,
-            subset_size=self.subset_size,
-            degree=self.degree,
-            gamma=self.gamma,
-            coef=self.coef,
-            seed=self.seed,
-        )
         details = self.fingerprint_details()
         if note:
             details["note"] = note
+        if self.subset_size > min(n, m):
+            return self.invalid(
+                f"subset_size={self.subset_size} needs at least that many samples and reference features, got "
+                f"{n} samples and {m} reference features (set options.subset_size <= {min(n, m)})",
+                n=n,
+                details=details,
+            )
+        try:
+            mean, std = kernel_inception_distance(
+                ref.features,
+                np.concatenate(self._feats),
+                subsets=self.subsets,
+                subset_size=self.subset_size,
+                degree=self.degree,
+                gamma=self.gamma,
+                coef=self.coef,
+                seed=self.seed,
+            )
+        except MetricInvalid as exc:
+            return self.invalid(str(exc), n=n, details=details)
         return self.value(mean, std=std, n=n, details=details)
 
     def fingerprint_details(self) -> dict[str, Any]:
@@ -537,8 +555,15 @@ class InceptionScore(_FeatureMetric):
         if not n:
             return self.skipped("no samples")
         if n < self.splits:
-            return self.skipped(f"splits={self.splits} needs at least {self.splits} samples, got {n}")
-        logits = torch.from_numpy(np.concatenate(self._logits)).double()
+            return self.invalid(f"splits={self.splits} needs at least {self.splits} samples, got {n}", n=n)
+        logits = np.concatenate(self._logits)
+        if not np.isfinite(logits).all():
+            return self.invalid(
+                f"the logits contain {int(np.isnan(logits).sum())} NaN and {int(np.isinf(logits).sum())} "
+                "infinite values",
+                n=n,
+            )
+        logits = torch.from_numpy(logits).double()
         idx = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
         logits = logits[idx]
         prob = logits.softmax(dim=1).chunk(self.splits, dim=0)
@@ -548,6 +573,8 @@ class InceptionScore(_FeatureMetric):
             mean_p = p.mean(dim=0, keepdim=True)
             scores.append((p * (log_p - mean_p.log())).sum(dim=1).mean().exp())
         kl = torch.stack(scores)
+        if not bool(torch.isfinite(kl).all()):
+            return self.invalid(f"a split's score is not finite ({kl.tolist()})", n=n)
         std = float(kl.std()) if len(kl) > 1 else None
         return self.value(float(kl.mean()), std=std, n=n)
 

@@ -5,14 +5,17 @@ and its input protocol. Registered here:
 
 * ``inception-v3-fid``: pytorch-fid's ``InceptionV3`` (``use_fid_inception=True``, pool3, 2048-d) with the
   weights loaded from OUR located, verified ``pt_inception-2015-12-05-6726825d.pth`` (never via its URL).
-  ``resize`` takes clean-fid's three names (the choice alone moves FID by several points on identical images):
-  ``legacy_pytorch`` (default) is pytorch-fid's protocol: ``F.interpolate`` bilinear to 299
-  (``align_corners=False``) inside the network, then ``2x − 1``; ``clean`` is clean-fid's: quantise to uint8, PIL
-  bicubic per channel in float mode to 299 × 299, clip to [0, 255]; ``legacy_tensorflow`` is the original
-  TTUR / TensorFlow FID's: TF1 ``resize_bilinear`` (``align_corners=False``, no half-pixel centres: source =
-  destination × in / out) of the [0, 255] image (``tf1_resize_bilinear``). After ``clean`` and
-  ``legacy_tensorflow`` the network runs without its own resize on ``(x − 128) / 128``, the TensorFlow graph's
-  input scaling (clean-fid feeds its TF-ported Inception so in both modes).
+  ``resize`` takes clean-fid's three names (the choice alone moves FID by several points on identical images).
+  Every mode first quantises the [0, 1] images to 8 bits (``quantize``: ``rint(255 x)``), because the tools
+  they reproduce read 8-bit image files (pytorch-fid, clean-fid, TTUR, torch-fidelity); a float image off that
+  grid would differ by up to half a level (#23 item 7). ``legacy_pytorch`` (default) is pytorch-fid's protocol:
+  ``u8 / 255`` (torchvision's ``ToTensor``), ``F.interpolate`` bilinear to 299 (``align_corners=False``) inside
+  the network, then ``2x − 1``; ``clean`` is clean-fid's: PIL bicubic per channel in float mode to 299 × 299,
+  clip to [0, 255]; ``legacy_tensorflow`` is the original TTUR / TensorFlow FID's: TF1 ``resize_bilinear``
+  (``align_corners=False``, no half-pixel centres: source = destination × in / out) of the [0, 255] image
+  (``tf1_resize_bilinear``). After ``clean`` and ``legacy_tensorflow`` the network runs without its own resize
+  on ``(x − 128) / 128``, the TensorFlow graph's input scaling (clean-fid feeds its TF-ported Inception so in
+  both modes).
 * ``inception-v3-fid-logits``: the same network's 1008 logits without the fc bias (``logits_unbiased``, what
   torch-fidelity / torchmetrics' InceptionScore use), for the Inception Score.
 * ``clip-vit-b-32``: transformers' ``CLIPModel`` built from the local folder (config.json, pytorch_model.bin,
@@ -361,12 +364,12 @@ def tf1_resize_bilinear(images: Any, size: int = 299) -> Any:
 
 # The resize modes of the FID Inception, named as clean-fid names them; the detail goes into the fingerprint.
 FID_RESIZES: dict[str, str] = {
-    "legacy_pytorch": "bilinear to 299 inside the network (F.interpolate, align_corners=False), then 2x - 1 "
-    "on [0, 1], as pytorch-fid",
+    "legacy_pytorch": "uint8 (as pytorch-fid reads image files), /255, bilinear to 299 inside the network "
+    "(F.interpolate, align_corners=False), then 2x - 1, as pytorch-fid",
     "clean": "uint8, PIL bicubic per channel in float mode to 299, clip [0, 255], then (x - 128) / 128, "
     "as clean-fid",
-    "legacy_tensorflow": "[0, 255], TF1 resize_bilinear to 299 (align_corners=False, no half-pixel centres), "
-    "then (x - 128) / 128, as the TTUR / TensorFlow FID",
+    "legacy_tensorflow": "uint8 (as TTUR reads image files) as [0, 255], TF1 resize_bilinear to 299 "
+    "(align_corners=False, no half-pixel centres), then (x - 128) / 128, as the TTUR / TensorFlow FID",
 }
 RENAMED_RESIZES: dict[str, str] = {"bilinear": "legacy_pytorch"}
 
@@ -442,17 +445,19 @@ class InceptionFID(FeatureExtractor):
     def network_input(self, batch: np.ndarray) -> Any:
         """(B, H, W, 3) in [0, 1] → the (B, 3, h, w) float32 tensor the wrapped network is given.
 
-        The network scales its input by ``2x − 1``: ``legacy_pytorch`` hands it [0, 1] (its own resize runs
-        first); the other modes hand it the resized [0, 255] image / 256, so that it sees ``(x − 128) / 128``.
+        Every mode starts from the 8-bit image, as the reference tools read it from a file. The network scales
+        its input by ``2x − 1``: ``legacy_pytorch`` hands it ``u8 / 255`` (its own resize runs first); the other
+        modes hand it the resized [0, 255] image / 256, so that it sees ``(x − 128) / 128``.
         """
         torch = self._torch
+        u8 = quantize(batch)
         if self.resize == "clean":
-            x = torch.from_numpy(clean_resize(quantize(batch)).transpose(0, 3, 1, 2))
+            x = torch.from_numpy(clean_resize(u8).transpose(0, 3, 1, 2))
             return x.to(self.device) / 256.0
-        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).float().to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(u8.transpose(0, 3, 1, 2))).to(self.device).float()
         if self.resize == "legacy_tensorflow":
-            return tf1_resize_bilinear(x * 255.0) / 256.0
-        return x
+            return tf1_resize_bilinear(x) / 256.0
+        return x / 255.0
 
     def _forward(self, batch: np.ndarray) -> Any:
         torch = self._torch

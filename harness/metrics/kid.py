@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.errors import MetricInvalid
 from harness.metrics.frechet import ArrayLike, _as_features
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd"]
@@ -82,7 +83,9 @@ def kernel_inception_distance(
         ``(mean, std)`` over subsets; ``std`` is the population standard deviation, as torchmetrics'.
 
     Raises:
-        ValueError: Bad shapes or parameters, non-finite features, or ``subset_size`` larger than a set.
+        ValueError: Bad shapes or parameters.
+        MetricInvalid: Non-finite features, ``subset_size`` larger than a set (fewer samples than the
+            estimator needs), or a non-finite subset score (the kernel overflowed); a ``ValueError`` too.
     """
     x = _as_features(feats1, "feats1")
     y = _as_features(feats2, "feats2")
@@ -104,7 +107,7 @@ def kernel_inception_distance(
         raise ValueError(f"coef must be a number >= 0, got {coef!r}")
     n1, n2 = x.shape[0], y.shape[0]
     if subset_size > min(n1, n2):
-        raise ValueError(
+        raise MetricInvalid(
             f"subset_size={subset_size} is larger than the number of samples "
             f"(feats1: {n1}, feats2: {n2}); use subset_size <= {min(n1, n2)}"
         )
@@ -130,4 +133,9 @@ def kernel_inception_distance(
         idx1 = draw(n1)
         idx2 = draw(n2)
         scores[i] = polynomial_mmd(x[idx1], y[idx2], degree=degree, gamma=gamma, coef=float(coef))
+        if not np.isfinite(scores[i]):
+            raise MetricInvalid(
+                f"subset {i}'s MMD² is not finite ({scores[i]}): the degree-{degree} polynomial kernel overflows "
+                "float64 on these features"
+            )
     return float(scores.mean()), float(scores.std())

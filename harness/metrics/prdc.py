@@ -38,6 +38,7 @@ from typing import Literal
 
 import numpy as np
 
+from harness.errors import MetricInvalid
 from harness.metrics.frechet import ArrayLike, _as_features
 
 __all__ = ["PRDCResult", "nearest_neighbour_radii", "prdc"]
@@ -72,7 +73,9 @@ def _check_k(k: object, n: int, name: str) -> int:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be an integer >= 1, got {k!r}")
     if n < k + 1:
-        raise ValueError(f"k={k} nearest neighbours need at least k + 1 = {k + 1} vectors in {name}, got {n}")
+        raise MetricInvalid(
+            f"k={k} nearest neighbours need at least k + 1 = {k + 1} vectors in {name}, got {n}"
+        )
     return int(k)
 
 

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.errors import MetricSkipped
+from harness.errors import MetricInvalid, MetricSkipped
 from harness.loaders.base import Samples
 from harness.metrics.base import MetricOptions, MetricValue, SamplesMemo
 from harness.metrics.distribution import (
@@ -365,13 +365,17 @@ class PRDCMetric(_FeatureMetric):
         real = _subset(ref_feats, self.max_samples, self.seed, 0)
         fake = _subset(feats, self.max_samples, self.seed, 1)
         if min(len(real), len(fake)) <= self.k:
-            return self.skipped(
+            return self.invalid(
                 f"k={self.k} needs more than k samples and reference vectors, got {len(fake)} samples and "
-                f"{len(real)} reference vectors (set options.k below {min(len(real), len(fake))})"
+                f"{len(real)} reference vectors (set options.k below {min(len(real), len(fake))})",
+                n=len(fake),
             )
         self._ref_info = info
         key = (tuple(t for t, _ in self._feats), ref_token, self.k, self.ball, self.max_samples, self.seed)
-        self._result = SHARED.result(key, lambda: prdc(real, fake, self.k, ball=self.ball))
+        try:
+            self._result = SHARED.result(key, lambda: prdc(real, fake, self.k, ball=self.ball))
+        except MetricInvalid as exc:
+            return self.invalid(str(exc), n=len(fake))
         details = self.fingerprint_details()
         details["values"] = self._result.values()
         details["rechecked_distances"] = self._result.rechecked

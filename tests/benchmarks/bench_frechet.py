@@ -1,5 +1,8 @@
 """Benchmark: the harness's Fréchet distance vs pytorch-fid's (scipy sqrtm), d = 2048, n = 5000, float64.
 
+Also times the squared form of the trace term (square roots of ``eigvalsh(G Gᵀ)``, the harness's form before
+#23 item 7, kept for bootstrap replicates), side by side: the price of the singular values' accuracy.
+
 Not part of the normal test run (pytest collects ``test_*.py`` only). Run it by naming it:
 
     pytest tests/benchmarks/bench_frechet.py            # pytest-benchmark tables
@@ -8,8 +11,8 @@ Not part of the normal test run (pytest collects ``test_*.py`` only). Run it by 
 On a loaded machine, ``OPENBLAS_NUM_THREADS=1 python tests/benchmarks/bench_frechet.py`` gives the
 steadiest ratio (single-threaded CPU time is not inflated by BLAS threads spinning on shared cores).
 
-Both implementations get the same float64 mean and covariance (built from seeded random features, so
-the covariances are PSD); building them is not timed. The values must agree to 1e-9 relative.
+All get the same float64 mean and covariance (built from seeded random features, so the covariances are
+PSD); building them is not timed. The values must agree to 1e-9 relative.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def make_stats(d: int = D, n: int = N, seed: int = SEED) -> tuple[np.ndarray, ..
     x = rng.standard_normal((n, d))
     y = rng.standard_normal((n, d)) @ (np.eye(d) + 0.01 * rng.standard_normal((d, d))) + 0.1
     return x.mean(axis=0), np.cov(x, rowvar=False), y.mean(axis=0), np.cov(y, rowvar=False)
+
+
+def squared_form_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """``frechet_distance``'s steps with the trace term as square roots of ``eigvalsh(G Gᵀ)``."""
+    from harness.metrics.frechet import _check_stats, _distance, _psd_factor
+
+    s1, s2 = _check_stats(mu1, sigma1, "mu1", "sigma1"), _check_stats(mu2, sigma2, "mu2", "sigma2")
+    return _distance(mu1, s1, _psd_factor(s1), mu2, s2, _psd_factor(s2), exact=False)
 
 
 def pytorch_fid_distance(mu1, sigma1, mu2, sigma2) -> float:
@@ -64,6 +75,11 @@ def test_bench_harness_frechet_distance(benchmark, stats, reference_value) -> No
     assert abs(value - reference_value) <= REL_TOL * abs(reference_value)
 
 
+def test_bench_squared_form(benchmark, stats, reference_value) -> None:
+    value = benchmark.pedantic(squared_form_distance, args=stats, rounds=5, iterations=1, warmup_rounds=1)
+    assert abs(value - reference_value) <= REL_TOL * abs(reference_value)
+
+
 def test_bench_pytorch_fid(benchmark, stats) -> None:
     pytest.importorskip("pytorch_fid")
     benchmark.pedantic(pytorch_fid_distance, args=stats, rounds=2, iterations=1)
@@ -86,13 +102,15 @@ def main() -> None:
 
     stats = make_stats()
     frechet_distance(*stats)  # warm-up (BLAS thread pool, page faults)
-    times: dict[str, list[tuple[float, float]]] = {"ours": [], "ref": []}
-    for _ in range(args.rounds):  # interleaved, so background load hits both alike
+    times: dict[str, list[tuple[float, float]]] = {"ours": [], "squared": [], "ref": []}
+    for _ in range(args.rounds):  # interleaved, so background load hits all alike
         wall, cpu, ours = _time(frechet_distance, stats)
         times["ours"].append((wall, cpu))
+        wall, cpu, squared = _time(squared_form_distance, stats)
+        times["squared"].append((wall, cpu))
         wall, cpu, ref = _time(pytorch_fid_distance, stats)
         times["ref"].append((wall, cpu))
-    rel = abs(ours - ref) / abs(ref)
+    rel = max(abs(ours - ref), abs(squared - ref)) / abs(ref)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     print(
         f"d={D} n={N} float64, {args.rounds} interleaved rounds, {os.cpu_count()} CPUs, BLAS threads: {threads}"
@@ -100,6 +118,7 @@ def main() -> None:
     best = {}
     for key, label, value in (
         ("ours", "harness frechet_distance", ours),
+        ("squared", "squared form (before #23)", squared),
         ("ref", "pytorch-fid (sqrtm)", ref),
     ):
         walls, cpus = zip(*times[key])
@@ -112,6 +131,10 @@ def main() -> None:
     print(
         f"speed ratio pytorch-fid / harness: wall best {best['ref'][0] / best['ours'][0]:.1f}x, "
         f"wall median {best['ref'][1] / best['ours'][1]:.1f}x, CPU {best['ref'][2] / best['ours'][2]:.1f}x"
+    )
+    print(
+        f"time ratio harness / squared form: wall best {best['ours'][0] / best['squared'][0]:.2f}x, "
+        f"wall median {best['ours'][1] / best['squared'][1]:.2f}x, CPU {best['ours'][2] / best['squared'][2]:.2f}x"
     )
     if rel > REL_TOL:
         raise SystemExit(f"values differ by {rel:.2e} relative > {REL_TOL:g}")

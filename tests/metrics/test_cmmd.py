@@ -27,7 +27,7 @@ from harness.metrics.extractors import (
     quantize,
     registered,
 )
-from tests.metrics.weights_helpers import FLAT, make_tiny_clip, pin_to, quantized, write_pngs
+from tests.metrics.weights_helpers import FLAT, FLAT_NAN, make_tiny_clip, pin_to, quantized, write_pngs
 
 
 def reference_mmd(x: np.ndarray, y: np.ndarray) -> float:
@@ -151,7 +151,7 @@ SQUARE5 = ExtractorSpec(
 
 @pytest.fixture(autouse=True)
 def stand_ins():
-    with registered(SQUARE), registered(SQUARE5), registered(FLAT):
+    with registered(SQUARE), registered(SQUARE5), registered(FLAT), registered(FLAT_NAN):
         yield
 
 
@@ -180,6 +180,17 @@ def test_metric_equals_the_estimator_on_the_same_embeddings(tmp_path):
     same = CMMD(reference_path=str(path), extractor="test-square-pixels")
     same.update(Samples("image", ref_imgs))
     assert same.compute().value == 0.0
+
+
+def test_nan_embeddings_are_invalid_not_a_score(tmp_path):
+    """#23 item 7: embeddings that went NaN on finite images failed with a ValueError; the metric is invalid
+    with the reason now."""
+    path, _ = _reference_file(tmp_path, _images(0, 12), extractor="test-flat-pixels")
+    m = CMMD(reference_path=str(path), extractor="test-flat-pixels-nan", allow_mismatch=True)
+    m.update(Samples("image", _images(1, 3)))
+    v = m.compute()
+    assert v.status == "invalid" and v.value is None and v.n == 3
+    assert v.reason == "the samples' embeddings of shape (3, 162) contains NaN or Inf"
 
 
 def test_video_frames_are_images(tmp_path):

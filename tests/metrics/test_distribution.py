@@ -20,7 +20,7 @@ from harness.metrics.distribution import FID, KID, InceptionScore, frechet_metri
 from harness.metrics.extractors import EXTRACTORS, registered
 from harness.metrics.frechet import StreamingStats, frechet_distance
 from harness.metrics.kid import kernel_inception_distance
-from tests.metrics.weights_helpers import FLAT, FLAT_X2, LOGITS, quantized, write_pngs
+from tests.metrics.weights_helpers import FLAT, FLAT_NAN, FLAT_X2, LOGITS, quantized, write_pngs
 
 pytestmark = pytest.mark.filterwarnings("ignore::harness.metrics.frechet.FrechetWarning")
 
@@ -34,7 +34,7 @@ def _images(seed: int, n: int, shift: float = 0.0) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def fake_extractors():
-    with registered(FLAT), registered(FLAT_X2), registered(LOGITS):
+    with registered(FLAT), registered(FLAT_X2), registered(LOGITS), registered(FLAT_NAN):
         yield
 
 
@@ -104,6 +104,70 @@ def test_fid_without_reference_is_skipped_with_the_reason():
         m.update(Samples("image", _images(0, 4)))
 
 
+def test_fid_against_a_reference_that_is_not_psd_is_invalid_not_a_score(tmp_path):
+    """#23 item 7: a reference whose sigma is not positive semi-definite (zero diagonal, eigenvalues ±1 on two
+    coordinates) scored a collapsed generator (one image repeated: zero covariance, the reference's mean) 0.0,
+    a perfect FID. Now the metric is invalid, naming the file, and has no value."""
+    image = _images(0, 1)
+    mu = _flat(image)[0]
+    sigma = np.zeros((mu.size, mu.size))
+    sigma[0, 1] = sigma[1, 0] = 1.0
+    path = tmp_path / "broken.npz"
+    np.savez(path, mu=mu, sigma=sigma)  # pytorch-fid's layout: read, used, and now checked
+    m = FID(reference_path=str(path), extractor="test-flat-pixels")
+    m.update(Samples("image", np.repeat(image, 6, axis=0)))
+    v = m.compute()
+    assert v.status == "invalid" and v.value is None and v.n == 6 and v.fingerprint
+    assert v.reason.startswith(
+        f"reference {path}: covariance is not positive semi-definite: smallest eigenvalue -1 (largest 1)"
+    )
+    assert v.result().status == "invalid" and v.result().number is None
+
+
+def test_fid_needs_two_samples_and_notes_a_singular_covariance(tmp_path):
+    """#23 item 7: one sample gives no covariance: invalid, not skipped. n <= d samples give a singular
+    covariance, which is legal: a value, with the note in the details."""
+    path = _ref_npz(tmp_path, _images(1, 30))
+    one = FID(reference_path=str(path), extractor="test-flat-pixels")
+    one.update(Samples("image", _images(0, 1)))
+    v = one.compute()
+    assert (
+        v.status == "invalid"
+        and v.value is None
+        and v.reason == "a covariance needs at least 2 samples, got 1"
+    )
+    few = FID(reference_path=str(path), extractor="test-flat-pixels")
+    few.update(Samples("image", _images(0, 5)))  # n = 5 <= d = 12
+    v = few.compute()
+    assert v.status == "ok" and v.value > 0
+    assert any(
+        w.startswith("samples: covariance is rank-deficient: n=5 samples in d=12 dimensions")
+        for w in v.details["warnings"]
+    ), v.details["warnings"]
+
+
+def test_nan_features_make_kid_and_inception_score_invalid(tmp_path):
+    """#23 item 7: features or logits that went NaN on finite images: KID failed with a ValueError, the
+    Inception Score came out NaN with status ok; both are invalid with the reason now."""
+    path = _ref_npz(tmp_path, _images(1, 30), keep=True)
+    kid = KID(
+        reference_path=str(path),
+        extractor="test-flat-pixels-nan",
+        subsets=2,
+        subset_size=5,
+        allow_mismatch=True,
+    )
+    kid.update(Samples("image", _images(0, 8)))
+    v = kid.compute()
+    assert v.status == "invalid" and v.value is None
+    assert v.reason == "feats2 contains 96 NaN and 0 infinite values (shape (8, 12)); features must be finite"
+    score = InceptionScore(extractor="test-flat-pixels-nan", splits=2)
+    score.update(Samples("image", _images(0, 8)))
+    v = score.compute()
+    assert v.status == "invalid" and v.value is None
+    assert v.reason == "the logits contain 96 NaN and 0 infinite values"
+
+
 def test_fid_refuses_reference_of_another_protocol(tmp_path):
     path = _ref_npz(tmp_path, _images(1, 30), extractor="test-flat-pixels-x2")
     m = FID(reference_path=str(path), extractor="test-flat-pixels")
@@ -169,6 +233,7 @@ def test_kid_metric_equals_kid_core(tmp_path):
 
 
 def test_kid_needs_reference_features_and_enough_samples(tmp_path):
+    """Fewer samples than a subset needs: ``invalid`` with the reason, not skipped (#23 item 7)."""
     no_feats = _ref_npz(tmp_path, _images(1, 30), name="nofeat.npz")
     m = KID(reference_path=str(no_feats), extractor="test-flat-pixels")
     with pytest.raises(UserInputError, match=r"no 'features'.*--keep-features"):
@@ -177,7 +242,11 @@ def test_kid_needs_reference_features_and_enough_samples(tmp_path):
     m = KID(reference_path=str(path), extractor="test-flat-pixels")  # subset_size 1000 by default
     m.update(Samples("image", _images(0, 8)))
     v = m.compute()
-    assert v.status == "skipped" and "set options.subset_size <= 8" in v.reason
+    assert v.status == "invalid" and v.value is None and v.n == 8
+    assert v.reason == (
+        "subset_size=1000 needs at least that many samples and reference features, got 8 samples and 30 "
+        "reference features (set options.subset_size <= 8)"
+    )
     with pytest.raises(MetricSkipped, match=r"kid needs reference features"):
         KID().update(Samples("image", _images(0, 8)))
 
@@ -212,10 +281,13 @@ def test_inception_score_matches_torchmetrics_on_the_same_logits():
 
 
 def test_inception_score_needs_as_many_samples_as_splits():
+    """Fewer samples than splits: ``invalid`` with the reason, not skipped (#23 item 7)."""
     m = InceptionScore(extractor="test-pixel-logits")
     m.update(Samples("image", _images(0, 4)))
     v = m.compute()
-    assert v.status == "skipped" and "splits=10 needs at least 10 samples, got 4" in v.reason
+    assert (
+        v.status == "invalid" and v.value is None and v.reason == "splits=10 needs at least 10 samples, got 4"
+    )
 
 
 def test_metric_rejects_audio_and_bad_channels(tmp_path):

@@ -19,11 +19,12 @@ from harness.cli import assets, main
 from harness.errors import UserInputError
 from harness.loaders.base import Samples
 from harness.metrics import extractors as E
+from harness.metrics.base import fingerprint_of
 from harness.metrics.distribution import FID, KID, FeatureOptions, stats_meta
 from harness.metrics.extractors import build_extractor, clean_resize, quantize, tf1_resize_bilinear
 from harness.metrics.frechet import StreamingStats
 from tests.helpers import tiny_suite
-from tests.metrics.weights_helpers import make_inception_file, pin_to, quantized
+from tests.metrics.weights_helpers import make_inception_file, pin_to, quantized, write_pngs
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -157,6 +158,64 @@ def test_each_resize_feeds_pytorch_fids_network_as_its_reference_does(inception)
         assert np.abs(feats[a] - feats[b]).max() > 1e-5, (a, b)  # each differs far beyond the tolerance
 
 
+def test_every_mode_reads_8_bit_images_as_the_reference_tools_do(inception, tmp_path):
+    """#23 item 7 (b): in legacy_pytorch and legacy_tensorflow the network was given float images off the 8-bit
+    grid (up to half a level from what pytorch-fid, clean-fid and TTUR read from image files). Every mode now
+    quantises first: its features of float images are those of the 8-bit images, and in legacy_pytorch they
+    equal pytorch-fid's and clean-fid's own pipelines reading the PNG files of the same images."""
+    import pytorch_fid.inception as pi
+    from cleanfid.features import build_feature_extractor
+    from cleanfid.fid import get_folder_features
+    from pytorch_fid.fid_score import get_activations
+
+    imgs = np.random.default_rng(9).uniform(0, 1, (2, 20, 28, 3)).astype(np.float32)
+    assert np.abs(imgs - quantized(imgs)).max() > 0.45 / 255  # off the grid by up to half a level
+    feats = {}
+    for resize, ext in inception.items():
+        feats[resize] = ext.features(imgs)
+        np.testing.assert_array_equal(feats[resize], ext.features(quantized(imgs)), err_msg=resize)
+    folder = write_pngs(tmp_path / "pngs", imgs)
+    files = sorted(str(p) for p in folder.glob("*.png"))
+    net = pi.InceptionV3([3]).eval()  # pytorch-fid's own loader: torch hub's copy of the test weights
+    theirs = get_activations(files, net, batch_size=2, dims=2048, device="cpu", num_workers=0)
+    np.testing.assert_allclose(feats["legacy_pytorch"], theirs, rtol=0, atol=1e-6)
+    cpu = torch.device("cpu")
+    model = build_feature_extractor("legacy_pytorch", device=cpu, use_dataparallel=False)
+    clean_fids = get_folder_features(
+        str(folder), model, num_workers=0, batch_size=2, device=cpu, mode="legacy_pytorch", verbose=False
+    )
+    # clean-fid resizes the [0, 255] image and divides after: the same input to float32 rounding
+    np.testing.assert_allclose(feats["legacy_pytorch"], clean_fids, rtol=0, atol=1e-5)
+
+
+def test_quantising_changed_the_legacy_fingerprints(inception, tmp_path):
+    """#23 item 7 (b): what the network sees changed in legacy_pytorch and legacy_tensorflow, and so did their
+    fingerprints: reference statistics made before are refused (unless allow_mismatch)."""
+    before = {
+        "legacy_pytorch": "bilinear to 299 inside the network (F.interpolate, align_corners=False), then 2x - 1 "
+        "on [0, 1], as pytorch-fid",
+        "legacy_tensorflow": "[0, 255], TF1 resize_bilinear to 299 (align_corners=False, no half-pixel centres), "
+        "then (x - 128) / 128, as the TTUR / TensorFlow FID",
+    }
+    old = {}
+    for resize, detail in before.items():
+        protocol = inception[resize].protocol()
+        assert protocol["resize_detail"].startswith("uint8 (as ")
+        old[resize] = fingerprint_of({**protocol, "resize_detail": detail})
+        assert old[resize] != inception[resize].fingerprint()
+    imgs = quantized(np.random.default_rng(10).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32))
+    ext = inception["legacy_pytorch"]
+    stats = StreamingStats.from_features(ext.features(imgs))
+    ref = tmp_path / "made-before.npz"
+    stats.to_npz(ref, **{**stats_meta(ext), "fingerprint": old["legacy_pytorch"]})
+    fid = FID(reference_path=str(ref))
+    fid.update(Samples("image", imgs))
+    with pytest.raises(
+        ValueError, match=rf"another feature protocol \(fingerprint {old['legacy_pytorch']}, ours"
+    ):
+        fid.compute()
+
+
 def test_the_resize_is_in_the_fingerprint(inception):
     prints = {r: ext.fingerprint() for r, ext in inception.items()}
     assert len(set(prints.values())) == 3
@@ -174,7 +233,7 @@ def test_a_reference_of_another_resize_is_refused_unless_allowed(inception, tmp_
     ref = tmp_path / "clean.npz"
     stats.to_npz(ref, include_features=True, **stats_meta(inception["clean"]))
     # The Fréchet distance of 2048-d features takes tens of seconds here; the refusal comes before it.
-    monkeypatch.setattr(StreamingStats, "frechet_distance", lambda self, other: 1.5)
+    monkeypatch.setattr(StreamingStats, "frechet_distance", lambda self, other, **kw: 1.5)
 
     tf = FID(reference_path=str(ref), resize="legacy_tensorflow")
     tf.update(Samples("image", imgs))

@@ -1,14 +1,20 @@
-"""Fréchet distance core: exact answers, parity with pytorch-fid / torchmetrics / torch-fidelity, streaming."""
+"""Fréchet distance core: exact answers, a 50-digit reference, parity with pytorch-fid / clean-fid / torchmetrics /
+torch-fidelity, numerical failures that must not come out as a score, streaming."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
 import sys
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
 
+from harness.errors import MetricInvalid
+from harness.metrics import frechet as frechet_module
 from harness.metrics.frechet import (
     FIDInfinityResult,
     FrechetWarning,
@@ -169,34 +175,224 @@ def test_features_must_be_2d_and_same_dim() -> None:
         frechet_distance_from_features(_features(0, 10, 2), _features(1, 10, 3))
 
 
-def test_non_psd_covariance_warns() -> None:
-    sigma = np.diag([1.0, 1.0, -0.5])
-    with (
-        pytest.warns(
-            FrechetWarning,
-            match=r"sigma1: covariance is not positive semi-definite \(smallest eigenvalue -0.5",
+# --------------------------------------------------------------------------- numerical failures (#23 item 7)
+
+
+def _indefinite(d: int, smallest: float) -> np.ndarray:
+    sigma = np.eye(d)
+    sigma[-1, -1] = smallest
+    return sigma
+
+
+@pytest.mark.parametrize(
+    ("sigma", "match"),
+    [
+        # Zero diagonal, eigenvalues ±1: came out 0.0, a perfect score (with a "rank 0" warning).
+        (
+            np.array([[0.0, 1.0], [1.0, 0.0]]),
+            r"smallest eigenvalue -1 \(largest 1\) is below -1\.69e-07, more than rounding explains",
         ),
-        pytest.warns(
-            FrechetWarning, match=r"sigma1: covariance is rank-deficient \(numerical rank 2 < d=3\)"
-        ),
+        # An eigenvalue of -1e-5 in d = 64: came out 0.0 without a word.
+        (_indefinite(64, -1e-5), r"smallest eigenvalue -1e-05 \(largest 1\) is below -9\.46e-07"),
+        # An eigenvalue of -0.5: came out -1.0, a negative "distance", with a warning.
+        (_indefinite(64, -0.5), r"smallest eigenvalue -0\.5 \(largest 1\)"),
+    ],
+    ids=["zero-diagonal", "eig-1e-5", "eig-0.5"],
+)
+def test_a_covariance_that_is_not_psd_is_invalid_not_a_score(sigma, match) -> None:
+    """#23 item 7: a covariance with a negative eigenvalue beyond rounding gave 0.0 (a perfect score) or a
+    negative number; now it raises MetricInvalid naming the matrix, whichever side it is on."""
+    d = sigma.shape[0]
+    with pytest.raises(MetricInvalid, match=r"^sigma1: covariance is not positive semi-definite: " + match):
+        frechet_distance(np.zeros(d), sigma, np.zeros(d), sigma)
+    with pytest.raises(MetricInvalid, match=r"^sigma2: covariance is not positive semi-definite"):
+        frechet_distance(np.zeros(d), np.eye(d), np.zeros(d), sigma)
+    stats = StreamingStats.from_mean_cov(np.zeros(d), sigma)  # a pytorch-fid .npz carrying such a sigma
+    with pytest.raises(MetricInvalid, match=r"^reference\.npz: covariance is not positive semi-definite"):
+        StreamingStats.from_mean_cov(np.zeros(d), np.eye(d)).frechet_distance(
+            stats, labels=("samples", "reference.npz")
+        )
+
+
+def test_rounding_level_negative_eigenvalues_are_clipped() -> None:
+    """The other side of #23 item 7's check: negative eigenvalues within rounding (a singular covariance stored
+    in float32) are clipped, not refused, and the traces are those of the clipped matrices, so the distance
+    of such a matrix to itself stays 0."""
+    x = _features(40, 20)  # n = 20 < d = 32: singular
+    sigma32 = np.cov(x, rowvar=False).astype(np.float32)
+    assert np.linalg.eigvalsh(sigma32.astype(np.float64))[0] < 0  # float32 rounding made it indefinite
+    mu = x.mean(axis=0)
+    y = _features(41, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FrechetWarning)
+        assert frechet_distance(mu, sigma32, mu, sigma32) == pytest.approx(0.0, abs=1e-9)
+        assert frechet_distance(mu, _indefinite(32, -1e-9), mu, _indefinite(32, -1e-9)) == 0.0
+        full = frechet_distance(mu, np.cov(x, rowvar=False), y.mean(axis=0), np.cov(y, rowvar=False))
+        rounded = frechet_distance(mu, sigma32, y.mean(axis=0), np.cov(y, rowvar=False))
+    assert rounded == pytest.approx(full, rel=1e-3)  # float32 rounding of a singular matrix: 7e-5 here
+
+
+def test_too_few_samples_and_non_finite_features_are_invalid() -> None:
+    """#23 item 7: fewer than 2 samples, and NaN or infinite values, raise MetricInvalid (a ValueError)."""
+    x, y = _features(0, 10), _features(1, 10)
+    with pytest.raises(MetricInvalid, match=r"^a covariance needs at least 2 feature vectors, got 1$"):
+        frechet_distance_from_features(x[:1], y)
+    x[3, 2] = np.nan
+    with pytest.raises(
+        MetricInvalid, match=r"^feats1 contains 1 NaN and 0 infinite values \(shape \(10, 32\)\)"
     ):
-        frechet_distance(np.zeros(3), sigma, np.zeros(3), np.eye(3))
+        frechet_distance_from_features(x, y)
+    with pytest.raises(MetricInvalid, match=r"^feats_gen needs at least 2 vectors, got shape \(1, 32\)"):
+        bootstrap_frechet_ci(y[:1], y)
+    assert issubclass(MetricInvalid, ValueError)
+
+
+def test_a_result_that_is_not_a_distance_is_invalid(monkeypatch) -> None:
+    """#23 item 7: an overflowing or negative result raises MetricInvalid instead of coming out as a number."""
+    with pytest.raises(MetricInvalid, match=r"^the Fréchet distance is not finite \(inf; scale inf\)"):
+        frechet_distance(np.full(4, 1e200), np.eye(4), np.zeros(4), np.eye(4))
+    monkeypatch.setattr(frechet_module, "_trace_sqrt_product", lambda f1, f2, **kw: 5.0)
+    with pytest.raises(
+        MetricInvalid, match=r"^the Fréchet distance came out negative \(-2\) beyond rounding"
+    ):
+        frechet_distance(np.zeros(4), np.eye(4), np.zeros(4), np.eye(4))
+
+
+# --------------------------------------------------------------------------- accuracy: a 50-digit reference
+
+
+def _mp_frechet(mu1, s1, mu2, s2, dps: int = 50) -> float:
+    """The Fréchet distance of the float64 inputs, taken exactly, in ``dps``-digit arithmetic (mpmath):
+    ``Tr((σ1σ2)^½) = Tr((s1 σ2 s1)^½)`` with ``s1 = σ1^½`` from a symmetric eigendecomposition."""
+    mp = pytest.importorskip("mpmath")
+    with mp.workdps(dps):
+        a, b = mp.matrix(s1.tolist()), mp.matrix(s2.tolist())
+        w, q = mp.eigsy(a)
+        s1_half = q * mp.diag([mp.sqrt(x) if x > 0 else mp.mpf(0) for x in w]) * q.T
+        m = s1_half * b * s1_half
+        trace_sqrt = sum(mp.sqrt(x) for x in mp.eigsy((m + m.T) / 2, eigvals_only=True) if x > 0)
+        diff = [mp.mpf(u) - mp.mpf(v) for u, v in zip(mu1.tolist(), mu2.tolist())]
+        traces = sum(a[i, i] + b[i, i] for i in range(a.rows))
+        return float(sum(t * t for t in diff) + traces - 2 * trace_sqrt)
+
+
+def _near_singular(seed: int, d: int = 16, rank: int = 4, floor: float = 1e-10) -> tuple[np.ndarray, ...]:
+    """Rank-``rank`` covariances plus ``floor``·I: positive definite, condition number ~1e11 at floor 1e-10."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((d, rank)), rng.standard_normal((d, rank))
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    return mu1, a @ a.T + floor * np.eye(d), mu2, b @ b.T + floor * np.eye(d)
+
+
+def _ill_conditioned(seed: int, d: int = 16, alpha: float = 3.0) -> tuple[np.ndarray, ...]:
+    """Covariances of n = 4d samples whose scales fall as i^-alpha along random directions."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    scale = np.arange(1, d + 1) ** -alpha
+    x = rng.standard_normal((4 * d, d)) * scale @ q.T
+    y = rng.standard_normal((4 * d, d)) * scale * (1 + 0.1 * rng.standard_normal(d)) @ q.T + 0.01
+    return (*_stats(x), *_stats(y))
+
+
+ACCURACY_CASES = {
+    "rank4+1e-10I": lambda: _near_singular(0),
+    "rank4+1e-6I": lambda: _near_singular(1, floor=1e-6),
+    "ill-conditioned": lambda: _ill_conditioned(0),
+    "well-conditioned": lambda: (*_stats(_features(2, 200, 16)), *_stats(_features(3, 300, 16, 0.3, 0.2))),
+}
+
+
+@pytest.mark.parametrize("case", ACCURACY_CASES)
+def test_matches_a_50_digit_reference(case) -> None:
+    """#23 item 7 (a): with the trace term as the singular values of L1ᵀL2 the distance is within 1e-13
+    relative of a 50-digit reference on the same float64 statistics (measured: <= 1.4e-14); square roots of
+    eigvalsh(G Gᵀ) lost about √eps on the small eigenvalues: 3.1e-9, 8.7e-11 and 3.9e-8 on the first three."""
+    args = ACCURACY_CASES[case]()
+    exact = _mp_frechet(*args)
+    assert _rel(frechet_distance(*args), exact) <= 1e-13
 
 
 # --------------------------------------------------------------------------- parity with other implementations
 
 
-@pytest.mark.filterwarnings("ignore:The `disp` argument is deprecated:DeprecationWarning")
-def test_parity_pytorch_fid(two_sets) -> None:
+def _isotropic(seed: int, d: int = 64) -> tuple[tuple[np.ndarray, ...], float]:
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(0.5, 2.0, 2)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    exact = float(np.sum((mu1 - mu2) ** 2) + d * (np.sqrt(a) - np.sqrt(b)) ** 2)
+    return (mu1, a * np.eye(d), mu2, b * np.eye(d)), exact
+
+
+def _reference_implementations() -> dict[str, Any]:
+    """The four third-party Fréchet distances of (mu1, sigma1, mu2, sigma2), each returning a float."""
     fid_score = pytest.importorskip("pytorch_fid.fid_score")
-    x, y = two_sets
-    (m1, s1), (m2, s2) = _stats(x), _stats(y)
-    expected = float(fid_score.calculate_frechet_distance(m1, s1, m2, s2))
-    assert _rel(frechet_distance(m1, s1, m2, s2), expected) <= 1e-6
-    assert _rel(frechet_distance_from_features(x, y), expected) <= 1e-6
+    cleanfid = pytest.importorskip("cleanfid.fid")
+    metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
+    torch = pytest.importorskip("torch")
+    tm_fid = pytest.importorskip("torchmetrics.image.fid")
+
+    def quiet(fn: Any) -> Any:
+        def run(*args: np.ndarray) -> float:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scipy's sqrtm(disp=...) deprecation, clean-fid's print
+                return float(fn(*args))
+
+        return run
+
+    def torch_fidelity(m1, s1, m2, s2):
+        out = metric_fid.fid_statistics_to_metric(
+            {"mu": m1, "sigma": s1}, {"mu": m2, "sigma": s2}, verbose=False
+        )
+        return out["frechet_inception_distance"]
+
+    return {
+        "pytorch-fid": quiet(fid_score.calculate_frechet_distance),
+        "clean-fid": quiet(cleanfid.frechet_distance),
+        "torch-fidelity": quiet(torch_fidelity),
+        "torchmetrics": quiet(lambda *a: tm_fid._compute_fid(*[torch.from_numpy(x) for x in a])),
+    }
+
+
+def test_parity_isotropic() -> None:
+    """#23 item 7: isotropic covariances (an exact answer): ours and the four references within 1e-14
+    relative of it (measured: ours 2.6e-16, the references up to 7.9e-16)."""
+    refs = _reference_implementations()
+    for seed in range(3):
+        args, exact = _isotropic(seed)
+        assert _rel(frechet_distance(*args), exact) <= 1e-14
+        for name, fn in refs.items():
+            assert _rel(fn(*args), exact) <= 1e-14, name
+
+
+@pytest.mark.parametrize(("d", "n"), [(32, 400), (128, 2000)])
+def test_parity_well_conditioned(d, n) -> None:
+    """#23 item 7: n > d samples, well-conditioned covariances: ours within 1e-13 relative of each reference
+    and of the route from features (measured: <= 1.8e-15)."""
+    refs = _reference_implementations()
+    x, y = _features(20 + d, n, d), _features(21 + d, n + 100, d, shift=0.3, mix=0.2)
+    args = (*_stats(x), *_stats(y))
+    ours = frechet_distance(*args)
+    assert _rel(frechet_distance_from_features(x, y), ours) <= 1e-13
+    for name, fn in refs.items():
+        assert _rel(ours, fn(*args)) <= 1e-13, name
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_parity_near_singular(seed) -> None:
+    """#23 item 7: near-singular covariances (rank 4 + 1e-10·I in d = 16): ours within 1e-13 relative of the
+    50-digit value (measured: <= 6.3e-16); the four references within 1e-7 of it (measured: 1.1e-8 to
+    3.4e-8, and up to 1.1e-8 apart), so they stand no closer to ours than that."""
+    refs = _reference_implementations()
+    args = _near_singular(seed)
+    exact = _mp_frechet(*args)
+    assert _rel(frechet_distance(*args), exact) <= 1e-13
+    for name, fn in refs.items():
+        value = fn(*args)
+        assert _rel(value, exact) <= 1e-7, (name, value)
 
 
 def test_parity_torchmetrics_fid_module(two_sets) -> None:
+    """torchmetrics' FrechetInceptionDistance module fed the features themselves (its float64 running sums)."""
     torch = pytest.importorskip("torch")
     fid_mod = pytest.importorskip("torchmetrics.image.fid")
 
@@ -214,19 +410,6 @@ def test_parity_torchmetrics_fid_module(two_sets) -> None:
     metric.update(torch.from_numpy(y), real=False)
     expected = float(metric.compute())
     assert _rel(frechet_distance_from_features(x, y), expected) <= 1e-6
-    # Its internal formula on the same float64 mean/covariance (eigvals of the non-symmetric product).
-    (m1, s1), (m2, s2) = _stats(x), _stats(y)
-    internal = float(fid_mod._compute_fid(*[torch.from_numpy(a) for a in (m1, s1, m2, s2)]))
-    assert _rel(frechet_distance(m1, s1, m2, s2), internal) <= 1e-6
-
-
-def test_parity_torch_fidelity(two_sets) -> None:
-    metric_fid = pytest.importorskip("torch_fidelity.metric_fid")
-    x, y = two_sets
-    (m1, s1), (m2, s2) = _stats(x), _stats(y)
-    out = metric_fid.fid_statistics_to_metric({"mu": m1, "sigma": s1}, {"mu": m2, "sigma": s2}, verbose=False)
-    expected = float(out["frechet_inception_distance"])
-    assert _rel(frechet_distance(m1, s1, m2, s2), expected) <= 1e-6
 
 
 # --------------------------------------------------------------------------- singular covariances
@@ -424,6 +607,26 @@ def test_bootstrap_errors(two_sets) -> None:
         FrechetWarning, match=r"a resample of n=40 holds ~25 distinct vectors, not more than d=32"
     ):
         bootstrap_frechet_ci(y[:40], x, n_boot=2)
+
+
+def test_bootstrap_replicates_take_the_squared_form(two_sets, monkeypatch) -> None:
+    """#23 item 7 (a): the point estimate takes the exact trace term (singular values); the replicates, whose
+    sampling spread dwarfs √eps, the squared form (about 2.5x cheaper at d = 2048), which stays within
+    1e-12 relative of the exact one on these well-conditioned sets."""
+    x, y = two_sets
+    calls = []
+    original = frechet_module._trace_sqrt_product
+
+    def spy(f1, f2, *, exact=True):
+        calls.append(exact)
+        return original(f1, f2, exact=exact)
+
+    monkeypatch.setattr(frechet_module, "_trace_sqrt_product", spy)
+    bootstrap_frechet_ci(y, x, n_boot=4, seed=0)
+    assert calls == [True, False, False, False, False]
+    s1, s2 = StreamingStats.from_features(x).cov, StreamingStats.from_features(y).cov
+    f1, f2 = frechet_module._psd_factor(s1), frechet_module._psd_factor(s2)
+    assert original(f1, f2, exact=False) == pytest.approx(original(f1, f2), rel=1e-12)
 
 
 def test_fid_infinity_recovers_intercept() -> None:

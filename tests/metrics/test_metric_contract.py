@@ -269,3 +269,30 @@ def test_fingerprint_is_stable_over_fresh_instances(name, no_weights):
         pytest.skip(f"{name}'s fingerprint needs its weights file ({exc})")
     assert isinstance(fa, str) and fa
     assert fa == b.fingerprint()
+
+
+def test_a_nan_value_is_recorded_invalid_never_as_a_score():
+    """#23 item 7: a metric whose computation came out NaN reported it as an ``ok`` value; the base class records
+    it ``invalid`` with the reason and no value (infinity stays a value: identical images have PSNR +inf)."""
+    from harness.metrics.base import MetricValue
+
+    class Probe(Metric):
+        name = "nan_probe"
+        higher_is_better = False
+        kind = "per_sample"
+
+        def __init__(self, result: float) -> None:
+            self.result = result
+
+        def update(self, samples, reference=None) -> None:
+            pass
+
+        def compute(self) -> MetricValue:
+            return self.value(self.result, n=3)
+
+    v = Probe(float("nan")).compute()
+    assert (v.status, v.value, v.n) == ("invalid", None, 3)
+    assert v.reason == "the value came out NaN: a numerical failure, not a score"
+    assert v.result().number is None and v.fingerprint
+    assert Probe(float("inf")).compute().status == "ok"
+    assert Probe(0.0).invalid("too few samples", n=1).result().status == "invalid"

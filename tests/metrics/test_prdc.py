@@ -24,7 +24,7 @@ from harness.metrics.extractors import registered
 from harness.metrics.frechet import StreamingStats
 from harness.metrics.prdc import nearest_neighbour_radii, prdc
 from harness.metrics.prdc_metric import SHARED
-from tests.metrics.weights_helpers import FLAT, FLAT_X2
+from tests.metrics.weights_helpers import FLAT, FLAT_NAN, FLAT_X2
 
 NAMES = ("prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage")
 FIELDS = ("precision", "recall", "density", "coverage")
@@ -288,7 +288,7 @@ def _flat(images: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def flat_extractors():
-    with registered(FLAT), registered(FLAT_X2):
+    with registered(FLAT), registered(FLAT_X2), registered(FLAT_NAN):
         yield
 
 
@@ -414,6 +414,7 @@ def test_reference_files_and_their_errors(tmp_path, flat_extractors):
 
 
 def test_skips_say_why(tmp_path, flat_extractors):
+    """Skips and not-applicable say why; fewer samples than k + 1 is ``invalid``, not skipped (#23 item 7)."""
     gen = Samples("image", _images(7, 30))
     with pytest.raises(
         MetricSkipped,
@@ -436,11 +437,29 @@ def test_skips_say_why(tmp_path, flat_extractors):
     few = METRICS.get("prdc_density").build({"reference_path": str(path), "extractor": "test-flat-pixels"})
     few.update(Samples("image", _images(9, 4)))
     v = few.compute()
-    assert (
-        v.status == "skipped"
-        and "k=5 needs more than k samples and reference vectors, got 4 samples" in v.reason
+    assert v.status == "invalid" and v.value is None and v.n == 4
+    assert v.reason == (
+        "k=5 needs more than k samples and reference vectors, got 4 samples and 30 reference vectors "
+        "(set options.k below 4)"
     )
     assert METRICS.get("prdc_density").build({}).compute().reason == "no samples"
+
+
+def test_nan_features_are_invalid_not_a_score(tmp_path, flat_extractors):
+    """#23 item 7: features that went NaN on finite images failed with a ValueError; the four metrics are
+    invalid with the reason now."""
+    path = _ref_npz(tmp_path, _images(8, 30))
+    options = {"reference_path": str(path), "extractor": "test-flat-pixels-nan", "allow_mismatch": True}
+    samples = Samples("image", _images(9, 10))
+    for name in ("prdc_precision", "prdc_coverage"):
+        m = METRICS.get(name).build(options)
+        m.update(samples)
+        v = m.compute()
+        assert v.status == "invalid" and v.value is None and v.n == 10
+        assert (
+            v.reason
+            == "fake contains 120 NaN and 0 infinite values (shape (10, 12)); features must be finite"
+        )
 
 
 def test_missing_weights_are_the_one_line_error(tmp_path, monkeypatch, flat_extractors):

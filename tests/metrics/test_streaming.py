@@ -134,6 +134,33 @@ def test_a_batch_with_nan_makes_every_metric_invalid_and_stops_scoring(tmp_path)
     assert out["psnr"].reason == "the outputs contain NaN or Inf" and scorer.items == 12
 
 
+def test_a_metric_raising_metric_invalid_is_invalid_and_the_others_go_on(tmp_path):
+    """#23 item 7: finite outputs whose features go NaN (the extractor overflowed): fid raised a ValueError in
+    update() and was recorded ``failed``; it is ``invalid`` with the reason now, and the job's other metrics
+    keep their values."""
+    from harness.metrics.distribution import stats_meta
+    from harness.metrics.extractors import build_extractor, registered
+    from harness.metrics.frechet import StreamingStats
+    from tests.metrics.weights_helpers import FLAT, FLAT_NAN
+
+    with registered(FLAT), registered(FLAT_NAN):
+        ref, ext = tmp_path / "ref.npz", build_extractor("test-flat-pixels")
+        StreamingStats.from_features(
+            ext.features(_samples("image", (16, 16, 1), {}, 20, seed=9).data)
+        ).to_npz(ref, **stats_meta(ext))
+        options = {"reference_path": str(ref), "extractor": "test-flat-pixels-nan", "allow_mismatch": True}
+        scorer = MetricScorer(
+            _job("image", [{"name": "fid", "options": options}, "class_accuracy"], None), tmp_path
+        )
+        scorer.update(_samples("image", (16, 16, 1), {}, 4, seed=10))
+        out = scorer.compute()
+    assert out["fid"].status == "invalid" and out["fid"].value is None
+    assert out["fid"].reason == (
+        "features contains 3072 NaN and 0 infinite values (shape (4, 768)); features must be finite"
+    )
+    assert out["class_accuracy"].status == "ok"
+
+
 def test_no_outputs_are_kept_without_a_pairwise_metric(tmp_path):
     assert MetricScorer(_job("image", ["psnr"], None), tmp_path).keeps_outputs
     assert not MetricScorer(_job("image", ["fd_digits", "class_accuracy"], None), tmp_path).keeps_outputs

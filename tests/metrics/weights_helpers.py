@@ -191,6 +191,15 @@ FLAT_X2 = ExtractorSpec(
     protocol="flattened pixels x2",
     defaults={"scale": 2.0},
 )
+# A network whose outputs went NaN (an fp16 overflow, say) on finite images: flattened pixels times NaN.
+FLAT_NAN = ExtractorSpec(
+    name="test-flat-pixels-nan",
+    builder=FlatPixels,
+    dim=0,
+    weights=None,
+    protocol="flattened pixels x NaN",
+    defaults={"scale": float("nan")},
+)
 LOGITS = ExtractorSpec(
     name="test-pixel-logits", builder=PixelLogits, dim=LOGIT_CLASSES, weights=None, protocol="pixels @ W"
 )
