@@ -266,7 +266,7 @@ class DomainFrechet(DomainMetric):
             return self.skipped("no samples")
         feats = np.concatenate(self._feats)
         if len(feats) < 2:
-            return self.skipped(f"a covariance needs at least 2 samples, got {len(feats)}")
+            return self.invalid(f"a covariance needs at least 2 samples, got {len(feats)}")
         ref = self.reference()
         self._n = len(feats)
         with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:

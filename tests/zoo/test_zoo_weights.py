@@ -197,3 +197,15 @@ def test_suite_scores_through_the_worker(write_yaml, tmp_path, capsys):
     fd, acc = rec.metrics["fd_digits"], rec.metrics["class_accuracy"]
     assert fd.status == "ok" and fd.value > 0 and fd.details["noise_floor"] > 0, fd
     assert acc.status == "ok" and acc.value > 0.8, acc
+
+
+def test_fd_digits_of_one_sample_is_invalid_not_skipped(ddim3_and_10):
+    """#23 item 7: fewer samples than a covariance needs is an invalid metric (run exits 1), not a skip."""
+    from harness.zoo.metrics import FDDigits
+
+    one = _score(FDDigits, ddim3_and_10[0].take(0, 1))
+    assert (one.status, one.value, one.reason) == (
+        "invalid",
+        None,
+        "a covariance needs at least 2 samples, got 1",
+    )
