@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _resume(args)
 
     from harness.config import load_suite
-    from harness.plan import plan, portable_path
+    from harness.plan import check_on_device, plan, portable_path
 
     suite = load_suite(args.suite, overrides=args.set)
     jobs = plan(suite, only=args.only)
@@ -48,6 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.results.store import RunStore
 
     device = resolve_device(args.device or suite.device)
+    if args.address is None:  # the jobs run on this machine: its device's meters are looked for, not assumed
+        check_on_device(suite, device, only=args.only)
     args.isolation = args.isolation or suite.isolation
     check_isolation(args)
     warn_if_oversubscribed(suite.threads)

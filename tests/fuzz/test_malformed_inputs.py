@@ -242,6 +242,34 @@ SUITE_CASES = [
     ("threads", True, r"threads: Input should be a valid integer, got True"),
     ("name", "bad name!", r"name: String should match pattern"),
     ("metric", ["psnr"], r"metric: unknown key \(did you mean 'metrics'"),
+    # #23 item 3: what no job of the suite can measure
+    (
+        "objectives",
+        {"max_qps": "max"},
+        r"objectives\.max_qps: cannot be measured: max_qps comes from the Server max-QPS search",
+    ),
+    (
+        "gates",
+        {"offline.throughput": "-5%"},
+        r"gates\.offline\.throughput: cannot be measured: no job runs an offline scenario",
+    ),
+    (
+        "objectives",
+        {"cost_per_1k_items_usd": "min"},
+        r"objectives\.cost_per_1k_items_usd: cannot be measured: cost_per_1k_items_usd needs a price",
+    ),
+    ("metrics", ["psnr", "si_sdr"], r"metrics\[1\]: measures nothing: si_sdr applies to audio"),
+    (
+        "metrics",
+        ["psnr", {"name": "fid", "options": {"extractor": "clip-vit-b-32", "resize": "clean"}}],
+        r"metrics\[1\]\.options: fid: resize: extractor 'clip-vit-b-32' takes no resize",
+    ),
+    (
+        "metrics",
+        ["psnr", {"name": "prdc_recall", "options": {"extractor": "vggish", "resize": "clean"}}],
+        r"metrics\[1\]\.options: prdc_recall: resize: extractor 'vggish' takes no resize",
+    ),
+    ("may_be_absent", ["psnr"], r"may_be_absent: 'psnr' does not depend on the machine"),
 ]
 
 
