@@ -753,6 +753,22 @@ def _child_model(model: Any, name: str) -> Any:
     return None
 
 
+def _check_distinct(parsed: list[tuple[str, list[str | int], Any]]) -> None:
+    """Each ``--set`` path once: a path given twice, or inside another one given (``measurement=...`` and
+    ``measurement.warmup=2``), would leave the result to the order of the flags."""
+    for i, (text_a, a, _) in enumerate(parsed):
+        for text_b, b, _ in parsed[i + 1 :]:
+            shorter, longer = sorted((a, b), key=len)
+            if [str(p) for p in longer[: len(shorter)]] == [str(p) for p in shorter]:
+                what = (
+                    "is given twice" if len(a) == len(b) else "is set twice (one path lies inside the other)"
+                )
+                key = ".".join(map(str, shorter))
+                raise UserInputError(
+                    f"'{key}' {what}: {text_a} and {text_b} (allowed: each path once)", field="--set"
+                )
+
+
 def apply_overrides(data: Any, overrides: list[str]) -> dict[str, Any]:
     """Each ``PATH=VALUE`` set into the suite's mapping; a path through a key the schema does not have is bad
     input with did-you-mean (list items by index: ``models.0.variants.1.overrides.steps=10``)."""
@@ -761,8 +777,9 @@ def apply_overrides(data: Any, overrides: list[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserInputError("the suite is not a mapping: nothing to override", field="--set")
     data = copy.deepcopy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    _check_distinct(parsed)
+    for _text, parts, value in parsed:
         target: Any = data
         model: Any = Suite
         for i, part in enumerate(parts):

@@ -577,6 +577,15 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
     (tmp / "bad_gate.yaml").write_text("gates: {latency_ms.p50: fast}\n")
     (tmp / "empty").mkdir(exist_ok=True)
     (tmp / "img").mkdir(exist_ok=True)
+    bad_img = tmp / "bad_img"  # #23 item 5: a user's unreadable image is named before any missing weights
+    bad_img.mkdir(exist_ok=True)
+    (bad_img / "a.png").write_bytes(b"not an image")
+    sizes = tmp / "sizes"
+    sizes.mkdir(exist_ok=True)
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(sizes / "a.png")
+    Image.new("RGB", (8, 8)).save(sizes / "b.png")
     missing = str(tmp / "missing")
     return [
         # run
@@ -598,6 +607,23 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
         (["run", missing + ".yaml"], r"missing\.yaml: file not found"),
         (["run", str(tmp)], r"is a folder, expected a YAML file"),
         (["run", "--resume", missing], r"run folder not found"),
+        # #23 item 5 and smaller: conflicting flags
+        (["run", "--resume", str(good), "--repeat", "2"], r"--repeat applies to a suite, not to --resume"),
+        (["run", "--resume", str(good), "--device", "cpu"], r"--device applies to a suite, not to --resume"),
+        (["run", "--resume", str(good), "--set", "seed=1"], r"--set applies to a suite, not to --resume"),
+        (
+            ["run", str(suite), "--set", "measurement.warmup=1", "--set", "measurement.warmup=2"],
+            r"--set: 'measurement\.warmup' is given twice: measurement\.warmup=1 and measurement\.warmup=2 "
+            r"\(allowed: each path once\)",
+        ),
+        (
+            ["run", str(suite), "--set", "models[0].baseline=a", "--set", "models.0.baseline=b"],
+            r"--set: 'models\.0\.baseline' is given twice",
+        ),
+        (
+            ["run", str(suite), "--set", "measurement={warmup: 2}", "--set", "measurement.warmup=1"],
+            r"--set: 'measurement' is set twice \(one path lies inside the other\)",
+        ),
         (["run", "--bogus"], r"unrecognized arguments: --bogus"),
         # report
         (["report"], r"the following arguments are required: RUN_DIR"),
@@ -693,6 +719,16 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
         (["fid", missing, missing + "2"], r"PATH_A: no such file or folder"),
         (["fid", str(tmp / "file.txt"), str(tmp / "file.txt")], r"PATH_A"),
         (["fid", str(tmp / "img"), str(tmp / "img")], r"no images in the folder"),
+        (["fid", str(bad_img), str(bad_img)], r"bad_img/a\.png: cannot read the image"),
+        (["fid", str(sizes), str(sizes)], r"sizes/b\.png: image is 8x8 px but a\.png is 16x16"),
+        (
+            ["refstats", "build", "--images", str(bad_img), "-o", str(tmp / "s.npz")],
+            r"bad_img/a\.png: cannot read the image",
+        ),
+        (
+            ["refstats", "build", "--images", str(bad_img), "--for", "cmmd", "-o", str(tmp / "s.npz")],
+            r"bad_img/a\.png: cannot read the image",
+        ),
         (["zoo", "train", "nope"], r"nope"),
         (["zoo", "train", "digits-small", "--steps", "0"], r"--steps: must be >= 1"),
         (
