@@ -483,3 +483,56 @@ def test_an_extractor_narrows_where_a_metric_applies(write_yaml, capsys):
         code == 2
         and "metrics[0]: measures nothing: fid applies to image and the suite's jobs are video" in err
     )
+
+
+# ------------------------------------------------------------------- pipelines outside a .py file (#23 smaller)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "message"),
+    [
+        ("os:path", r"pipeline: 'path' in module 'os' is a module, not a class \(allowed: a pipeline class"),
+        ("os:Pipeline", r"pipeline: module 'os' defines no class 'Pipeline'"),
+        (
+            "json:JSONDecoder",
+            r"pipeline: 'json:JSONDecoder' is not a pipeline class: it has no from_pretrained",
+        ),
+    ],
+)
+def test_a_module_without_its_own_source_of_the_class_is_not_blamed_as_missing(
+    write_yaml, capsys, pipeline, message
+):
+    """#23 smaller: `os` is a frozen module (no .py file to read): validate said "cannot find the module 'os'
+    (is its package installed?)"; now it imports the module, as the loader does, and says what is wrong."""
+    import re
+
+    code, err = _validate(write_yaml("model_cards/x.yaml", {**DDPM_CARD, "pipeline": pipeline}), capsys)
+    assert code == 2 and re.search(message, err), err
+    assert "cannot find the module" not in err
+
+
+def test_a_pipeline_class_a_package_reexports_is_found(write_yaml, tmp_path, monkeypatch, capsys):
+    """#23 smaller: `mypkg:MyPipeline` where mypkg/__init__.py imports it from a submodule is the class the
+    loader gets; validate read only __init__.py and refused it."""
+    import sys
+
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from mypkg.pipe import MyPipeline\n")
+    (pkg / "pipe.py").write_text(
+        "class MyPipeline:\n"
+        "    @classmethod\n"
+        "    def from_pretrained(cls, path): ...\n"
+        "    def __call__(self, prompt=None, num_inference_steps=5, generator=None): ...\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    card = {**DDPM_CARD, "pipeline": "mypkg:MyPipeline", "defaults": {"steps": 3}}
+    try:
+        code, err = _validate(write_yaml("model_cards/mine.yaml", card), capsys)
+        assert code == 0, err
+        card["defaults"] = {"steps": 3, "guidance_scale": 2.0}
+        code, err = _validate(write_yaml("model_cards/mine.yaml", card), capsys)
+        assert code == 2 and "defaults.guidance_scale: MyPipeline takes no guidance_scale" in err, err
+    finally:
+        for name in ("mypkg", "mypkg.pipe"):
+            sys.modules.pop(name, None)
