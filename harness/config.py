@@ -25,7 +25,7 @@ from pydantic import (
 
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
-from harness.results.columns import SPEED_COLUMNS
+from harness.results.columns import MAY_BE_ABSENT_COLUMNS, SPEED_COLUMNS
 from harness.validation import validation_message
 from harness.yamlio import read_yaml
 
@@ -496,6 +496,18 @@ class CostSpec(Strict):
             return self.usd_per_hour, "usd_per_hour"
         return None
 
+    def missing_price(self, device: str) -> str | None:
+        """Why no job on ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``, its GPU's name not yet known)
+        can get a price; None when one may."""
+        kind = device.split(":")[0]
+        if self.usd_per_hour is not None or kind in self.by_device:
+            return None
+        if kind in ("cuda", "auto") and any(k.lower() != "cpu" for k in self.by_device):
+            return None  # a GPU's name is matched when the job runs
+        if kind == "auto" and "cpu" in self.by_device:
+            return None
+        return f"cost.by_device has no key for a {kind} job ({', '.join(self.by_device)}) and no usd_per_hour"
+
 
 SUITE_VERSIONS = (1,)
 
@@ -538,6 +550,12 @@ class Suite(Strict):
         default_factory=dict,
         description="CI regression gate (harness compare): column → '+N%', '-N%', '+N', '-N' or N",
     )
+    may_be_absent: list[str] = Field(
+        default_factory=list,
+        description="columns that depend on the machine (energy, VRAM) which objectives, constraints and gates "
+        "may name though the machine that runs the suite cannot measure them: a job there records null with "
+        "the reason (without this, validate and run refuse them)",
+    )
     _path: Path | None = PrivateAttr(default=None)
 
     @field_validator("version")
@@ -557,6 +575,17 @@ class Suite(Strict):
         if "metrics" in info.data:  # when metrics is itself invalid, its own error is the one to show
             names = [m if isinstance(m, str) else m.name for m in info.data["metrics"]]
             check_gate_keys(value, names)
+        return value
+
+    @field_validator("may_be_absent")
+    @classmethod
+    def _may_be_absent(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in MAY_BE_ABSENT_COLUMNS:
+                raise ValueError(
+                    f"'{name}' does not depend on the machine: it is measured wherever the suite can produce it "
+                    f"(allowed: {', '.join(MAY_BE_ABSENT_COLUMNS)})"
+                )
         return value
 
     @field_validator("objectives")
@@ -724,6 +753,22 @@ def _child_model(model: Any, name: str) -> Any:
     return None
 
 
+def _check_distinct(parsed: list[tuple[str, list[str | int], Any]]) -> None:
+    """Each ``--set`` path once: a path given twice, or inside another one given (``measurement=...`` and
+    ``measurement.warmup=2``), would leave the result to the order of the flags."""
+    for i, (text_a, a, _) in enumerate(parsed):
+        for text_b, b, _ in parsed[i + 1 :]:
+            shorter, longer = sorted((a, b), key=len)
+            if [str(p) for p in longer[: len(shorter)]] == [str(p) for p in shorter]:
+                what = (
+                    "is given twice" if len(a) == len(b) else "is set twice (one path lies inside the other)"
+                )
+                key = ".".join(map(str, shorter))
+                raise UserInputError(
+                    f"'{key}' {what}: {text_a} and {text_b} (allowed: each path once)", field="--set"
+                )
+
+
 def apply_overrides(data: Any, overrides: list[str]) -> dict[str, Any]:
     """Each ``PATH=VALUE`` set into the suite's mapping; a path through a key the schema does not have is bad
     input with did-you-mean (list items by index: ``models.0.variants.1.overrides.steps=10``)."""
@@ -732,8 +777,9 @@ def apply_overrides(data: Any, overrides: list[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserInputError("the suite is not a mapping: nothing to override", field="--set")
     data = copy.deepcopy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    _check_distinct(parsed)
+    for _text, parts, value in parsed:
         target: Any = data
         model: Any = Suite
         for i, part in enumerate(parts):

@@ -13,7 +13,17 @@ from harness.catalog import find_card
 from harness.config import CallArgs, ModelCard, Suite, Workload, scenario_list, workload_for
 from harness.errors import UserInputError
 from harness.registry import did_you_mean
-from harness.results.columns import SPEED_COLUMNS
+from harness.results.columns import (
+    COLUMN_NEEDS,
+    MACHINE_NEEDS,
+    NEEDS_ENERGY_METER,
+    SPEED_COLUMNS,
+    JobKind,
+    MetricKind,
+    Producers,
+    metric_unmeasurable,
+    unmeasurable,
+)
 
 if TYPE_CHECKING:
     from harness.loaders.base import Request
@@ -143,20 +153,22 @@ def load_prompts(suite: Suite, wl: Workload | None = None) -> list[str] | None:
 
 
 def check_suite(
-    suite: Suite, *, check_files: bool = True, only: list[str] | None = None
+    suite: Suite, *, check_files: bool = True, only: list[str] | None = None, device: str | None = None
 ) -> dict[str, ModelCard]:
-    """Everything that can be checked without torch: names of cards, backends, metrics, objectives.
+    """Everything that can be checked without torch: names of cards, backends, metrics, objectives, and that
+    every metric, objective, constraint and gate names something a job of the suite can measure.
 
     With ``only`` (``harness run --only``), a card the selection does not name by its reference and that
     fails to load (a local folder that is not on this machine) is left out instead of failing the run;
-    ``plan`` says so if the selection then matches nothing.
+    ``plan`` says so if the selection then matches nothing. ``device``: the device ``harness run`` resolved
+    for the jobs on this machine (its energy meter is then looked for, not assumed); None: the suite's own.
     """
     from harness.backends import BACKENDS
 
     source = str(suite.path) if suite.path else None
     for i, name in enumerate(suite.backends):
         BACKENDS.check(name, source=source, field=f"backends[{i}]")
-    check_metrics(suite, check_files=check_files)
+    metric_kinds = check_metrics(suite, check_files=check_files)
     columns = [*SPEED_COLUMNS, *suite.metric_names]
     for obj in suite.objectives:
         if obj not in columns:
@@ -208,7 +220,79 @@ def check_suite(
             )
         if check_files and wl.prompts_file:
             load_prompts(suite, wl)
+    if not unloaded:  # with cards left out (--only), what the others measure is not the suite's whole story
+        check_measurable(suite, _producers(suite, cards, metric_kinds, device))
     return cards
+
+
+def check_on_device(suite: Suite, device: str, *, only: list[str] | None = None) -> None:
+    """What ``harness run`` checks again once it has resolved the device the jobs run on here: a column that
+    needs a CUDA device or an energy meter (``may_be_absent`` aside) is measured on this machine's, not assumed."""
+    named = {*suite.objectives, *suite.gates, *(c.metric for c in suite.constraints)} - set(
+        suite.may_be_absent
+    )
+    if any(COLUMN_NEEDS.get(c) in MACHINE_NEEDS for c in named):
+        check_suite(suite, only=only, device=device)
+
+
+def _producers(
+    suite: Suite, cards: dict[str, ModelCard], metrics: dict[str, MetricKind], device: str | None
+) -> Producers:
+    """What the suite's jobs can measure (:class:`~harness.results.columns.Producers`)."""
+    jobs = set()
+    for entry in suite.models:
+        card = cards[entry.card]
+        for v in entry.variants:
+            for sc in scenario_list(v.scenario or entry.scenario or suite.scenario) or [None]:
+                kind = sc.kind if sc is not None and sc.uses_loadgen else None
+                bound = kind == "server" and sc is not None and sc.latency_bound_ms is not None
+                jobs.add(JobKind(card.modality, not card.random_weights, kind, bound))
+    where = device or suite.device
+    named = {*suite.objectives, *suite.gates, *(c.metric for c in suite.constraints)}
+    needs_meter = any(COLUMN_NEEDS.get(c) == NEEDS_ENERGY_METER for c in named)
+    return Producers(
+        jobs=frozenset(jobs),
+        metrics=metrics,
+        device=where,
+        energy_meter=_missing_energy_meter(where, measured=device is not None) if needs_meter else None,
+        price="the suite sets no cost" if suite.cost is None else suite.cost.missing_price(where),
+        may_be_absent=frozenset(suite.may_be_absent),
+    )
+
+
+def _missing_energy_meter(device: str, *, measured: bool) -> str | None:
+    """Why the jobs on ``device`` would have no energy counter; None when they have one. Measured: the
+    counters of this machine for the resolved device; else a CUDA device's NVML counter is assumed (it is read
+    on the machine that runs the jobs) and only a cpu suite needs RAPL here."""
+    from harness.measure.energy import counters, rapl_zones
+
+    if measured:
+        available, absent = counters(device)
+        return None if available else "; ".join(absent)
+    if device != "cpu":
+        return None
+    zones, why = rapl_zones()
+    return None if zones else f"rapl: {why}"
+
+
+def check_measurable(suite: Suite, producers: Producers) -> None:
+    """Every metric applies to a job of the suite, and every objective, constraint, fidelity bound and gate
+    names a column a job can give a value (:func:`harness.results.columns.unmeasurable`); else bad input."""
+    source = str(suite.path) if suite.path else None
+    for i, name in enumerate(suite.metric_names):
+        why = metric_unmeasurable(name, producers)
+        if why:
+            raise UserInputError(f"measures nothing: {why}", source=source, field=f"metrics[{i}]")
+    named = [
+        *((f"objectives.{c}", c) for c in suite.objectives),
+        *((f"constraints[{i}].metric", c.metric) for i, c in enumerate(suite.constraints)),
+        *((f"fidelity_bounds[{i}].metric", c.metric) for i, c in enumerate(suite.fidelity_bounds)),
+        *((f"gates.{c}", c) for c in suite.gates),
+    ]
+    for where, column in named:
+        why = unmeasurable(column, producers)
+        if why:
+            raise UserInputError(f"cannot be measured: {why}", source=source, field=where)
 
 
 def _check_call(card: ModelCard, call: CallArgs, *, field: str, source: str | None) -> None:
@@ -238,14 +322,17 @@ def check_card(card: ModelCard) -> None:
     check_call_args(card.pipeline, card.defaults, field="defaults", source=source)
 
 
-def check_metrics(suite: Suite, *, check_files: bool = True) -> None:
-    """Metric names, their options (typed, with did-you-mean), option paths (inside the allowed folders and,
-    with ``check_files``, present), and gates whose sign contradicts a metric's direction."""
+def check_metrics(suite: Suite, *, check_files: bool = True) -> dict[str, MetricKind]:
+    """Metric names, their options (typed, with did-you-mean, and not contradicting each other or the feature
+    extractor they name), option paths (inside the allowed folders and, with ``check_files``, present), and
+    gates whose sign contradicts a metric's direction. Returns where each metric applies."""
     from harness.gate.thresholds import check_gate_keys
     from harness.metrics import METRICS
+    from harness.metrics.applies import metric_modalities
 
     source = str(suite.path) if suite.path else None
     directions: dict[str, bool] = {}
+    kinds: dict[str, MetricKind] = {}
     for i, m in enumerate(suite.metrics):
         name = m if isinstance(m, str) else m.name
         METRICS.check(name, source=source, field=f"metrics[{i}]")
@@ -253,6 +340,11 @@ def check_metrics(suite: Suite, *, check_files: bool = True) -> None:
         directions[name] = bool(cls.higher_is_better)
         options = {} if isinstance(m, str) else m.options
         cls.parse_options(options, source=source, field=f"metrics[{i}].options")
+        try:  # the metric as a job builds it (nothing loads): what its constructor or extractor would refuse
+            modalities = metric_modalities(cls.build(options))
+        except (TypeError, ValueError) as exc:
+            raise UserInputError(f"{name}: {exc}", source=source, field=f"metrics[{i}].options") from None
+        kinds[name] = MetricKind(modalities, bool(cls.requires_trained_weights))
     for i, spec in enumerate(suite.metric_specs()):  # resolves *_path options inside the allowed folders
         for key, value in spec["options"].items():
             if check_files and key.endswith("_path") and isinstance(value, str) and not Path(value).exists():
@@ -265,6 +357,7 @@ def check_metrics(suite: Suite, *, check_files: bool = True) -> None:
         check_gate_keys(suite.gates, suite.metric_names, directions)
     except ValueError as exc:
         raise UserInputError(str(exc), source=source, field="gates") from None
+    return kinds
 
 
 def _variant_selection(suite: Suite, cards: dict[str, ModelCard], only: list[str] | None) -> dict[str, Any]:

@@ -47,6 +47,30 @@ def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
+def check_images(files: list[Path], *, one_size: bool = True) -> list[Path]:
+    """``files`` when every one reads as an image (its header, and for PNG every chunk's checksum: no pixel
+    is decoded) and, with ``one_size``, has the first one's size; else bad input naming the file. Run before
+    any network or weights file is looked for, so the user's file is what an error names."""
+    from PIL import Image
+
+    size: tuple[int, int] | None = None
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.verify()
+                this = im.size
+        except Exception as exc:  # PIL raises several kinds (OSError, SyntaxError, ...) on a bad file
+            raise UserInputError(f"cannot read the image ({exc})", source=str(f)) from None
+        size = size or this
+        if one_size and this != size:
+            raise UserInputError(
+                f"image is {this[0]}x{this[1]} px but {files[0].name} is {size[0]}x{size[1]} "
+                "(all images of a folder must have one size; resize them first)",
+                source=str(f),
+            )
+    return files
+
+
 def iter_image_batches(
     files: list[Path], batch_size: int, *, square: int | None = None
 ) -> Iterator[np.ndarray]:
@@ -201,7 +225,8 @@ def cmd_refstats_build(args: argparse.Namespace) -> int:
         raise UserInputError(
             "--keep-features is for --for fid: a cmmd reference holds every embedding already"
         )
-    list_images(args.images)  # bad folders fail before the network is built
+    # bad folders and unreadable images fail before the network (and its weights) is looked for
+    check_images(list_images(args.images), one_size=args.purpose != "cmmd")
     default = CMMD_EXTRACTOR if args.purpose == "cmmd" else DEFAULT_EXTRACTOR
     ext = _build(args.extractor or default, args, args.resize)
     if args.purpose == "cmmd":
@@ -272,9 +297,9 @@ def cmd_fid(args: argparse.Namespace) -> int:
                     name = str(s["stats"].meta["extractor"])
                     resize = resize or _stored_protocol(s["stats"].meta).get("resize")
                     break
-        for s in sides:  # bad folders fail before the network is built
+        for s in sides:  # bad folders and unreadable images fail before the network is built
             if s["kind"] == "images":
-                list_images(s["path"])
+                check_images(list_images(s["path"]))
         ext = _build(name or DEFAULT_EXTRACTOR, args, resize)
         for s in sides:
             if s["kind"] == "images":

@@ -16,7 +16,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserInputError("give a suite or --resume RUN_DIR, not both")
     if not args.resume and not args.suite:
         raise UserInputError("give a suite to run, or --resume RUN_DIR")
-    if args.repeat < 1:
+    if args.repeat is not None and args.repeat < 1:
         raise UserInputError(f"--repeat: must be at least 1, got {args.repeat}")
     if args.gpus_per_job < 0:
         raise UserInputError(f"--gpus-per-job: must be ≥ 0, got {args.gpus_per_job}")
@@ -24,19 +24,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserInputError("--address and --gpus-per-job apply to --executor ray")
     if args.experiment is not None and args.mlflow is None:
         raise UserInputError("--experiment applies with --mlflow")
-    if args.resume and (args.set or args.only):
-        flag = "--set" if args.set else "--only"
-        raise UserInputError(f"{flag} applies to a suite, not to --resume (the run's jobs are fixed)")
-    if args.mlflow is not None:  # before any job: a typo in the URI must not cost the run
-        from harness.cli.track import check_mlflow_target
-
-        check_mlflow_target(args.mlflow)
     if args.resume:
+        for flag, given, why in (
+            ("--set", args.set, "the run's jobs are fixed"),
+            ("--only", args.only, "the run's jobs are fixed"),
+            ("--repeat", args.repeat is not None, "it completes the one run it is given"),
+            ("--device", args.device is not None, "the run's jobs keep the device they were planned on"),
+        ):
+            if given:
+                raise UserInputError(f"{flag} applies to a suite, not to --resume ({why})")
         return _resume(args)
 
     from harness.config import load_suite
-    from harness.plan import plan, portable_path
+    from harness.plan import check_on_device, plan, portable_path
 
+    # Cheap checks first (the suite and its files, names, what each column needs), then what costs seconds
+    # (torch to resolve the device, the tracking store), and only then any job.
     suite = load_suite(args.suite, overrides=args.set)
     jobs = plan(suite, only=args.only)
     if not jobs:
@@ -48,11 +51,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.results.store import RunStore
 
     device = resolve_device(args.device or suite.device)
+    if args.address is None:  # the jobs run on this machine: its device's meters are looked for, not assumed
+        check_on_device(suite, device, only=args.only)
     args.isolation = args.isolation or suite.isolation
     check_isolation(args)
+    if args.mlflow is not None:
+        check_mlflow(args)
     warn_if_oversubscribed(suite.threads)
     worst = EXIT_OK
-    for repeat in range(args.repeat):
+    repeats = args.repeat or 1
+    for repeat in range(repeats):
         store = RunStore.create(out_dir, suite.name)
         meta = RunMeta(
             run_id=store.run_id,
@@ -62,13 +70,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             executor=args.executor,
             only=args.only,
             overrides=list(args.set or []),
-            repeat={"index": repeat, "of": args.repeat},
+            repeat={"index": repeat, "of": repeats},
             environment=host_environment(),
             jobs=[j.to_portable_dict() for j in jobs],
         )
         store.write_meta(meta)
         worst = max(worst, _execute(store, meta, jobs, device, args))
     return worst
+
+
+def check_mlflow(args: argparse.Namespace) -> None:
+    """``--mlflow``: the tracking store checked before any job (a bad store must not cost the run)."""
+    from harness.cli.track import check_mlflow_target
+
+    check_mlflow_target(args.mlflow)
 
 
 def check_isolation(args: argparse.Namespace) -> None:
@@ -120,6 +135,8 @@ def _resume(args: argparse.Namespace) -> int:
     say(f"resuming {store.run_id}: {len(done)} of {len(jobs)} jobs already recorded, {len(todo)} to run")
     args.isolation = args.isolation or meta.isolation or "process"
     check_isolation(args)
+    if args.mlflow is not None:
+        check_mlflow(args)
     meta.resumed.append(time.strftime("%Y-%m-%dT%H:%M:%S"))
     store.write_meta(meta)
     return _execute(store, meta, todo, meta.device or "cpu", args, total=len(jobs), offset=len(done))
@@ -270,9 +287,9 @@ def register(sub: Any) -> None:
     r.add_argument(
         "--repeat",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="run the suite N times (one run folder each), e.g. to measure the noise floor",
+        help="run the suite N times (one run folder each), e.g. to measure the noise floor (default 1)",
     )
     r.add_argument(
         "--executor",

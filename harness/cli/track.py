@@ -16,12 +16,14 @@ SCHEMES = ("", "file", "sqlite", "http", "https", "databricks", "postgresql", "m
 
 def check_mlflow_target(uri: str | None) -> None:
     """What ``--mlflow`` would fail on after the jobs, checked before them: MLflow installed, a tracking URI
-    of a kind MLflow opens, and a SQLite database's folder present."""
+    of a kind MLflow opens, a SQLite database's folder present and the file an MLflow store (or absent or
+    empty), an http(s) server answering within seconds (:mod:`harness.tracking.probe`)."""
     import importlib.util
     from urllib.parse import urlparse
 
     if importlib.util.find_spec("mlflow") is None:
         raise UserInputError("--mlflow: the mlflow package is not installed (pip install -e '.[tracking]')")
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         return
     scheme = urlparse(uri).scheme.split("+", 1)[0]
@@ -38,6 +40,9 @@ def check_mlflow_target(uri: str | None) -> None:
             raise UserInputError(f"--mlflow: '{uri}' names no database file (sqlite:///mlflow.db)")
         if db.parent != Path() and not db.parent.is_dir():
             raise UserInputError(f"--mlflow: {db.parent}: folder not found (for the database {db.name})")
+    from harness.tracking.probe import check_tracking_store
+
+    check_tracking_store(uri)
 
 
 def log_mlflow(

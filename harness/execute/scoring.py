@@ -36,6 +36,7 @@ class MetricScorer:
 
     def __init__(self, job: Job, run_dir: Path, device: str = "cpu"):
         from harness.metrics import METRICS
+        from harness.metrics.applies import metric_modalities
 
         self.job, self.run_dir = job, run_dir
         self.done: dict[str, MetricResult] = {}  # decided: not applicable, bad options, skipped, failed
@@ -54,8 +55,16 @@ class MetricScorer:
                 continue
             try:
                 metric = cls.build(options, device=device)
+                applies = metric_modalities(metric)
             except UserInputError as exc:
                 self.done[name] = metric_result(cls, "failed", f"bad options: {exc.detail}")
+                continue
+            except (TypeError, ValueError) as exc:  # harness validate refuses these before any job
+                self.done[name] = metric_result(cls, "failed", f"bad options: {exc}")
+                continue
+            if job.modality not in applies:  # narrowed by the feature extractor the options name
+                reason = f"applies to {', '.join(applies)} with these options, not {job.modality}"
+                self.done[name] = metric_result(cls, "not_applicable", reason)
                 continue
             if cls.requires_trained_weights and job.random_weights:
                 reason = "the model has random weights (source: config): a quality score would be noise"

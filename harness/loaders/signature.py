@@ -11,6 +11,7 @@ loader's own check at run time still applies (``DiffusersGenerator.call_kwargs``
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 import re
 from dataclasses import dataclass
@@ -93,33 +94,69 @@ def scheduler_classes() -> dict[str, Path]:
     return {k: v for k, v in _class_index("diffusers", "schedulers").items() if k.endswith("Scheduler")}
 
 
-def _module_file(module: str) -> Path | None:
+def _module_spec(module: str) -> importlib.machinery.ModuleSpec | None:
     try:
-        spec = importlib.util.find_spec(module)
+        return importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
 
 
-def locate_pipeline(pipeline: str) -> Path:
-    """The source file of a card's ``pipeline`` (a diffusers class name or ``package.module:Class``).
+def _imported_class(module: str, cls: str) -> type:
+    """``module.cls`` by importing ``module`` (what the loader does at run time), or why it is no pipeline."""
+    try:
+        obj = getattr(importlib.import_module(module), cls, None)
+    except Exception as exc:  # the user's module: whatever its import raises is the reason
+        raise UserInputError(
+            f"cannot import the module '{module}' ({type(exc).__name__}: {exc})", field="pipeline"
+        ) from None
+    if obj is None:
+        raise UserInputError(f"module '{module}' defines no class '{cls}'", field="pipeline")
+    if not isinstance(obj, type):
+        raise UserInputError(
+            f"'{cls}' in module '{module}' is a {type(obj).__name__}, not a class (allowed: a pipeline class, "
+            "package.module:Class)",
+            field="pipeline",
+        )
+    if not hasattr(obj, "from_pretrained"):
+        raise UserInputError(
+            f"'{module}:{cls}' is not a pipeline class: it has no from_pretrained (allowed: a diffusers "
+            "DiffusionPipeline subclass)",
+            field="pipeline",
+        )
+    return obj
+
+
+def locate_pipeline(pipeline: str) -> Path | None:
+    """The source file of a card's ``pipeline`` (a diffusers class name or ``package.module:Class``); None for
+    a class without Python source (its ``__call__`` is then not read).
+
+    A ``package.module:Class`` whose module's own source defines no such class (it imports it from
+    elsewhere, or the module has no ``.py`` source: built in, frozen, compiled) is looked up by importing the
+    module, as the loader does at run time.
 
     Raises:
-        UserInputError: the class cannot be found (with the closest diffusers names), or its module is not
-            importable. The field is ``pipeline``.
+        UserInputError: the class cannot be found (with the closest diffusers names), its module cannot be
+            found or imported, or what it names is not a pipeline class. The field is ``pipeline``.
     """
     if ":" in pipeline:
+        import inspect
+
         module, _, cls = pipeline.partition(":")
-        path = _module_file(module)
-        if path is None:
+        spec = _module_spec(module)
+        if spec is None:
             raise UserInputError(
                 f"cannot find the module '{module}' (is its package installed?)", field="pipeline"
             )
-        if not re.search(rf"^class {re.escape(cls)}\b", path.read_text(encoding="utf-8"), re.M):
-            raise UserInputError(f"module '{module}' defines no class '{cls}'", field="pipeline")
-        return path
+        path = Path(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+        if path is not None and re.search(
+            rf"^class {re.escape(cls)}\b", path.read_text(encoding="utf-8"), re.M
+        ):
+            return path
+        try:
+            source = inspect.getsourcefile(_imported_class(module, cls))
+        except TypeError:  # a class defined in C
+            source = None
+        return Path(source) if source else None
     if not diffusers_installed():
         raise UserInputError("diffusers is not installed (pip install -e '.[run]')", field="pipeline")
     classes = pipeline_classes()
@@ -155,6 +192,8 @@ def _call_of(tree: ast.Module, cls: str) -> tuple[ast.FunctionDef | ast.AsyncFun
 def _call_function(pipeline: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The ``__call__`` node of a card's pipeline class (followed up its diffusers bases), or None."""
     path = locate_pipeline(pipeline)
+    if path is None:
+        return None
     cls = pipeline.partition(":")[2] or pipeline
     seen: set[str] = set()
     while cls and cls not in seen:

@@ -200,17 +200,19 @@ class _FeatureMetric(Metric):
         self.weights_dir = _optional_str("weights_dir", weights_dir)
         self._ext: Any = None
 
+    def extractor_request(self) -> tuple[str, dict[str, Any]]:
+        """The registered extractor this metric runs and the options it builds it with besides device, weights
+        and batch size: what :meth:`extractor` builds, and what ``harness validate`` checks the extractor takes
+        (:func:`harness.metrics.applies.metric_modalities`)."""
+        return self.extractor_name, ({"resize": self.resize} if self.resize is not None else {})
+
     def extractor(self) -> Any:
         if self._ext is None:
             from harness.metrics.extractors import build_extractor
 
-            opts = {"resize": self.resize} if self.resize is not None else {}
+            name, opts = self.extractor_request()
             self._ext = build_extractor(
-                self.extractor_name,
-                device=self.device,
-                weights_dir=self.weights_dir,
-                batch_size=self.batch_size,
-                **opts,
+                name, device=self.device, weights_dir=self.weights_dir, batch_size=self.batch_size, **opts
             )
         return self._ext
 

@@ -60,21 +60,11 @@ class ModalFrechet(FrechetDistance):
             raise TypeError(f"extractor_options must be a mapping, got {extractor_options!r}")
         self.extractor_options: dict[str, Any] = dict(extractor_options or {})
 
-    def extractor(self) -> Any:
-        if self._ext is None:
-            from harness.metrics.extractors import build_extractor
-
-            opts = dict(self.extractor_options)
-            if self.resize is not None:
-                opts["resize"] = self.resize
-            self._ext = build_extractor(
-                self.extractor_name,
-                device=self.device,
-                weights_dir=self.weights_dir,
-                batch_size=self.batch_size,
-                **opts,
-            )
-        return self._ext
+    def extractor_request(self) -> tuple[str, dict[str, Any]]:
+        opts = dict(self.extractor_options)
+        if self.resize is not None:
+            opts["resize"] = self.resize
+        return self.extractor_name, opts
 
     def features(self, samples: Samples) -> np.ndarray:
         if samples.modality not in self.modalities:

@@ -33,6 +33,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from harness.errors import MetricInvalid, MetricSkipped
 from harness.loaders.base import Samples
+from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
 from harness.metrics.base import MetricOptions, MetricValue, SamplesMemo
 from harness.metrics.distribution import (
     FeatureOptions,
@@ -56,41 +57,6 @@ __all__ = [
     "extractor_modalities",
     "registered_extractors",
 ]
-
-
-def registered_extractors() -> dict[str, Any]:
-    """Every registered extractor: the image ones and those the video and audio modules register on import."""
-    import harness.metrics.audio
-    import harness.metrics.video  # noqa: F401  (registers its extractors)
-    from harness.metrics.extractors import EXTRACTORS
-
-    return EXTRACTORS
-
-
-def _builder(name: str) -> Any:
-    """The registered builder of ``name`` (imported: its module's top-level imports run, no weights load)."""
-    import importlib
-
-    from harness.metrics.extractors import extractor_spec
-
-    builder = extractor_spec(name).builder
-    if isinstance(builder, str):
-        module, _, attr = builder.partition(":")
-        builder = getattr(importlib.import_module(module), attr)
-    return builder
-
-
-def extractor_modalities(name: str) -> tuple[str, ...]:
-    """The sample modalities an extractor takes: its builder's ``modalities`` where it declares them, else
-    video or audio for those modules' extractors, else images or every frame of a video."""
-    from harness.metrics.audio import AUDIO_EXTRACTORS
-    from harness.metrics.video import VIDEO_EXTRACTORS
-
-    if name in VIDEO_EXTRACTORS:
-        return ("video",)
-    if name in AUDIO_EXTRACTORS:
-        return ("audio",)
-    return tuple(getattr(_builder(name), "modalities", ("image", "video")))
 
 
 # ------------------------------------------------------------------------------------------------ sharing
@@ -285,7 +251,7 @@ class PRDCMetric(_FeatureMetric):
     # -- the reference set
 
     def _ships_reference(self) -> bool:
-        return hasattr(_builder(self.extractor_name), "reference_features")
+        return hasattr(extractor_builder(self.extractor_name), "reference_features")
 
     def _check_reference_source(self) -> None:
         """A missing or unusable reference fails before any feature is computed."""

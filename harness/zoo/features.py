@@ -43,6 +43,7 @@ class DigitsFeatures(FeatureExtractor):
 
     modality = "image"
     modalities = ("image",)  # not video frames: the held-out reference is still digits
+    RESIZES: tuple[str, ...] = ()  # none: other sizes are resized to 16x16
 
     def __init__(
         self,

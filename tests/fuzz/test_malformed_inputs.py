@@ -242,6 +242,34 @@ SUITE_CASES = [
     ("threads", True, r"threads: Input should be a valid integer, got True"),
     ("name", "bad name!", r"name: String should match pattern"),
     ("metric", ["psnr"], r"metric: unknown key \(did you mean 'metrics'"),
+    # #23 item 3: what no job of the suite can measure
+    (
+        "objectives",
+        {"max_qps": "max"},
+        r"objectives\.max_qps: cannot be measured: max_qps comes from the Server max-QPS search",
+    ),
+    (
+        "gates",
+        {"offline.throughput": "-5%"},
+        r"gates\.offline\.throughput: cannot be measured: no job runs an offline scenario",
+    ),
+    (
+        "objectives",
+        {"cost_per_1k_items_usd": "min"},
+        r"objectives\.cost_per_1k_items_usd: cannot be measured: cost_per_1k_items_usd needs a price",
+    ),
+    ("metrics", ["psnr", "si_sdr"], r"metrics\[1\]: measures nothing: si_sdr applies to audio"),
+    (
+        "metrics",
+        ["psnr", {"name": "fid", "options": {"extractor": "clip-vit-b-32", "resize": "clean"}}],
+        r"metrics\[1\]\.options: fid: resize: extractor 'clip-vit-b-32' takes no resize",
+    ),
+    (
+        "metrics",
+        ["psnr", {"name": "prdc_recall", "options": {"extractor": "vggish", "resize": "clean"}}],
+        r"metrics\[1\]\.options: prdc_recall: resize: extractor 'vggish' takes no resize",
+    ),
+    ("may_be_absent", ["psnr"], r"may_be_absent: 'psnr' does not depend on the machine"),
 ]
 
 
@@ -549,6 +577,15 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
     (tmp / "bad_gate.yaml").write_text("gates: {latency_ms.p50: fast}\n")
     (tmp / "empty").mkdir(exist_ok=True)
     (tmp / "img").mkdir(exist_ok=True)
+    bad_img = tmp / "bad_img"  # #23 item 5: a user's unreadable image is named before any missing weights
+    bad_img.mkdir(exist_ok=True)
+    (bad_img / "a.png").write_bytes(b"not an image")
+    sizes = tmp / "sizes"
+    sizes.mkdir(exist_ok=True)
+    from PIL import Image
+
+    Image.new("RGB", (16, 16)).save(sizes / "a.png")
+    Image.new("RGB", (8, 8)).save(sizes / "b.png")
     missing = str(tmp / "missing")
     return [
         # run
@@ -570,6 +607,23 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
         (["run", missing + ".yaml"], r"missing\.yaml: file not found"),
         (["run", str(tmp)], r"is a folder, expected a YAML file"),
         (["run", "--resume", missing], r"run folder not found"),
+        # #23 item 5 and smaller: conflicting flags
+        (["run", "--resume", str(good), "--repeat", "2"], r"--repeat applies to a suite, not to --resume"),
+        (["run", "--resume", str(good), "--device", "cpu"], r"--device applies to a suite, not to --resume"),
+        (["run", "--resume", str(good), "--set", "seed=1"], r"--set applies to a suite, not to --resume"),
+        (
+            ["run", str(suite), "--set", "measurement.warmup=1", "--set", "measurement.warmup=2"],
+            r"--set: 'measurement\.warmup' is given twice: measurement\.warmup=1 and measurement\.warmup=2 "
+            r"\(allowed: each path once\)",
+        ),
+        (
+            ["run", str(suite), "--set", "models[0].baseline=a", "--set", "models.0.baseline=b"],
+            r"--set: 'models\.0\.baseline' is given twice",
+        ),
+        (
+            ["run", str(suite), "--set", "measurement={warmup: 2}", "--set", "measurement.warmup=1"],
+            r"--set: 'measurement' is set twice \(one path lies inside the other\)",
+        ),
         (["run", "--bogus"], r"unrecognized arguments: --bogus"),
         # report
         (["report"], r"the following arguments are required: RUN_DIR"),
@@ -664,6 +718,16 @@ def _flag_cases(tmp: Path, good: Path, suite: Path) -> list[tuple[list[str], str
         (["fid", missing, missing + "2"], r"PATH_A: no such file or folder"),
         (["fid", str(tmp / "file.txt"), str(tmp / "file.txt")], r"PATH_A"),
         (["fid", str(tmp / "img"), str(tmp / "img")], r"no images in the folder"),
+        (["fid", str(bad_img), str(bad_img)], r"bad_img/a\.png: cannot read the image"),
+        (["fid", str(sizes), str(sizes)], r"sizes/b\.png: image is 8x8 px but a\.png is 16x16"),
+        (
+            ["refstats", "build", "--images", str(bad_img), "-o", str(tmp / "s.npz")],
+            r"bad_img/a\.png: cannot read the image",
+        ),
+        (
+            ["refstats", "build", "--images", str(bad_img), "--for", "cmmd", "-o", str(tmp / "s.npz")],
+            r"bad_img/a\.png: cannot read the image",
+        ),
         (["zoo", "train", "nope"], r"nope"),
         (["zoo", "train", "digits-small", "--steps", "0"], r"--steps: must be >= 1"),
         (

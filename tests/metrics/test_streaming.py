@@ -186,3 +186,26 @@ def test_samples_memo_computes_once_per_batch_and_forgets_freed_ones():
     gc.collect()
     memo.get(b, ("k2",), make("b2"))  # an insert drops the entries of freed batches
     assert memo.values() == ["b", "b2"]
+
+
+def test_options_validate_refuses_fail_their_metric_with_the_reason_not_a_typeerror(tmp_path):
+    """#23 smaller: a job carrying options validate now refuses (a run.json written before, resumed) fails
+    that metric with the option and what is allowed at build time, instead of "TypeError: CLIPImageFeatures
+    .__init__() got an unexpected keyword argument 'resize'" when the extractor loads; a metric whose extractor
+    takes another modality is not applicable, as a metric of another modality."""
+    clip = {"name": "fid", "options": {"extractor": "clip-vit-b-32", "resize": "clean"}}
+    digits = {"name": "fid", "options": {"extractor": "digits-extractor"}}
+    video = _samples("video", (8, 16, 16, 1), {"fps": 8}, 3, seed=0)
+    for metric, status, reason in (
+        (
+            clip,
+            "failed",
+            "bad options: resize: extractor 'clip-vit-b-32' takes no resize (leave it out with this extractor)",
+        ),
+        (digits, "not_applicable", "applies to image with these options, not video"),
+    ):
+        scorer = MetricScorer(_job("video", [metric, "psnr"], baseline=None), tmp_path)
+        scorer.update(video)
+        out = scorer.compute()
+        assert (out["fid"].status, out["fid"].reason) == (status, reason)
+        assert out["psnr"].status == "ok"  # the others go on

@@ -152,3 +152,134 @@ def test_log_bad_inputs(tmp_path, capsys):
     (empty / "run.json").write_text(json.dumps({"run_id": "x"}))
     assert main(["log", str(empty), "--mlflow", f"sqlite:///{tmp_path / 'm.db'}"]) == 2
     assert "no records to log" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- the store checked before any job (#23 item 5)
+
+
+def _garbage(path: Path) -> bytes:
+    data = bytes(range(256)) * 4
+    path.write_bytes(data)
+    return data
+
+
+def _other_app(path: Path) -> bytes:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("INSERT INTO users (name) VALUES ('ada')")
+    con.commit()
+    con.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            _garbage,
+            r"store\.db: --mlflow: not a SQLite database \(its first bytes are not SQLite's header\) \(allowed: "
+            r"an MLflow SQLite store, an empty file, or a path where MLflow creates one\)",
+        ),
+        (
+            _other_app,
+            r"store\.db: --mlflow: a SQLite database of another application: it has no MLflow table "
+            r"alembic_version, experiments, runs \(its tables: users\)",
+        ),
+    ],
+)
+def test_a_sqlite_file_that_is_no_mlflow_store_fails_before_any_job(
+    write_yaml, tmp_path, capsys, make, message
+):
+    """#23 item 5: `run --mlflow sqlite:///FILE` with a file of garbage bytes or another application's database
+    ran every job and then ended in exit 3; now exit 2 before the first job, the file untouched."""
+    import re
+
+    db = tmp_path / "store.db"
+    before = make(db)
+    suite = write_yaml("s.yaml", tiny_suite())
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--mlflow", f"sqlite:///{db}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not (tmp_path / "r").exists() and db.read_bytes() == before
+    assert main(["log", str(tmp_path), "--mlflow", f"sqlite:///{db}"]) == 2  # harness log checks it too
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_absent_empty_and_mlflow_sqlite_stores_pass(tmp_path):
+    """#23 item 5: what MLflow can log into passes, and checking it writes nothing."""
+    from harness.tracking.probe import check_tracking_store
+
+    check_tracking_store(f"sqlite:///{tmp_path / 'absent.db'}")
+    assert not (tmp_path / "absent.db").exists()
+    (tmp_path / "empty.db").write_bytes(b"")
+    check_tracking_store(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert (tmp_path / "empty.db").read_bytes() == b""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _client(uri).search_experiments()  # MLflow creates its schema
+    before = (tmp_path / "mlflow.db").read_bytes()
+    check_tracking_store(uri)
+    assert (tmp_path / "mlflow.db").read_bytes() == before
+
+
+def test_an_mlflow_store_at_another_schema_revision_is_named(tmp_path):
+    """#23 item 5: MLflow refuses a store at another schema revision when it logs; said before the jobs."""
+    import sqlite3
+
+    from harness.errors import UserInputError
+    from harness.tracking.probe import check_tracking_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _client(uri).search_experiments()
+    con = sqlite3.connect(tmp_path / "mlflow.db")
+    con.execute("UPDATE alembic_version SET version_num = 'abc123'")
+    con.commit()
+    con.close()
+    with pytest.raises(
+        UserInputError, match=r"mlflow\.db: --mlflow: MLflow schema revision abc123, this MLflow "
+    ):
+        check_tracking_store(uri)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_server_fails_before_any_job_within_seconds(write_yaml, tmp_path, capsys):
+    """#23 item 5: `--mlflow http://…` at a closed port retried for minutes after the run; now one request
+    before the first job: exit 2 naming the URI and what failed, in seconds."""
+    import time
+
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    suite = write_yaml("s.yaml", tiny_suite())
+    t0 = time.monotonic()
+    assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--mlflow", uri]) == 2
+    took = time.monotonic() - t0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"error: {uri}: --mlflow: cannot reach the tracking server ("
+    ), err
+    assert not (tmp_path / "r").exists()
+    assert took < 60, took  # a behaviour, not a benchmark: MLflow's own retries took minutes
+
+
+def test_a_server_that_does_not_answer_times_out(tmp_path):
+    """#23 item 5: a server that accepts the connection and never answers is given the timeout, not minutes."""
+    import socket
+
+    from harness.errors import UserInputError
+    from harness.tracking.probe import check_server
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(
+            UserInputError, match=rf"{uri}: --mlflow: no answer from the tracking server within 0\.5 s"
+        ):
+            check_server(uri, timeout_s=0.5)
