@@ -31,6 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from harness.cli.track import check_mlflow_target
 
         check_mlflow_target(args.mlflow)
+    from harness.backends.cache import check_cache_settings
+
+    check_cache_settings()  # HARNESS_CACHE_DIR / HARNESS_CACHE_MAX_GB, before any job builds an artifact
     if args.resume:
         return _resume(args)
 
