@@ -173,6 +173,17 @@ def _extras(path: Path, meta: dict[str, Any]) -> list[Path]:
     return [path / f for f in _contents(path) if f not in known]
 
 
+def _empty(path: Path, keep: tuple[str, ...]) -> None:
+    """Remove what is in an entry folder of the harness's, but the names in ``keep``."""
+    for child in path.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def _complete(meta: dict[str, Any]) -> bool:
     return meta.get("state", "complete") == "complete"  # entries written before states existed were complete
 
@@ -302,13 +313,7 @@ class ArtifactCache:
                 locks.end_build(path)
                 self._touch(path, meta, time.time())
                 return CacheEntry(path, key, backend, canon, True, self, meta)
-        for child in path.iterdir():  # a build that did not finish, or a stale entry: ours to empty
-            if child.name == BUILD_LOCK:
-                continue
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
+        _empty(path, keep=(BUILD_LOCK,))  # a build that did not finish, or a stale entry: ours to empty
         meta = {
             "backend": backend,
             "key": key,
@@ -397,8 +402,13 @@ class ArtifactCache:
             meta = _entry_meta(item.path)
             if meta is None or _extras(item.path, meta):
                 return False
-            shutil.rmtree(item.path, ignore_errors=True)
-            return not item.path.exists()
+            try:  # the manifest last: an entry that could not be removed whole stays recognisably ours
+                _empty(item.path, keep=(META,))
+                (item.path / META).unlink(missing_ok=True)
+                item.path.rmdir()
+            except OSError:
+                return False
+            return True
         finally:
             locks.close(fd)
 

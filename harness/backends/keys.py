@@ -85,8 +85,8 @@ def config_contribution(module: Any) -> dict[str, Any]:
         raw: Any = dict(config)
     elif hasattr(config, "to_dict"):  # transformers' PretrainedConfig
         raw = config.to_dict()
-    else:
-        return {"__type__": f"{type(config).__module__}.{type(config).__qualname__}"}
+    else:  # another kind of config object: its attributes (canonical() refuses what it cannot key)
+        raw = {"__type__": f"{type(config).__module__}.{type(config).__qualname__}", **vars(config)}
 
     def strip(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -113,23 +113,36 @@ def _library_version(module: Any) -> str | None:
         return None
 
 
+def tensor_hash() -> tuple[str, Any]:
+    """(name, constructor) of the hash for weights: BLAKE3 where installed (the onnx extra: about 4× sha256's
+    speed here, 1.0 s instead of 3.9 s for SD 1.5's UNet), else sha256. Both are cryptographic; the name is
+    part of the fingerprint, so the two never share a key."""
+    try:
+        import blake3
+    except ImportError:
+        return "sha256", hashlib.sha256
+    return "blake3", blake3.blake3
+
+
 def module_fingerprint(module: Any) -> str:
-    """sha256 over what defines a module: its class, its library's version, its config
+    """A hash of what defines a module: its class, its library's version, its config
     (:func:`config_contribution`), its attention processors (diffusers), and every parameter and buffer
     (name, dtype, shape, raw bytes).
 
-    Tensors are hashed one by one (sha256 of name, dtype, shape and bytes, read in place without a copy) on
-    ``torch.get_num_threads()`` threads (hashlib releases the GIL), and their digests in name order are
-    hashed again: a Merkle list, as collision-resistant as one sha256 over everything.
+    Tensors are hashed one by one (:func:`tensor_hash` of name, dtype, shape and bytes, read in place without
+    a copy) on ``torch.get_num_threads()`` threads, and their digests in name order are hashed with sha256: a
+    hash list, as collision-resistant as its hashes. The result is a sha256 hex digest.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
+    algorithm, new = tensor_hash()
     head = {
         "class": f"{type(module).__module__}.{type(module).__qualname__}",
         "library": _library_version(module),
         "config": config_contribution(module),
+        "tensor_hash": algorithm,
     }
     processors = getattr(module, "attn_processors", None)
     if isinstance(processors, Mapping):
@@ -141,7 +154,7 @@ def module_fingerprint(module: Any) -> str:
 
     def digest(item: tuple[str, Any]) -> bytes:
         name, t = item
-        h = hashlib.sha256(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h = new(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         # Raw bytes of any dtype (bf16, float8... included) through a uint8 view of the flattened tensor.
         h.update(t.detach().reshape(-1).view(torch.uint8).cpu().numpy())
         return h.digest()

@@ -220,6 +220,7 @@ class OnnxRuntimeBackend(Backend):
             if ex.call is None:
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
                 continue
+            t_session = time.perf_counter()
             runner = OrtRunner(
                 ex.onnx_path,
                 provider,
@@ -239,6 +240,8 @@ class OnnxRuntimeBackend(Backend):
             details[ex.role] = {
                 "exporter": ex.exporter,
                 "cache_key": ex.key,
+                "key_s": ex.key_s,
+                "session_s": time.perf_counter() - t_session,
                 "provider": runner.provider,
                 "export_dtype": str(ex.export_dtype).replace("torch.", ""),
             }
@@ -281,6 +284,7 @@ class Exported:
     entry: Any = None
     capture_s: float = 0.0  # the one generation that recorded the calls (not compile time)
     notes: list[str] = field(default_factory=list)  # what the cache evicted to stay within its budget
+    key_s: float = 0.0  # hashing the module for its cache key
 
 
 def export_components(
@@ -321,9 +325,12 @@ def export_components(
             continue
         export_dtype = torch.float32 if role in fp32_roles else module.dtype
         example = [t.to(export_dtype) if t.is_floating_point() else t for t in call.example]
+        t_key = time.perf_counter()
+        fingerprint = module_fingerprint(module)  # part of compile_s: every hit pays for it
+        key_s = time.perf_counter() - t_key
         parts = {
             "component": role,
-            "module": module_fingerprint(module),
+            "module": fingerprint,
             "call": call_signature(call),
             "shapes": shapes_of(example),
             "dtypes": dtypes_of(example),
@@ -365,6 +372,7 @@ def export_components(
                 hit=entry.hit,
                 entry=entry,
                 notes=notes,
+                key_s=key_s,
             )
         )
     for ex in out:

@@ -32,7 +32,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.max_gb is not None and args.action in ("clear", "path"):
         raise UserInputError(f"applies to gc and ls, not {args.action}", field="--max-gb")
     cache = ArtifactCache(output_folder(args.dir, "--dir")) if args.dir else ArtifactCache()
-    budget = budget_bytes(args.max_gb, field_name="--max-gb") if args.max_gb is not None else budget_bytes()
     if args.action == "path":
         say(str(cache.root))
         return EXIT_OK
@@ -41,6 +40,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         in_use = f"; {busy} in use by a running harness process, kept" if busy else ""
         say(f"removed {removed} entries from {cache.root}{in_use}")
         return EXIT_OK
+    budget = budget_bytes(args.max_gb, field_name="--max-gb") if args.max_gb is not None else budget_bytes()
     if args.action == "gc":
         result = cache.gc(budget / 1e9)
         freed = sum(e.size_bytes for e in result.evicted)

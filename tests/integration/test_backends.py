@@ -96,6 +96,9 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     # Nothing was exported again (how much time that saves is measured by suites/backends.yaml, not asserted).
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx")} == exported
     assert ort2.capture_s > 0 and ort2.prepare_s >= ort2.compile_s
+    # what a hit costs, per component: hashing the module for its key, and ORT's session
+    assert all(d["key_s"] > 0 and d["session_s"] > 0 for d in ort2.backend_details.values())
+    assert sum(d["key_s"] + d["session_s"] for d in ort2.backend_details.values()) <= ort2.compile_s
     assert ort2.metric_value("max_abs_diff") == ort.metric_value("max_abs_diff")
     assert main(["cache", "ls", "--backend", "onnxruntime"]) == 0
     out = capsys.readouterr().out

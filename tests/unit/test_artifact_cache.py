@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.backends import keys
 from harness.backends.cache import META, ROOT_MANIFEST, ArtifactCache, budget_bytes
 from harness.backends.export import CapturedCall, call_signature, flatten
 from harness.backends.keys import canonical, config_contribution, module_fingerprint
@@ -246,7 +248,7 @@ def test_what_a_config_contributes():
     assert module_fingerprint(_Configured(base, seed=1)) != module_fingerprint(a)
 
 
-def test_fingerprint_reads_every_dtype_and_does_not_depend_on_threads():
+def test_fingerprint_reads_every_dtype_and_does_not_depend_on_threads(monkeypatch):
     """#24 item 1: bf16 and other dtypes numpy lacks are hashed by their bytes; the thread count that hashes
     the tensors does not change the result; one changed value does."""
     m = torch.nn.Module()
@@ -264,6 +266,10 @@ def test_fingerprint_reads_every_dtype_and_does_not_depend_on_threads():
         torch.set_num_threads(threads)
     m.mask[1] = True
     assert module_fingerprint(m) != one
+    changed = module_fingerprint(m)
+    with monkeypatch.context() as patch:  # without blake3: sha256, never the same key as blake3's
+        patch.setattr(keys, "tensor_hash", lambda: ("sha256", hashlib.sha256))
+        assert module_fingerprint(m) == module_fingerprint(m) != changed
 
 
 def test_the_call_is_part_of_the_key():
