@@ -43,10 +43,14 @@ class CompileBackend(Backend):
 
     def prepare(self, generator, job) -> Prepared:
         # Inductor's on-disk caches live in our cache folder (set before torch loads: see
-        # configure_compiler_caches), so `harness cache ls|clear` covers them.
+        # configure_compiler_caches), so `harness cache ls|gc|clear` covers them: one entry, held in use
+        # while this process compiles, its size and last use recorded after.
         import torch
 
+        from harness.backends.cache import ArtifactCache
+
         opts = self.parse_options(job.backend_options)
+        cache_entry = ArtifactCache().compile_entry()
         torch._inductor.config.fx_graph_cache = True
         comps = generator.components()
         t0 = time.perf_counter()
@@ -82,12 +86,13 @@ class CompileBackend(Backend):
         steady_s = time.perf_counter() - t2
         compile_s = (t1 - t0) + max(first_s - steady_s, 0.0)
         hit = (hits - hits0) > 0 and (misses - misses0) == 0
+        notes = cache_entry.commit() if cache_entry is not None else []
         return Prepared(
             generator=generator,
             precision=job.dtype,
             compile_s=compile_s,
             cache_hit=hit,
-            notes=[],
+            notes=notes,
             details={
                 "compiled": compiled,
                 "graphs": graphs - graphs0,

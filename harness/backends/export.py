@@ -232,6 +232,34 @@ def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]]
     return standin
 
 
+def call_signature(call: CapturedCall) -> Any:
+    """What an export bakes in besides its weights and input shapes: the method, where each tensor goes, every
+    constant argument (flags, scales, Nones; other objects by type, as :func:`same_structure` compares them)
+    and the output's layout. Part of the cache key: a call with ``output_hidden_states=True`` is another graph.
+    """
+
+    def plain(spec: Any) -> Any:
+        tag = spec[0]
+        if tag in ("__T__", "__N__"):
+            return list(spec)
+        if tag in ("list", "tuple"):
+            return [tag, [plain(s) for s in spec[1]]]
+        if tag == "dict":
+            return ["dict", {str(k): plain(v) for k, v in spec[1].items()}]
+        value = spec[1]
+        if isinstance(value, (type(None), bool, int, float, str)):
+            return ["__C__", value]
+        return ["__C__", {"type": f"{type(value).__module__}.{type(value).__qualname__}"}]
+
+    out_type = call.output_type
+    return {
+        "method": call.method,
+        "spec": plain(call.spec),
+        "output": [call.output_kind, f"{out_type.__module__}.{out_type.__qualname__}" if out_type else None],
+        "output_keys": list(call.output_keys),
+    }
+
+
 def shapes_of(tensors: list[Any]) -> list[list[int]]:
     return [list(t.shape) for t in tensors]
 

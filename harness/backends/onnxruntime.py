@@ -10,14 +10,22 @@ kept in fp32 by default (its fp16 overflows on real SD weights).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
 from harness.backends.base import Backend, BackendOptions, Prepared
-from harness.backends.cache import ArtifactCache, module_fingerprint
-from harness.backends.export import capture_calls, dtypes_of, export_module, make_standin, shapes_of
+from harness.backends.cache import ArtifactCache
+from harness.backends.export import (
+    call_signature,
+    capture_calls,
+    dtypes_of,
+    export_module,
+    make_standin,
+    shapes_of,
+)
+from harness.backends.keys import module_fingerprint
 from harness.errors import UserInputError
 
 PROVIDERS = {
@@ -193,6 +201,7 @@ class OnnxRuntimeBackend(Backend):
         if provider != "cpu" and not device.startswith("cuda"):
             raise UserInputError(f"provider {provider} needs --device cuda", field="backend_options.provider")
         t0 = time.perf_counter()
+        cache = ArtifactCache()
         exported = export_components(
             generator,
             job,
@@ -202,13 +211,16 @@ class OnnxRuntimeBackend(Backend):
             dynamic_batch=opts.dynamic_batch,
             opset=opts.opset,
             fp32_roles={"vae_decoder"} if opts.vae_fp32 else set(),
+            cache=cache,
         )
-        notes, details = [], {}
+        notes: list[str] = [n for ex in exported for n in ex.notes]
+        details = {}
         replaced: list[tuple[str, Any]] = []
         for ex in exported:
             if ex.call is None:
                 notes.append(f"{ex.role}: not called by the pipeline; kept eager")
                 continue
+            t_session = time.perf_counter()
             runner = OrtRunner(
                 ex.onnx_path,
                 provider,
@@ -228,9 +240,14 @@ class OnnxRuntimeBackend(Backend):
             details[ex.role] = {
                 "exporter": ex.exporter,
                 "cache_key": ex.key,
+                "key_s": ex.key_s,
+                "session_s": time.perf_counter() - t_session,
                 "provider": runner.provider,
                 "export_dtype": str(ex.export_dtype).replace("torch.", ""),
             }
+        for ex in exported:  # the sessions hold the models now: the files may be evicted
+            if ex.entry is not None:
+                ex.entry.release()
         capture_s = exported[0].capture_s if exported else 0.0
         # compile_s is export + session creation; the recording generation is reported apart.
         compile_s = time.perf_counter() - t0 - capture_s
@@ -266,6 +283,8 @@ class Exported:
     hit: bool = False
     entry: Any = None
     capture_s: float = 0.0  # the one generation that recorded the calls (not compile time)
+    notes: list[str] = field(default_factory=list)  # what the cache evicted to stay within its budget
+    key_s: float = 0.0  # hashing the module for its cache key
 
 
 def export_components(
@@ -279,10 +298,13 @@ def export_components(
     opset: int,
     fp32_roles: set[str],
     extra_key: dict[str, Any] | None = None,
+    cache: ArtifactCache | None = None,
 ) -> list[Exported]:
-    """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file)."""
-    import json
+    """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file).
 
+    The onnxruntime backend commits each entry when its export is written; the tensorrt backend commits its
+    ONNX entries once the engine built from them is (``extra_key`` keeps them apart).
+    """
     import torch
 
     device = str(getattr(generator, "device", "cpu"))
@@ -293,7 +315,7 @@ def export_components(
     t0 = time.perf_counter()
     captured = capture_calls(generator, lambda: generator.generate(request), roles)
     capture_s = time.perf_counter() - t0
-    cache = ArtifactCache()
+    cache = cache or ArtifactCache()
     out = []
     for role in roles:
         call = captured.get(role)
@@ -303,9 +325,13 @@ def export_components(
             continue
         export_dtype = torch.float32 if role in fp32_roles else module.dtype
         example = [t.to(export_dtype) if t.is_floating_point() else t for t in call.example]
+        t_key = time.perf_counter()
+        fingerprint = module_fingerprint(module)  # part of compile_s: every hit pays for it
+        key_s = time.perf_counter() - t_key
         parts = {
             "component": role,
-            "weights": module_fingerprint(module),
+            "module": fingerprint,
+            "call": call_signature(call),
             "shapes": shapes_of(example),
             "dtypes": dtypes_of(example),
             "dynamic_batch": dynamic_batch,
@@ -319,8 +345,9 @@ def export_components(
         }
         entry = cache.entry(backend, parts)
         path = entry.file("model.onnx")
+        notes: list[str] = []
         if entry.hit:
-            used = json.loads(entry.file("meta.json").read_text()).get("exporter_used", "cached")
+            used = entry.meta.get("exporter_used", "cached")
         else:
             src = module if export_dtype == module.dtype else _cast_copy(module, export_dtype)
             used = export_onnx(
@@ -332,7 +359,7 @@ def export_components(
                 opset=opset,
             )
             if backend == "onnxruntime":
-                entry.commit(exporter_used=used)
+                notes = entry.commit(exporter_used=used)
         out.append(
             Exported(
                 role=role,
@@ -344,6 +371,8 @@ def export_components(
                 key=entry.key,
                 hit=entry.hit,
                 entry=entry,
+                notes=notes,
+                key_s=key_s,
             )
         )
     for ex in out:

@@ -188,9 +188,11 @@ class TensorRTBackend(Backend):
             raise HarnessError("the tensorrt backend needs --device cuda")
         import torch
 
+        from harness.backends.cache import ArtifactCache
         from harness.backends.onnxruntime import export_components, put_back
 
         t0 = time.perf_counter()
+        cache = ArtifactCache()
         exported = export_components(
             generator,
             job,
@@ -201,11 +203,11 @@ class TensorRTBackend(Backend):
             opset=opts.opset,
             fp32_roles={"vae_decoder"},
             extra_key={"stage": "onnx-for-tensorrt"},
+            cache=cache,
         )
-        from harness.backends.cache import ArtifactCache
-
-        cache = ArtifactCache()
+        device_name = torch.cuda.get_device_name()
         hits, details, notes = [], {}, []
+        entries = [ex.entry for ex in exported if ex.entry is not None]
         replaced: list[tuple[str, Any]] = []
         for ex in exported:
             if ex.call is None:
@@ -223,28 +225,35 @@ class TensorRTBackend(Backend):
                     "profile": profile,
                     "fp16": fp16,
                     "tensorrt": tensorrt_version(),
-                    "device": torch.cuda.get_device_name(),
+                    "device": device_name,
                     "workspace_gib": opts.workspace_gib,
                     "opt_level": opts.builder_optimization_level,
                 },
             )
+            entries.append(entry)
             engine_path = entry.file("model.engine")
             if not entry.hit:
                 names = [f"in{i}" for i in range(len(shapes))]
-                timing = cache.root / "tensorrt" / "timing.cache"
+                # The timing cache is shared by every build on this TensorRT and device: an entry of its own.
+                timing = cache.entry(
+                    "tensorrt", {"timing_cache": True, "tensorrt": tensorrt_version(), "device": device_name}
+                )
+                entries.append(timing)
                 build_engine(
                     trt,
                     ex.onnx_path,
                     engine_path,
-                    timing,
+                    timing.file("timing.cache"),
                     profile,
                     names,
                     fp16=fp16,
                     workspace_gib=opts.workspace_gib,
                     opt_level=opts.builder_optimization_level,
                 )
-                entry.commit()
-                ex.entry.commit(exporter_used=ex.exporter)
+                notes += timing.commit()
+                notes += entry.commit()
+            if not ex.hit:  # the ONNX the engine was built from (or found beside it)
+                notes += ex.entry.commit(exporter_used=ex.exporter)
             hits.append(entry.hit)
             runner = TrtRunner(trt, engine_path, ex.module.dtype)
             generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner))
@@ -254,6 +263,8 @@ class TensorRTBackend(Backend):
                 "fp16": fp16,
                 "profile": [list(map(list, p)) for p in profile],
             }
+        for e in entries:  # the engines are deserialized: the files may be evicted
+            e.release()
         precision = "fp16" if opts.fp16 else "fp32"
         capture_s = exported[0].capture_s if exported else 0.0
         return Prepared(

@@ -24,6 +24,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserInputError("--address and --gpus-per-job apply to --executor ray")
     if args.experiment is not None and args.mlflow is None:
         raise UserInputError("--experiment applies with --mlflow")
+    from harness.backends.cache import check_cache_settings
+
+    check_cache_settings()  # HARNESS_CACHE_DIR / HARNESS_CACHE_MAX_GB, before any job builds an artifact
     if args.resume:
         for flag, given, why in (
             ("--set", args.set, "the run's jobs are fixed"),

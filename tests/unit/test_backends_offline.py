@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from harness.backends import BACKENDS
-from harness.backends.cache import ArtifactCache, module_fingerprint
+from harness.backends.cache import ArtifactCache
 from harness.backends.export import (
     CallMismatch,
     capture_calls,
@@ -18,6 +18,7 @@ from harness.backends.export import (
     same_structure,
     unflatten,
 )
+from harness.backends.keys import module_fingerprint
 from harness.backends.tensorrt import TensorRTNotAvailable, import_tensorrt, optimization_profile
 from harness.errors import UserInputError
 
@@ -37,9 +38,12 @@ def test_cache_hit_miss_commit_and_clear(tmp_path):
     again = cache.entry("onnxruntime", parts)
     assert again.hit and again.key == e.key and again.file("model.onnx").read_bytes() == b"abc"
     assert cache.entry("onnxruntime", {**parts, "shapes": [[2, 4, 8, 8]]}).key != e.key
-    (listed,) = [x for x in cache.entries() if x.get("exporter_used")]
-    assert listed["backend"] == "onnxruntime" and listed["size_mib"] > 0
-    assert cache.clear("onnxruntime") >= 1 and not cache.entry("onnxruntime", parts).hit
+    (listed,) = [x for x in cache.entries() if x.meta.get("exporter_used")]
+    assert listed.backend == "onnxruntime" and listed.size_bytes > 0
+    for held in (e, again):  # in use by this process until released: never removed under it
+        held.release()
+    # the [[2, 4, 8, 8]] entry is still being built by this process: kept
+    assert cache.clear("onnxruntime") == (1, 1) and not cache.entry("onnxruntime", parts).hit
 
 
 def test_cache_location_env(tmp_path, monkeypatch):
