@@ -131,3 +131,21 @@ def test_the_progress_line_shows_the_contention_the_record_carries():
     busy = _record(conditions={"contention": True, "oversubscribed": True})
     assert "[" not in job_line(quiet)
     assert job_line(busy).endswith("[contention, oversubscribed]")
+
+
+def test_a_scenario_without_its_headline_or_with_it_from_an_invalid_run_is_a_job_failure():
+    """#23 item 2: the worker fails a scenario job from outcome.scenario_failure: a search with no max_qps is
+    MaxQpsNotFound, a figure from a run LoadGen calls INVALID is LoadgenRunInvalid (unless the suite opted
+    out), each with the reason and where LoadGen's logs are."""
+    from harness.errors import LoadgenRunInvalid, MaxQpsNotFound
+    from harness.results.outcome import scenario_failure
+
+    none = scenario_failure(_server(None, reason="no offered rate met the p99 bound"), logs="loadgen/j1/")
+    assert isinstance(none, MaxQpsNotFound)
+    assert str(none) == "the max-QPS search found no max_qps: no offered rate met the p99 bound"
+    assert "loadgen/j1/" in none.advice and "mlperf_log_summary.txt" in none.advice
+    invalid = scenario_failure(_server(20.0, valid=False))
+    assert isinstance(invalid, LoadgenRunInvalid)
+    assert str(invalid) == "max_qps comes from a run LoadGen calls INVALID (early stopping not met)"
+    assert scenario_failure(_server(20.0, valid=False, require_valid=False)) is None
+    assert scenario_failure(_server(20.0)) is None
