@@ -156,6 +156,9 @@ def _search(at: Callable[[float, int], LoadgenResult], spec: Any, out: ScenarioO
     lo: float | None = None
     best: LoadgenResult | None = None
     hi = min(s.high_qps or cap * 1.05, cap * 4)
+    # Where the bracket's upper end comes from: a run that failed, or (until one does) the search's ceiling,
+    # high_qps or the calibrated capacity ×1.05, above which a stationary queue is unstable.
+    upper = "high_qps" if s.high_qps else "calibrated capacity ×1.05 (no run failed below it)"
     q = s.low_qps or cap * 0.5
     stopped = ""
     while k < s.max_runs:
@@ -181,7 +184,7 @@ def _search(at: Callable[[float, int], LoadgenResult], spec: Any, out: ScenarioO
             if best is None or (r.scheduled_qps or 0) > (best.scheduled_qps or 0):
                 best = r
         else:
-            hi = min(hi, q)
+            hi, upper = min(hi, q), "a run that failed"
         if lo is None:
             q = q / 2.0  # even half of the estimate fails: look lower
             if q < cap * 1e-3:
@@ -196,6 +199,7 @@ def _search(at: Callable[[float, int], LoadgenResult], spec: Any, out: ScenarioO
         "interval_qps": [lo, hi],
         "converged": lo is not None and (hi - lo) / hi <= s.tolerance,
         "capacity_qps": cap,
+        "upper_end": upper,
         "tolerance": s.tolerance,
         "require_valid": spec.require_valid,
         "stopped": stopped or None,

@@ -163,6 +163,7 @@ def test_max_qps_comes_only_from_valid_runs_unless_the_scenario_opts_out(
     chosen = next(r for r in out.runs if r.scheduled_qps == out.max_qps)
     assert chosen.valid is require_valid
     assert out.search["require_valid"] is require_valid and out.search["converged"]
+    assert out.search["upper_end"] == "a run that failed"
 
 
 def test_offline_throughput_comes_only_from_valid_runs(tmp_path, monkeypatch):
