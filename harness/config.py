@@ -302,7 +302,16 @@ class SearchSpec(Strict):
         None  # first rate tried (default: half the calibrated capacity)
     )
     high_qps: _float(0.0, 1e7, gt=True) | None = None
-    require_valid: Annotated[bool, Field(strict=True)] = False  # count only runs LoadGen calls VALID
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "require_valid" in data:
+            raise ValueError(
+                "require_valid is now scenario.require_valid (one setting for every scenario; default true: "
+                "figures only from runs LoadGen calls VALID)"
+            )
+        return data
 
 
 PERCENTILES = (50.0, 90.0, 95.0, 97.0, 99.0, 99.9)
@@ -326,6 +335,9 @@ class ScenarioSpec(Strict):
     max_duration_s: _float(0.0, 7 * 86_400.0, gt=True) | None = None
     seed: Seed = 0
     search: SearchSpec = Field(default_factory=SearchSpec)
+    # MLPerf's rule: max_qps, Offline throughput and the percentile latency come only from runs LoadGen calls
+    # VALID (its early-stopping test included); false accepts INVALID runs, and every report marks the figure.
+    require_valid: Annotated[bool, Field(strict=True)] = True
     # Start from MLPerf's own settings for this benchmark (LoadGen's built-in mlperf.conf: latency bound and
     # percentile, minimum duration and query count, performance sample count, the official RNG seeds);
     # fields given here override them.

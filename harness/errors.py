@@ -40,6 +40,22 @@ class MetricInvalid(HarnessError, ValueError):
     for such inputs)."""
 
 
+class ScenarioNotMeasured(HarnessError):
+    """A LoadGen scenario ran but gave no headline figure this run can stand behind: the job fails."""
+
+    def __init__(self, message: str, *, advice: str | None = None):
+        super().__init__(message)
+        self.advice = advice
+
+
+class MaxQpsNotFound(ScenarioNotMeasured):
+    """The Server max-QPS search found no rate that met the latency bound (in a VALID run, by default)."""
+
+
+class LoadgenRunInvalid(ScenarioNotMeasured):
+    """The scenario's figure comes from a run LoadGen calls INVALID, and the suite requires VALID runs."""
+
+
 OOM_ADVICE = "out of memory: try a smaller batch_size or resolution, or a lower precision (fp16/bf16)"
 _OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate memory")
 
@@ -56,5 +72,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def advice_for(exc: BaseException) -> str | None:
-    """What to try after a failure, where the failure says it (out of memory)."""
-    return OOM_ADVICE if is_out_of_memory(exc) else None
+    """What to try after a failure, where the failure says it (out of memory, or the error's own advice)."""
+    if is_out_of_memory(exc):
+        return OOM_ADVICE
+    return getattr(exc, "advice", None) if isinstance(exc, HarnessError) else None

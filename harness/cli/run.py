@@ -188,12 +188,16 @@ def job_line(rec: Any) -> str:
     """The run's line for one finished job: its headline figures, or its status and error; metrics not
     computed and the conditions that distort its timing (contention, throttling) as the record flags them."""
     if rec.ok and rec.latency_ms is not None:
+        from harness.results.outcome import scenario_headline
+
         thr = rec.throughput
         rate = f"  {thr.value:.3g} {thr.unit}" if thr is not None else ""
         bad = [n for n, mv in rec.metrics.items() if mv.status in ("failed", "invalid")]
         note = f"  metric(s) {', '.join(bad)} not computed" if bad else ""
         lg = rec.loadgen
         served = f"  max {lg.max_qps:.3g} QPS" if lg is not None and lg.max_qps is not None else ""
+        if served and scenario_headline(lg).valid is False:  # accepted by the suite (require_valid: false)
+            served += " (INVALID LoadGen run)"
         flags = rec.conditions.flags if rec.conditions is not None else []
         marks = f"  [{', '.join(flags)}]" if flags else ""
         return f"{rec.label}: ok  p50 {rec.latency_ms.p50:.1f} ms{rate}{served}{note}{marks}"

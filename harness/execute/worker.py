@@ -16,6 +16,7 @@ from harness.execute.progress import Report, Stage
 from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
 from harness.loaders.base import Samples
 from harness.plan import Job
+from harness.results.outcome import scenario_failure
 from harness.results.schema import (
     Conditions,
     Cost,
@@ -370,6 +371,7 @@ def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device:
         capacity={str(b): v for b, v in capacity.items()},
         loadgen_version=loadgen_version(),
         reason=out.reason,
+        require_valid=spec.require_valid,
     )
 
 
@@ -496,6 +498,14 @@ def _measure_prepared(
 
     quality_pass(job, generator, run_dir, device, record, stage)
     record.fidelity = check_fidelity(job, record)
+    if record.loadgen is not None:
+        # A scenario without its headline, or with it from a run LoadGen calls INVALID (unless the suite opted
+        # out), fails the job; the quality pass ran first so that other variants' pairwise metrics keep this
+        # one's outputs, and the record keeps every LoadGen run and its logs.
+        failure = scenario_failure(record.loadgen, logs=f"loadgen/{job.job_id}/")
+        if failure is not None:
+            stage.start(f"scenario {spec.display_name} (LoadGen)")
+            raise failure
 
 
 def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: Record, stage: Stage) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.gate.runs import Run
-from harness.results.outcome import Shortfall, Tally, record_shortfalls
+from harness.results.outcome import Shortfall, Tally, record_shortfalls, scenario_headline
 from harness.results.schema import Record, parse_started_at
 from harness.results.table import flatten
 
@@ -171,6 +171,7 @@ def to_pytest_benchmark(run_dir: Run | str | Path) -> dict[str, Any]:
                     "max_qps": r.loadgen.max_qps if r.loadgen else None,
                     "offline.throughput": r.loadgen.throughput if r.loadgen else None,
                     "server.p99_ms": r.loadgen.p99_ms if r.loadgen and r.loadgen.kind == "server" else None,
+                    **loadgen_mark(r),
                     "metrics": {k: v.value for k, v in r.metrics.items() if v.ok and v.value == v.value},
                     **({"notes": notes} if notes else {}),
                 },
@@ -241,6 +242,20 @@ def _commit_info(run: Run) -> dict[str, Any]:
     }
 
 
+def loadgen_mark(r: Record) -> dict[str, Any]:
+    """A scenario job's mark in an export: LoadGen's verdict on the run its figure comes from, and whether the
+    suite required VALID runs (``require_valid: false`` with ``valid: false`` marks an accepted INVALID
+    figure, with LoadGen's reasons)."""
+    if r.loadgen is None:
+        return {}
+    head = scenario_headline(r.loadgen)
+    return {
+        "loadgen_valid": head.valid,
+        "loadgen_require_valid": head.required_valid,
+        "loadgen_invalid_reasons": list(head.reasons),
+    }
+
+
 def _iso(stamp: str | None) -> str:
     from datetime import datetime, timezone
 
@@ -297,11 +312,15 @@ BMF_COLUMNS = {
 }
 
 
+INVALID_SUFFIX = "invalid-run"
+
+
 def bencher_measures(r: Record) -> dict[str, dict[str, float]]:
     """One job's BMF measures: ``latency`` (Bencher's built-in measure, in nanoseconds: the p50 with its 95 %
     interval), ``throughput`` (items per second), memory, energy, cost, ``max-qps`` where the record has
-    them, and ``quality-<metric>`` for each ok metric (with its ci95). Absent or non-finite values are left
-    out, never written as 0."""
+    them (``max-qps-invalid-run`` when it comes from a run LoadGen calls INVALID, which a suite accepted),
+    and ``quality-<metric>`` for each ok metric (with its ci95). Absent or non-finite values are left out,
+    never written as 0."""
     row = flatten(r)
     out: dict[str, dict[str, float]] = {}
     lat = r.latency_ms
@@ -310,6 +329,12 @@ def bencher_measures(r: Record) -> dict[str, dict[str, float]]:
         ("throughput", _metric(row.get("throughput"))),
     ]
     candidates += [(slug, _metric(row.get(column))) for slug, column in BMF_COLUMNS.items()]
+    if r.loadgen is not None and scenario_headline(r.loadgen).valid is False:
+        # BMF has no field for a flag: a figure the suite accepted from an INVALID LoadGen run is its own
+        # measure, never one series with MLPerf-valid figures.
+        candidates = [
+            (f"{slug}-{INVALID_SUFFIX}" if slug == "max-qps" else slug, m) for slug, m in candidates
+        ]
     used = {slug for slug, _ in candidates}
     for name, mv in r.metrics.items():
         if mv.ok:

@@ -155,8 +155,9 @@ def render_markdown(
             "## Serving scenarios (MLPerf LoadGen)",
             "",
             "Measured by LoadGen from query issue to completion, queueing included. `max_qps` is the highest "
-            "offered (scheduled) rate whose latency percentile met the bound; LoadGen's own verdict (VALID also "
-            "needs its early-stopping test) is beside it. LoadGen's logs are linked.",
+            "offered (scheduled) rate whose latency percentile met the bound in a run LoadGen calls VALID "
+            "(its early-stopping test included: MLPerf's rule); a figure a suite accepted from an INVALID run "
+            "(`scenario.require_valid: false`) is marked ⚠. LoadGen's logs are linked.",
             "",
         ]
         rows = []
@@ -173,6 +174,7 @@ def render_markdown(
                     md_escape(row["bound"]),
                     str(row["runs"]),
                     verdict,
+                    md_escape(row["early_stopping"]) or "–",
                     md_escape(row["note"]) or "–",
                     logs or "–",
                 ]
@@ -187,6 +189,7 @@ def render_markdown(
                     "bound",
                     "LoadGen runs",
                     "LoadGen verdict",
+                    "early stopping",
                     "note",
                     "logs",
                 ],

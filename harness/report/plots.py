@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.pareto import step_line
+from harness.results.outcome import scenario_headline
 
 MODALITY_COLORS = {"image": "#1f77b4", "video": "#2ca02c", "audio": "#d62728"}
 
@@ -456,8 +457,9 @@ def load_curve_plot(records, path: Path, title: str) -> Path | None:
         ax.plot(qps, [x.p50_ms for x in runs], "--", color=c, alpha=0.6, lw=1)
         if r.loadgen.max_qps is not None:
             ax.axvline(r.loadgen.max_qps, color=c, ls=":", lw=1)
+            invalid = scenario_headline(r.loadgen).valid is False  # accepted by the suite: marked
             ax.annotate(
-                f"max {r.loadgen.max_qps:.3g} QPS",
+                f"max {r.loadgen.max_qps:.3g} QPS" + (" (INVALID run)" if invalid else ""),
                 (r.loadgen.max_qps, ax.get_ylim()[0]),
                 color=c,
                 fontsize=7,

@@ -10,7 +10,7 @@ from typing import Any
 from harness.errors import UserInputError
 from harness.results import Record, RunMeta, RunStore, comparable_environment, flatten
 from harness.results.identity import record_id, same_folder_or_file
-from harness.results.outcome import headline, record_shortfalls
+from harness.results.outcome import headline, headline_run, record_shortfalls, scenario_headline
 
 DEFAULT_OBJECTIVES = {"latency_ms.p50": "min", "peak_rss_mib": "min"}
 
@@ -276,15 +276,34 @@ def energy_note(records: list[Record]) -> str | None:
 # ----------------------------------------------------------------------------------------- scenarios
 
 
+ACCEPTED_INVALID = "⚠ from a run LoadGen calls INVALID (accepted: scenario.require_valid false)"
+
+
+def early_stopping_text(run: Any) -> str:
+    """LoadGen's early-stopping verdict of one run in a few words (its estimate where it gives one)."""
+    es = run.early_stopping if run is not None else None
+    if es is None:
+        return ""
+    if es.met is False:
+        need = f": needs ≥ {es.queries_needed} queries" if es.queries_needed else ""
+        return f"not met ({run.queries} queries{need})"
+    parts = []
+    if es.estimate_ms is not None:
+        parts.append(f"p{es.percentile:g} estimate {es.estimate_ms:.4g} ms")
+    if es.over_bound is not None:
+        parts.append(f"{es.over_bound} of {run.queries} over the bound")
+    return "met" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def scenario_rows(records: list[Record]) -> list[dict[str, Any]]:
-    """One row per job with a LoadGen scenario: what it sustained, under which bound, and LoadGen's verdict."""
+    """One row per job with a LoadGen scenario: what it sustained, under which bound, and LoadGen's verdict;
+    a figure the suite accepted from an INVALID run is marked."""
     out = []
     for r in records:
         lg = r.loadgen
         if lg is None:
             continue
-        last = lg.runs[-1] if lg.runs else None
-        best = next((x for x in lg.runs if lg.max_qps is not None and x.scheduled_qps == lg.max_qps), last)
+        best = headline_run(lg) or (lg.runs[-1] if lg.runs else None)
         if lg.kind == "server":
             result = (
                 f"max {lg.max_qps:.4g} QPS"
@@ -295,18 +314,22 @@ def scenario_rows(records: list[Record]) -> list[dict[str, Any]]:
             result = f"{lg.throughput:.4g} samples/s at batch {lg.best_batch}" if lg.throughput else "–"
         else:
             result = f"p90 {best.p90_ms:.4g} ms" if best and best.p90_ms is not None else "–"
+        head = scenario_headline(lg)
+        marked = head.measured and head.valid is False and not head.required_valid
         out.append(
             {
                 "label": r.label,
                 "kind": lg.kind,
-                "result": result,
+                "result": f"{result} {ACCEPTED_INVALID}" if marked else result,
+                "marked": marked,
                 "p99_ms": lg.p99_ms if lg.p99_ms is not None else (best.p99_ms if best else None),
                 "bound": f"p{lg.percentile:g} ≤ {lg.latency_bound_ms:g} ms"
                 if lg.latency_bound_ms is not None
                 else "–",
                 "runs": len(lg.runs),
                 **_validity(r),
-                "note": lg.reason or "",
+                "early_stopping": early_stopping_text(best),
+                "note": lg.reason or (r.error.message if r.error is not None else ""),
                 "logs": [(Path(p).name, p) for p in (best.logs if best else [])],
                 "run_dir": r.run_dir,
             }

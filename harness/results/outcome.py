@@ -22,7 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.errors import EXIT_FAILED, EXIT_OK
+from harness.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    LoadgenRunInvalid,
+    MaxQpsNotFound,
+    ScenarioNotMeasured,
+)
 from harness.results.schema import LoadgenRun, Record, ScenarioResult
 
 __all__ = [
@@ -33,7 +39,10 @@ __all__ = [
     "ShortfallKind",
     "Tally",
     "headline",
+    "headline_run",
     "record_shortfalls",
+    "scenario_failure",
+    "scenario_headline",
 ]
 
 ShortfallKind = Literal["failed", "invalid", "not_measured", "regressed", "not_compared", "inconclusive"]
@@ -75,7 +84,7 @@ class Headline:
         return self.value is not None and self.value == self.value
 
 
-def _headline_run(lg: ScenarioResult) -> LoadgenRun | None:
+def headline_run(lg: ScenarioResult) -> LoadgenRun | None:
     """The LoadGen run the scenario's headline comes from (the max-QPS run, the best batch, the only run)."""
     if not lg.runs:
         return None
@@ -98,16 +107,42 @@ def headline(record: Record) -> Headline:
     if lg is None:
         lat = record.latency_ms
         return Headline("latency_ms.p50", lat.p50 if lat is not None else None)
+    return scenario_headline(lg)
+
+
+def scenario_headline(lg: ScenarioResult) -> Headline:
+    """A LoadGen scenario's headline figure, the run it comes from and that run's verdict."""
     if lg.kind == "offline":
         column, value = "offline.throughput", lg.throughput
     elif lg.kind == "server" and lg.search:  # the max-QPS search ran (a fixed target_qps has no search)
         column, value = "max_qps", lg.max_qps
     else:
         column, value = "server.p99_ms" if lg.kind == "server" else "single_stream.p99_ms", lg.p99_ms
-    run = _headline_run(lg) if value is not None else None
+    run = headline_run(lg) if value is not None else None
     valid = run.valid if run is not None else None
     reasons = tuple(run.reasons) if run is not None and not run.valid else ()
     return Headline(column, value, valid, reasons, lg.require_valid)
+
+
+def scenario_failure(lg: ScenarioResult, logs: str = "loadgen/") -> ScenarioNotMeasured | None:
+    """Why a job whose LoadGen scenario ran must be a failed job (None when its headline stands): no headline
+    (a search that found no max QPS, an Offline run without its throughput), or a headline from a run LoadGen
+    calls INVALID where the suite requires VALID runs. The error names the case; its advice where LoadGen's
+    logs are (``logs``, in the run folder) and what to change."""
+    head = scenario_headline(lg)
+    logs = f"LoadGen's logs (mlperf_log_summary.txt, mlperf_log_detail.txt): {logs} in the run folder"
+    if not head.measured:
+        why = lg.reason or "no run gave it"
+        if head.column == "max_qps":
+            return MaxQpsNotFound(f"the max-QPS search found no max_qps: {why}", advice=logs)
+        return ScenarioNotMeasured(f"{lg.kind}: {head.column} has no value: {why}", advice=logs)
+    if head.valid is False and head.required_valid:
+        because = "; ".join(head.reasons) or "its engine called the run invalid"
+        return LoadgenRunInvalid(
+            f"{head.column} comes from a run LoadGen calls INVALID ({because})",
+            advice=f"{logs}; scenario.require_valid: false accepts INVALID runs (the figure is then marked)",
+        )
+    return None
 
 
 def record_shortfalls(record: Record) -> tuple[list[Shortfall], list[str]]:

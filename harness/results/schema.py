@@ -278,6 +278,19 @@ class Cost(Part):
     basis: str = ""
 
 
+class EarlyStopping(Part):
+    """LoadGen's early-stopping test of one run (its "Early Stopping Result"): whether the run's queries bound
+    the percentile at 99 % confidence; SingleStream's estimate of the percentile; Server's count of queries
+    over the bound; the queries LoadGen says the run would have needed; LoadGen's own words."""
+
+    met: bool | None = None
+    percentile: Num
+    estimate_ms: Num | None = None
+    over_bound: int | None = None
+    queries_needed: int | None = None
+    text: list[str] = Field(default_factory=list)
+
+
 class LoadgenRun(Part):
     """One LoadGen test: the offered and achieved rates, latency percentiles (ms, queueing included) and
     LoadGen's validity verdict with its reasons."""
@@ -297,6 +310,7 @@ class LoadgenRun(Part):
     valid: bool = False
     meets_bound: bool | None = None
     reasons: list[str] = Field(default_factory=list)
+    early_stopping: EarlyStopping | None = None  # None in Offline (and in records of older harnesses)
     batches: int = 0
     mean_batch: Num | None = None
     duration_s: Num = 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +43,10 @@ DETAIL_KEYS = {
     "result_99.00_percentile_latency_ns": "p99_ns",
     "result_query_count": "queries",
     "early_stopping_result": "early_stopping_result",
+    "early_stopping_latency_ss": "early_stopping_ss_ns",  # SingleStream: its estimate of the percentile
+    "result_overlatency_query_count": "over_bound",  # Server: queries whose latency passed the bound
 }
+MIN_DURATION_REASON = "ran less than min_duration_s"
 KEEP_LOGS = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 
 
@@ -67,6 +71,24 @@ class LoadgenSettings:
 
 
 @dataclass
+class EarlyStopping:
+    """LoadGen's early-stopping test of one run, as its detail log gives it.
+
+    LoadGen asks whether the run's queries bound the percentile at 99 % confidence (a binomial test; its
+    ``early_stopping.cc``). SingleStream: with ``n`` queries it discards the ``t - 1`` slowest that the test
+    allows and reports the next one as its *estimate* of the percentile; it needs at least 662 queries for a
+    p99 (64 for a p90). Server: a test, not an estimate: with ``t`` queries over the latency bound the run
+    passes when it has at least ``h(t) + t`` queries (p99: 459 with none over, 662 with one, 838 with two)."""
+
+    met: bool | None
+    percentile: float
+    estimate_ms: float | None = None  # SingleStream: LoadGen's early-stopping estimate of the percentile
+    over_bound: int | None = None  # Server: queries whose latency passed the bound
+    queries_needed: int | None = None  # when not met: the queries LoadGen says the run would have needed
+    text: list[str] = field(default_factory=list)  # LoadGen's own words ("Early Stopping Result")
+
+
+@dataclass
 class LoadgenResult:
     """What one LoadGen run measured (latencies in ms), and LoadGen's verdict with its reasons."""
 
@@ -85,6 +107,7 @@ class LoadgenResult:
     valid: bool
     meets_bound: bool | None
     reasons: list[str] = field(default_factory=list)
+    early_stopping: EarlyStopping | None = None  # None in Offline (LoadGen has no such test there)
     batches: int = 0
     mean_batch: float | None = None
     duration_s: float = 0.0
@@ -331,6 +354,44 @@ def _ms(ns: Any) -> float | None:
     return float(ns) / 1e6 if isinstance(ns, (int, float)) else None
 
 
+def early_stopping_of(s: LoadgenSettings, d: dict[str, Any]) -> EarlyStopping | None:
+    """LoadGen's early-stopping verdict, its estimate and what it says it needed, from the detail log."""
+    if s.scenario == "offline":
+        return None
+    text = [part.strip() for part in str(d.get("early_stopping_result") or "").split(" * ") if part.strip()]
+    joined = " ".join(text)
+    met = d.get("early_stopping_met")
+    queries = d.get("queries")
+    needed = None
+    more = re.search(r"Would need to run at least (\d+) more queries", joined)  # Server
+    if more and isinstance(queries, int):
+        needed = queries + int(more.group(1))
+    least = re.search(r"Need to process at least (\d+) queries", joined)  # SingleStream
+    if least:
+        needed = int(least.group(1))
+    estimate = _ms(d.get("early_stopping_ss_ns")) if s.scenario == "single_stream" and met else None
+    over = d.get("over_bound") if s.scenario == "server" else None
+    return EarlyStopping(
+        met=met if isinstance(met, bool) else None,
+        percentile=s.percentile,
+        estimate_ms=estimate if estimate else None,
+        over_bound=over if isinstance(over, int) else None,
+        queries_needed=needed,
+        text=text,
+    )
+
+
+def _early_stopping_reason(es: EarlyStopping | None, queries: Any) -> str:
+    what = "early stopping not met"
+    if es is None or es.queries_needed is None:
+        return f"{what} (too few queries to bound the percentile)"
+    over = f", {es.over_bound} over the bound" if es.over_bound is not None else ""
+    return (
+        f"{what}: {queries} queries{over}; LoadGen needs at least {es.queries_needed} to bound the "
+        f"p{es.percentile:g}"
+    )
+
+
 def _result(
     s: LoadgenSettings,
     d: dict[str, Any],
@@ -339,6 +400,7 @@ def _result(
     logs: list[str],
     trace: dict[str, Any] | None = None,
 ) -> LoadgenResult:
+    es = early_stopping_of(s, d)
     reasons = []
     for key, what in (
         (
@@ -347,9 +409,9 @@ def _result(
             if s.scenario == "server"
             else "performance constraints not met",
         ),
-        ("min_duration_met", f"ran less than min_duration_s ({s.min_duration_s:g} s)"),
+        ("min_duration_met", f"{MIN_DURATION_REASON} ({s.min_duration_s:g} s)"),
         ("min_queries_met", f"fewer queries than min_queries ({s.min_queries})"),
-        ("early_stopping_met", "early stopping not met (too few queries to bound the percentile)"),
+        ("early_stopping_met", _early_stopping_reason(es, d.get("queries"))),
     ):
         if d.get(key) is False:
             reasons.append(what)
@@ -379,6 +441,7 @@ def _result(
         valid=valid,
         meets_bound=meets,
         reasons=reasons,
+        early_stopping=es,
         batches=len(batches),
         mean_batch=sum(batches) / len(batches) if batches else None,
         duration_s=duration,

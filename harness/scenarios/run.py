@@ -4,7 +4,9 @@ the highest QPS whose percentile latency meets the bound, bounded in runs and se
 
 ``max_qps`` is the highest *scheduled* QPS (the rate LoadGen's seeded Poisson schedule actually offered) of a
 run that met the bound (LoadGen's performance constraint at the percentile, with its minimum duration and
-query count; with ``require_valid`` also its early-stopping test, i.e. a run MLPerf would call VALID).
+query count) and that LoadGen calls VALID (its early-stopping test included): MLPerf's rule. Offline's
+throughput likewise comes only from VALID runs. ``require_valid: false`` on the scenario accepts INVALID runs
+(the record says so and every report marks the figure).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import is_out_of_memory
-from harness.scenarios.loadgen import LoadgenResult, LoadgenSettings, run_test
+from harness.scenarios.loadgen import MIN_DURATION_REASON, LoadgenResult, LoadgenSettings, run_test
 
 
 @dataclass
@@ -32,10 +34,35 @@ class ScenarioOutcome:
     reason: str | None = None
 
 
+def accepted(r: LoadgenResult, spec: Any) -> bool:
+    """Whether a run may give the scenario's figure: LoadGen calls it VALID, or the suite opted out."""
+    return r.valid or not spec.require_valid
+
+
+def _invalid(runs: list[LoadgenResult]) -> str:
+    """Why LoadGen called these runs INVALID (each reason once, in order)."""
+    reasons = dict.fromkeys(why for r in runs if not r.valid for why in r.reasons)
+    return "; ".join(reasons) or "LoadGen called the run INVALID"
+
+
+def too_short(r: LoadgenResult) -> bool:
+    """A Server run that met the bound with no query over it, yet failed LoadGen's early stopping: the run
+    had too few queries for any rate to be VALID (a slower rate gives no more queries)."""
+    es = r.early_stopping
+    return bool(r.meets_bound and es is not None and es.met is False and es.over_bound == 0)
+
+
+RESIZES = 3
+
+
 def run_offline(
     generate: Callable[[list[int]], Any], n: int, spec: Any, log_dir: Path, capacity: Callable[[int], float]
 ) -> ScenarioOutcome:
-    """Offline at ``max_batch`` or over ``batch_sweep`` (ascending; stops at the first out-of-memory)."""
+    """Offline at ``max_batch`` or over ``batch_sweep`` (ascending; stops at the first out-of-memory).
+
+    LoadGen sizes its one Offline query from the expected throughput (the calibrated capacity): where the run
+    went faster than that and ended before ``min_duration_s`` (INVALID for that alone), it is run again, sized
+    from the throughput LoadGen measured (a short run's fixed costs understate it: up to RESIZES times)."""
     out = ScenarioOutcome(spec.display_name, "offline")
     for b in spec.batch_sweep or [spec.max_batch]:
         settings = LoadgenSettings(
@@ -51,15 +78,35 @@ def run_offline(
         )
         try:
             r = run_test(generate, n, settings, log_dir / f"offline-b{b}")
+            out.runs.append(r)
+            for k in range(RESIZES):
+                if not _only_too_short(r):
+                    break
+                settings.expected_qps = r.samples_per_s * 1.5
+                r = run_test(generate, n, settings, log_dir / f"offline-b{b}-resized{k + 1}")
+                out.runs.append(r)
         except Exception as exc:
             if is_out_of_memory(exc) and out.runs:
                 out.search["stopped"] = f"batch {b}: out of memory ({type(exc).__name__}); sweep stopped"
                 break
             raise
-        out.runs.append(r)
+        if not accepted(r, spec):
+            continue
         if r.samples_per_s is not None and (out.throughput is None or r.samples_per_s > out.throughput):
             out.throughput, out.best_batch = r.samples_per_s, b
+    if out.throughput is None and out.runs:
+        out.reason = f"no VALID LoadGen run ({_invalid(out.runs)})"
     return out
+
+
+def _only_too_short(r: LoadgenResult) -> bool:
+    """An Offline run INVALID only because it ended before min_duration_s (its query was sized too small)."""
+    return bool(
+        not r.valid
+        and r.samples_per_s
+        and r.reasons
+        and all(why.startswith(MIN_DURATION_REASON) for why in r.reasons)
+    )
 
 
 def run_server(
@@ -87,23 +134,31 @@ def run_server(
         out.runs.append(r)
         return r
 
-    def meets(r: LoadgenResult) -> bool:
-        return bool(r.meets_bound) and (r.valid or not spec.search.require_valid)
-
     if spec.target_qps is not None:
         r = at(spec.target_qps, 0)
         out.p99_ms = r.p99_ms
-        if spec.latency_bound_ms is not None and meets(r):
+        if spec.latency_bound_ms is not None and r.meets_bound and accepted(r, spec):
             out.max_qps = r.scheduled_qps
+        if not accepted(r, spec):
+            out.reason = f"LoadGen called the run INVALID ({_invalid([r])})"
         return out
-    # The search: bracket [lo meets, hi fails] on the offered rate, then bisect. The capacity at max_batch
-    # (max_batch items per call of the calibrated service time) is where the queue becomes unstable.
-    cap = capacity(spec.max_batch)
+    _search(at, spec, out, capacity(spec.max_batch))
+    return out
+
+
+def _search(at: Callable[[float, int], LoadgenResult], spec: Any, out: ScenarioOutcome, cap: float) -> None:
+    """The max-QPS search into ``out``: bracket [lo meets, hi fails] on the offered rate, then bisect. ``cap``,
+    the calibrated capacity at max_batch (max_batch items per call of the service time), is where the queue
+    becomes unstable. A run meets when its percentile met the bound and LoadGen calls it VALID (or the suite
+    opted out); runs too short for any rate to be VALID stop the search at once."""
     s = spec.search
     t0, k = time.perf_counter(), 0
     lo: float | None = None
     best: LoadgenResult | None = None
     hi = min(s.high_qps or cap * 1.05, cap * 4)
+    # Where the bracket's upper end comes from: a run that failed, or (until one does) the search's ceiling,
+    # high_qps or the calibrated capacity ×1.05, above which a stationary queue is unstable.
+    upper = "high_qps" if s.high_qps else "calibrated capacity ×1.05 (no run failed below it)"
     q = s.low_qps or cap * 0.5
     stopped = ""
     while k < s.max_runs:
@@ -117,12 +172,19 @@ def run_server(
             break
         r = at(q, k)
         k += 1
-        if meets(r):
+        if spec.require_valid and too_short(r):
+            stopped = (
+                f"runs of {r.queries} queries are too short to be VALID: LoadGen's early stopping needs at "
+                f"least {r.early_stopping.queries_needed} to bound the p{spec.percentile:g} even with none "
+                "over the bound (raise min_queries)"
+            )
+            break
+        if r.meets_bound and accepted(r, spec):
             lo = max(lo or 0.0, q)
             if best is None or (r.scheduled_qps or 0) > (best.scheduled_qps or 0):
                 best = r
         else:
-            hi = min(hi, q)
+            hi, upper = min(hi, q), "a run that failed"
         if lo is None:
             q = q / 2.0  # even half of the estimate fails: look lower
             if q < cap * 1e-3:
@@ -137,25 +199,33 @@ def run_server(
         "interval_qps": [lo, hi],
         "converged": lo is not None and (hi - lo) / hi <= s.tolerance,
         "capacity_qps": cap,
+        "upper_end": upper,
         "tolerance": s.tolerance,
-        "require_valid": s.require_valid,
+        "require_valid": spec.require_valid,
         "stopped": stopped or None,
     }
     if best is None:
-        lowest = min((r.scheduled_qps for r in out.runs if r.scheduled_qps), default=None)
-        where = f" (lowest tried: {lowest:.3g} QPS)" if lowest else ""
-        out.reason = (
-            f"no offered rate met the p{spec.percentile:g} bound of {spec.latency_bound_ms:g} ms{where}"
-            + (f"; {stopped}" if stopped else "")
-        )
-        return out
+        out.reason = _no_max_qps(spec, out.runs, stopped)
+        return
     out.max_qps, out.p99_ms = best.scheduled_qps, best.p99_ms
     if not out.search["converged"]:
         out.reason = (
             f"the search stopped after {k} run(s) / {out.search['seconds']:.0f} s before narrowing to "
             f"±{s.tolerance:.0%}" + (f": {stopped}" if stopped else "")
         )
-    return out
+
+
+def _no_max_qps(spec: Any, runs: list[LoadgenResult], stopped: str) -> str:
+    """Why the search found no max_qps: the bound, the lowest rate tried, why the runs within the bound did
+    not count (LoadGen called them INVALID), and why the search stopped."""
+    lowest = min((r.scheduled_qps for r in runs if r.scheduled_qps), default=None)
+    within = [r for r in runs if r.meets_bound]
+    return (
+        f"no offered rate met the p{spec.percentile:g} bound of {spec.latency_bound_ms:g} ms"
+        + (f" (lowest tried: {lowest:.3g} QPS)" if lowest else "")
+        + (f"; the runs within it were INVALID: {_invalid(within)}" if within and not stopped else "")
+        + (f"; {stopped}" if stopped else "")
+    )
 
 
 def run_single_stream(
@@ -177,6 +247,8 @@ def run_single_stream(
     r = run_test(generate, n, settings, log_dir / "single_stream")
     out.runs.append(r)
     out.p99_ms = r.p99_ms
+    if not accepted(r, spec):
+        out.reason = f"LoadGen called the run INVALID ({_invalid([r])})"
     return out
 
 

@@ -51,10 +51,11 @@ def started_at(seconds: int) -> str:
 
 
 def _a_day_later(stamp: str) -> str:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
-    fmt = "%Y-%m-%dT%H:%M:%S%z"
-    return (datetime.strptime(stamp, fmt) + timedelta(days=1)).strftime(fmt)
+    from harness.results.schema import STARTED_AT_FORMATS, parse_started_at
+
+    return (parse_started_at(stamp) + timedelta(days=1)).strftime(STARTED_AT_FORMATS[0])
 
 
 def latencies(seed: int, n: int = 30, median_ms: float = 100.0, cv: float = 0.03) -> list[float]:

@@ -143,3 +143,44 @@ def test_a_run_without_records_is_refused(tmp_path):
     run = fabricate_run(tmp_path, jobs=[], failed=False)
     with pytest.raises(UserInputError, match="run has no records"):
         to_bencher(run)
+
+
+def test_a_max_qps_accepted_from_an_invalid_loadgen_run_is_marked_in_both_exports(tmp_path):
+    """#23 item 2: a suite that opted out of MLPerf's rule (scenario.require_valid: false) gets its figure,
+    marked: BMF writes it as its own measure (max-qps-invalid-run, never one series with VALID figures) and
+    pytest-benchmark's extra_info carries LoadGen's verdict and reasons."""
+    rec = server_record()
+    why = "early stopping not met: 400 queries, 0 over the bound; LoadGen needs at least 459 to bound the p99"
+    rec["loadgen"].update(
+        runs=[
+            {
+                "scenario": "server",
+                "scheduled_qps": 9.5,
+                "valid": False,
+                "meets_bound": True,
+                "reasons": [why],
+            }
+        ],
+        search={"runs": 1},
+        require_valid=False,
+    )
+    valid = server_record()
+    valid.update(job_id="tiny-sd__steps-2__eager__server__00000015", variant="steps-2")
+    valid["loadgen"].update(
+        runs=[{"scenario": "server", "scheduled_qps": 9.5, "valid": True, "meets_bound": True}],
+        search={"runs": 1},
+    )
+    run = fabricate_run(tmp_path, samples=0, extra_records=[rec, valid])
+    bmf = to_bencher(run)
+    marked, clean = bmf["demo::tiny-sd/steps-4/eager/server"], bmf["demo::tiny-sd/steps-2/eager/server"]
+    assert marked["max-qps-invalid-run"] == {"value": 9.5} and "max-qps" not in marked
+    assert clean["max-qps"] == {"value": 9.5} and "max-qps-invalid-run" not in clean
+    extra = {b["name"]: b["extra_info"] for b in to_pytest_benchmark(run)["benchmarks"]}
+    info = extra["tiny-sd/steps-4/eager/server"]
+    assert {k: info[k] for k in ("max_qps", "loadgen_valid", "loadgen_require_valid")} == {
+        "max_qps": 9.5,
+        "loadgen_valid": False,
+        "loadgen_require_valid": False,
+    }
+    assert info["loadgen_invalid_reasons"] == [why]
+    assert extra["tiny-sd/steps-2/eager/server"]["loadgen_valid"] is True

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from harness.cli import main
+from harness.gate.export import loadgen_mark
 from harness.results import RunStore
 from tests.helpers import tiny_suite
 
@@ -52,7 +53,16 @@ def test_ray_flags_are_checked(write_yaml, capsys):
 
 def test_a_loadgen_scenario_job_runs_as_a_ray_task(ray_cluster, write_yaml, tmp_path, capsys):
     pytest.importorskip("mlperf_loadgen", reason="needs mlcommons-loadgen (the run extra)")
-    suite = tiny_suite(scenario={"kind": "offline", "max_batch": 2, "min_queries": 8, "min_duration_s": 0.2})
+    # A short Offline run, which LoadGen may call INVALID (ended before min_duration_s): the test opts out of
+    # MLPerf's rule explicitly, and the export marks the figure with LoadGen's verdict either way.
+    offline = {
+        "kind": "offline",
+        "max_batch": 2,
+        "min_queries": 8,
+        "min_duration_s": 0.2,
+        "require_valid": False,
+    }
+    suite = tiny_suite(scenario=offline)
     suite["models"][0]["variants"] = suite["models"][0]["variants"][:1]
     path = write_yaml("s.yaml", suite)
     assert (
@@ -64,3 +74,8 @@ def test_a_loadgen_scenario_job_runs_as_a_ray_task(ray_cluster, write_yaml, tmp_
     assert all(
         (run.path / rel).is_file() for r in rec.loadgen.runs for rel in r.logs
     )  # shipped to the driver
+    assert rec.loadgen.require_valid is False
+    (best,) = [r for r in rec.loadgen.runs if r.samples_per_s == rec.loadgen.throughput]
+    mark = loadgen_mark(rec)
+    assert mark["loadgen_valid"] is best.valid and mark["loadgen_require_valid"] is False
+    assert mark["loadgen_invalid_reasons"] == ([] if best.valid else best.reasons)

@@ -258,6 +258,10 @@ def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
         min_queries=1200,
         min_duration_s=0.2,
         search={"max_runs": 6, "max_seconds": 60, "tolerance": 0.03},
+        # The known answer is where the p90 crosses the bound; LoadGen's early stopping (MLPerf's validity)
+        # holds a VALID rate below it, so this test takes every run that met the bound
+        # (test_a_required_valid_search_* checks the VALID rule).
+        require_valid=False,
     )
     out = run_server(gen, 1024, spec, tmp_path, capacity=lambda b: b / s)
     # The service time the server actually gave during the search, from the moment it could start a query (its

@@ -141,3 +141,21 @@ def test_started_at_tells_two_starts_within_one_second_apart_and_old_stamps_stil
     assert a != b and parse_started_at(a) < parse_started_at(b)
     assert parse_started_at("2026-11-22T03:41:30+0000").isoformat() == "2026-11-22T03:41:30+00:00"
     assert parse_started_at("yesterday") is None and parse_started_at(None) is None
+
+
+def test_a_scenario_without_its_headline_or_with_it_from_an_invalid_run_is_a_job_failure():
+    """#23 item 2: the worker fails a scenario job from outcome.scenario_failure: a search with no max_qps is
+    MaxQpsNotFound, a figure from a run LoadGen calls INVALID is LoadgenRunInvalid (unless the suite opted
+    out), each with the reason and where LoadGen's logs are."""
+    from harness.errors import LoadgenRunInvalid, MaxQpsNotFound
+    from harness.results.outcome import scenario_failure
+
+    none = scenario_failure(_server(None, reason="no offered rate met the p99 bound"), logs="loadgen/j1/")
+    assert isinstance(none, MaxQpsNotFound)
+    assert str(none) == "the max-QPS search found no max_qps: no offered rate met the p99 bound"
+    assert "loadgen/j1/" in none.advice and "mlperf_log_summary.txt" in none.advice
+    invalid = scenario_failure(_server(20.0, valid=False))
+    assert isinstance(invalid, LoadgenRunInvalid)
+    assert str(invalid) == "max_qps comes from a run LoadGen calls INVALID (early stopping not met)"
+    assert scenario_failure(_server(20.0, valid=False, require_valid=False)) is None
+    assert scenario_failure(_server(20.0)) is None
