@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import UserInputError
+from harness.errors import HarnessError, UserInputError
 
 if TYPE_CHECKING:
     from harness.loaders.base import Generator
     from harness.plan import Job
+
+
+class BackendUnavailable(HarnessError):
+    """A backend's library is not installed or not usable here (the message names how to install it)."""
 
 
 class BackendOptions(BaseModel):

@@ -1,6 +1,7 @@
-"""Timing that does not change what it times (#24 item 2), on tiny-sd under every backend available here:
-eager, torch.compile (Dynamo with its eager backend: the same tracing, guards and graph breaks as Inductor,
-without a code generation that takes minutes here) and ONNX Runtime."""
+"""Timing that does not change what it times (#24 item 2) and per-component parameter counts (#24 item 6), on
+tiny-sd under every backend available here: eager, torch.compile (Dynamo with its eager backend: the same
+tracing, guards and graph breaks as Inductor, without a code generation that takes minutes here) and
+ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -132,3 +133,13 @@ def test_the_profile_leaves_the_backends_components_in_place(backend, monkeypatc
         calls = after["vae_decoder"].calls
         gen.generate(request)
         assert after["vae_decoder"].calls == calls + 1  # the exported decoder, not the eager one
+
+
+def test_parameters_are_counted_per_component_as_deployed():
+    """#24 item 6: vae_decoder counts what decode runs (decoder and post_quant_conv, 402,051 + 20), not the
+    whole autoencoder (658,375 with the encoder half); the denoiser and the text encoder run whole."""
+    gen = load_generator(load_card(CARD), "cpu", "fp32")
+    vae = gen.pipeline.vae
+    assert sum(p.numel() for p in vae.parameters()) == 658_375
+    assert gen.parameter_count() == {"denoiser": 985_444, "vae_decoder": 402_071, "text_encoder": 48_864}
+    assert sum(p.numel() for m in (vae.decoder, vae.post_quant_conv) for p in m.parameters()) == 402_071
