@@ -182,12 +182,26 @@ class ModelCard(Strict):
 # --------------------------------------------------------------------------------------------- suites
 
 
+Seconds = _float(0.0, 7 * 86_400.0, gt=True)
+
+
 class Measurement(Strict):
+    """How a job is timed, and how long each part of it may take (``harness.execute.budgets``: a budget left
+    unset scales with the model's parameter count)."""
+
     warmup: _int(0, 100_000) = 1
     min_iterations: Count = 3
     max_iterations: Count = 20
     min_duration_s: _float(0.0, 86_400.0) = 0.0
-    timeout_s: _float(0.0, 7 * 86_400.0, gt=True) = 900.0
+    timeout_s: Seconds | None = Field(default=None, description="a cap on the whole job (default: none)")
+    load_timeout_s: Seconds | None = Field(default=None, description="the load (default: scaled)")
+    compile_timeout_s: Seconds | None = Field(
+        default=None, description="the backend's prepare and the first call (default: scaled)"
+    )
+    measure_timeout_s: Seconds | None = Field(
+        default=None,
+        description="each step of the measurement: a call, a quality batch, a metric (default: scaled)",
+    )
     profile_stages: Annotated[bool, Field(strict=True)] = True
 
     @model_validator(mode="after")

@@ -9,11 +9,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import UserInputError
+from harness.errors import HarnessError, UserInputError
 
 if TYPE_CHECKING:
     from harness.loaders.base import Generator
     from harness.plan import Job
+
+
+class BackendUnavailable(HarnessError):
+    """A backend's library is not installed or not usable here (the message names how to install it)."""
 
 
 class BackendOptions(BaseModel):
@@ -26,7 +30,10 @@ class Prepared:
 
     generator: Generator
     precision: str
-    compile_s: float = 0.0  # export + build (or compilation): what a cache saves
+    compile_s: float = 0.0  # export + build, or the setup of a lazy compiler: what a cache saves
+    # A lazy compiler (torch.compile) compiles in its first call: that call's own time. The worker adds its
+    # excess over the median steady call (the timed loop's) to compile_s.
+    first_call_s: float | None = None
     capture_s: float = 0.0  # a generation run only to record how the pipeline calls its components
     cache_hit: bool | None = None
     notes: list[str] = field(default_factory=list)

@@ -5,6 +5,15 @@ on request; batch axes static or dynamic; Python timesteps become tensor inputs 
 Run: CPU, CUDA or TensorRT execution providers; on CUDA, inputs and outputs are bound on the device
 (IO binding) so no host copies land in the timed loop. fp16 on a GPU where asked, with the VAE decoder
 kept in fp32 by default (its fp16 overflows on real SD weights).
+
+External data: an ONNX file is a protobuf, which cannot exceed 2 GiB. A component whose weights fit in
+:data:`EXTERNAL_DATA_ABOVE_BYTES` is one self-contained ``model.onnx``; above it (SD 1.5's 3.4 GB UNet) the
+weights go to external data beside it in the same cache entry: ``model.onnx.data`` from the dynamo exporter
+(asked for explicitly here, at torch's own threshold), one file per tensor from the legacy exporter (which
+decides by itself above 2 GiB). ONNX Runtime reads them from beside the model.
+
+Needs the ``onnx`` extra (``pip install -e '.[onnx]'``: onnx, onnxscript, onnxruntime); without ONNX Runtime
+the job fails with that command in its error.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.backends.base import Backend, BackendOptions, Prepared
+from harness.backends.base import Backend, BackendOptions, BackendUnavailable, Prepared
 from harness.backends.cache import ArtifactCache
 from harness.backends.export import (
     call_signature,
@@ -27,6 +36,10 @@ from harness.backends.export import (
 )
 from harness.backends.keys import module_fingerprint
 from harness.errors import UserInputError
+
+INSTALL = "pip install -e '.[onnx]'"
+# Weights above this go to external data (torch's threshold for its dynamo exporter: below protobuf's 2 GiB).
+EXTERNAL_DATA_ABOVE_BYTES = 1536 * 2**20
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -62,10 +75,34 @@ def _torch_to_np_dtype(t: Any) -> Any:
     }[t.dtype]
 
 
+def import_onnxruntime() -> Any:
+    """ONNX Runtime, or one line that names the install command."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the onnxruntime backend needs ONNX Runtime, which is not installed here ({exc}): "
+            f"install the onnx extra with `{INSTALL}` (onnx, onnxscript, onnxruntime)"
+        ) from None
+    return onnxruntime
+
+
+def weight_bytes(module: Any) -> int:
+    """Bytes of a module's parameters and buffers (what an export writes as initializers)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def needs_external_data(module: Any) -> bool:
+    """Whether ``module``'s weights must go to external data beside the ONNX file (see the module's doc)."""
+    return weight_bytes(module) > EXTERNAL_DATA_ABOVE_BYTES
+
+
 def export_onnx(
     module: Any, example: list[Any], path: Any, *, exporter: str, dynamic_batch: bool, opset: int
 ) -> str:
-    """Export ``module(*example)`` to ``path``; returns the exporter that succeeded."""
+    """Export ``module(*example)`` to ``path``; returns the exporter that succeeded. The weights are inside the
+    file, or beside it as external data where they are too big for one (:func:`needs_external_data`)."""
     import torch
 
     names = [f"in{i}" for i in range(len(example))]
@@ -96,7 +133,7 @@ def export_onnx(
                         tuple(example),
                         str(path),
                         dynamo=True,
-                        external_data=False,
+                        external_data=needs_external_data(module),
                         verbose=False,
                         dynamic_shapes=dyn,
                         **kwargs,
@@ -183,9 +220,9 @@ class OnnxRuntimeBackend(Backend):
     options_model = OrtOptions
 
     def prepare(self, generator, job) -> Prepared:
-        import onnxruntime as ort
         import torch
 
+        ort = import_onnxruntime()
         opts = self.parse_options(job.backend_options)
         device = str(getattr(generator, "device", "cpu"))
         provider = opts.provider
@@ -244,6 +281,7 @@ class OnnxRuntimeBackend(Backend):
                 "session_s": time.perf_counter() - t_session,
                 "provider": runner.provider,
                 "export_dtype": str(ex.export_dtype).replace("torch.", ""),
+                "external_data": ex.external_data,
             }
         for ex in exported:  # the sessions hold the models now: the files may be evicted
             if ex.entry is not None:
@@ -285,6 +323,7 @@ class Exported:
     capture_s: float = 0.0  # the one generation that recorded the calls (not compile time)
     notes: list[str] = field(default_factory=list)  # what the cache evicted to stay within its budget
     key_s: float = 0.0  # hashing the module for its cache key
+    external_data: list[str] | None = None  # files beside model.onnx holding its weights ([]: none needed)
 
 
 def export_components(
@@ -347,9 +386,10 @@ def export_components(
         path = entry.file("model.onnx")
         notes: list[str] = []
         if entry.hit:
-            used = entry.meta.get("exporter_used", "cached")
+            used, external = entry.meta.get("exporter_used", "cached"), entry.meta.get("external_data")
         else:
             src = module if export_dtype == module.dtype else _cast_copy(module, export_dtype)
+            before = {p.name for p in path.parent.iterdir()}
             used = export_onnx(
                 export_module(src, call),
                 example,
@@ -358,8 +398,9 @@ def export_components(
                 dynamic_batch=dynamic_batch,
                 opset=opset,
             )
+            external = sorted({p.name for p in path.parent.iterdir()} - before - {path.name})
             if backend == "onnxruntime":
-                notes = entry.commit(exporter_used=used)
+                notes = entry.commit(exporter_used=used, external_data=external)
         out.append(
             Exported(
                 role=role,
@@ -373,6 +414,7 @@ def export_components(
                 entry=entry,
                 notes=notes,
                 key_s=key_s,
+                external_data=external,
             )
         )
     for ex in out:

@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.backends.base import Backend, BackendOptions, Prepared
+from harness.backends.base import Backend, BackendOptions, BackendUnavailable, Prepared
 from harness.backends.export import make_standin
 from harness.errors import HarnessError
 
 
-class TensorRTNotAvailable(HarnessError):
+class TensorRTNotAvailable(BackendUnavailable):
     pass
 
 

@@ -3,7 +3,7 @@ default), the variants of a card in one process on one load (``card``), or in th
 
 Worker processes fork from a fork server that has imported torch, diffusers and everything else the run's
 jobs will import (``harness.execute.warm``): each job forks in milliseconds, gets a fresh CUDA context and
-its own peak-RSS figure, and a crash, an out-of-memory kill or a timeout costs only that job.
+its own peak-RSS figure, and a crash, an out-of-memory kill or a budget run out costs only that job.
 
 Under ``card`` the jobs that agree on everything decided at load time (card, dtype, backend and its
 options) form a group: one process loads the pipeline once and runs the group's jobs in plan order, each
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
 from harness.execute.warm import ENV
 from harness.plan import Job
@@ -208,8 +209,9 @@ class LocalExecutor:
         current: list[Job | None],
     ) -> None:
         """A group's jobs in one worker process: one job (isolation process) or a card's (card). Each record is
-        emitted as soon as its job ends; each job has its own timeout, counted from the end of the job before it
-        (the first's includes the load)."""
+        emitted as soon as its job ends; each job has its own budgets (load, compile, measure:
+        :mod:`harness.execute.budgets`), counted from the end of the job before it (the first's includes the
+        load), and a budget that runs out ends the process."""
         logs = store.path / "logs"
         results = [logs / f"{job.job_id}.record.json" for job in group]
         progress = [logs / f"{job.job_id}.progress" for job in group]
@@ -229,9 +231,10 @@ class LocalExecutor:
             ),
             daemon=True,
         )
-        done, t_job, timed_out = 0, time.perf_counter(), False
         current[0] = group[0]
-        proc.start()
+        proc.start()  # returns once forked (it waits while a new fork server is still importing)
+        done, t_job, overrun = 0, time.perf_counter(), None
+        watch = Watchdog(group[0], t_job)
         try:
             while done < len(group):
                 while done < len(group) and results[done].exists():
@@ -240,18 +243,20 @@ class LocalExecutor:
                     progress[done].unlink(missing_ok=True)
                     done, t_job = done + 1, time.perf_counter()
                     current[0] = group[done] if done < len(group) else None
+                    if done < len(group):
+                        watch = Watchdog(group[done], t_job)
                 if done == len(group) or not proc.is_alive():
                     break
-                timeout = float(group[done].measurement.get("timeout_s", 900.0))
-                left = timeout - (time.perf_counter() - t_job)
-                if left <= 0:
-                    timed_out = True
+                state = read_progress(progress[done])
+                now = time.perf_counter()
+                watch.observe(state, now)
+                if on_progress is not None and state is not None:
+                    on_progress(group[done], state)
+                at, which = watch.deadline()
+                if now >= at:
+                    overrun = which
                     break
-                proc.join(min(0.25, left))  # wake at the deadline, not up to 0.25 s past it
-                if on_progress is not None:
-                    state = read_progress(progress[done])
-                    if state is not None:
-                        on_progress(group[done], state)
+                proc.join(min(0.25, at - now))  # wake at the deadline, not up to 0.25 s past it
         except KeyboardInterrupt:
             proc.kill()
             proc.join()
@@ -266,7 +271,7 @@ class LocalExecutor:
             results[done].unlink()
             done += 1
         if done < len(group):
-            self._fail_rest(group, done, store, device, emit, progress, log, timed_out, t_job, proc.exitcode)
+            self._fail_rest(group, done, store, device, emit, progress, log, overrun, t_job, proc.exitcode)
         current[0] = None
 
     def _fail_rest(
@@ -278,23 +283,17 @@ class LocalExecutor:
         emit: Callable[[Record], None],
         progress: list[Path],
         log: Path,
-        timed_out: bool,
+        overrun: Overrun | None,
         t_job: float,
         exitcode: int | None,
     ) -> None:
-        """The job the worker process died in (timeout, crash, kill), and every job of its group it did not
-        reach: a record each."""
+        """The job the worker process died in (a budget or the timeout ran out, a crash, a kill), and every job
+        of its group it did not reach: a record each."""
         job = group[done]
         last = read_progress(progress[done])
         stage = last.stage if last is not None else None
-        if timed_out:
-            timeout = float(job.measurement.get("timeout_s", 900.0))
-            kind, message, advice = (
-                "TimeoutError",
-                f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)"
-                + (f" in its {last.text()} stage" if last is not None else ""),
-                None,
-            )
+        if overrun is not None:
+            kind, message, advice = "TimeoutError", overrun.message(last), overrun.advice
         else:
             kind, message, advice = exit_message(exitcode)
         where = str(log.relative_to(store.path))

@@ -13,11 +13,14 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.errors import HarnessError, UserInputError
+from harness.execute.budgets import Overrun, Watchdog
+from harness.execute.progress import read_progress
 from harness.plan import Job
 from harness.results.schema import Record, parse_record
 from harness.results.store import RunStore
@@ -38,38 +41,33 @@ def _run_task(
         job_file.write_text(json.dumps(job.to_dict()))
         result = run_dir / "record.json"
         log = run_dir / "logs" / f"{job.job_id}.log"
-        timeout = float(job.measurement.get("timeout_s", 900.0))
+        progress = run_dir / "logs" / f"{job.job_id}.progress"
+        argv = [
+            sys.executable,
+            "-m",
+            "harness.execute.worker",
+            str(job_file),
+            str(run_dir),
+            device,
+            str(result),
+        ]
         with open(log, "w") as fh:
-            try:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "harness.execute.worker",
-                        str(job_file),
-                        str(run_dir),
-                        device,
-                        str(result),
-                    ],
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    timeout=timeout,
-                    check=False,
-                )
-                code = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = None
+            proc = subprocess.Popen([*argv, str(progress)], stdout=fh, stderr=subprocess.STDOUT)
+            code, overrun = _wait(proc, job, progress)
         from harness.execute.local import exit_message, lost_record, read_result
 
         if result.exists():
             record = read_result(result)
         else:
-            if code is None:
+            if overrun is not None:
+                last = read_progress(progress)
                 record = lost_record(
                     job,
                     device,
                     "TimeoutError",
-                    f"the job ran past its timeout of {timeout:g} s (measurement.timeout_s)",
+                    overrun.message(last),
+                    advice=overrun.advice,
+                    stage=last.stage if last is not None else None,
                 )
             else:
                 kind, message, advice = exit_message(-code if code > 128 else code)
@@ -87,6 +85,23 @@ def _run_task(
             if path.is_file():
                 files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
         return json.loads(record.to_json()), files  # plain data across Ray; the driver validates it
+
+
+def _wait(proc: subprocess.Popen, job: Job, progress: Path) -> tuple[int | None, Overrun | None]:
+    """Wait for the worker under the job's budgets (:class:`Watchdog`); kill it when one runs out."""
+    watch = Watchdog(job, time.perf_counter())
+    while True:
+        now = time.perf_counter()
+        watch.observe(read_progress(progress), now)
+        at, which = watch.deadline()
+        if now >= at:
+            proc.kill()
+            proc.wait()
+            return None, which
+        try:
+            return proc.wait(timeout=min(0.25, at - now)), None
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _safe_relpath(rel: str) -> PurePosixPath:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from harness.config import load_card
 from harness.errors import advice_for
+from harness.execute.budgets import job_budgets
 from harness.execute.progress import Report, Stage
 from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
 from harness.loaders.base import Samples
@@ -212,7 +214,7 @@ def run_card(
     from harness.measure.memory import reset_peaks
 
     stage = Stage(reports[0])
-    stage.start("load (shared by the card's variants)")
+    stage.start("load (shared by the card's variants)", phase="load")
     t0 = time.perf_counter()
     loaded: Loaded | None = None
     broken: JobError | None = None
@@ -317,11 +319,20 @@ def cost_of(job: Job, device: str, ms_per_item: float) -> Cost | None:
     )
 
 
-def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device: str) -> ScenarioResult:
+def run_job_scenario(
+    job: Job,
+    generator: Any,
+    spec: Any,
+    run_dir: Path,
+    device: str,
+    on_query: Callable[[int], None] | None = None,
+) -> ScenarioResult:
     """The job's LoadGen scenario on the loaded generator: every batch size it will see warmed up (a compiled
     backend must not compile inside LoadGen's run), the capacity at those sizes calibrated (LoadGen's Offline
-    query size, the Server search's bracket), then the scenario. Logs go to ``loadgen/<job_id>/``."""
+    query size, the Server search's bracket), then the scenario. Logs go to ``loadgen/<job_id>/``.
+    ``on_query(n)`` hears each generation call (the executor's watchdog sees the scenario progress)."""
     import dataclasses
+    import itertools
 
     from harness.measure.timing import time_call
     from harness.scenarios.loadgen import loadgen_version, require_loadgen
@@ -333,12 +344,21 @@ def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device:
     else:
         sizes = list(range(1, spec.max_batch + 1))
     capacity: dict[int, float] = {}
+    calls = itertools.count(1)
+
+    def called() -> None:
+        n = next(calls)  # atomic: LoadGen may issue from several threads
+        if on_query is not None:
+            on_query(n)
+
     for b in sizes:
         request = job.request_for(list(range(b)))
         time_call(lambda r=request: generator.generate(r), device)  # warm this shape
+        called()
         if b in (1, spec.max_batch) or spec.kind == "offline":
             ms = sorted(time_call(lambda r=request: generator.generate(r), device)[0] for _ in range(3))[1]
             capacity[b] = b * 1000.0 / ms
+            called()
 
     def per_batch(b: int) -> float:
         if b in capacity:
@@ -347,7 +367,9 @@ def run_job_scenario(job: Job, generator: Any, spec: Any, run_dir: Path, device:
         return capacity[known]
 
     def generate(indices: list[int]) -> Any:
-        return generator.generate(job.request_for(indices))
+        out = generator.generate(job.request_for(indices))
+        called()
+        return out
 
     log_dir = run_dir / "loadgen" / job.job_id
     out = run_scenario(generate, max(job.num_samples, max(sizes)), spec, log_dir, per_batch)
@@ -391,12 +413,15 @@ def _measure(
         cuda_reset_peak(device)
     with NvmlPeak() as nvml:
         if loaded is None:
-            stage.start("load")
+            stage.start("load", phase="load")
             loaded = load_pipeline(job, device)
         record.load_s, record.parameters = loaded.load_s, loaded.parameters
         generator = loaded.generator
+        # The compile and measure budgets scale with the parameters just loaded; the executor applies them.
+        count = sum(loaded.parameters.values()) if loaded.parameters else None
+        stage.set_budgets(job_budgets(job, count).to_dict())
 
-        stage.start(f"prepare ({job.backend})")
+        stage.start(f"prepare ({job.backend})", phase="compile")
         t0 = time.perf_counter()
         try:
             prepared = BACKENDS.get(job.backend)().prepare(generator, job)
@@ -432,7 +457,7 @@ def _measure_prepared(
     """Warm-up, the timed loop, stages, the LoadGen scenario, the quality pass and its metrics."""
     from harness.measure.conditions import CpuLoad, GpuSampler, load_average
     from harness.measure.stages import profile_stages, stage_summary
-    from harness.measure.stats import summarize
+    from harness.measure.stats import first_call_excess, summarize
     from harness.measure.timing import time_call, timed_loop
 
     m = job.measurement
@@ -449,7 +474,7 @@ def _measure_prepared(
     # The first call pays for lazy initialisation (kernels, allocator, compilation): reported apart.
     first_ms, out = time_call(lambda: generator.generate(request), device)
     record.first_call_ms = first_ms
-    stage.step(1)
+    stage.step(1, phase="measure")  # the first call ends the compile phase: each call after is a step
     for i in range(max(m["warmup"] - 1, 0)):
         time_call(lambda: generator.generate(request), device)
         stage.step(i + 2)
@@ -471,6 +496,13 @@ def _measure_prepared(
     record.conditions = measured_conditions(cpu, gpu.reading, load_before)
     lat = Latency(**summarize(samples_ms))
     record.latency_ms = lat
+    if prepared.first_call_s is not None:
+        # A lazy compiler's cost: its first call beyond the median of the steady calls just timed.
+        excess, steady_s = first_call_excess(prepared.first_call_s, samples_ms)
+        record.compile_s = prepared.compile_s + excess
+        record.compile_first_call_s = prepared.first_call_s
+        record.compile_steady_call_s = steady_s
+        record.compile_steady_calls = len(samples_ms)
     if before is not None:
         # Recompilation inside the timed loop would mix compile time into latency: say so.
         record.recompiled_in_timed_loop = prepared.recompiles() - before
@@ -487,14 +519,22 @@ def _measure_prepared(
 
     if m.get("profile_stages", True):
         stage.start("profile stages")
-        with profile_stages(generator.components(), device) as times:
+        graphs = prepared.recompiles() if prepared.recompiles else None
+        with profile_stages(generator, device) as times:
             total_ms, _ = time_call(lambda: generator.generate(request), device)
         record.stages_ms = Stages(**stage_summary(times, total_ms))
+        if graphs is not None:
+            # The profile must time the graphs the timed loop ran, not a retrace of them.
+            record.stages_ms.recompiles = prepared.recompiles() - graphs
+            if record.stages_ms.recompiles:
+                record.backend_notes.append(
+                    f"{record.stages_ms.recompiles} recompilation(s) happened in the stage profile"
+                )
 
     spec = job.scenario_spec
     if spec is not None:
-        stage.start(f"scenario {spec.display_name} (LoadGen)")
-        record.loadgen = run_job_scenario(job, generator, spec, run_dir, device)
+        stage.start(f"scenario {spec.display_name} (LoadGen)", unit="queries")
+        record.loadgen = run_job_scenario(job, generator, spec, run_dir, device, on_query=stage.step)
 
     quality_pass(job, generator, run_dir, device, record, stage)
     record.fidelity = check_fidelity(job, record)
@@ -539,14 +579,17 @@ def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: R
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m harness.execute.worker JOB.json RUN_DIR DEVICE RESULT.json``: one job in a fresh process."""
+    """``python -m harness.execute.worker JOB.json RUN_DIR DEVICE RESULT.json [PROGRESS]``: one job in a fresh
+    process; with PROGRESS it reports its stage and budgets there (:class:`~harness.execute.progress.ProgressFile`)."""
     import json
     import sys
 
+    from harness.execute.progress import ProgressFile
+
     args = sys.argv[1:] if argv is None else argv
-    job_file, run_dir, device, result = args
+    job_file, run_dir, device, result, *progress = args
     job = Job.from_dict(json.loads(Path(job_file).read_text()))
-    record = run_job(job, Path(run_dir), device)
+    record = run_job(job, Path(run_dir), device, ProgressFile(Path(progress[0])) if progress else None)
     tmp = result + ".tmp"
     Path(tmp).write_text(record.to_json())
     Path(tmp).replace(result)

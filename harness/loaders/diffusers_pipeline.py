@@ -23,6 +23,8 @@ DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 DENOISER_ATTRS = ("unet", "transformer", "prior", "denoiser")
 DECODER_ATTRS = ("vae", "vqvae", "movq")
 TEXT_ENCODER_ATTRS = ("text_encoder", "text_encoder_2", "text_encoder_3")
+# Submodules of diffusers' autoencoders (KL, VQ, Wan, LTX, Oobleck, DC...) that only encoding uses.
+ENCODER_ONLY = ("encoder", "quant_conv")
 
 
 def torch_dtype(name: str) -> Any:
@@ -75,11 +77,18 @@ class DiffusersGenerator:
         setattr(self.pipeline, self.component_attr(role), module)
 
     def parameter_count(self) -> dict[str, int]:
-        return {
-            role: sum(p.numel() for p in m.parameters())
-            for role, m in self.components().items()
-            if hasattr(m, "parameters")
-        }
+        """Parameters per role as deployed: what runs in that role. The VAE decoder's role runs ``decode``, so
+        its count leaves out the autoencoder's encoder half (``encoder``, ``quant_conv``), which generation
+        never calls; the denoiser and text encoders run whole."""
+        out = {}
+        for role, m in self.components().items():
+            if not hasattr(m, "named_parameters"):
+                continue
+            skip = ENCODER_ONLY if role == "vae_decoder" else ()
+            out[role] = sum(
+                p.numel() for name, p in m.named_parameters() if name.split(".", 1)[0] not in skip
+            )
+        return out
 
     # -- generation -------------------------------------------------------------------------------
     def _set_scheduler(self, call: CallArgs) -> None:

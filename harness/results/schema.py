@@ -147,13 +147,15 @@ class StageTime(Part):
 
 
 class Stages(Part):
-    """One profiled call split by stage (hooks synchronise, so this call is never in the timed loop)."""
+    """One profiled call split by stage, timed at the pipeline's call sites (each boundary synchronises, so
+    this call is never in the timed loop); ``total_ms`` is that call end to end."""
 
     text_encode: StageTime | None = None
     denoise_step: StageTime | None = None
     decode: StageTime | None = None
     other: StageTime | None = None
     total_ms: Num
+    recompiles: int | None = None  # compilations during the profiled call (compilers only; 0 is the goal)
 
 
 class JobError(Part):
@@ -374,7 +376,12 @@ class Record(Part):
     load_shared: bool | None = None  # True: this job reused a pipeline another job of the card loaded
     parameters: dict[str, int] | None = None
     prepare_s: Num | None = None
-    compile_s: Num | None = None
+    compile_s: Num | None = None  # export/build, or under torch.compile the first call's excess over steady
+    # torch.compile (lazy): the first compiled call's own time, and the median of the steady calls it is
+    # compared with (the timed loop's, compile_steady_calls of them)
+    compile_first_call_s: Num | None = None
+    compile_steady_call_s: Num | None = None
+    compile_steady_calls: int | None = None
     capture_s: Num | None = None
     cache_hit: bool | None = None
     backend_notes: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -169,13 +170,21 @@ def test_a_failing_display_never_fails_a_job():
     assert stage.name == "warmup"
 
 
-def test_plain_display_writes_one_line_per_job(capsys):
+def test_plain_display_writes_a_line_per_stage_and_one_per_job(capsys):
+    """In plain mode a stage's first state is a line (#24 item 6: a pipe is never silent), its steps are not."""
+    job = SimpleNamespace(job_id="a1", model="m", variant="a", backend="eager")
     with RunDisplay(2, live=False) as d:
         d.line("run x: 2 jobs")
-        d.progress(None, Progress("timed loop", 1, 3, "calls"))  # nothing in plain mode
+        d.progress(job, Progress("timed loop", 1, 3, "calls"))
+        d.progress(job, Progress("timed loop", 2, 3, "calls"))
         d.job_done("a: ok")
         d.job_done("b: ok")
-    assert capsys.readouterr().out.splitlines() == ["run x: 2 jobs", "[1/2] a: ok", "[2/2] b: ok"]
+    assert capsys.readouterr().out.splitlines() == [
+        "run x: 2 jobs",
+        "  m / a / eager: timed loop 1/3 calls",
+        "[1/2] a: ok",
+        "[2/2] b: ok",
+    ]
     with RunDisplay(2, quiet=True) as d:
         d.line("hidden")
         d.job_done("hidden")
@@ -246,5 +255,10 @@ def test_live_progress_in_a_terminal_plain_lines_in_a_pipe(write_yaml, tmp_path)
     assert piped.returncode == 0, piped.stderr
     lines = piped.stdout.strip().splitlines()
     assert not ANSI.search(piped.stdout) and "eta" not in piped.stdout
-    assert lines[0].startswith("run t-") and lines[1].startswith("[1/1] tiny-sd / s2 / eager: ok  p50 ")
+    assert lines[0].startswith("run t-")
+    # #24 item 6: in a pipe, the job's budgets and a line as it enters each stage, then its result line.
+    (end,) = [i for i, x in enumerate(lines) if x.startswith("[1/1] tiny-sd / s2 / eager: ok  p50 ")]
+    progress = lines[1:end]
+    assert progress and all(x.startswith("  tiny-sd / s2 / eager: ") for x in progress), progress
+    assert sum("budgets: load 600 s, compile " in x for x in progress) == 1, progress
     assert Path(lines[-1]).is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from typing import ClassVar
 
 import pytest
@@ -134,3 +135,79 @@ def test_backend_options_are_strict():
     with pytest.raises(UserInputError, match=r"provider: 'tpu' is not allowed"):
         ort.parse_options({"provider": "tpu"})
     assert BACKENDS.get("compile").parse_options({"mode": "reduce-overhead"}).mode == "reduce-overhead"
+
+
+def test_onnxruntime_missing_names_the_install_command(monkeypatch):
+    """#24 item 6: without ONNX Runtime the backend fails in one line that says how to install it (make demo
+    installs only the metrics extra: its suite runs eager)."""
+    from harness.backends.base import BackendUnavailable
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    with pytest.raises(
+        BackendUnavailable,
+        match=r"^the onnxruntime backend needs ONNX Runtime, which is not installed here \(.*\): "
+        r"install the onnx extra with `pip install -e '\.\[onnx\]'` \(onnx, onnxscript, onnxruntime\)$",
+    ):
+        BACKENDS.get("onnxruntime")().prepare(None, None)
+
+
+def test_onnxruntime_missing_fails_the_job_not_the_run(write_yaml, tmp_path, capsys, monkeypatch):
+    """#24 item 6: the job is a failed record with that line; the run says it and goes on."""
+    from harness.cli import main
+    from harness.results import RunStore
+    from tests.helpers import tiny_suite
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    suite = tiny_suite(backends=["onnxruntime"], metrics=["psnr"])
+    suite["models"][0]["variants"] = [{"name": "s2", "overrides": {"steps": 2}}]
+    path = write_yaml("s.yaml", suite)
+    argv = ["run", str(path), "--out", str(tmp_path), "--isolation", "none", "--device", "cpu"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    (rec,) = RunStore.open(out.strip().splitlines()[-1]).records()
+    assert (
+        rec.status == "failed"
+        and rec.error.type == "BackendUnavailable"
+        and rec.error.stage.startswith("prepare")
+    )
+    assert "install the onnx extra with `pip install -e '.[onnx]'`" in rec.error.message
+    assert "tiny-sd / s2 / onnxruntime: FAILED BackendUnavailable: the onnxruntime backend needs" in out
+
+
+class _Affine(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, *tensors):  # flat tensors in, a tuple out: what export_onnx receives (FlatCall)
+        return (self.lin(tensors[0]),)
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
+def test_a_small_export_is_one_self_contained_file(exporter, tmp_path):
+    """#24 item 6: below the external-data threshold the ONNX file holds its weights; nothing beside it."""
+    from harness.backends.onnxruntime import export_onnx, needs_external_data
+
+    torch.manual_seed(0)
+    module, x = _Affine().eval(), torch.randn(2, 8)
+    assert not needs_external_data(module)
+    used = export_onnx(module, [x], tmp_path / "model.onnx", exporter=exporter, dynamic_batch=True, opset=18)
+    assert used == exporter and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_weights_past_the_threshold_go_to_external_data_that_runs(tmp_path, monkeypatch):
+    """#24 item 6: above the threshold (protobuf's 2 GiB limit; lowered here to 0) the dynamo exporter is asked
+    for external data: model.onnx.data beside model.onnx, and ONNX Runtime runs the pair as torch does."""
+    import onnxruntime as ort
+
+    from harness.backends import onnxruntime as hort
+
+    monkeypatch.setattr(hort, "EXTERNAL_DATA_ABOVE_BYTES", 0)
+    torch.manual_seed(0)
+    module, x = _Affine().eval(), torch.randn(2, 8)
+    assert hort.needs_external_data(module) and hort.weight_bytes(module) == (64 + 8) * 4
+    hort.export_onnx(module, [x], tmp_path / "model.onnx", exporter="dynamo", dynamic_batch=True, opset=18)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "model.onnx.data"]
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    assert torch.allclose(torch.from_numpy(got), module(x)[0], atol=1e-6)
