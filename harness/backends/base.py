@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 
 if TYPE_CHECKING:
+    from harness.config.plan import Job
     from harness.loaders.base import Generator
-    from harness.plan import Job
 
 
 class BackendUnavailable(HarnessError):
@@ -56,7 +56,7 @@ class Backend(ABC):
         try:
             return cls.options_model.model_validate(options or {})
         except ValidationError as exc:
-            from harness.validation import validation_message
+            from harness.core.validation import validation_message
 
             raise UserInputError(
                 f"{cls.name} backend options: {validation_message(cls.options_model, exc)}",

@@ -35,9 +35,9 @@ from typing import Any
 
 from harness.backends import locks
 from harness.backends.keys import KEY_VERSION, canonical, key_of
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
+from harness.core.paths import CACHE_ENV, harness_cache_dir
 
-CACHE_ENV = "HARNESS_CACHE_DIR"
 BUDGET_ENV = "HARNESS_CACHE_MAX_GB"
 # Two full-size SDXL export sets (ONNX fp32 ≈ 14 GB, TensorRT fp16 engines ≈ 5 GB) fit; set the variable
 # to change it, `inf` for no limit.
@@ -50,16 +50,9 @@ TORCH_DIRS = ("inductor", "triton")
 COMPILE_PARTS = {"what": "Inductor and Triton caches (written by torch)"}
 
 
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "harness"
-
-
 def compiler_cache_dirs(root: Path | None = None) -> dict[str, Path]:
     """Where the harness points Inductor's and Triton's caches: inside the cache's compile entry."""
-    entry = (root if root is not None else default_cache_dir()).joinpath(*COMPILE_ENTRY)
+    entry = (root if root is not None else harness_cache_dir()).joinpath(*COMPILE_ENTRY)
     return {"TORCHINDUCTOR_CACHE_DIR": entry / "inductor", "TRITON_CACHE_DIR": entry / "triton"}
 
 
@@ -94,7 +87,7 @@ def budget_bytes(max_gb: float | str | None = None, *, field_name: str = BUDGET_
 
 def check_cache_settings() -> None:
     """Before any job: the cache folder is not a file and the budget parses (each a one-line error)."""
-    root = default_cache_dir()
+    root = harness_cache_dir()
     if root.exists() and not root.is_dir():
         raise UserInputError("exists and is not a folder", source=str(root), field=CACHE_ENV)
     budget_bytes()
@@ -260,10 +253,10 @@ class CacheNotOurs(UserInputError):
 
 
 class ArtifactCache:
-    """The artifact cache at ``root`` (default :func:`default_cache_dir`)."""
+    """The artifact cache at ``root`` (default :func:`harness_cache_dir`)."""
 
     def __init__(self, root: str | Path | None = None, max_gb: float | None = None):
-        self.root = Path(root) if root is not None else default_cache_dir()
+        self.root = Path(root) if root is not None else harness_cache_dir()
         self.max_gb = max_gb
 
     @staticmethod

@@ -35,7 +35,7 @@ from harness.backends.export import (
     shapes_of,
 )
 from harness.backends.keys import module_fingerprint
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 INSTALL = "pip install -e '.[onnx]'"
 # Weights above this go to external data (torch's threshold for its dynamo exporter: below protobuf's 2 GiB).

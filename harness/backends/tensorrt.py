@@ -16,7 +16,7 @@ from pydantic import Field
 
 from harness.backends.base import Backend, BackendOptions, BackendUnavailable, Prepared
 from harness.backends.export import make_standin
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 class TensorRTNotAvailable(BackendUnavailable):

@@ -16,7 +16,7 @@ import sys
 from harness import __version__
 from harness.cli import assets, cache, catalog, doctor, gate, init, report, run, track, zoo
 from harness.cli.core import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, Parser, err
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 
 __all__ = ["build_parser", "main"]
 

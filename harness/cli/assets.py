@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli.core import EXIT_FAILED, EXIT_OK, Parser, err, output_file, say
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,7 +150,7 @@ def _size(n: int | None) -> str:
 
 
 def cmd_weights_list(args: argparse.Namespace) -> int:
-    from harness import weights as W
+    from harness.metrics import weights as W
 
     for s in W.WEIGHTS.values():
         hit = W.find(s.name, args.weights_dir)
@@ -174,7 +174,7 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_path(args: argparse.Namespace) -> int:
-    from harness import weights as W
+    from harness.metrics import weights as W
 
     hit = W.locate(args.name, args.weights_dir, verify=not args.no_verify)
     say(str(hit.path))
@@ -182,7 +182,7 @@ def cmd_weights_path(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_verify(args: argparse.Namespace) -> int:
-    from harness import weights as W
+    from harness.metrics import weights as W
 
     names = [args.name] if args.name else list(W.WEIGHTS)
     if args.name:
@@ -203,7 +203,7 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:
-    from harness import weights as W
+    from harness.metrics import weights as W
 
     paths = W.fetch(args.names or None, args.to, timeout=args.timeout, log=err)
     for p in paths:

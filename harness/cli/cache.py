@@ -16,7 +16,7 @@ from harness.backends.cache import (
     human_bytes,
 )
 from harness.cli.core import EXIT_FAILED, EXIT_OK, output_folder, say
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def _when(ts: float) -> str:

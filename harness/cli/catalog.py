@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.core import EXIT_BAD_INPUT, EXIT_OK, err, say
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def _yaml_files(paths: list[str]) -> list[Path]:
@@ -24,7 +24,7 @@ def _yaml_files(paths: list[str]) -> list[Path]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.config import load_card, load_suite, sniff_kind
-    from harness.plan import check_card, check_suite
+    from harness.config.plan import check_card, check_suite
 
     bad = 0
     files = _yaml_files(args.paths)
@@ -61,8 +61,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     console = Console(width=max(100, Console().width))
     if args.what == "cards":
-        from harness.catalog import card_files
         from harness.config import load_card
+        from harness.config.catalog import card_files
 
         table = Table("name", "modality", "task", "source", "pipeline", "file")
         for name, path in sorted(card_files().items()):
@@ -74,8 +74,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 table.add_row(name, "", "", f"[red]invalid: {exc.detail}[/red]", "", str(_rel(path)))
         console.print(table)
     elif args.what == "suites":
-        from harness.catalog import suite_files
         from harness.config import load_suite
+        from harness.config.catalog import suite_files
 
         table = Table("name", "models", "metrics", "objectives", "file")
         for _name, path in sorted(suite_files().items()):

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from harness.errors import EXIT_BAD_INPUT, UserInputError
-from harness.errors import EXIT_FAILED as EXIT_FAILED  # re-exported: the commands import them from here
-from harness.errors import EXIT_INTERNAL as EXIT_INTERNAL
-from harness.errors import EXIT_OK as EXIT_OK
+from harness.core.errors import EXIT_BAD_INPUT, UserInputError
+from harness.core.errors import EXIT_FAILED as EXIT_FAILED  # re-exported: the commands import them from here
+from harness.core.errors import EXIT_INTERNAL as EXIT_INTERNAL
+from harness.core.errors import EXIT_OK as EXIT_OK
 
 
 def printable(text: str) -> str:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.cli.core import EXIT_FAILED, EXIT_OK, err, say
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         threads = suite.threads
     device = resolve_device(args.device)
 
-    from harness.measure.doctor import run_doctor
+    from harness.doctor.checks import run_doctor
 
     report = run_doctor(device, iterations=iterations or 30, threads=threads, quick=args.quick)
     if args.json:

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from harness.cli.core import EXIT_FAILED, EXIT_OK, Parser, csv_list, err, output_file, say, write_text
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

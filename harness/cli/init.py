@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.core import EXIT_OK, say
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from harness.scaffold import draft_card, safe_name, write_card, write_suite
+    from harness.config.scaffold import draft_card, safe_name, write_card, write_suite
 
     if args.source is None and args.suite:  # `init --suite ./ckpt`: argparse gave the folder to --suite
         args.source, args.suite = args.suite, ""

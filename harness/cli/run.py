@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from harness.cli.core import EXIT_FAILED, EXIT_OK, csv_list, err, output_folder, say
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _resume(args)
 
     from harness.config import load_suite
-    from harness.plan import check_on_device, plan, portable_path
+    from harness.config.plan import check_on_device, plan, portable_path
 
     # Cheap checks first (the suite and its files, names, what each column needs), then what costs seconds
     # (torch to resolve the device, the tracking store), and only then any job.
@@ -117,7 +117,7 @@ def warn_if_oversubscribed(threads: int | None) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     """Run only the jobs of RUN_DIR that have no finished record (ok or failed)."""
-    from harness.plan import Job
+    from harness.config.plan import Job
     from harness.results.store import RunStore
 
     store = RunStore.open(args.resume)
@@ -210,7 +210,7 @@ def _log_to_mlflow(run_dir: Any, args: argparse.Namespace, line: Any) -> int:
     """``--mlflow``: the finished run into MLflow. A failure to log is exit 1 (what was asked did not happen)
     but loses nothing: the run folder is complete and ``harness log`` logs it later."""
     from harness.cli.track import log_mlflow
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     try:
         log_mlflow(run_dir, args.mlflow, experiment=args.experiment, line=line)

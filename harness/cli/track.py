@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.core import EXIT_OK, err, say
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 
 SCHEMES = ("", "file", "sqlite", "http", "https", "databricks", "postgresql", "mysql", "mssql")
 

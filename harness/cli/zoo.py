@@ -46,7 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
     from harness.zoo.recipes import get_recipe
 
     get_recipe(args.name)  # an unknown name fails here, before torch is imported

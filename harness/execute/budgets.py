@@ -18,12 +18,12 @@ the job, asks :class:`Watchdog` whether a budget has run out and then ends the p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.core.paths import hub_snapshot
 from harness.execute.progress import Progress
 
 # Seconds: a floor for any model, plus so many per billion parameters.
@@ -122,22 +122,11 @@ def estimated_parameters(card_path: str) -> int | None:
     if isinstance(src, LocalSource):
         folder = card.resolve(src.path)
     elif isinstance(src, HubSource):
-        folder = _hub_snapshot(src.repo_id, src.revision)
+        folder = hub_snapshot(src.repo_id, src.revision)
     if folder is None or not folder.is_dir():
         return None
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file())
     return size // BYTES_PER_PARAMETER_ESTIMATE or None
-
-
-def _hub_snapshot(repo_id: str, revision: str) -> Path | None:
-    """The cached snapshot folder of ``repo_id`` at ``revision`` (huggingface_hub's cache layout)."""
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    cache = Path(os.environ.get("HF_HUB_CACHE") or os.path.join(home, "hub"))
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    ref = repo / "refs" / revision
-    commit = ref.read_text().strip() if ref.is_file() else revision
-    snapshot = repo / "snapshots" / commit
-    return snapshot if snapshot.is_dir() else None
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.config.plan import Job
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
 from harness.execute.warm import ENV
-from harness.plan import Job
 from harness.results.schema import JobError, Record, parse_record
 from harness.results.store import RunStore
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.errors import HarnessError, UserInputError
+from harness.config.plan import Job
+from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import read_progress
-from harness.plan import Job
 from harness.results.schema import Record, parse_record
 from harness.results.store import RunStore
 

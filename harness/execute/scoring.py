@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import MetricInvalid, MetricSkipped, UserInputError, WeightsNotFoundError
-from harness.loaders.base import Samples
-from harness.plan import Job
+from harness.config.plan import Job
+from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.results.schema import MetricResult
 
 INVALID = "the outputs contain NaN or Inf"

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from harness.config import load_card
-from harness.errors import advice_for
+from harness.config.plan import Job
+from harness.core.errors import advice_for
+from harness.core.samples import Samples
 from harness.execute.budgets import job_budgets
 from harness.execute.progress import Report, Stage
 from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
-from harness.loaders.base import Samples
-from harness.plan import Job
 from harness.results.outcome import scenario_failure
 from harness.results.schema import (
     Conditions,

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.gate.runs import NotComparable, Run, environment_differences
 from harness.results.environment import comparable_environment
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.core.numfmt import fmt_ci
 from harness.gate.stats import (
     ALPHA,
     POWER,
@@ -31,7 +32,6 @@ from harness.gate.stats import (
     smallest_p,
 )
 from harness.gate.thresholds import Threshold
-from harness.numfmt import fmt_ci
 from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
 from harness.results.schema import Record
 from harness.results.table import column_value

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.errors import EXIT_BAD_INPUT, UserInputError
+from harness.core.errors import EXIT_BAD_INPUT, UserInputError
 from harness.gate.baselines import baselines_in, open_baseline
 from harness.gate.checks import NOT_COMPARED, Check, check_job
 from harness.gate.runs import NotComparable, Run, environment_differences, fingerprint_differences

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.gate.checks import samples_of, statistic
 from harness.gate.runs import Run, environment_differences, fingerprint_differences
 from harness.gate.stats import shift_test
@@ -73,7 +73,7 @@ def derive_gates(
     metric_names = {n for r in runs for rec in r.records.values() for n in rec.metrics}
     unknown = [k_ for k_ in keys if k_ not in SPEED_COLUMNS and k_ not in metric_names]
     if unknown:
-        from harness.registry import did_you_mean
+        from harness.core.registry import did_you_mean
 
         raise UserInputError(
             f"--keys: unknown column '{unknown[0]}' "

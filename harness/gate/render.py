@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
+from harness.core.mdtext import md_code
 from harness.gate.checks import NOT_APPLICABLE, NOT_COMPARED, fmt
 from harness.gate.compare import Comparison
 from harness.gate.stats import ALPHA, POWER
-from harness.mdtext import md_code
 from harness.results.columns import SAMPLED_COLUMNS
 
 MARK = {"regressed": "❌", "improved": "🟢", "ok": "✅", "inconclusive": "⚠", NOT_COMPARED: ""}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.results.environment import comparable_environment, device_environment
 from harness.results.schema import Record, RunMeta
 from harness.results.store import RunStore

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.results.columns import SPEED_COLUMNS
 
 THRESHOLD_HELP = "+N%, -N%, +N, -N or N"
@@ -79,7 +79,7 @@ def parse_gates(
     field_name: str = "gates",
 ) -> dict[str, Threshold]:
     """Every gate parsed; an unknown column (when ``allowed`` is given) or a bad value is bad input."""
-    from harness.registry import did_you_mean
+    from harness.core.registry import did_you_mean
 
     if not isinstance(gates, Mapping):
         raise UserInputError(
@@ -105,7 +105,7 @@ def check_gate_keys(
 ) -> None:
     """For suite validation: keys are speed/memory columns or the suite's metrics, values parse, and a sign
     agrees with the column's direction (``directions``: metric → higher_is_better, where known). ValueError."""
-    from harness.registry import did_you_mean
+    from harness.core.registry import did_you_mean
     from harness.results.columns import higher_is_better
 
     allowed = [*SPEED_COLUMNS, *metric_names]
@@ -123,7 +123,7 @@ def check_gate_keys(
 
 def load_gate_file(path: str | Path) -> dict[str, Any]:
     """``gates:`` from a YAML file: a gate file (only ``gates:``) or a suite (its ``gates:``)."""
-    from harness.yamlio import read_yaml
+    from harness.core.yamlio import read_yaml
 
     data = read_yaml(path)
     if not isinstance(data, dict) or "gates" not in data:

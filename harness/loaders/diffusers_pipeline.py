@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from harness.config import CallArgs, HubSource, LocalSource, ModelCard
-from harness.errors import HarnessError, UserInputError
-from harness.loaders.base import Request, Samples
+from harness.core.errors import HarnessError, UserInputError
+from harness.core.samples import Samples
+from harness.loaders.base import Request
 from harness.loaders.signature import METADATA_ONLY, PARAMETER_NAMES
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -142,7 +143,7 @@ class DiffusersGenerator:
         # Pipelines swallow unknown keywords in **kwargs: a misspelt argument would silently do nothing.
         unknown = sorted(k for k in call.extra if k not in self._params or k == "kwargs")
         if unknown:
-            from harness.registry import did_you_mean
+            from harness.core.registry import did_you_mean
 
             raise UserInputError(
                 f"{type(self.pipeline).__name__} takes no '{unknown[0]}' "

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from harness.errors import UserInputError
-from harness.registry import did_you_mean
+from harness.core.errors import UserInputError
+from harness.core.registry import did_you_mean
 
 # Our call argument → the parameter names pipelines use for it, in order of preference.
 PARAMETER_NAMES: dict[str, tuple[str, ...]] = {

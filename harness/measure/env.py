@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness.core.paths import REPO_ROOT
 
 PACKAGES = (
     "torch",
@@ -38,7 +39,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def harness_commit() -> str | None:
-    root = Path(harness.__file__).resolve().parent.parent
+    root = REPO_ROOT
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True
@@ -113,7 +114,7 @@ def resolve_device(requested: str) -> str:
     """auto → cuda when a GPU is visible, else cpu. cuda without a GPU is bad input."""
     import torch
 
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 METRICS = Registry("metric")
 METRICS.register("psnr", "harness.metrics.pairwise:PSNR", "pairwise: PSNR vs the baseline variant (dB)")

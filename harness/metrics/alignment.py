@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 
 __all__ = ["CLIPScore", "CLIPScoreOptions", "per_item_scores", "prompts_of"]
@@ -67,7 +67,7 @@ class CLIPScoreOptions(MetricOptions):
 
 class CLIPScore(Metric):
     """CLIP score ×100 of each item with its prompt, averaged. Options: ``batch_size``, ``weights_dir``,
-    ``weights`` (a Hugging Face CLIP bundle of ``harness.weights``; default ``clip-vit-base-patch32``)."""
+    ``weights`` (a Hugging Face CLIP bundle of ``harness.metrics.weights``; default ``clip-vit-base-patch32``)."""
 
     name: ClassVar[str] = "clip_score"
     unit: ClassVar[str] = ""

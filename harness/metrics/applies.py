@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 __all__ = [
     "check_extractor_options",
@@ -125,7 +125,7 @@ def check_extractor_options(name: str, options: Mapping[str, Any]) -> None:
 
 
 def _options_hint(key: str, takes: list[str]) -> str:
-    from harness.registry import did_you_mean
+    from harness.core.registry import did_you_mean
 
     return did_you_mean(key, takes) if takes else "it takes no options"
 
@@ -149,7 +149,7 @@ def metric_modalities(metric: Any) -> tuple[str, ...]:
     name, options = request()
     known = registered_extractors()
     if name not in known:
-        from harness.registry import did_you_mean
+        from harness.core.registry import did_you_mean
 
         raise ValueError(f"extractor: unknown extractor '{name}' ({did_you_mean(name, known)})")
     takes = extractor_modalities(name)

@@ -54,8 +54,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.extractors import (
     ExtractorSpec,
@@ -306,7 +306,7 @@ class VGGishFeatures(AudioFeatureExtractor):
             raise ValueError(f"activation must be true or false, got {activation!r}")
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate("torchvggish-vggish", weights_dir)
         self.device, self.activation, self.dim = device, activation, 128
@@ -404,7 +404,7 @@ class CLAPAudioFeatures(AudioFeatureExtractor):
         super().__init__(batch_size)
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate(weights, weights_dir)
         self.model, self.processor = load_clap(self.located, device)
@@ -649,7 +649,7 @@ class CLAPScoreOptions(MetricOptions):
 
 class CLAPScore(Metric):
     """CLAP score ×100 of each audio item with its prompt, averaged. Options: ``batch_size``, ``weights_dir``,
-    ``weights`` (a Hugging Face CLAP bundle of ``harness.weights``; default ``clap-htsat-unfused``)."""
+    ``weights`` (a Hugging Face CLAP bundle of ``harness.metrics.weights``; default ``clap-htsat-unfused``)."""
 
     name: ClassVar[str] = "clap_score"
     unit: ClassVar[str] = ""
@@ -680,7 +680,7 @@ class CLAPScore(Metric):
         self._values: list[float] = []
 
     def extractor(self) -> CLAPAudioFeatures:
-        from harness.errors import WeightsNotFoundError
+        from harness.core.errors import WeightsNotFoundError
 
         if self._ext is None:
             try:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.errors import UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import UserInputError
+from harness.core.samples import Samples
 
 if TYPE_CHECKING:
     from harness.results.schema import MetricResult
@@ -105,7 +105,7 @@ class Metric(ABC):
         cls, options: Mapping[str, Any] | None, *, source: str | None = None, field: str | None = None
     ) -> MetricOptions:
         """The suite's options for this metric, validated; bad input names the option and what is allowed."""
-        from harness.validation import validation_message
+        from harness.core.validation import validation_message
 
         if options is not None and not isinstance(options, Mapping):
             raise UserInputError(

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricInvalid, MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.metrics.base import MetricOptions, MetricValue
 from harness.metrics.distribution import _FeatureMetric, _optional_str, check_fingerprint
 

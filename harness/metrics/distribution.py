@@ -33,8 +33,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BeforeValidator, Field
 
-from harness.errors import MetricInvalid, MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
 from harness.metrics.kid import kernel_inception_distance

@@ -1,6 +1,6 @@
 """Feature extractors behind a registry: Samples (images, or the frames of videos) → (N, d) float64 features.
 
-An entry is a name, the pinned weights it needs (a ``harness.weights`` name), a builder, the feature dimension
+An entry is a name, the pinned weights it needs (a ``harness.metrics.weights`` name), a builder, the feature dimension
 and its input protocol. Registered here:
 
 * ``inception-v3-fid``: pytorch-fid's ``InceptionV3`` (``use_fid_inception=True``, pool3, 2048-d) with the
@@ -49,10 +49,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import HarnessError, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import HarnessError, UserInputError
+from harness.core.registry import did_you_mean
+from harness.core.samples import Samples
 from harness.metrics.base import fingerprint_of, version_of
-from harness.registry import did_you_mean
 
 __all__ = [
     "EXTRACTORS",
@@ -407,7 +407,7 @@ class InceptionFID(FeatureExtractor):
             raise ValueError(f"output must be one of {', '.join(self.OUTPUTS)}, got {output!r}")
         import torch
 
-        from harness import weights
+        from harness.metrics import weights
 
         self.located = weights.locate("pytorch-fid-inception", weights_dir)
         self.resize, self.output, self.device = resize, output, device
@@ -547,7 +547,7 @@ class CLIPImageFeatures(FeatureExtractor):
             raise ValueError(f"normalize must be true or false, got {normalize!r}")
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate(weights, weights_dir)
         self.model, self.processor = load_clip(self.located, device)
@@ -636,7 +636,7 @@ class CMMDClipEmbeddings(FeatureExtractor):
         super().__init__(batch_size)
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate(weights, weights_dir)
         self.model = load_clip_model(self.located, device)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.errors import MetricInvalid
+from harness.core.errors import MetricInvalid
 
 __all__ = [
     "FIDInfinityResult",

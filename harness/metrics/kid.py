@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.errors import MetricInvalid
+from harness.core.errors import MetricInvalid
 from harness.metrics.frechet import ArrayLike, _as_features
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd"]

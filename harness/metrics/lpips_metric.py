@@ -25,8 +25,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.pairwise import as_nchw, check_pair, check_range
 
@@ -46,7 +46,7 @@ def build_lpips(net: str = "alex", weights_dir: str | os.PathLike[str] | None = 
         WeightsNotFoundError / WeightsMismatchError: the torchvision backbone file is absent or not the pinned one.
         WeightsLoadError: the file does not hold the backbone's tensors.
     """
-    from harness import weights
+    from harness.metrics import weights
     from harness.metrics.extractors import cached_model
 
     if net not in _BACKBONES:

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, JsonValue
 
-from harness.errors import MetricSkipped, WeightsNotFoundError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.metrics.base import MetricOptions
 from harness.metrics.distribution import FrechetDistance, FrechetOptions, stats_meta
 from harness.metrics.frechet import StreamingStats

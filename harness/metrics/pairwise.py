@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.loaders.base import Samples
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricValue, version_of
 
 

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from harness.errors import MetricInvalid
+from harness.core.errors import MetricInvalid
 from harness.metrics.frechet import ArrayLike, _as_features
 
 __all__ = ["PRDCResult", "nearest_neighbour_radii", "prdc"]

@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.errors import MetricInvalid, MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricInvalid, MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
 from harness.metrics.base import MetricOptions, MetricValue, SamplesMemo
 from harness.metrics.distribution import (
@@ -158,7 +158,7 @@ class PRDCOptions(FeatureOptions):
     @field_validator("extractor")
     @classmethod
     def _registered(cls, v: str | None) -> str | None:
-        from harness.registry import did_you_mean
+        from harness.core.registry import did_you_mean
 
         known = registered_extractors()
         if v is not None and v not in known:
@@ -264,7 +264,7 @@ class PRDCMetric(_FeatureMetric):
             )
 
     def _read_reference(self) -> tuple[np.ndarray, dict[str, Any]]:
-        from harness.errors import UserInputError
+        from harness.core.errors import UserInputError
 
         ref = read_stats(self.reference_path)
         if not ref.keep_features:

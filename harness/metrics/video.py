@@ -6,7 +6,7 @@ Distribution (pinned weights, reference statistics ``reference_path`` as for ``f
   ``src/metrics/frechet_video_distance.py``, checked against the TF original by ``universome/fvd-comparison``):
 
   - network: the TorchScript I3D ``i3d_torchscript.pt`` (tf.hub ``i3d-kinetics-400`` weights, Kinetics-400), our
-    located and verified copy (``harness.weights`` entry ``i3d-torchscript``), loaded with ``torch.jit.load``;
+    located and verified copy (``harness.metrics.weights`` entry ``i3d-torchscript``), loaded with ``torch.jit.load``;
   - clip: the first 16 consecutive frames of each video (frame stride 1, no random offset: StyleGAN-V's generator
     path), one clip per video; shorter videos are skipped with the reason (``num_frames`` / ``frame_stride``
     change the protocol and the fingerprint);
@@ -55,8 +55,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped, WeightsNotFoundError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.metrics.alignment import CLIPScore
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 from harness.metrics.distribution import FID
@@ -211,7 +211,7 @@ class I3DKinetics400(VideoFeatureExtractor):
             raise ValueError(f"resize must be one of {', '.join(self.RESIZES)}, got {resize!r}")
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate("i3d-torchscript", weights_dir)
         self.device, self.num_frames, self.frame_stride, self.resize = (
@@ -577,7 +577,7 @@ class RAFTFlow:
     ) -> None:
         import torch
 
-        from harness import weights as W
+        from harness.metrics import weights as W
 
         self.located = W.locate("torchvision-raft-small", weights_dir)
         sha = self.located.sha256[self.located.path.name]

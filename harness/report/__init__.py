@@ -10,8 +10,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserInputError
-from harness.plan import safe_name
+from harness.config.plan import safe_name
+from harness.core.errors import UserInputError
 from harness.report.runs import Runs, load_runs, objectives_of
 from harness.results.outcome import Tally
 
@@ -24,7 +24,7 @@ def classified_tables(runs: Runs):
     """``(df, ok)``: every record flattened, and the ones that may stand on a front classified per modality
     (front, ties, knee): ok jobs with their headline measured and valid (a job short of a metric only is
     there, incomplete where that metric is an objective; one not measured or from an invalid run is not)."""
-    from harness.pareto import classify
+    from harness.results.pareto import classify
 
     df = runs.table()
     if df.empty:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.numfmt import fmt
-from harness.pareto import describe_constraint, feasible_mask, pick_best
+from harness.core.numfmt import fmt
 from harness.report.plots import label_of
+from harness.results.pareto import describe_constraint, feasible_mask, pick_best
 
 MODALITY_ORDER = ("image", "video", "audio")
 
@@ -47,7 +47,7 @@ def constraint_sets(constraints: list[Any]) -> list[list[Any]]:
 
 
 def summarize_frontier(ok, objectives: dict[str, str], constraints: list[Any]) -> list[ModalitySummary]:
-    """Per modality (image, video, audio order), from a table classified by :func:`harness.pareto.classify`."""
+    """Per modality (image, video, audio order), from a table classified by :func:`harness.results.pareto.classify`."""
     if ok is None or ok.empty:
         return []
     speed, direction = speed_objective(objectives)

@@ -18,8 +18,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from harness.numfmt import fmt, fmt_ci, fmt_shared
-from harness.pareto import describe_constraint
+from harness.core.numfmt import fmt, fmt_ci, fmt_shared
 from harness.report.plots import (
     MODALITY_COLORS,
     axis_label,
@@ -42,6 +41,7 @@ from harness.report.runs import (
     optional_columns,
     scenario_rows,
 )
+from harness.results.pareto import describe_constraint
 from harness.results.schema import MetricResult, Record, Stages
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -377,7 +377,7 @@ def _plot_context(runs: Runs, ok, jobs: list[dict[str, Any]], plots: list[Path])
     the PNG's panels), its interactive SVG panels and its PNG; ``plots``: the other PNGs (load curves)."""
     import itertools
 
-    from harness.plan import safe_name
+    from harness.config.plan import safe_name
 
     pngs = {p.stem: p for p in plots if p.is_file()}
     views, used = [], set()
@@ -525,7 +525,7 @@ def frontier_svg(
     """One modality's view of ``x`` against ``y`` as an inline SVG, and a note naming the thresholds
     beyond the view.
 
-    ``part`` holds classified rows (:func:`harness.pareto.classify`) indexed like ``jobs`` (the page's jobs,
+    ``part`` holds classified rows (:func:`harness.results.pareto.classify`) indexed like ``jobs`` (the page's jobs,
     see :func:`_job`). Points are styled like the PNG's (front solid, tied hollow, dominated faded,
     infeasible ×, ★ the knee of this view, the step line the view's front among feasible jobs, bars the 95%
     intervals, grey the region a constraint on an axis excludes). Each point is a focusable
@@ -535,8 +535,8 @@ def frontier_svg(
     """
     import numpy as np
 
-    from harness.pareto import dominated_mask, knee_index, step_line
     from harness.report.plots import _bounds, _finite_for_plot
+    from harness.results.pareto import dominated_mask, knee_index, step_line
 
     if part is None or part.empty or x not in part.columns or y not in part.columns:
         return Markup(""), ""

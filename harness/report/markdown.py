@@ -6,8 +6,8 @@ import math
 import os
 from pathlib import Path
 
-from harness.mdtext import md_code, md_escape
-from harness.numfmt import fmt, fmt_ci
+from harness.core.mdtext import md_code, md_escape
+from harness.core.numfmt import fmt, fmt_ci
 from harness.report.runs import (
     NOISE_FLOOR_HINT,
     JobState,
@@ -53,7 +53,7 @@ def render_markdown(
 ) -> str:
     """The report for pull-request comments. ``run_dir`` is where it is written (links are relative to it);
     ``summaries`` come from :func:`harness.report.decide.summarize_frontier`, ``runs`` from ``load_runs``."""
-    from harness.pareto import describe_constraint
+    from harness.results.pareto import describe_constraint
 
     env = meta.environment
     dev = meta.device_environment

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.pareto import step_line
 from harness.results.outcome import scenario_headline
+from harness.results.pareto import step_line
 
 MODALITY_COLORS = {"image": "#1f77b4", "video": "#2ca02c", "audio": "#d62728"}
 
@@ -140,14 +140,14 @@ def draw_pareto(
 ) -> None:
     """One 2-D view of a frontier on ``ax``.
 
-    ``part`` is one group's table as :func:`harness.pareto.classify` returns it (classified here, without
+    ``part`` is one group's table as :func:`harness.results.pareto.classify` returns it (classified here, without
     constraints, when it is not). Markers: the front over every objective (solid, black edge), tied with
     the front within the 95% intervals (hollow), dominated (faded), infeasible (grey x). The step line is
-    the front of the feasible jobs in this view, the star its knee (:func:`harness.pareto.knee_index`),
+    the front of the feasible jobs in this view, the star its knee (:func:`harness.results.pareto.knee_index`),
     error bars the 95% intervals, hatched areas the regions that break a constraint on an axis.
     With ``legend=False`` the axes gets no legend; its artists keep their labels for a figure legend.
     """
-    from harness.pareto import classify, dominated_mask, knee_index
+    from harness.results.pareto import classify, dominated_mask, knee_index
 
     if "frontier_status" not in part.columns:
         part = classify(part, {x: directions[x], y: directions[y]}, constraints)
@@ -323,7 +323,7 @@ def _place_labels(
 def panel_modalities(df, x: str, y: str) -> list[str | None]:
     """The modalities that get a panel for ``x`` against ``y``: those where at least one row of ``df`` has
     both values (image, video, audio first, then others by name), and ``None`` last for rows without a
-    modality that have both (classified as a group of their own, as by :func:`harness.pareto.classify`).
+    modality that have both (classified as a group of their own, as by :func:`harness.results.pareto.classify`).
     ``[]`` when no row has both: no figure is drawn then."""
     if df is None or df.empty or x not in df.columns or y not in df.columns:
         return []

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.results import Record, RunMeta, RunStore, comparable_environment, flatten
 from harness.results.identity import record_id, same_folder_or_file
 from harness.results.outcome import headline, headline_run, record_shortfalls, scenario_headline

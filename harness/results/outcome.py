@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from harness.errors import (
+from harness.core.errors import (
     EXIT_FAILED,
     EXIT_OK,
     LoadgenRunInvalid,

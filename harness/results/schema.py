@@ -28,7 +28,7 @@ from pydantic import (
     ValidationError,
 )
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -488,7 +488,7 @@ def parse_record(data: Any, *, where: str) -> Record:
     try:
         return Record.model_validate(data)
     except ValidationError as exc:
-        from harness.validation import validation_message
+        from harness.core.validation import validation_message
 
         raise UserInputError(validation_message(Record, exc), source=where) from None
 
@@ -576,6 +576,6 @@ def parse_meta(data: Any, *, where: str) -> RunMeta:
     try:
         return RunMeta.model_validate(data)
     except ValidationError as exc:
-        from harness.validation import validation_message
+        from harness.core.validation import validation_message
 
         raise UserInputError(validation_message(RunMeta, exc), source=where) from None

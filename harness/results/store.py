@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.results.schema import Record, RunMeta, parse_meta, parse_record
 
 RECORDS = "records.jsonl"

@@ -130,7 +130,7 @@ def require_loadgen() -> Any:
     try:
         import mlperf_loadgen
     except ImportError as exc:
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
 
         raise HarnessError(
             f"MLPerf LoadGen is not installed ({exc}): pip install 'mlcommons-loadgen' (in the run extra)"

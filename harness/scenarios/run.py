@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import is_out_of_memory
+from harness.core.errors import is_out_of_memory
 from harness.scenarios.loadgen import MIN_DURATION_REASON, LoadgenResult, LoadgenSettings, run_test
 
 

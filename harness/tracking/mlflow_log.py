@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 from harness.results.columns import SPEED_COLUMNS
 from harness.results.schema import Record, RunMeta, parse_started_at
 from harness.results.store import RECORDS, RUN_META, RecordsRead, RunStore, jsonable

@@ -17,7 +17,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})

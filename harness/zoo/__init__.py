@@ -14,11 +14,10 @@ Nothing here is imported by ``harness --help``; torch is imported inside functio
 
 from __future__ import annotations
 
-from pathlib import Path
+from harness.core.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 ZOO_DIR = REPO_ROOT / "model_cards" / "zoo"
 EXTRACTOR_DIR = ZOO_DIR / "digits-extractor"
 HELDOUT_STATS = ZOO_DIR / "digits_heldout_stats.npz"
 
-__all__ = ["EXTRACTOR_DIR", "HELDOUT_STATS", "REPO_ROOT", "ZOO_DIR"]
+__all__ = ["EXTRACTOR_DIR", "HELDOUT_STATS", "ZOO_DIR"]

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.errors import WeightsNotFoundError
-from harness.weights import sha256_of
+from harness.core.errors import WeightsNotFoundError
+from harness.metrics.weights import sha256_of
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.loaders.base import Samples
+from harness.core.samples import Samples
 from harness.metrics.base import version_of
 from harness.metrics.extractors import FeatureExtractor
 from harness.zoo import EXTRACTOR_DIR

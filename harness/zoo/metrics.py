@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
 
 RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
@@ -221,9 +221,9 @@ class DomainFrechet(DomainMetric):
 
     def reference(self) -> Any:
         if self._ref is None:
-            from harness.errors import UserInputError
+            from harness.core.errors import UserInputError
             from harness.metrics.frechet import StreamingStats
-            from harness.weights import sha256_of
+            from harness.metrics.weights import sha256_of
 
             path = Path(self.reference_path)
             if not path.is_file():

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from harness.registry import did_you_mean
+from harness.core.registry import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ RECIPES: dict[str, Recipe] = {
 
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; an unknown name is bad input with a did-you-mean hint."""
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
 
     if name not in RECIPES:
         raise UserInputError(f"unknown zoo model '{name}' ({did_you_mean(name, RECIPES)})", field="zoo train")

@@ -50,9 +50,9 @@ def measure_forks(card_path: str, forks: int, warm: bool) -> dict[str, float]:
     """In this interpreter: start a fork server (warmed or not) and time ``forks`` jobs' fork-to-ready."""
     import multiprocessing as mp
 
+    from harness.config.plan import Job
     from harness.execute.local import start_fork_server
     from harness.execute.warm import ENV
-    from harness.plan import Job
 
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["harness.execute._preload"])

@@ -97,8 +97,8 @@ def record(
     status: str = "ok",
     n: int = 30,
 ) -> dict[str, Any]:
+    from harness.config.plan import job_id
     from harness.measure.stats import summarize
-    from harness.plan import job_id
 
     rec: dict[str, Any] = {
         "schema": 1,

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.gate.export import measure_slug, to_bencher, to_pytest_benchmark
 from harness.report.demo import demo_record, fabricate_run
 from harness.results import RunStore

@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from harness.cli import main
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.gate.compare import compare_runs
 from harness.gate.derive import derive_gates
 from tests.gate.gate_helpers import JOBS, copy_run, make_run, read, record, scale_latency, write

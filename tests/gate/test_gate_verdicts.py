@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.gate.compare import compare_runs
 from harness.gate.stats import (
     ALPHA,

@@ -15,7 +15,7 @@ import pytest
 from harness.cli import main
 from harness.cli.display import RunDisplay
 from harness.config import apply_overrides, load_suite, parse_override
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.execute.progress import Progress, ProgressFile, Stage, read_progress
 from harness.results import RunStore
 from tests.helpers import ROOT, tiny_suite
@@ -105,7 +105,7 @@ def test_set_and_only_refuse_resume(tmp_path, capsys):
 
 def test_only_by_variant(write_yaml):
     suite = load_suite(write_yaml("s.yaml", tiny_suite()))
-    from harness.plan import plan
+    from harness.config.plan import plan
 
     (job,) = plan(suite, only=["tiny-sd/s1"])
     assert job.variant == "s1" and job.baseline_job_id is not None  # still compared against s2's outputs
@@ -192,8 +192,8 @@ def test_plain_display_writes_a_line_per_stage_and_one_per_job(capsys):
 
 
 def test_in_process_jobs_report_their_stages(write_yaml, tmp_path):
+    from harness.config.plan import plan
     from harness.execute.local import LocalExecutor
-    from harness.plan import plan
 
     suite = load_suite(
         write_yaml("s.yaml", tiny_suite(measurement={"min_iterations": 2, "max_iterations": 2}))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.loaders.base import Samples
+from harness.core.samples import Samples
 from harness.results import RunStore
 from tests.helpers import ROOT, tiny_suite
 
@@ -116,8 +116,8 @@ def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
 def test_nan_outputs_make_quality_invalid(tmp_path):
 
     from harness.config import load_suite
+    from harness.config.plan import plan
     from harness.execute.worker import run_metrics
-    from harness.plan import plan
 
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny_suite()))
@@ -186,7 +186,7 @@ def test_path_outside_allowed_roots(write_yaml, tmp_path, capsys, monkeypatch):
 
 
 def test_hostile_names_render_harmlessly(tmp_path):
-    from harness.plan import job_id
+    from harness.config.plan import job_id
     from harness.report import build_report
 
     hostile = "<script>alert(1)</script>; rm -rf / && ../../x|`id`"
@@ -245,7 +245,7 @@ def _refused_allocation() -> BaseException:
 def test_refused_allocations_get_out_of_memory_advice():
     import torch
 
-    from harness.errors import OOM_ADVICE, advice_for
+    from harness.core.errors import OOM_ADVICE, advice_for
 
     cpu = _refused_allocation()
     assert "can't allocate memory" in str(cpu)

@@ -12,7 +12,7 @@ import yaml
 
 from harness.cli import main
 from harness.config import load_card, load_suite
-from harness.scaffold import infer_modality_task, safe_name, safetensors_dtype
+from harness.config.scaffold import infer_modality_task, safe_name, safetensors_dtype
 from tests.helpers import ROOT
 
 SD_INDEX = {

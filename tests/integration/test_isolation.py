@@ -15,8 +15,8 @@ import pytest
 
 from harness.cli import main
 from harness.config import load_suite
+from harness.config.plan import plan
 from harness.execute.local import LocalExecutor, card_groups
-from harness.plan import plan
 from harness.results import RunStore
 from tests.helpers import ROOT
 

@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from harness import weights as W
 from harness.cli import main
-from harness.errors import MetricSkipped, UserInputError, WeightsNotFoundError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, UserInputError, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.metrics import METRICS, cmmd
+from harness.metrics import weights as W
 from harness.metrics.cmmd import CMMD, mmd, read_reference, write_reference
 from harness.metrics.distribution import FID, stats_meta
 from harness.metrics.extractors import (

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.errors import MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.metrics import METRICS
 from harness.metrics.distribution import FID, KID, InceptionScore, frechet_metric
 from harness.metrics.extractors import EXTRACTORS, registered

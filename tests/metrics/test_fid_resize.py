@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from harness.cli import assets, main
-from harness.errors import UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import UserInputError
+from harness.core.samples import Samples
 from harness.metrics import extractors as E
 from harness.metrics.base import fingerprint_of
 from harness.metrics.distribution import FID, KID, FeatureOptions, stats_meta

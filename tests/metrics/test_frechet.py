@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.errors import MetricInvalid
+from harness.core.errors import MetricInvalid
 from harness.metrics import frechet as frechet_module
 from harness.metrics.frechet import (
     FIDInfinityResult,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import annotated_types
 import pytest
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.metrics import METRICS
 from harness.metrics.base import Metric, MetricOptions
 
@@ -96,7 +96,7 @@ def no_weights(monkeypatch):
     import torch
 
     import harness.metrics.extractors as E
-    import harness.weights as W
+    import harness.metrics.weights as W
 
     def refuse(what: str):
         def _refuse(*args: Any, **kw: Any) -> Any:
@@ -104,7 +104,7 @@ def no_weights(monkeypatch):
 
         return _refuse
 
-    monkeypatch.setattr(W, "locate", refuse("harness.weights.locate"))
+    monkeypatch.setattr(W, "locate", refuse("harness.metrics.weights.locate"))
     monkeypatch.setattr(E, "build_extractor", refuse("build_extractor"))
     monkeypatch.setattr(E, "cached_model", refuse("cached_model"))
     monkeypatch.setattr(torch, "load", refuse("torch.load"))

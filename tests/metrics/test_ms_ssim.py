@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.metrics.lpips_metric import MSSSIM, ms_ssim_min_size
 
 

@@ -17,8 +17,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.errors import MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.metrics import METRICS
 from harness.metrics.extractors import registered
 from harness.metrics.frechet import StreamingStats
@@ -465,7 +465,7 @@ def test_nan_features_are_invalid_not_a_score(tmp_path, flat_extractors):
 def test_missing_weights_are_the_one_line_error(tmp_path, monkeypatch, flat_extractors):
     import huggingface_hub.constants
 
-    from harness.errors import WeightsNotFoundError
+    from harness.core.errors import WeightsNotFoundError
 
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

@@ -2,7 +2,7 @@
 
 No weights can be downloaded, so each test builds the metric's architecture (the smallest configuration of the same
 code path where the real one is too big for a CPU test) with seeded random weights, saves them under the pinned
-file names in a weights folder laid out as ``harness.weights`` expects, re-pins the registry to those files, and
+file names in a weights folder laid out as ``harness.metrics.weights`` expects, re-pins the registry to those files, and
 checks the metric's per-sample scores against the reference on the same images and prompts:
 
 * image_reward: image-reward's own ``ImageReward.score(prompt, image)``, one image at a time;
@@ -25,11 +25,11 @@ import re
 import numpy as np
 import pytest
 
-from harness import weights as W
-from harness.errors import MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.measure.stats import bootstrap_ci
 from harness.metrics import METRICS
+from harness.metrics import weights as W
 from harness.metrics.extractors import WeightsLoadError
 from harness.metrics.preference.image_reward import _OfflineBertTokenizer, import_image_reward
 from tests.metrics.weights_helpers import TINY_VOCAB_CHARS, pin_to

@@ -18,10 +18,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness import weights as W  # noqa: E402
 from harness.cli import main  # noqa: E402
-from harness.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
-from harness.loaders.base import Samples  # noqa: E402
+from harness.core.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
+from harness.core.samples import Samples  # noqa: E402
+from harness.metrics import weights as W  # noqa: E402
 from harness.metrics.extractors import build_extractor  # noqa: E402
 from tests.metrics.weights_helpers import (  # noqa: E402
     make_alexnet_file,

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from harness.config.plan import Job
+from harness.core.samples import Samples
 from harness.execute.scoring import MetricScorer
-from harness.loaders.base import Samples
-from harness.plan import Job
 
 CASES = {
     "image": (

@@ -12,10 +12,10 @@ import importlib
 import numpy as np
 import pytest
 
-from harness import weights as W
-from harness.errors import MetricSkipped, UserInputError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, UserInputError
+from harness.core.samples import Samples
 from harness.metrics import METRICS
+from harness.metrics import weights as W
 from harness.metrics.vbench import metrics as VM
 from harness.metrics.vbench import nets
 from tests.metrics.weights_helpers import pin_to, random_state_dict

@@ -20,12 +20,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness import weights as W  # noqa: E402
-from harness.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
-from harness.loaders.base import Samples  # noqa: E402
+from harness.core.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
+from harness.core.samples import Samples  # noqa: E402
 from harness.metrics import METRICS  # noqa: E402
 from harness.metrics import audio as A  # noqa: E402
 from harness.metrics import video as V  # noqa: E402
+from harness.metrics import weights as W  # noqa: E402
 from harness.metrics.extractors import ExtractorSpec, build_extractor, registered  # noqa: E402
 from harness.metrics.frechet import frechet_distance  # noqa: E402
 from tests.metrics.weights_helpers import pin_to, random_state_dict  # noqa: E402

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from harness import weights as W
 from harness.cli import main
-from harness.errors import UserInputError, WeightsNotFoundError
+from harness.core.errors import UserInputError, WeightsNotFoundError
+from harness.metrics import weights as W
 from tests.helpers import ROOT
 from tests.metrics.weights_helpers import pin_to
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import weights as W
+from harness.metrics import weights as W
 from harness.metrics.extractors import ExtractorSpec, FeatureExtractor
 
 

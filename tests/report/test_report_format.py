@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.mdtext import md_code
-from harness.numfmt import fmt_ci, fmt_shared
+from harness.core.mdtext import md_code
+from harness.core.numfmt import fmt_ci, fmt_shared
 from harness.report import build_report
 from tests.report.conftest import small_run
 

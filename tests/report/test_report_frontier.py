@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from harness.config import Constraint
-from harness.pareto import (
+from harness.results.pareto import (
     classify,
     constraint_violations,
     describe_constraint,
@@ -165,7 +165,7 @@ def test_objectives_a_modality_lacks_do_not_empty_its_front():
     """A suite over several modalities: fd_digits applies to images only, fad_notes to audio only."""
     import pandas as pd
 
-    from harness.pareto import classify
+    from harness.results.pareto import classify
 
     df = pd.DataFrame(
         {

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.report import build_report, load_runs
 from harness.report.demo import DEMO_JOBS
 from tests.report.conftest import small_run

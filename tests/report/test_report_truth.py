@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.report import load_runs
 from harness.report.demo import demo_record
 from tests.report.conftest import small_run

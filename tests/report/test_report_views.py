@@ -63,7 +63,7 @@ def test_jobs_without_a_modality_get_a_panel_of_their_own():
     """Records may lack a modality (older ones): classified as a group of their own, drawn as one."""
     import matplotlib.pyplot as plt
 
-    from harness.pareto import classify
+    from harness.results.pareto import classify
 
     df = pd.DataFrame(
         {

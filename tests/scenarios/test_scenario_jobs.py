@@ -10,8 +10,8 @@ import pytest
 
 from harness.cli import main
 from harness.config import load_suite
-from harness.errors import UserInputError
-from harness.plan import job_id, plan
+from harness.config.plan import job_id, plan
+from harness.core.errors import UserInputError
 from harness.results import RunStore
 from tests.gate.gate_helpers import copy_run
 from tests.helpers import tiny_suite

@@ -14,7 +14,7 @@ pytest.importorskip("mlperf_loadgen", reason="needs mlcommons-loadgen (the run e
 from scipy.stats import binom
 
 from harness.config import ScenarioSpec
-from harness.errors import LoadgenRunInvalid, MaxQpsNotFound, ScenarioNotMeasured
+from harness.core.errors import LoadgenRunInvalid, MaxQpsNotFound, ScenarioNotMeasured
 from harness.results.outcome import scenario_failure
 from harness.results.schema import ScenarioResult
 from harness.scenarios import run as scenario_run

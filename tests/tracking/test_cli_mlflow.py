@@ -227,7 +227,7 @@ def test_an_mlflow_store_at_another_schema_revision_is_named(tmp_path):
     """#23 item 5: MLflow refuses a store at another schema revision when it logs; said before the jobs."""
     import sqlite3
 
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
     from harness.tracking.probe import check_tracking_store
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -272,7 +272,7 @@ def test_a_server_that_does_not_answer_times_out(tmp_path):
     """#23 item 5: a server that accepts the connection and never answers is given the timeout, not minutes."""
     import socket
 
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
     from harness.tracking.probe import check_server
 
     with socket.socket() as listener:

@@ -22,7 +22,7 @@ mlflow = pytest.importorskip("mlflow", reason="the tracking tests need mlflow (p
 
 from mlflow.entities import ViewType  # noqa: E402
 
-from harness.errors import HarnessError, UserInputError  # noqa: E402
+from harness.core.errors import HarnessError, UserInputError  # noqa: E402
 from harness.report.demo import demo_record, fabricate_run  # noqa: E402
 from harness.results import RunStore  # noqa: E402
 from harness.tracking.mlflow_log import LoggedRun, log_run, mlflow_key  # noqa: E402

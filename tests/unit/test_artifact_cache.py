@@ -22,7 +22,7 @@ from harness.backends.cache import META, ROOT_MANIFEST, ArtifactCache, budget_by
 from harness.backends.export import CapturedCall, call_signature, flatten
 from harness.backends.keys import canonical, config_contribution, module_fingerprint
 from harness.cli import main
-from harness.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError, UserInputError
 from tests.helpers import ROOT
 
 MB = 10**6

@@ -21,7 +21,7 @@ from harness.backends.export import (
 )
 from harness.backends.keys import module_fingerprint
 from harness.backends.tensorrt import TensorRTNotAvailable, import_tensorrt, optimization_profile
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 HAS_TRT = importlib.util.find_spec("tensorrt") is not None
 

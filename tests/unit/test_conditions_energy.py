@@ -323,7 +323,7 @@ def test_cost_per_1k_items_from_the_latency_per_item():
 
 def test_a_cost_without_any_price_is_bad_input(write_yaml):
     from harness.config import load_suite
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
     from tests.helpers import tiny_suite
 
     with pytest.raises(UserInputError, match=r"cost: give usd_per_hour, by_device, or both"):

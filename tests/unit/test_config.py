@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import CallArgs, ModelEntry, load_card, load_suite, sniff_kind
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 CARD = {
     "name": "c",

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from harness.cli import main
-from harness.measure.doctor import (
+from harness.doctor.checks import (
     contention_findings,
     memory_findings,
     noise_finding,

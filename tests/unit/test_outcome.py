@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from harness.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from harness.results.outcome import Tally, headline, record_shortfalls
 from harness.results.schema import LoadgenRun, Record, ScenarioResult, parse_record
 from tests.gate.gate_helpers import record as raw_record
@@ -147,7 +147,7 @@ def test_a_scenario_without_its_headline_or_with_it_from_an_invalid_run_is_a_job
     """#23 item 2: the worker fails a scenario job from outcome.scenario_failure: a search with no max_qps is
     MaxQpsNotFound, a figure from a run LoadGen calls INVALID is LoadgenRunInvalid (unless the suite opted
     out), each with the reason and where LoadGen's logs are."""
-    from harness.errors import LoadgenRunInvalid, MaxQpsNotFound
+    from harness.core.errors import LoadgenRunInvalid, MaxQpsNotFound
     from harness.results.outcome import scenario_failure
 
     none = scenario_failure(_server(None, reason="no offered rate met the p99 bound"), logs="loadgen/j1/")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import load_suite
-from harness.errors import UserInputError
-from harness.plan import job_id, plan, safe_name
+from harness.config.plan import job_id, plan, safe_name
+from harness.core.errors import UserInputError
 from tests.helpers import tiny_suite
 
 
@@ -70,7 +70,7 @@ def test_per_model_workload_overrides_the_suite(write_yaml):
 def test_run_json_paths_are_portable(write_yaml, tmp_path, monkeypatch):
     """run.json names cards relative to the cwd (a committed baseline names no machine path); resume
     resolves them back, and a card outside the cwd keeps its absolute path."""
-    from harness.plan import Job, portable_path
+    from harness.config.plan import Job, portable_path
 
     jobs = plan(load_suite(write_yaml("s.yaml", tiny_suite())))
     card = Path(jobs[0].card_path)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from harness.config import CallArgs, ModelCard, load_card, load_suite, sniff_kind
+from harness.config.plan import check_suite
 from harness.loaders.diffusers_pipeline import METADATA_ONLY, PARAMETER_NAMES
-from harness.plan import check_suite
 from tests.helpers import ROOT
 
 CARD_FILES = sorted((ROOT / "model_cards").glob("*.y*ml"))  # top level only: not the configs/ subfolder
@@ -125,7 +125,7 @@ def test_mlperf_suite_needs_user_captions(monkeypatch, tmp_path):
     suite = load_suite(path)
     assert suite.workload.prompts_file and "${HARNESS_DATA}" in suite.workload.prompts_file
     assert {v.batch_size for v in suite.models[0].variants} == {1, 8}
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
 
     monkeypatch.setenv("HARNESS_DATA", "/nonexistent-harness-data")
     with pytest.raises(

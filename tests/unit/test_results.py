@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 from harness.results import SCHEMA_VERSION, Record, RunStore, flatten, parse_record
 from harness.results.schema import upgrade
 from tests.helpers import ROOT
@@ -147,7 +147,7 @@ def test_open_errors(tmp_path):
 def test_samples_npz_round_trip_keeps_labels_and_prompts(tmp_path):
     import numpy as np
 
-    from harness.loaders.base import Samples
+    from harness.core.samples import Samples
 
     s = Samples("image", np.zeros((2, 4, 4, 1), np.float32), seeds=[3, 4], labels=[1, 2], prompts=["a", "b"])
     s.save_npz(tmp_path / "s.npz")

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from harness.measure.stats import bootstrap_ci, summarize
-from harness.pareto import dominated_mask, pareto_front, step_line
+from harness.results.pareto import dominated_mask, pareto_front, step_line
 
 
 def test_summarize_matches_numpy():

@@ -7,9 +7,9 @@ import pytest
 
 from harness.cli import main
 from harness.config import load_card, load_suite, sniff_kind
-from harness.errors import UserInputError
+from harness.config.plan import check_card, check_suite
+from harness.core.errors import UserInputError
 from harness.loaders.signature import call_signature, check_call_args, locate_pipeline
-from harness.plan import check_card, check_suite
 from tests.helpers import ROOT, tiny_suite
 
 DDPM_CARD = {

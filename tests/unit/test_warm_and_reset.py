@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from harness.config import load_suite
+from harness.config.plan import plan
 from harness.execute.warm import ENV, warm, warm_targets
-from harness.plan import plan
 from tests.helpers import ROOT
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from harness.cli import main
 from harness.config import Constraint, load_suite
-from harness.errors import UserInputError
-from harness.pareto import classify, constraint_violations, describe_constraint
+from harness.core.errors import UserInputError
+from harness.results.pareto import classify, constraint_violations, describe_constraint
 from tests.helpers import tiny_suite
 
 

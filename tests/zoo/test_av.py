@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.loaders.base import Samples
+from harness.core.samples import Samples
 from tests.helpers import ROOT
 
 pytest.importorskip("diffusers")
@@ -164,7 +164,7 @@ def test_metric_is_the_shared_frechet_core(modality, tmp_path):
 
 
 def test_metrics_are_registered_and_check_inputs():
-    from harness.errors import MetricSkipped
+    from harness.core.errors import MetricSkipped
     from harness.metrics import METRICS
     from harness.zoo.av.metrics import ClassAccuracyAudio, FADNotes, FVDDigits
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.zoo import EXTRACTOR_DIR, HELDOUT_STATS, ZOO_DIR
 from tests.helpers import ROOT
 

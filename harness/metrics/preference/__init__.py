@@ -7,7 +7,7 @@
   (``aesthetic.py``).
 
 Each is per sample (a video: the mean over its frames), higher is better, with the mean, ``n``, the standard
-deviation and a bootstrap 95% interval in the record (``base.py``). Weights are pinned in ``harness.weights``;
+deviation and a bootstrap 95% interval in the record (``base.py``). Weights are pinned in ``harness.metrics.weights``;
 absent ones skip the metric with the ``harness weights fetch`` command. Torch and the scoring packages are
 imported only when a metric first scores.
 """

@@ -5,7 +5,7 @@ frames' scores (as ``clip_score_frames``). The record holds the mean over items,
 deviation, a seeded percentile-bootstrap 95% interval of the mean (``harness.measure.stats.bootstrap_ci``:
 2000 resamples, seed 0) and every item's score in ``details["scores"]``.
 
-A subclass names its pinned weights (``harness.weights`` entries) and implements ``_load`` (the network, once)
+A subclass names its pinned weights (``harness.metrics.weights`` entries) and implements ``_load`` (the network, once)
 and ``_score`` (one batch of uint8 images with their prompts → float64 scores). Absent weights skip the metric
 with the one-line ``WeightsNotFoundError`` reason (which names ``harness weights fetch``).
 """
@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped, WeightsNotFoundError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci
 from harness.metrics.alignment import per_item_scores, prompts_of
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
@@ -56,7 +56,7 @@ class PreferenceMetric(Metric):
     requires_trained_weights: ClassVar[bool] = True
     accepts_device: ClassVar[bool] = True
     Options: ClassVar[type[MetricOptions]] = PreferenceOptions
-    weights: ClassVar[tuple[str, ...]] = ()  # harness.weights entries, in the order _load takes them
+    weights: ClassVar[tuple[str, ...]] = ()  # harness.metrics.weights entries, in the order _load takes them
     protocol: ClassVar[str] = ""  # what the score is, for the fingerprint
     reference: ClassVar[str] = ""  # the implementation the numbers are checked against
     requires_prompts: ClassVar[bool] = True  # False: the score ignores the prompt (aesthetic)
@@ -92,7 +92,7 @@ class PreferenceMetric(Metric):
     def model(self) -> Any:
         """The loaded network (weights located and verified on first use; absent weights skip the metric)."""
         if self._model is None:
-            from harness import weights as W
+            from harness.metrics import weights as W
 
             try:
                 self._located = [W.locate(name, self.weights_dir) for name in self.weights]

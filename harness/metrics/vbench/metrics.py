@@ -8,8 +8,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from harness.errors import MetricSkipped, WeightsNotFoundError
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped, WeightsNotFoundError
+from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, SamplesMemo, version_of
 from harness.metrics.pairwise import check_range
 from harness.metrics.vbench import nets

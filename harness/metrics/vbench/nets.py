@@ -20,7 +20,7 @@ import math
 import os
 from typing import Any
 
-from harness.errors import MetricSkipped
+from harness.core.errors import MetricSkipped
 
 VBENCH_INSTALL = (
     "pip install 'harness[vbench]' && pip install --no-deps vbench==0.1.5 "
@@ -28,7 +28,7 @@ VBENCH_INSTALL = (
 )
 
 # Checkpoints of VBench's dimensions with no sha256 published anywhere we could find: not in
-# ``harness.weights.WEIGHTS`` until one is, so they are never used unverified.
+# ``harness.metrics.weights.WEIGHTS`` until one is, so they are never used unverified.
 UNPINNED = {
     "vbench-amt-s": "amt-s.pth (https://huggingface.co/lalala125/AMT/resolve/main/amt-s.pth)",
     "vbench-tag2text-swin-14m": "tag2text_swin_14m.pth "
@@ -47,13 +47,13 @@ def require_vbench(module: str) -> Any:
 
 
 def locate(name: str, weights_dir: str | None) -> Any:
-    """The verified weights ``name`` (``harness.weights.locate``); unpinned ones are a skip with the reason."""
-    from harness import weights as W
+    """The verified weights ``name`` (``harness.metrics.weights.locate``); unpinned ones are a skip with the reason."""
+    from harness.metrics import weights as W
 
     if name not in W.WEIGHTS and name in UNPINNED:
         raise MetricSkipped(
             f"weights '{name}' ({UNPINNED[name]}) have no published sha256 that the harness could pin, "
-            "so they are not used unverified; add a WeightsSpec to harness/weights.py once one is known"
+            "so they are not used unverified; add a WeightsSpec to harness/metrics/weights.py once one is known"
         )
     return W.locate(name, weights_dir)
 

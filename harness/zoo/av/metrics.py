@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.errors import MetricSkipped
-from harness.loaders.base import Samples
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
 from harness.zoo.metrics import RANGE_TOLERANCE, DomainClassAccuracy, DomainFrechet, DomainMetric
 
 

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 from harness.config import ModelCard, Suite, load_card, read_yaml
-from harness.errors import UserInputError
-from harness.registry import did_you_mean
+from harness.core.errors import UserInputError
+from harness.core.paths import REPO_ROOT
+from harness.core.registry import did_you_mean
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CARDS_ENV = "HARNESS_CARDS_PATH"
 
 

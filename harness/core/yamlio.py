@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 
 class _DuplicateKey(yaml.MarkedYAMLError):

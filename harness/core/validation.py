@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from harness.registry import did_you_mean
+from harness.core.registry import did_you_mean
 
 # pydantic's names for union members and validators: they say nothing to a user.
 _TAGS = re.compile(

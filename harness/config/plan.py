@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.catalog import find_card
 from harness.config import CallArgs, ModelCard, Suite, Workload, scenario_list, workload_for
-from harness.errors import UserInputError
-from harness.registry import did_you_mean
+from harness.config.catalog import find_card
+from harness.core.errors import UserInputError
+from harness.core.registry import did_you_mean
 from harness.results.columns import (
     COLUMN_NEEDS,
     MACHINE_NEEDS,

@@ -1,4 +1,4 @@
-"""``make gpu-check`` (``python -m harness.gpucheck``): one Markdown table of what the harness measures on a
+"""``make gpu-check`` (``python -m harness.doctor.gpucheck``): one Markdown table of what the harness measures on a
 GPU, from a machine with nothing downloaded, in at most 8 minutes on one H100/H200.
 
 1. ``harness doctor --device cuda``: timer, overhead, memory, noise, contention, energy counters;
@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.core.paths import REPO_ROOT
 from harness.results.columns import MAY_BE_ABSENT_COLUMNS
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -66,7 +65,7 @@ def _fmt(v: float | None, unit: str = "", digits: int = 4) -> str:
 
 
 def doctor_rows(device: str, quick: bool) -> list[Row]:
-    from harness.measure.doctor import run_doctor
+    from harness.doctor.checks import run_doctor
 
     report = run_doctor(device, quick=quick)
     rows = [
@@ -86,7 +85,7 @@ def doctor_rows(device: str, quick: bool) -> list[Row]:
 
 def smoke_rows(device: str, out: Path) -> list[Row]:
     code, stdout, stderr = _cli(
-        ["run", str(REPO / "suites" / "smoke.yaml"), "--device", device, "--out", str(out)]
+        ["run", str(REPO_ROOT / "suites" / "smoke.yaml"), "--device", device, "--out", str(out)]
     )
     run = _run_dir(stdout)
     if run is None:
@@ -120,14 +119,14 @@ def backend_suite(device: str, quick: bool, workdir: Path) -> Path:
     """suites/gpu-check.yaml, plus TensorRT where it imports; on the CPU (``quick``) the tiny card at 32 px."""
     import yaml
 
-    from harness.yamlio import read_yaml
+    from harness.core.yamlio import read_yaml
 
-    suite = copy.deepcopy(read_yaml(REPO / "suites" / "gpu-check.yaml"))
+    suite = copy.deepcopy(read_yaml(REPO_ROOT / "suites" / "gpu-check.yaml"))
     suite["device"] = device
     if device == "cpu":  # the CPU rehearsal has no VRAM and here no energy counter: its rows say so
         suite["may_be_absent"] = list(MAY_BE_ABSENT_COLUMNS)
     if quick:
-        suite["models"][0]["card"] = str(REPO / "model_cards" / "tiny-sd.yaml")
+        suite["models"][0]["card"] = str(REPO_ROOT / "model_cards" / "tiny-sd.yaml")
         suite["models"][0]["variants"] = [
             {"name": "fp32-32-4", "dtype": "fp32", "overrides": {"steps": 4, "resolution": 32}}
         ]
@@ -223,7 +222,7 @@ def raw_loop_row(device: str, quick: bool, iterations: int = 10) -> Row:
     from harness.loaders.base import Request
     from harness.measure.timing import timed_loop
 
-    card = load_card(REPO / "model_cards" / ("tiny-sd.yaml" if quick else "sd15-arch.yaml"))
+    card = load_card(REPO_ROOT / "model_cards" / ("tiny-sd.yaml" if quick else "sd15-arch.yaml"))
     dtype = "fp32" if quick else "fp16"
     gen = load_generator(card, device, dtype)
     call = (
@@ -321,7 +320,7 @@ def run_check(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.gpucheck", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m harness.doctor.gpucheck", description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     p.add_argument(
         "--out",
@@ -338,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", default=None, help="comma-separated subset of doctor,smoke,backends,timing")
     args = p.parse_args(argv)
     from harness.cli.core import output_file
-    from harness.errors import UserInputError
+    from harness.core.errors import UserInputError
     from harness.measure.env import host_environment, resolve_device
 
     try:

@@ -175,11 +175,11 @@ def overhead_finding(device: str, iterations: int = 30, block: int = 5) -> Findi
     """digits-small (DDIM 3, batch 8) timed by the harness's ``timed_loop`` and by a bare loop, alternating
     blocks so that drift of a shared machine falls on both alike."""
     from harness.config import CallArgs, SchedulerSpec, load_card
+    from harness.core.paths import REPO_ROOT
     from harness.gate.stats import shift_test
     from harness.loaders import load_generator
     from harness.loaders.base import Request
     from harness.measure.timing import synchronize, timed_loop
-    from harness.zoo import REPO_ROOT
 
     card = load_card(REPO_ROOT / "model_cards" / "digits-small.yaml")
     with _quiet():

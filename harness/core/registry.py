@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
 
 MAX_LISTED = 30
 

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from harness.errors import HarnessError, UserInputError, WeightsNotFoundError
-from harness.registry import did_you_mean
+from harness.core.errors import HarnessError, UserInputError, WeightsNotFoundError
+from harness.core.paths import hf_hub_cache, torch_hub_dir
+from harness.core.registry import did_you_mean
 
 __all__ = [
     "WEIGHTS",
@@ -766,23 +767,6 @@ class Located:
         return {"name": self.spec.name, "sha256": dict(self.sha256)}
 
 
-def torch_hub_dir() -> Path:
-    """``$TORCH_HOME/hub/checkpoints`` as torch.hub computes it (without importing torch)."""
-    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch"
-    )
-    return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints"
-
-
-def hf_cache_dir() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except Exception:  # pragma: no cover - huggingface_hub missing
-        return os.path.join(os.path.expanduser("~"), ".cache", "huggingface", "hub")
-
-
 def search_places(weights_dir: str | os.PathLike[str] | None = None) -> list[tuple[Path, str]]:
     """The weights folders searched first: ``(folder, label)`` for --weights-dir and $HARNESS_WEIGHTS_DIR."""
     places: list[tuple[Path, str]] = []
@@ -847,7 +831,7 @@ def _find(s: WeightsSpec, weights_dir: str | os.PathLike[str] | None) -> tuple[L
                 label = f"Hugging Face cache ({s.repo_id}@{(rev or 'main')[:12]})"
                 return Located(s, root, present, f"{label}: {root}"), looked
         looked.append(
-            f"{hf_cache_dir()} (Hugging Face cache, {s.repo_id} at {(s.revision or 'main')[:8]} or main)"
+            f"{hf_hub_cache()} (Hugging Face cache, {s.repo_id} at {(s.revision or 'main')[:8]} or main)"
         )
     return None, looked
 

@@ -1,7 +1,7 @@
 """Model cards and suites: strict schemas (unknown keys are errors) and their YAML loaders.
 
 Every validation error becomes one line, ``file: field: what is wrong (what is allowed)``, raised as
-:class:`~harness.errors.UserInputError` so the CLI exits 2 without a traceback.
+:class:`~harness.core.errors.UserInputError` so the CLI exits 2 without a traceback.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from pydantic import (
     model_validator,
 )
 
-from harness.errors import UserInputError
-from harness.registry import did_you_mean
+from harness.core.errors import UserInputError
+from harness.core.paths import REPO_ROOT
+from harness.core.registry import did_you_mean
+from harness.core.validation import validation_message
+from harness.core.yamlio import read_yaml
 from harness.results.columns import MAY_BE_ABSENT_COLUMNS, SPEED_COLUMNS
-from harness.validation import validation_message
-from harness.yamlio import read_yaml
 
 __all__ = ["SPEED_COLUMNS", "ScenarioSpec", "Suite", "read_yaml", "validation_message"]
 
@@ -488,7 +489,7 @@ class Constraint(Strict):
 
     def violation(self, value: float | None) -> str | None:
         """None when ``value`` is within the bound; else what is wrong (NaN and missing values violate)."""
-        from harness.pareto import bound_violation
+        from harness.results.pareto import bound_violation
 
         return bound_violation(self.metric, self.min, self.max, value)
 
@@ -673,7 +674,7 @@ def allowed_roots(file: Path | None) -> list[Path]:
     The current folder, the repository, the folder above the card or suite file (so a project's
     ``model_cards/`` may reach a sibling ``checkpoints/``), ``$HARNESS_DATA`` and ``$HARNESS_ALLOWED_ROOTS``.
     """
-    roots = [Path.cwd(), Path(__file__).resolve().parent.parent]
+    roots = [Path.cwd(), REPO_ROOT]
     if file is not None:
         roots.append(file.resolve().parent.parent)
     for var in ("HARNESS_DATA",):
@@ -753,7 +754,7 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
     items by index, ``models.0.variants`` or ``models[0].variants``."""
     import re
 
-    from harness.yamlio import loads
+    from harness.core.yamlio import loads
 
     key, sep, raw = text.partition("=")
     key = re.sub(r"\[(\d+)\]", r".\1", key.strip())

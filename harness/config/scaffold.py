@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserInputError
+from harness.core.errors import UserInputError
+from harness.core.paths import hf_hub_cache
 
 __all__ = ["Draft", "draft_card", "suite_data", "write_card", "write_suite"]
 
@@ -76,23 +77,13 @@ class Draft:
 # ------------------------------------------------------------------------------------------ the source
 
 
-def hub_cache_dir() -> Path:
-    """Where the Hugging Face cache is, read from the environment now (``huggingface_hub``'s constants are
-    fixed when it is imported): ``$HF_HUB_CACHE``, ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huggingface" / "hub"
-
-
 def cached_snapshot(repo_id: str, revision: str, cache_dir: Path | None = None) -> Path | None:
     """The snapshot folder of ``repo_id`` at ``revision`` in the local HF cache (its ``model_index.json``
     present), or None. Local files only: nothing is downloaded."""
     from huggingface_hub import try_to_load_from_cache
 
     found = try_to_load_from_cache(
-        repo_id, "model_index.json", cache_dir=str(cache_dir or hub_cache_dir()), revision=revision
+        repo_id, "model_index.json", cache_dir=str(cache_dir or hf_hub_cache()), revision=revision
     )
     return Path(found).parent if isinstance(found, str) else None
 
@@ -316,7 +307,7 @@ def draft_card(
         if folder is None and pipeline is None:
             raise UserInputError(
                 f"'{source}' (revision {revision}) is not in the local Hugging Face cache "
-                f"({cache_dir or hub_cache_dir()}): download it on a connected machine "
+                f"({cache_dir or hf_hub_cache()}): download it on a connected machine "
                 f"(huggingface-cli download {source}) and copy the cache here, or give --pipeline CLASS "
                 "to write the card from the class alone"
             )
@@ -488,7 +479,7 @@ def _write_validated(path: Path, text: str, check: Any, what: str) -> None:
 
 def write_card(draft: Draft, path: Path, *, force: bool = False) -> None:
     from harness.config import load_card
-    from harness.plan import check_card
+    from harness.config.plan import check_card
 
     _check_target(path, force)
     header = ["# Model card written by `harness init`. Where each value came from:"]
@@ -504,7 +495,7 @@ def write_card(draft: Draft, path: Path, *, force: bool = False) -> None:
 
 def card_reference(card_path: Path, suite_path: Path, name: str) -> str:
     """The card by name where ``harness run`` will find it from the suite, else its path from the suite."""
-    from harness.catalog import card_dirs
+    from harness.config.catalog import card_dirs
 
     if card_path.resolve().parent in card_dirs(suite_path.resolve()):
         return name
@@ -513,7 +504,7 @@ def card_reference(card_path: Path, suite_path: Path, name: str) -> str:
 
 def write_suite(draft: Draft, card_path: Path, path: Path, *, force: bool = False) -> None:
     from harness.config import load_suite
-    from harness.plan import check_suite
+    from harness.config.plan import check_suite
 
     _check_target(path, force)
     ref = card_reference(card_path, path, draft.name)
