@@ -33,7 +33,7 @@ from harness.gate.stats import (
 )
 from harness.gate.thresholds import Threshold
 from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
-from harness.results.schema import Record
+from harness.results.record import Record
 from harness.results.table import column_value
 
 NOT_COMPARED = "not compared"

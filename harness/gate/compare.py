@@ -25,7 +25,7 @@ from harness.gate.thresholds import Threshold, load_gate_file, parse_gates
 from harness.results.columns import SPEED_COLUMNS, higher_is_better
 from harness.results.identity import record_id, same_folder_or_file
 from harness.results.outcome import Tally
-from harness.results.schema import Record
+from harness.results.record import Record
 
 JobStatus = Literal["compared", "added", "removed", "missing", "failed", "fixed", "failing", "same"]
 # The comparison's verdict, one word in the table (upper case), the JSON and JUnit: Tally's, with its

@@ -13,7 +13,7 @@ from harness.gate.runs import Run, environment_differences, fingerprint_differen
 from harness.gate.stats import shift_test
 from harness.results.columns import HIGHER_IS_BETTER_COLUMNS, MEMORY_COLUMNS, SAMPLED_COLUMNS, SPEED_COLUMNS
 from harness.results.identity import same_folder_or_file, shared_records
-from harness.results.schema import Record
+from harness.results.record import Record
 from harness.results.table import column_value
 
 DEFAULT_K = 3.0

@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 from harness.gate.runs import Run
 from harness.results.outcome import Shortfall, Tally, record_shortfalls, scenario_headline
-from harness.results.schema import Record, parse_started_at
+from harness.results.record import Record
 from harness.results.table import flatten
+from harness.results.values import parse_started_at
 
 Format = Literal["pytest-benchmark", "bencher"]
 

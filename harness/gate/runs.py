@@ -7,7 +7,8 @@ from pathlib import Path
 
 from harness.core.errors import UserInputError
 from harness.results.environment import comparable_environment, device_environment
-from harness.results.schema import Record, RunMeta
+from harness.results.record import Record
+from harness.results.run_meta import RunMeta
 from harness.results.store import RunStore
 
 

@@ -42,7 +42,7 @@ from harness.report.runs import (
     scenario_rows,
 )
 from harness.results.pareto import describe_constraint
-from harness.results.schema import MetricResult, Record, Stages
+from harness.results.record import MetricResult, Record, Stages
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_SAMPLES_PER_JOB = 8

@@ -19,7 +19,8 @@ from harness.report.runs import (
     optional_columns,
     scenario_rows,
 )
-from harness.results.schema import MetricResult, Record, RunMeta
+from harness.results.record import MetricResult, Record
+from harness.results.run_meta import RunMeta
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

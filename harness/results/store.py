@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserInputError
-from harness.results.schema import Record, RunMeta, parse_meta, parse_record
+from harness.results.record import Record, parse_record
+from harness.results.run_meta import RunMeta, parse_meta
 
 RECORDS = "records.jsonl"
 RUN_META = "run.json"

@@ -40,9 +40,11 @@ from urllib.parse import unquote, urlparse
 
 from harness.core.errors import HarnessError, UserInputError
 from harness.results.columns import SPEED_COLUMNS
-from harness.results.schema import Record, RunMeta, parse_started_at
+from harness.results.record import Record
+from harness.results.run_meta import RunMeta
 from harness.results.store import RECORDS, RUN_META, RecordsRead, RunStore, jsonable
 from harness.results.table import flatten
+from harness.results.values import parse_started_at
 
 PARENT_RUN_ID_TAG = "mlflow.parentRunId"  # MLflow's own nesting (the UI folds children under the parent)
 NOTE_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
