@@ -14,7 +14,7 @@ from harness.core.errors import UserInputError
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.gate.compare import compare_runs
     from harness.gate.render import skipped_junit, skipped_markdown, to_junit, to_markdown
-    from harness.gate.runs import NotComparable
+    from harness.results.runs import NotComparable
     from harness.results.store import dumps
 
     markdown, junit = output_file(args.markdown, "--markdown"), output_file(args.junit, "--junit")

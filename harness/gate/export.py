@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.gate.runs import Run
 from harness.results.outcome import Shortfall, Tally, record_shortfalls, scenario_headline
 from harness.results.record import Record
+from harness.results.runs import Run
 from harness.results.table import flatten
 from harness.results.values import parse_started_at
 

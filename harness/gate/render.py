@@ -76,7 +76,7 @@ def _cell(c) -> str:
 def to_markdown(cmp: Comparison) -> str:
     suite = cmp.head.meta.suite_name or ""
     lines = [
-        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → {md_code(cmp.head.name)}",
+        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → {md_code(cmp.head.run_id)}",
         "",
     ]
     n_imp = cmp.improvements

@@ -1,7 +1,7 @@
 """Reports of one or more runs: report.md, report.html, frontier.csv, records.parquet, Pareto PNGs.
 
 ``harness report RUN_DIR`` writes into the run folder; several runs (merged when their environments and
-metric fingerprints agree, see :mod:`harness.report.runs`) go to ``--out``.
+metric fingerprints agree, see :mod:`harness.report.merge`) go to ``--out``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.config.plan import safe_name
 from harness.core.errors import UserInputError
-from harness.report.runs import Runs, load_runs, objectives_of
+from harness.report.merge import Runs, load_runs, objectives_of
 from harness.results.outcome import Tally
 
 __all__ = ["FRONTIER_COLUMNS", "build_report", "classified_tables", "load_runs", "objectives_of"]

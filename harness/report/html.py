@@ -19,6 +19,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from harness.core.numfmt import fmt, fmt_ci, fmt_shared
+from harness.report.merge import Runs
 from harness.report.plots import (
     MODALITY_COLORS,
     axis_label,
@@ -27,22 +28,19 @@ from harness.report.plots import (
     panel_rows,
     panel_title,
 )
-from harness.report.runs import (
+from harness.report.sections import (
     NOISE_FLOOR_HINT,
-    Run,
-    Runs,
     condition_flags,
     conditions_rows,
     energy_note,
-    environment_key,
-    job_state,
-    metric_fingerprints,
     noise_floors,
     optional_columns,
     scenario_rows,
 )
+from harness.report.states import job_state
 from harness.results.pareto import describe_constraint
 from harness.results.record import MetricResult, Record, Stages
+from harness.results.runs import Run
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_SAMPLES_PER_JOB = 8
@@ -110,7 +108,7 @@ def context(runs: Runs, df, ok, summaries, plots: list[Path]) -> dict[str, Any]:
         "n_ok": n_ok,
         "n_jobs": len(runs.records),
         "device": meta.device or "?",
-        "device_name": environment_key(meta, runs.runs[0].records).get("device name") or "?",
+        "device_name": runs.runs[0].comparable_environment().get("device name") or "?",
         "notes": runs.notes,
         "objectives": [(k, v) for k, v in runs.objectives.items()],
         "constraints": [describe_constraint(c) for c in runs.constraints],
@@ -781,7 +779,7 @@ def _samples(r: Record) -> list[dict[str, Any]]:
 
 def _environment(run: Run) -> dict[str, Any]:
     env = run.meta.environment
-    key = environment_key(run.meta, run.records)
+    key = run.comparable_environment()
     rows = [(k, v) for k, v in key.items() if v not in (None, "") and k != "cpu"]  # CPU: its own row below
     rows += [
         ("harness", f"{env.harness_version or '?'} ({env.harness_commit or 'no commit'})"),
@@ -801,7 +799,7 @@ def _fingerprints(runs: Runs) -> list[dict[str, str]]:
     out = []
     for run in runs.runs:
         details: dict[str, str] = {}
-        for r in run.records:
+        for r in run.latest:
             for name, mv in r.metrics.items():
                 if mv.status == "ok" and name not in details:
                     d = {
@@ -810,7 +808,7 @@ def _fingerprints(runs: Runs) -> list[dict[str, str]]:
                         if k not in ("note", "mse") and not isinstance(v, (dict, list))
                     }
                     details[name] = ", ".join(f"{k} {v}" for k, v in d.items())
-        for name, prints in metric_fingerprints(run.records).items():
+        for name, prints in run.metric_fingerprints().items():
             out.append(
                 {
                     "run_id": run.run_id,

@@ -8,17 +8,16 @@ from pathlib import Path
 
 from harness.core.mdtext import md_code, md_escape
 from harness.core.numfmt import fmt, fmt_ci
-from harness.report.runs import (
+from harness.report.sections import (
     NOISE_FLOOR_HINT,
-    JobState,
     condition_flags,
     conditions_rows,
     energy_note,
-    job_state,
     noise_floors,
     optional_columns,
     scenario_rows,
 )
+from harness.report.states import JobState, job_state
 from harness.results.record import MetricResult, Record
 from harness.results.run_meta import RunMeta
 

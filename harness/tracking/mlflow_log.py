@@ -41,8 +41,8 @@ from urllib.parse import unquote, urlparse
 from harness.core.errors import HarnessError, UserInputError
 from harness.results.columns import SPEED_COLUMNS
 from harness.results.record import Record
-from harness.results.run_meta import RunMeta
-from harness.results.store import RECORDS, RUN_META, RecordsRead, RunStore, jsonable
+from harness.results.runs import Run
+from harness.results.store import RECORDS, RUN_META, jsonable
 from harness.results.table import flatten
 from harness.results.values import parse_started_at
 
@@ -234,22 +234,14 @@ def log_run(
             marked FAILED and lacks the ``harness.complete`` tag; log again with ``replace=True``).
     """
     t0 = time.perf_counter()
-    store = RunStore.open(run_dir)
-    meta = store.meta()
-    read = store.read()
-    if not read.records:
-        raise UserInputError(
-            f"no records to log: {RECORDS} is missing or empty (did the run end before its first job?)",
-            source=str(store.path),
-        )
+    run = Run.open(run_dir)
     mlflow = _import_mlflow()
     tracking_uri = str(tracking_uri) if tracking_uri is not None else None  # a Path: a file store's folder
-    harness_run_id = meta.run_id or store.path.name
-    name = experiment or meta.suite_name or harness_run_id
+    name = experiment or run.meta.suite_name or run.run_id
     resolved = tracking_uri if tracking_uri is not None else mlflow.get_tracking_uri()
     file_store = _is_file_store(resolved)
     with _file_store_allowed(file_store):
-        out = _log(mlflow, store, meta, read, harness_run_id, name, tracking_uri, replace, artifact_location)
+        out = _log(mlflow, run, name, tracking_uri, replace, artifact_location)
     if file_store:
         out.notes.append(
             f"{out.tracking_uri} is MLflow's file store, which MLflow 3 keeps in maintenance mode: reading it "
@@ -260,15 +252,7 @@ def log_run(
 
 
 def _log(
-    mlflow,
-    store: RunStore,
-    meta: RunMeta,
-    read: RecordsRead,
-    harness_run_id: str,
-    name: str,
-    tracking_uri: str | None,
-    replace: bool,
-    artifact_location: str | None,
+    mlflow, run: Run, name: str, tracking_uri: str | None, replace: bool, artifact_location: str | None
 ) -> LoggedRun:
     from mlflow.exceptions import MlflowException
 
@@ -294,8 +278,9 @@ def _log(
             f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or log to another experiment",
             source=client.tracking_uri,
         )
+    harness_run_id = run.run_id
     out = LoggedRun(client.tracking_uri, exp.experiment_id, exp.name, harness_run_id, "")
-    out.notes.extend(read.warnings)
+    out.notes.extend(run.warnings)
 
     try:
         before = _logged_before(client, exp.experiment_id, harness_run_id)
@@ -317,7 +302,7 @@ def _log(
         for r in sorted(before, key=lambda r: r.data.tags.get(KIND_TAG) == "run"):  # children first
             client.delete_run(r.info.run_id)
             out.replaced.append(r.info.run_id)
-        _Logger(client, store, meta, read.records, out).log_all()
+        _Logger(client, run, out).log_all()
     except MlflowException as exc:
         raise HarnessError(f"MLflow refused the run ({client.tracking_uri}): {exc.message}") from exc
     return out
@@ -343,14 +328,14 @@ def _logged_before(client, experiment_id: str, harness_run_id: str) -> list:
 class _Logger:
     """One harness run's logging: the parent, then each job, then the parent's artifacts and end."""
 
-    def __init__(self, client, store: RunStore, meta: RunMeta, records: list[Record], out: LoggedRun):
+    def __init__(self, client, run: Run, out: LoggedRun):
         self.client = client
-        self.store, self.meta, self.records, self.out = store, meta, list(records), out
-        self.root = store.path.resolve()
-        self.suite = meta.suite_name or ""
-        dev = meta.device_environment
+        self.run, self.meta, self.records, self.out = run, run.meta, run.latest, out
+        self.root = run.path.resolve()
+        self.suite = self.meta.suite_name or ""
+        dev = self.meta.device_environment
         self.device_name = dev.device_name if dev is not None else None
-        self.commit = meta.environment.harness_commit
+        self.commit = self.meta.environment.harness_commit
 
     # -- the parent run
 
@@ -397,7 +382,7 @@ class _Logger:
                 end = max(end, self._log_job(rec, pid))
             for fname in REPORT_FILES:
                 self._artifact(pid, fname, "report", "report file", quiet=True)
-            for png in sorted(self.store.path.glob("*.png")):
+            for png in sorted(self.run.path.glob("*.png")):
                 self._artifact(pid, png.name, "report", "plot")
             for fname in (RUN_META, RECORDS):
                 self._artifact(pid, fname, "run", "run file")
@@ -542,7 +527,7 @@ class _Logger:
     ) -> None:
         """Log one file of the run folder (never one outside it: records may name hostile paths)."""
         notes = self.out.notes if notes is None else notes
-        path = (self.store.path / rel).resolve()
+        path = (self.run.path / rel).resolve()
         try:
             path.relative_to(self.root)
         except ValueError:

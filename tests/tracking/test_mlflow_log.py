@@ -405,10 +405,10 @@ def test_bad_run_folders_are_user_input_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "run.json").write_text(json.dumps({"run_id": "empty", "suite": {"name": "s"}}))
-    with pytest.raises(UserInputError, match=r"no records to log: records\.jsonl is missing or empty"):
+    with pytest.raises(UserInputError, match=r"run has no records: records\.jsonl is missing or empty"):
         log_run(empty, uri)
     (empty / "records.jsonl").write_text("")
-    with pytest.raises(UserInputError, match="no records to log"):
+    with pytest.raises(UserInputError, match="run has no records"):
         log_run(empty, uri)
     assert not (tmp_path / "mlruns").exists()  # nothing was created for a bad folder
 
