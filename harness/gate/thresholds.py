@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserInputError
+from harness.core.numfmt import fmt
 from harness.results.columns import SPEED_COLUMNS
 
 THRESHOLD_HELP = "+N%, -N%, +N, -N or N"
@@ -46,10 +47,6 @@ class Threshold:
         return natural
 
 
-def _fmt_number(value: float) -> str:
-    return f"{value:+g}" if value < 0 else f"{value:g}"
-
-
 def parse_threshold(key: str, value: Any) -> Threshold:
     """``"+10%"``, ``"-0.5"``, ``0.5``, ``-1e-6`` → :class:`Threshold`. ValueError with the allowed forms."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -57,7 +54,7 @@ def parse_threshold(key: str, value: Any) -> Threshold:
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise ValueError(f"{key}: {value!r} is not a threshold (allowed: {THRESHOLD_HELP}, finite)")
-        return Threshold(key, abs(float(value)), False, -1 if value < 0 else 0, _fmt_number(value))
+        return Threshold(key, abs(float(value)), False, -1 if value < 0 else 0, fmt(float(value), 6))
     m = _THRESHOLD_RE.match(value)
     if not m:
         raise ValueError(f"{key}: '{value}' is not a threshold (allowed: {THRESHOLD_HELP})")
