@@ -10,6 +10,8 @@ from typing import Any
 
 from harness.cli.core import EXIT_OK, err, say
 from harness.core.errors import HarnessError, UserInputError
+from harness.tracking.probe import check_tracking_store
+from harness.tracking.stores import sqlite_path
 
 SCHEMES = ("", "file", "sqlite", "http", "https", "databricks", "postgresql", "mysql", "mssql")
 
@@ -33,15 +35,11 @@ def check_mlflow_target(uri: str | None) -> None:
             "http(s)://server, databricks)"
         )
     if scheme == "sqlite":
-        from harness.tracking.mlflow_log import _sqlite_path
-
-        db = _sqlite_path(uri)
+        db = sqlite_path(uri)
         if db is None:
             raise UserInputError(f"--mlflow: '{uri}' names no database file (sqlite:///mlflow.db)")
         if db.parent != Path() and not db.parent.is_dir():
             raise UserInputError(f"--mlflow: {db.parent}: folder not found (for the database {db.name})")
-    from harness.tracking.probe import check_tracking_store
-
     check_tracking_store(uri)
 
 

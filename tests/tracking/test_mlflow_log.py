@@ -25,7 +25,8 @@ from mlflow.entities import ViewType  # noqa: E402
 from harness.core.errors import HarnessError, UserInputError  # noqa: E402
 from harness.report.demo import demo_record, fabricate_run  # noqa: E402
 from harness.results import RunStore  # noqa: E402
-from harness.tracking.mlflow_log import LoggedRun, log_run, mlflow_key  # noqa: E402
+from harness.tracking.mlflow_log import LoggedRun, log_run  # noqa: E402
+from harness.tracking.mlflow_names import mlflow_key  # noqa: E402
 
 # MLflow's own SQLAlchemy models warn under SQLAlchemy 2.1; not this code's to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
