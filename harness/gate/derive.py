@@ -8,6 +8,7 @@ from itertools import combinations
 from pathlib import Path
 
 from harness.core.errors import UserInputError
+from harness.core.registry import did_you_mean
 from harness.gate.checks import samples_of, statistic
 from harness.gate.stats import shift_test
 from harness.results.columns import HIGHER_IS_BETTER_COLUMNS, MEMORY_COLUMNS, SAMPLED_COLUMNS, SPEED_COLUMNS
@@ -73,8 +74,6 @@ def derive_gates(
     metric_names = {n for r in runs for rec in r.records.values() for n in rec.metrics}
     unknown = [k_ for k_ in keys if k_ not in SPEED_COLUMNS and k_ not in metric_names]
     if unknown:
-        from harness.core.registry import did_you_mean
-
         raise UserInputError(
             f"--keys: unknown column '{unknown[0]}' "
             f"({did_you_mean(unknown[0], [*SPEED_COLUMNS, *sorted(metric_names)])})"
