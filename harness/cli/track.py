@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.cli.core import EXIT_OK, err, say
+from harness.cli.core import EXIT_OK, err, say, switch
 from harness.core.errors import HarnessError, UserInputError
 from harness.tracking.probe import check_tracking_store
 from harness.tracking.stores import sqlite_path
@@ -99,18 +99,13 @@ def register(sub: Any) -> None:
         metavar="URI",
         help="tracking URI: sqlite:///mlflow.db, file:./mlruns, or a tracking server's http(s) URL",
     )
-    lg.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's name)")
+    lg.add_argument("--experiment", help="MLflow experiment (default: the suite's name)")
     lg.add_argument(
         "--replace",
         action="store_true",
         help="log again a run already in the experiment (its old runs deleted)",
     )
-    lg.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="build the run's report first when it has none, to log it with the run (default: yes)",
-    )
+    switch(lg, "--report", "build the run's report first when it has none, to log it with the run")
     lg.set_defaults(fn=cmd_log)
 
 
