@@ -239,61 +239,29 @@ def samples_section(records: list[Record], run_dir: Path) -> list[str]:
     return ["## Samples", "", *lines, ""] if lines else []
 
 
+BACKEND_HEADERS = [
+    "model",
+    "variant",
+    "backend",
+    "precision",
+    "speed-up",
+    "compile s",
+    "time to first output s",
+    "break-even generations",
+    "fidelity vs baseline",
+]
+
+
 def backend_section(records: list[Record]) -> list[str]:
     """Speed-up vs eager, compile cost, time to first output, break-even count and fidelity per variant."""
     by_variant: dict[tuple[str, str], list[Record]] = {}
     for r in records:
         by_variant.setdefault((r.model, r.variant), []).append(r)
     rows = []
-    for (model, variant), recs in by_variant.items():
+    for recs in by_variant.values():
         eager = next((r for r in recs if r.backend == "eager" and r.ok and r.latency_ms is not None), None)
-        if eager is None or len(recs) < 2:
-            continue
-        t_eager = eager.latency_ms.p50
-        for r in recs:
-            if not r.ok or r.latency_ms is None:
-                status = r.status if not r.ok else "no latency"
-                rows.append(
-                    [
-                        md_escape(model),
-                        md_escape(variant),
-                        md_escape(r.backend),
-                        md_escape(r.precision),
-                        md_escape(status),
-                        *["–"] * 4,
-                    ]
-                )
-                continue
-            t = r.latency_ms.p50
-            compile_s = float(r.compile_s or 0.0)
-            prepare_s = float(r.prepare_s if r.prepare_s is not None else compile_s)
-            ttfo = float(r.load_s or 0.0) + prepare_s + float(r.first_call_ms or 0.0) / 1000.0
-            if r is eager:
-                breakeven = "–"
-            elif t < t_eager:
-                # Generations after which the compile cost is paid back by the faster calls.
-                breakeven = str(math.ceil(compile_s / ((t_eager - t) / 1000.0))) if compile_s > 0 else "0"
-            else:
-                breakeven = "never (not faster)"
-            fid = ", ".join(
-                f"{k} {metric_text(r.metric(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in r.metrics
-            )
-            if r.fidelity is not None and not r.fidelity.ok:
-                fid += " ⚠ " + "; ".join(md_escape(v) for v in r.fidelity.violations)
-            hit = r.cache_hit
-            rows.append(
-                [
-                    md_escape(model),
-                    md_escape(variant),
-                    md_escape(r.backend),
-                    md_escape(r.precision),
-                    f"{t_eager / t:.2f}×",
-                    fmt(compile_s, 3) + (" (cache hit)" if hit else ""),
-                    fmt(ttfo, 3),
-                    breakeven,
-                    fid or "–",
-                ]
-            )
+        if eager is not None and len(recs) >= 2:
+            rows += [_backend_row(r, eager) for r in recs]
     if not rows:
         return []
     return [
@@ -303,19 +271,37 @@ def backend_section(records: list[Record]) -> list[str]:
         "the first compiled call's excess over a steady call (torch.compile); time to first output is load + "
         "prepare + first call; break-even is the number of generations after which compiling pays for itself.",
         "",
-        table(
-            [
-                "model",
-                "variant",
-                "backend",
-                "precision",
-                "speed-up",
-                "compile s",
-                "time to first output s",
-                "break-even generations",
-                "fidelity vs baseline",
-            ],
-            rows,
-        ),
+        table(BACKEND_HEADERS, rows),
         "",
+    ]
+
+
+def _backend_row(r: Record, eager: Record) -> list[str]:
+    """One job of a variant against the variant's eager job."""
+    ident = [md_escape(r.model), md_escape(r.variant), md_escape(r.backend), md_escape(r.precision)]
+    if not r.ok or r.latency_ms is None:
+        return [*ident, md_escape(r.status if not r.ok else "no latency"), *["–"] * 4]
+    t, t_eager = r.latency_ms.p50, eager.latency_ms.p50
+    compile_s = float(r.compile_s or 0.0)
+    prepare_s = float(r.prepare_s if r.prepare_s is not None else compile_s)
+    ttfo = float(r.load_s or 0.0) + prepare_s + float(r.first_call_ms or 0.0) / 1000.0
+    if r is eager:
+        breakeven = "–"
+    elif t < t_eager:
+        # Generations after which the compile cost is paid back by the faster calls.
+        breakeven = str(math.ceil(compile_s / ((t_eager - t) / 1000.0))) if compile_s > 0 else "0"
+    else:
+        breakeven = "never (not faster)"
+    fid = ", ".join(
+        f"{k} {metric_text(r.metric(k))}" for k in ("psnr", "ssim", "max_abs_diff") if k in r.metrics
+    )
+    if r.fidelity is not None and not r.fidelity.ok:
+        fid += " ⚠ " + "; ".join(md_escape(v) for v in r.fidelity.violations)
+    return [
+        *ident,
+        f"{t_eager / t:.2f}×",
+        fmt(compile_s, 3) + (" (cache hit)" if r.cache_hit else ""),
+        fmt(ttfo, 3),
+        breakeven,
+        fid or "–",
     ]
