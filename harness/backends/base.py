@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from harness.core.errors import HarnessError, UserInputError
+from harness.core.errors import HarnessError
+from harness.core.validation import parse_options
 
 if TYPE_CHECKING:
     from harness.config.plan import Job
@@ -53,16 +54,9 @@ class Backend(ABC):
     def parse_options(
         cls, options: dict[str, Any], *, source: str | None = None, field: str | None = None
     ) -> Any:
-        try:
-            return cls.options_model.model_validate(options or {})
-        except ValidationError as exc:
-            from harness.core.validation import validation_message
-
-            raise UserInputError(
-                f"{cls.name} backend options: {validation_message(cls.options_model, exc)}",
-                source=source,
-                field=field,
-            ) from None
+        return parse_options(
+            cls.options_model, options, f"{cls.name} backend options", source=source, field=field
+        )
 
     @abstractmethod
     def prepare(self, generator: Generator, job: Job) -> Prepared:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_EXTRACTOR = "inception-v3-fid"
 CMMD_EXTRACTOR = "clip-vit-l-14-336"
-# The FID Inception's resize modes (harness.metrics.extractors.FID_RESIZES, not imported: the CLI starts
+# The FID Inception's resize modes (harness.metrics.inception.FID_RESIZES, not imported: the CLI starts
 # without numpy; a test checks that the two agree).
 FID_RESIZES = ("clean", "legacy_pytorch", "legacy_tensorflow")
 RENAMED_RESIZES = {"bilinear": "legacy_pytorch"}
@@ -80,7 +80,7 @@ def iter_image_batches(
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
-    from harness.metrics.extractors import center_crop_resize
+    from harness.metrics.clip_features import center_crop_resize
 
     size: tuple[int, int] | None = None
     batch: list[np.ndarray] = []
@@ -111,7 +111,7 @@ def iter_image_batches(
 
 def folder_stats(folder: str, extractor: Any, *, keep_features: bool = False, log: Any = None) -> Any:
     """Streaming statistics of an image folder's features."""
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
 
     files = list_images(folder)
     stats = StreamingStats(keep_features=keep_features)
@@ -216,7 +216,7 @@ def cmd_weights_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_refstats_build(args: argparse.Namespace) -> int:
-    from harness.metrics.distribution import stats_meta
+    from harness.metrics.refstats import stats_meta
 
     out = output_file(args.output, "-o")
     if out is None or out.suffix.lower() != ".npz":
@@ -249,7 +249,7 @@ def _write_cmmd_reference(args: argparse.Namespace, ext: Any, out: Path) -> int:
     import numpy as np
 
     from harness.metrics.cmmd import write_reference
-    from harness.metrics.distribution import stats_meta
+    from harness.metrics.refstats import stats_meta
 
     files = list_images(args.images)
     batches = iter_image_batches(files, ext.batch_size, square=getattr(ext, "size", None))
@@ -271,8 +271,8 @@ def _stored_protocol(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_fid(args: argparse.Namespace) -> int:
-    from harness.metrics.distribution import read_stats
     from harness.metrics.frechet import FrechetWarning
+    from harness.metrics.refstats import read_stats
 
     sides: list[dict[str, Any]] = []
     for label, path in (("PATH_A", args.path_a), ("PATH_B", args.path_b)):

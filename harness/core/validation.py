@@ -1,17 +1,22 @@
 """pydantic's validation errors as one line each: ``field: what is wrong (what is allowed)``.
 
 Shared by the YAML schemas (:mod:`harness.config`), the record schema (:mod:`harness.results.record`), the
-options of metrics and backends. Unknown keys get a did-you-mean against the keys allowed at that place.
+options of metrics and backends (:func:`parse_options`, the one parser of both). Unknown keys get a
+did-you-mean against the keys allowed at that place.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness.core.errors import UserInputError
 from harness.core.registry import did_you_mean
+
+M = TypeVar("M", bound=BaseModel)
 
 # pydantic's names for union members and validators: they say nothing to a user.
 _TAGS = re.compile(
@@ -122,3 +127,37 @@ def validation_message(model: type[BaseModel], exc: ValidationError, *, limit: i
     if len(errors) > limit:
         parts.append(f"and {len(errors) - limit} more")
     return "; ".join(parts)
+
+
+def parse_options(
+    model: type[M],
+    data: Mapping[str, Any] | None,
+    where: str,
+    *,
+    source: str | None = None,
+    field: str | None = None,
+) -> M:
+    """``data`` (a suite's or a card's options; None: none given) validated as ``model``.
+
+    Args:
+        model: The typed options (a metric's ``Options``, a backend's ``options_model``).
+        data: The options as read from YAML.
+        where: What the options belong to, the start of every message (``lpips``, ``onnxruntime backend
+            options``).
+        source: The file the options come from, for the error.
+        field: Where in that file, for the error.
+
+    Raises:
+        UserInputError: ``where: option: what is wrong (what is allowed)``, one line; a value that is not a
+            mapping says so.
+    """
+    if data is not None and not isinstance(data, Mapping):
+        raise UserInputError(
+            f"{where}: expected a mapping of options, got {type(data).__name__}", source=source, field=field
+        )
+    try:
+        return model.model_validate(dict(data or {}))
+    except ValidationError as exc:
+        raise UserInputError(
+            f"{where}: {validation_message(model, exc)}", source=source, field=field
+        ) from None

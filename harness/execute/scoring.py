@@ -150,7 +150,7 @@ class MetricScorer:
             value = metric.compute()
             if cls.kind == "pairwise" and self.job.baseline_job_id is None:
                 value.details["note"] = "baseline variant: compared with itself"
-            return value.result()
+            return value
         except (MetricSkipped, WeightsNotFoundError) as exc:
             return metric_result(cls, "skipped", str(exc))
         except MetricInvalid as exc:

@@ -16,18 +16,19 @@ METRICS.register(
     "si_sdr", "harness.metrics.pairwise:SISDR", "pairwise: SI-SDR vs the baseline variant (audio, dB)"
 )
 
-# Feature-based distribution metrics (harness.metrics.distribution; extractors in harness.metrics.extractors).
+# Feature-based distribution metrics (harness.metrics.frechet_metric, kid_metric, inception_score; extractors in
+# harness.metrics.extractors).
 METRICS.register(
     "fid",
-    "harness.metrics.distribution:FID",
+    "harness.metrics.frechet_metric:FID",
     "distribution: FID (pytorch-fid Inception) vs reference_path .npz",
 )
 METRICS.register(
-    "kid", "harness.metrics.distribution:KID", "distribution: KID vs reference features (.npz with features)"
+    "kid", "harness.metrics.kid_metric:KID", "distribution: KID vs reference features (.npz with features)"
 )
 METRICS.register(
     "inception_score",
-    "harness.metrics.distribution:InceptionScore",
+    "harness.metrics.inception_score:InceptionScore",
     "distribution: Inception Score (splits 10)",
 )
 METRICS.register(
@@ -41,7 +42,7 @@ def register_fd(extractor: str, summary: str = "") -> None:
     """``fd_<extractor>``: the Fréchet distance on a registered extractor's features (one line per extractor)."""
     METRICS.register(
         f"fd_{extractor}",
-        f"harness.metrics.distribution:fd_{extractor}",
+        f"harness.metrics.frechet_metric:fd_{extractor}",
         summary or f"distribution: Fréchet distance on {extractor} features vs reference_path .npz",
     )
 
@@ -123,7 +124,7 @@ METRICS.register(
 )
 
 
-# Video and audio (harness.metrics.video, harness.metrics.audio).
+# Video and audio (harness.metrics.video, temporal, warping; harness.metrics.audio, stft).
 def register_video_fd(extractor: str, summary: str = "", module: str = "harness.metrics.video") -> None:
     """``fd_<extractor>`` for a clip-feature network registered with ``register_video_extractor`` in ``module``."""
     METRICS.register(
@@ -161,20 +162,20 @@ METRICS.register(
 )
 METRICS.register(
     "temporal_psnr",
-    "harness.metrics.video:TemporalPSNR",
+    "harness.metrics.temporal:TemporalPSNR",
     "per sample: PSNR between consecutive frames (dB; +inf when still)",
 )
 METRICS.register(
-    "temporal_ssim", "harness.metrics.video:TemporalSSIM", "per sample: SSIM between consecutive frames"
+    "temporal_ssim", "harness.metrics.temporal:TemporalSSIM", "per sample: SSIM between consecutive frames"
 )
 METRICS.register(
     "flicker",
-    "harness.metrics.video:Flicker",
+    "harness.metrics.temporal:Flicker",
     "per sample: mean |change| of frame mean luma between consecutive frames",
 )
 METRICS.register(
     "warping_error",
-    "harness.metrics.video:WarpingError",
+    "harness.metrics.warping:WarpingError",
     "per sample: RAFT-flow warping error between consecutive frames (masked L2)",
 )
 METRICS.register(
@@ -197,7 +198,7 @@ METRICS.register(
 )
 METRICS.register(
     "stft_distance",
-    "harness.metrics.audio:STFTDistance",
+    "harness.metrics.stft:STFTDistance",
     "pairwise: multi-resolution STFT distance vs the baseline (audio)",
 )
 

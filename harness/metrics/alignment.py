@@ -13,17 +13,19 @@ when the caller has attached it, and is skipped with that reason otherwise.
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from harness.core.errors import MetricSkipped
 from harness.core.samples import Samples
-from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.base import Metric, MetricResult, versions_of
+from harness.metrics.clip_features import CLIPImageFeatures
+from harness.metrics.loading import text_embeddings
+from harness.metrics.options import MetricOptions, flag_option, int_option, path_option, weights_option
 
-__all__ = ["CLIPScore", "CLIPScoreOptions", "per_item_scores", "prompts_of"]
+__all__ = ["CLIPScore", "CLIPScoreOptions", "PromptScore", "per_item_scores", "prompts_of"]
 
 
 def prompts_of(name: str, samples: Samples) -> list[str]:
@@ -65,18 +67,31 @@ class CLIPScoreOptions(MetricOptions):
     )
 
 
-class CLIPScore(Metric):
+class PromptScore(Metric):
+    """Shared by ``clip_score`` and ``clap_score``: a score of each item with its prompt on a pinned bundle of a
+    two-tower model (``weights``, looked for first in ``weights_dir``), ``batch_size`` items at a time; the value is
+    the mean over items."""
+
+    higher_is_better = True
+    kind = "per_sample"
+    accepts_device = True
+
+    def __init__(self, device: str, batch_size: int, weights_dir: str | None, weights: str) -> None:
+        self.device, self.batch_size = device, int_option("batch_size", batch_size)
+        self.weights, self.weights_dir = weights_option(weights), path_option("weights_dir", weights_dir)
+        self._values: list[float] = []
+
+    def compute(self) -> MetricResult:
+        return self.mean_of(self._values)
+
+
+class CLIPScore(PromptScore):
     """CLIP score ×100 of each item with its prompt, averaged. Options: ``batch_size``, ``weights_dir``,
     ``weights`` (a Hugging Face CLIP bundle of ``harness.metrics.weights``; default ``clip-vit-base-patch32``)."""
 
-    name: ClassVar[str] = "clip_score"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "per_sample"
-    modalities: ClassVar[tuple[str, ...]] = ("image", "video")
-    requires_trained_weights: ClassVar[bool] = True
-    accepts_device: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = CLIPScoreOptions
+    name = "clip_score"
+    modalities = ("image", "video")
+    Options = CLIPScoreOptions
 
     def __init__(
         self,
@@ -87,23 +102,12 @@ class CLIPScore(Metric):
         weights: str = "clip-vit-base-patch32",
         nonnegative: bool = True,
     ) -> None:
-        # The worker reports a TypeError raised here as "bad options for clip_score".
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(weights, str):
-            raise TypeError(f"weights must be a name from `harness weights list`, got {weights!r}")
-        if not isinstance(nonnegative, bool):
-            raise TypeError(f"nonnegative must be true or false, got {nonnegative!r}")
-        self.device, self.batch_size, self.weights = device, batch_size, weights
-        self.nonnegative = nonnegative
-        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        super().__init__(device, batch_size, weights_dir, weights)
+        self.nonnegative = flag_option("nonnegative", nonnegative)
         self._images: Any = None  # a CLIPImageFeatures extractor (model, processor, located weights)
-        self._values: list[float] = []
 
     def _extractor(self) -> Any:
         if self._images is None:
-            from harness.metrics.extractors import CLIPImageFeatures
-
             self._images = CLIPImageFeatures(
                 device=self.device,
                 weights_dir=self.weights_dir,
@@ -114,30 +118,16 @@ class CLIPScore(Metric):
         return self._images
 
     def text_embeddings(self, prompts: list[str]) -> np.ndarray:
-        import torch
-
-        from harness.metrics.extractors import embeddings
-
         ext = self._extractor()
         max_len = int(ext.model.config.text_config.max_position_embeddings)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(prompts), self.batch_size):
-                tok = ext.processor.tokenizer(
-                    prompts[i : i + self.batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=max_len,
-                    return_tensors="pt",
-                )
-                emb = embeddings(
-                    ext.model.get_text_features(
-                        input_ids=tok["input_ids"].to(self.device),
-                        attention_mask=tok["attention_mask"].to(self.device),
-                    )
-                )
-                out.append(emb.double().cpu().numpy())
-        return np.concatenate(out)
+        return text_embeddings(
+            ext.model,
+            ext.processor.tokenizer,
+            prompts,
+            batch_size=self.batch_size,
+            device=self.device,
+            max_length=max_len,
+        )
 
     def scores(self, images: np.ndarray, prompts: list[str]) -> np.ndarray:
         """``100 · max(cos, 0)`` (``100 · cos`` when not ``nonnegative``) of each (H, W, C) image in [0, 1] with
@@ -155,12 +145,6 @@ class CLIPScore(Metric):
         per = per_item_scores(samples, prompts_of(self.name, samples), self.scores)
         self._values.extend(float(v) for v in per)
 
-    def compute(self) -> MetricValue:
-        if not self._values:
-            return self.skipped("no samples")
-        v = np.asarray(self._values)
-        return self.value(float(v.mean()), n=len(v), std=float(v.std(ddof=1)) if len(v) > 1 else None)
-
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
         if self._images is not None:
@@ -174,7 +158,7 @@ class CLIPScore(Metric):
                 else "100 * cos(image, text) per item, mean over items (MLPerf)"
             ),
             text="tokenizer of the folder, truncated to the model's max positions",
-            libraries={"transformers": version_of("transformers"), "torch": version_of("torch")},
+            libraries=versions_of(("transformers", "torch")),
             n=len(self._values),
         )
         return d

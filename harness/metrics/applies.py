@@ -8,7 +8,7 @@ the options it hands the extractor must be ones the extractor takes (``resize: c
 there rather than a ``TypeError`` in the middle of a run; a job's scorer asks it to tell a metric of another
 modality (``not_applicable``) from one that failed.
 
-This module sits above the metric modules: it imports the video and audio ones so that their extractors are
+This module imports the modules that register the video and audio extractors, so that every extractor is
 registered (nothing heavy: no torch, no weights).
 """
 
@@ -20,7 +20,13 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from harness.core.errors import UserInputError
+from harness.core.registry import did_you_mean
+from harness.metrics.audio_features import AUDIO_EXTRACTORS
+from harness.metrics.extractors import EXTRACTORS, extractor_spec
+from harness.metrics.video_features import VIDEO_EXTRACTORS
 
 __all__ = [
     "check_extractor_options",
@@ -37,18 +43,11 @@ _BUILD_ARGUMENTS = frozenset({"self", "device", "weights_dir", "batch_size"})
 
 def registered_extractors() -> dict[str, Any]:
     """Every registered extractor: the image ones and those the video and audio modules register on import."""
-    import harness.metrics.audio
-    import harness.metrics.video  # noqa: F401  (registers its extractors)
-    from harness.metrics.extractors import EXTRACTORS
-
     return EXTRACTORS
 
 
 def extractor_builder(name: str) -> Any:
     """The registered builder of ``name`` (imported: its module's top-level imports run, no weights load)."""
-    from harness.metrics.extractors import extractor_spec
-
-    registered_extractors()
     builder = extractor_spec(name).builder
     if isinstance(builder, str):
         module, _, attr = builder.partition(":")
@@ -59,9 +58,6 @@ def extractor_builder(name: str) -> Any:
 def extractor_modalities(name: str) -> tuple[str, ...]:
     """The sample modalities an extractor takes: its builder's ``modalities`` where it declares them, else
     video or audio for those modules' extractors, else images or every frame of a video."""
-    from harness.metrics.audio import AUDIO_EXTRACTORS
-    from harness.metrics.video import VIDEO_EXTRACTORS
-
     if name in VIDEO_EXTRACTORS:
         return ("video",)
     if name in AUDIO_EXTRACTORS:
@@ -89,8 +85,6 @@ def check_extractor_options(name: str, options: Mapping[str, Any]) -> None:
     Raises:
         ValueError: ``option: what is wrong (what is allowed)`` for the first option it does not take.
     """
-    from pydantic import TypeAdapter, ValidationError
-
     cls = extractor_class(name)
     if cls is None:
         return  # a builder that does not say what it builds: its own check at run time applies
@@ -125,8 +119,6 @@ def check_extractor_options(name: str, options: Mapping[str, Any]) -> None:
 
 
 def _options_hint(key: str, takes: list[str]) -> str:
-    from harness.core.registry import did_you_mean
-
     return did_you_mean(key, takes) if takes else "it takes no options"
 
 
@@ -149,8 +141,6 @@ def metric_modalities(metric: Any) -> tuple[str, ...]:
     name, options = request()
     known = registered_extractors()
     if name not in known:
-        from harness.core.registry import did_you_mean
-
         raise ValueError(f"extractor: unknown extractor '{name}' ({did_you_mean(name, known)})")
     takes = extractor_modalities(name)
     both = tuple(m for m in own if m in takes)

@@ -1,4 +1,8 @@
-"""The metric contract: update() with samples (and a reference), compute() a MetricValue with a fingerprint."""
+"""The metric contract: update() with samples (and a reference), compute() a MetricResult with a fingerprint.
+
+A metric returns the record's own type, :class:`harness.results.record.MetricResult`: the record schema is the one
+definition of what a metric's outcome holds, and the worker stores what the metric made as it is.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,26 @@ import threading
 import weakref
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import numpy as np
 
-from harness.core.errors import UserInputError
 from harness.core.samples import Samples
+from harness.core.validation import parse_options
+from harness.metrics.options import MetricOptions
+from harness.results.record import MetricResult
 
-if TYPE_CHECKING:
-    from harness.results.record import MetricResult
+__all__ = [
+    "Metric",
+    "MetricOptions",
+    "MetricResult",
+    "SamplesMemo",
+    "fingerprint_of",
+    "version_of",
+    "versions_of",
+]
 
 
 def version_of(package: str) -> str | None:
@@ -31,58 +43,15 @@ def version_of(package: str) -> str | None:
         return None
 
 
+def versions_of(packages: Iterable[str]) -> dict[str, str | None]:
+    """The installed version of each package, in order (None where absent): a fingerprint's ``libraries``."""
+    return {p: version_of(p) for p in packages}
+
+
 def fingerprint_of(details: dict[str, Any]) -> str:
     """A short stable hash of a metric's defining details (weights, resize, dtype, method, versions)."""
     blob = json.dumps(details, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-@dataclass
-class MetricValue:
-    name: str
-    value: float | None
-    unit: str
-    higher_is_better: bool
-    status: Literal["ok", "skipped", "failed", "invalid", "not_applicable"] = "ok"
-    reason: str | None = None
-    n: int | None = None
-    ci95: list[float] | None = None
-    std: float | None = None
-    fingerprint: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def result(self) -> MetricResult:
-        """The value as the record's typed :class:`~harness.results.record.MetricResult`."""
-        from harness.results.record import MetricResult
-
-        return MetricResult(
-            value=self.value,
-            unit=self.unit,
-            higher_is_better=self.higher_is_better,
-            status=self.status,
-            reason=self.reason,
-            n=self.n,
-            ci95=tuple(self.ci95) if self.ci95 is not None else None,
-            std=self.std,
-            fingerprint=self.fingerprint,
-            details=self.details,
-        )
-
-    @property
-    def finite(self) -> bool:
-        return self.value is not None and math.isfinite(self.value)
-
-
-class MetricOptions(BaseModel):
-    """A metric's options as a suite gives them (``{name: fid, options: {batch_size: 64}}``).
-
-    Each metric declares its own subclass with typed fields and ranges; unknown keys, wrong types (``true``
-    where a count belongs) and values out of range are bad input, caught by ``harness validate`` before any
-    job starts. Defaults equal the metric constructor's (a contract test checks it). Options whose name
-    ends in ``_path`` are paths relative to the suite file, checked to exist inside the allowed folders.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class Metric(ABC):
@@ -105,18 +74,7 @@ class Metric(ABC):
         cls, options: Mapping[str, Any] | None, *, source: str | None = None, field: str | None = None
     ) -> MetricOptions:
         """The suite's options for this metric, validated; bad input names the option and what is allowed."""
-        from harness.core.validation import validation_message
-
-        if options is not None and not isinstance(options, Mapping):
-            raise UserInputError(
-                f"expected a mapping of options, got {type(options).__name__}", source=source, field=field
-            )
-        try:
-            return cls.Options.model_validate(dict(options or {}))
-        except ValidationError as exc:
-            raise UserInputError(
-                f"{cls.name}: {validation_message(cls.Options, exc)}", source=source, field=field
-            ) from None
+        return parse_options(cls.Options, options, cls.name, source=source, field=field)
 
     @classmethod
     def build(cls, options: Mapping[str, Any] | None = None, *, device: str = "cpu") -> Metric:
@@ -136,16 +94,15 @@ class Metric(ABC):
     def update(self, samples: Samples, reference: Samples | None = None) -> None: ...
 
     @abstractmethod
-    def compute(self) -> MetricValue: ...
+    def compute(self) -> MetricResult: ...
 
-    def value(self, value: float | None, **kw: Any) -> MetricValue:
+    def value(self, value: float | None, **kw: Any) -> MetricResult:
         """The metric's result; a NaN value is a numerical failure, recorded ``invalid`` (never a score)."""
         kw.setdefault("details", self.fingerprint_details())
         if value is not None and math.isnan(value):
             value, kw["status"] = None, "invalid"
             kw["reason"] = kw.get("reason") or "the value came out NaN: a numerical failure, not a score"
-        return MetricValue(
-            name=self.name,
+        return MetricResult(
             value=value,
             unit=self.unit,
             higher_is_better=self.higher_is_better,
@@ -153,19 +110,26 @@ class Metric(ABC):
             **kw,
         )
 
-    def invalid(self, reason: str, **kw: Any) -> MetricValue:
+    def mean_of(self, values: Sequence[float], **kw: Any) -> MetricResult:
+        """The mean of per-item values with their count and sample standard deviation (none of fewer than two
+        values, or where one is infinite: PSNR of an item identical to its baseline); skipped without any."""
+        if not len(values):
+            return self.skipped("no samples")
+        v = np.asarray(values)
+        std = float(v.std(ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None
+        return self.value(float(v.mean()), n=len(v), std=std, **kw)
+
+    def invalid(self, reason: str, **kw: Any) -> MetricResult:
         """No value, status ``invalid``: the inputs or an intermediate result would make any number meaningless
         (NaN features, a covariance that is not PSD, fewer samples than the estimator needs; #23 item 7)."""
         return self.value(None, status="invalid", reason=reason, **kw)
 
-    def skipped(self, reason: str) -> MetricValue:
-        return MetricValue(
-            name=self.name,
-            value=None,
-            unit=self.unit,
-            higher_is_better=self.higher_is_better,
-            status="skipped",
-            reason=reason,
+    def skipped(
+        self, reason: str, status: Literal["skipped", "not_applicable", "failed"] = "skipped"
+    ) -> MetricResult:
+        """No value, with the reason: skipped (could not be computed here), or ``status`` where another applies."""
+        return MetricResult(
+            value=None, unit=self.unit, higher_is_better=self.higher_is_better, status=status, reason=reason
         )
 
 

@@ -20,15 +20,16 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError
 from harness.core.samples import Samples
-from harness.metrics.base import MetricOptions, MetricValue
-from harness.metrics.distribution import _FeatureMetric, _optional_str, check_fingerprint
+from harness.metrics.base import MetricResult
+from harness.metrics.feature_metric import ReferenceMetric
+from harness.metrics.options import MetricOptions
 
 __all__ = ["CMMD", "CMMDOptions", "mmd", "read_reference", "write_reference"]
 
@@ -158,22 +159,21 @@ class CMMDOptions(MetricOptions):
     allow_mismatch: bool = False
 
 
-class CMMD(_FeatureMetric):
+class CMMD(ReferenceMetric):
     """CMMD of the samples' CLIP embeddings to reference embeddings (see the module docstring).
 
     Options: ``reference_path`` (an ``.npz`` with ``embeddings``), ``extractor`` (``clip-vit-l-14-336``),
     ``batch_size``, ``weights_dir``, ``allow_mismatch`` (accept a reference with another fingerprint).
     """
 
-    name: ClassVar[str] = "cmmd"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = False
-    default_extractor: ClassVar[str] = "clip-vit-l-14-336"
-    method: ClassVar[str] = (
+    name = "cmmd"
+    higher_is_better = False
+    default_extractor = "clip-vit-l-14-336"
+    method = (
         f"MMD² x {SCALE:g}, Gaussian RBF sigma {SIGMA:g}, means over all kernel entries (diagonals included), "
         "float64, as google-research cmmd/distance.py (harness.metrics.cmmd.mmd)"
     )
-    Options: ClassVar[type[MetricOptions]] = CMMDOptions
+    Options = CMMDOptions
 
     def __init__(
         self,
@@ -185,11 +185,14 @@ class CMMD(_FeatureMetric):
         weights_dir: str | None = None,
         allow_mismatch: bool = False,
     ) -> None:
-        super().__init__(device, extractor=extractor, batch_size=batch_size, weights_dir=weights_dir)
-        self.reference_path = _optional_str("reference_path", reference_path)
-        if not isinstance(allow_mismatch, bool):
-            raise TypeError(f"allow_mismatch must be true or false, got {allow_mismatch!r}")
-        self.allow_mismatch = allow_mismatch
+        super().__init__(
+            device,
+            reference_path=reference_path,
+            allow_mismatch=allow_mismatch,
+            extractor=extractor,
+            batch_size=batch_size,
+            weights_dir=weights_dir,
+        )
         self._ref: tuple[np.ndarray, dict] | None = None
         self._feats: list[np.ndarray] = []
 
@@ -207,15 +210,14 @@ class CMMD(_FeatureMetric):
         self._reference()  # a missing or bad reference fails before the network loads
         self._feats.append(self.features(samples))
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         n = sum(len(f) for f in self._feats)
         if not n:
             return self.skipped("no samples")
         ref, meta = self._reference()
-        stored, ours = meta.get("fingerprint"), self._ext.fingerprint()
-        label = f"reference {self.reference_path}"
+        stored, label = meta.get("fingerprint"), f"reference {self.reference_path}"
         note = (
-            check_fingerprint(stored, ours, label=label, allow_mismatch=self.allow_mismatch)
+            self.reference_note(stored)
             if stored
             else f"{label} has no fingerprint: its embeddings are assumed to follow the same protocol"
         )

@@ -1,10 +1,9 @@
-"""Fréchet distance between Gaussians fitted to feature sets: the core of FID, FVD and FAD.
+"""Fréchet distance between Gaussians fitted to feature sets: the numerical core of FID, FVD and FAD.
 
-The chain is the one of pytorch-fid: features -> (mean, covariance) -> distance, with three changes:
+The chain is the one of pytorch-fid: features -> (mean, covariance) -> distance, with these changes:
 
-* ``StreamingStats`` keeps float64 running statistics (Chan's pairwise update), so memory is O(d²)
-  however many samples arrive, and reads and writes pytorch-fid / clean-fid ``.npz`` files (keys
-  ``mu`` and ``sigma``).
+* The statistics are float64 and stream: ``StreamingStats`` (:mod:`harness.metrics.feature_stats`) keeps
+  running statistics and reads and writes pytorch-fid / clean-fid ``.npz`` files.
 * ``frechet_distance`` does not call ``scipy.linalg.sqrtm``. ``Tr((σ1 σ2)^{1/2})`` is the sum of the
   singular values of ``G = L1ᵀ L2``, ``Li`` a factor of ``σi = Li Liᵀ`` (see ``_trace_sqrt_product``):
   accurate to about eps·‖G‖ where square roots of eigenvalues lose √eps on ill-conditioned or
@@ -14,8 +13,8 @@ The chain is the one of pytorch-fid: features -> (mean, covariance) -> distance,
   positive semi-definite beyond rounding, fewer than 2 samples, or a non-finite or negative result raise
   ``MetricInvalid`` (a ``ValueError``) with the reason, and the metrics record it as ``invalid``.
   A covariance of n <= d samples is singular: legal, computed exactly, and said in a ``FrechetWarning``.
-* Helpers for the uncertainty and the bias of the estimate: ``bootstrap_frechet_ci`` and
-  ``fid_infinity`` (Chong & Forsyth, 2020).
+* The distance of feature sets, its uncertainty and its bias (``frechet_distance_from_features``,
+  ``bootstrap_frechet_ci``, ``fid_infinity``) are in :mod:`harness.metrics.frechet_estimates`.
 
 Numpy only at import time; torch tensors are accepted anywhere an array is and converted to float64.
 """
@@ -23,24 +22,21 @@ Numpy only at import time; torch tensors are accepted anywhere an array is and c
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness.core.errors import MetricInvalid
 
 __all__ = [
-    "FIDInfinityResult",
+    "ArrayLike",
     "FrechetWarning",
-    "StreamingStats",
+    "as_features",
     "as_float64",
-    "bootstrap_frechet_ci",
-    "fid_infinity",
     "frechet_distance",
-    "frechet_distance_from_features",
+    "stats_distance",
 ]
 
 ArrayLike = Any  # a numpy array, a torch tensor (any device or dtype) or a nested sequence of numbers
@@ -51,7 +47,6 @@ _EPS = np.finfo(np.float64).eps
 # in float32) has none below -2^-24 ‖σ‖_F (Weyl: |Δλ| <= ‖E‖_2 <= ‖E‖_F <= 2^-24 ‖σ‖_F); a float64 estimate from
 # up to ~10^8 samples stays far inside that. Twice the bound for margin.
 _PSD_TOLERANCE = 2.0**-23
-_RESERVED_NPZ_KEYS = frozenset({"mu", "sigma", "n", "features"})
 
 
 class FrechetWarning(UserWarning):
@@ -95,7 +90,7 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         )
 
 
-def _as_features(x: ArrayLike, name: str) -> np.ndarray:
+def as_features(x: ArrayLike, name: str) -> np.ndarray:
     arr = as_float64(x, name)
     if arr.ndim != 2:
         raise ValueError(
@@ -340,261 +335,23 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     return _distance(mu1_a, s1, f1, mu2_a, s2, f2)
 
 
-# --------------------------------------------------------------------------- streaming statistics
-
-
-class StreamingStats:
-    """Float64 running mean and covariance of feature vectors; memory O(d²) whatever the count.
-
-    Batches are combined with Chan et al.'s pairwise update (exact, and better conditioned than raw
-    sums of x and x xᵀ when features have a large mean). ``cov`` is unbiased (ddof=1), like
-    ``np.cov(features, rowvar=False)`` in pytorch-fid.
-
-    Statistics read from a file without a sample count (pytorch-fid, clean-fid) have ``n = None``: they
-    give a mean and covariance for distances but cannot be updated or merged.
-
-    Args:
-        dim: Feature dimension, if known in advance (checked against the first batch).
-        keep_features: Also keep the raw features (O(n·d) memory), for bootstrap intervals and KID.
-    """
-
-    def __init__(self, dim: int | None = None, *, keep_features: bool = False) -> None:
-        if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 1):
-            raise ValueError(f"dim must be a positive integer or None, got {dim!r}")
-        self._dim: int | None = int(dim) if dim is not None else None
-        self._n: int | None = 0
-        self._mean: np.ndarray | None = None
-        self._m2: np.ndarray | None = None  # sum of outer products of deviations from the mean
-        self._sigma: np.ndarray | None = None  # only for statistics loaded without a count
-        self.keep_features = keep_features
-        self._features: list[np.ndarray] = []
-        self.meta: dict[str, Any] = {}
-
-    # -- construction
-
-    @classmethod
-    def from_features(cls, features: ArrayLike, *, keep_features: bool = False) -> StreamingStats:
-        """Statistics of one (n, d) array or tensor."""
-        stats = cls(keep_features=keep_features)
-        stats.update(features)
-        return stats
-
-    @classmethod
-    def from_mean_cov(cls, mu: ArrayLike, sigma: ArrayLike, n: int | None = None) -> StreamingStats:
-        """Statistics from a mean and covariance (``n`` None when the count is unknown)."""
-        mu_a = as_float64(mu, "mu").copy()
-        sigma_a = _check_stats(mu_a, as_float64(sigma, "sigma"), "mu", "sigma")
-        stats = cls(dim=mu_a.shape[0])
-        stats._mean = mu_a
-        if n is None:
-            stats._n = None
-            stats._sigma = sigma_a
-        else:
-            if int(n) < 2:
-                raise ValueError(f"n must be >= 2 for a covariance, got {n}")
-            stats._n = int(n)
-            stats._m2 = sigma_a * (int(n) - 1)
-        return stats
-
-    # -- accumulation
-
-    def _require_count(self, action: str) -> None:
-        if self._n is None:
-            raise ValueError(
-                f"cannot {action}: these statistics have no sample count (loaded from a file with only "
-                "'mu' and 'sigma'); they can only be used for distances"
-            )
-
-    def update(self, features: ArrayLike) -> None:
-        """Add a batch of feature vectors.
-
-        Args:
-            features: Array or tensor of shape (n, d), any real dtype, any device.
-
-        Raises:
-            ValueError: Wrong shape (the message shows it), a dimension differing from earlier batches,
-                an empty batch, or NaN / infinite values.
-        """
-        self._require_count("update")
-        x = _as_features(features, "features")
-        nb, d = x.shape
-        if nb == 0:
-            raise ValueError(f"features must hold at least one vector, got shape {tuple(x.shape)}")
-        if self._dim is not None and d != self._dim:
-            raise ValueError(
-                f"features have d={d} (shape {tuple(x.shape)}) but these statistics have d={self._dim}"
-            )
-        self._dim = d
-        mean_b = x.mean(axis=0)
-        xc = x - mean_b
-        m2_b = xc.T @ xc
-        self._combine(nb, mean_b, m2_b)
-        if self.keep_features:
-            self._features.append(np.array(x, dtype=np.float64, copy=True))
-
-    def _combine(self, nb: int, mean_b: np.ndarray, m2_b: np.ndarray) -> None:
-        na = self._n
-        assert na is not None
-        if na == 0:
-            self._mean, self._m2 = mean_b.copy(), m2_b.copy()
-        else:
-            assert self._mean is not None and self._m2 is not None
-            n = na + nb
-            delta = mean_b - self._mean
-            self._mean = self._mean + delta * (nb / n)
-            self._m2 = self._m2 + m2_b + np.outer(delta, delta) * (na * nb / n)
-        self._n = na + nb
-
-    def merge(self, other: StreamingStats) -> StreamingStats:
-        """Add another set's statistics to these (in place) and return ``self``.
-
-        Raises:
-            ValueError: Dimensions differ, a count is unknown, or only ``self`` keeps raw features.
-        """
-        self._require_count("merge")
-        other._require_count("merge")
-        if other._n == 0:
-            return self
-        if self._dim is not None and other._dim != self._dim:
-            raise ValueError(f"cannot merge statistics of d={other._dim} into statistics of d={self._dim}")
-        if self.keep_features and not other.keep_features:
-            raise ValueError("cannot merge: these statistics keep raw features but the other ones do not")
-        assert other._n is not None and other._mean is not None and other._m2 is not None
-        self._dim = other._dim
-        self._combine(other._n, other._mean, other._m2)
-        if self.keep_features:
-            self._features.extend(f.copy() for f in other._features)
-        return self
-
-    # -- results
+class Stats(Protocol):
+    """Statistics of a feature set (``StreamingStats``): what a distance between two sets reads."""
 
     @property
-    def n(self) -> int | None:
-        """Number of feature vectors seen (None for statistics loaded without a count)."""
-        return self._n
+    def n(self) -> int | None: ...
 
     @property
-    def dim(self) -> int | None:
-        """Feature dimension d (None before the first batch)."""
-        return self._dim
+    def dim(self) -> int | None: ...
 
     @property
-    def mean(self) -> np.ndarray:
-        """Mean feature vector, shape (d,), float64."""
-        if self._mean is None:
-            raise ValueError("no features yet: call update() first")
-        return self._mean.copy()
+    def mean(self) -> np.ndarray: ...
 
     @property
-    def cov(self) -> np.ndarray:
-        """Unbiased covariance (ddof=1), shape (d, d), float64."""
-        if self._sigma is not None:
-            return self._sigma.copy()
-        if self._n is None or self._n < 2 or self._m2 is None:
-            raise MetricInvalid(f"a covariance needs at least 2 feature vectors, got {self._n or 0}")
-        return self._m2 / (self._n - 1)
-
-    @property
-    def features(self) -> np.ndarray:
-        """The raw features, shape (n, d), when ``keep_features=True``."""
-        if not self.keep_features:
-            raise ValueError("raw features were not kept: create StreamingStats(keep_features=True)")
-        if not self._features:
-            raise ValueError("no features yet: call update() first")
-        if len(self._features) > 1:
-            self._features = [np.concatenate(self._features, axis=0)]
-        return self._features[0]
-
-    def frechet_distance(
-        self, other: StreamingStats, *, labels: tuple[str, str] = ("self", "other")
-    ) -> float:
-        """Fréchet distance to another set's statistics (warns with the sample counts when n <= d).
-
-        ``labels`` name the two sets in warnings and errors. Raises ``MetricInvalid`` as ``frechet_distance``.
-        """
-        return _stats_distance(self, other, labels[0], labels[1], stacklevel=4)
-
-    def __repr__(self) -> str:
-        return f"StreamingStats(n={self._n}, dim={self._dim}, keep_features={self.keep_features})"
-
-    # -- files
-
-    def to_npz(self, path: str | os.PathLike[str], *, include_features: bool = False, **meta: Any) -> None:
-        """Write ``mu``, ``sigma``, ``n`` (and metadata) to an ``.npz`` file at exactly ``path``.
-
-        The file is readable by pytorch-fid and clean-fid, which read the ``mu`` and ``sigma`` keys.
-
-        Args:
-            path: Destination file (no ``.npz`` suffix is appended).
-            include_features: Also store the raw features (requires ``keep_features=True``).
-            **meta: Extra entries such as ``fingerprint="…"``: strings, numbers, booleans or arrays.
-
-        Raises:
-            ValueError: A metadata key is reserved or a value is not storable without pickle.
-        """
-        arrays: dict[str, np.ndarray] = {"mu": self.mean, "sigma": self.cov}
-        if self._n is not None:
-            arrays["n"] = np.asarray(self._n, dtype=np.int64)
-        if include_features:
-            arrays["features"] = self.features
-        for key, value in meta.items():
-            if key in _RESERVED_NPZ_KEYS:
-                raise ValueError(f"metadata key {key!r} is reserved (reserved: {sorted(_RESERVED_NPZ_KEYS)})")
-            arr = np.asarray(value)
-            if arr.dtype.kind not in "biufcUS":
-                raise ValueError(
-                    f"metadata {key!r} must be a string, number, boolean or numeric array, got {type(value).__name__}; "
-                    "serialise it (e.g. json.dumps) first"
-                )
-            arrays[key] = arr
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
-
-    @classmethod
-    def from_npz(cls, path: str | os.PathLike[str]) -> StreamingStats:
-        """Read statistics written by ``to_npz``, pytorch-fid or clean-fid (keys ``mu`` and ``sigma``).
-
-        Extra keys are returned in ``meta`` (0-d entries as Python scalars). Without an ``n`` key the
-        count is unknown (``n is None``).
-
-        Raises:
-            FileNotFoundError: No such file.
-            ValueError: ``mu`` or ``sigma`` missing or of the wrong shape.
-        """
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = sorted({"mu", "sigma"} - keys)
-            if missing:
-                raise ValueError(
-                    f"{os.fspath(path)}: not a Fréchet statistics file: missing {missing} (found keys "
-                    f"{sorted(keys)}); expected 'mu' and 'sigma' as written by pytorch-fid, clean-fid or to_npz"
-                )
-            mu = np.asarray(z["mu"], dtype=np.float64)
-            sigma = np.asarray(z["sigma"], dtype=np.float64)
-            n = int(z["n"]) if "n" in keys else None
-            feats = np.asarray(z["features"], dtype=np.float64) if "features" in keys else None
-            meta = {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in sorted(keys - _RESERVED_NPZ_KEYS)}
-        try:
-            stats = cls.from_mean_cov(mu, sigma, n)
-        except ValueError as exc:
-            raise ValueError(f"{os.fspath(path)}: {exc}") from None
-        if feats is not None:
-            if feats.ndim != 2 or feats.shape[1] != mu.shape[0] or (n is not None and feats.shape[0] != n):
-                raise ValueError(
-                    f"{os.fspath(path)}: 'features' of shape {feats.shape} do not match n={n}, d={mu.shape[0]}"
-                )
-            stats.keep_features = True
-            stats._features = [feats]
-        stats.meta = meta
-        return stats
+    def cov(self) -> np.ndarray: ...
 
 
-# --------------------------------------------------------------------------- convenience and statistics
-
-
-def _stats_distance(
-    a: StreamingStats, b: StreamingStats, label_a: str, label_b: str, stacklevel: int
-) -> float:
+def stats_distance(a: Stats, b: Stats, label_a: str, label_b: str, stacklevel: int) -> float:
     mu_a, mu_b = a.mean, b.mean
     if mu_a.shape != mu_b.shape:
         raise ValueError(f"{label_a} and {label_b} have different dimensions: d={a.dim} and d={b.dim}")
@@ -603,183 +360,3 @@ def _stats_distance(
     _warn_factor(label_a, fa, a.n, stacklevel)
     _warn_factor(label_b, fb, b.n, stacklevel)
     return _distance(mu_a, sa, fa, mu_b, sb, fb)
-
-
-def frechet_distance_from_features(feats1: ArrayLike, feats2: ArrayLike) -> float:
-    """Fréchet distance between Gaussians fitted to two (n, d) feature sets (ddof=1 covariances).
-
-    Raises:
-        ValueError: A set is not 2-D or the dimensions differ.
-        MetricInvalid: A set has fewer than 2 vectors or NaN / infinite values (a ``ValueError`` too).
-    """
-    s1 = StreamingStats.from_features(_as_features(feats1, "feats1"))
-    s2 = StreamingStats.from_features(_as_features(feats2, "feats2"))
-    if s1.dim != s2.dim:
-        raise ValueError(f"feats1 and feats2 must have the same dimension d, got {s1.dim} and {s2.dim}")
-    return _stats_distance(s1, s2, "feats1", "feats2", stacklevel=4)
-
-
-def _reference(ref: Any, name: str) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """(mu, sigma, n) of a reference given as StreamingStats, a (mu, sigma) pair or an (n, d) array."""
-    if isinstance(ref, StreamingStats):
-        return ref.mean, ref.cov, ref.n
-    if isinstance(ref, (tuple, list)) and len(ref) == 2:
-        mu = as_float64(ref[0], f"{name}[0] (mu)")
-        sigma = _check_stats(mu, as_float64(ref[1], f"{name}[1] (sigma)"), f"{name} mu", f"{name} sigma")
-        return mu, sigma, None
-    feats = _as_features(ref, name)
-    stats = StreamingStats.from_features(feats)
-    return stats.mean, stats.cov, stats.n
-
-
-def _prepare_gen_ref(
-    feats_gen: ArrayLike, ref: Any, ref_name: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
-    gen = _as_features(feats_gen, "feats_gen")
-    mu_r, sigma_r, n_r = _reference(ref, ref_name)
-    if mu_r.shape[0] != gen.shape[1]:
-        raise ValueError(f"feats_gen has d={gen.shape[1]} but {ref_name} has d={mu_r.shape[0]}")
-    return gen, mu_r, sigma_r, n_r
-
-
-def _subset_distance(x: np.ndarray, mu_r: np.ndarray, sigma_r: np.ndarray, f_r: _Factor) -> float:
-    mu = x.mean(axis=0)
-    xc = x - mu
-    sigma = (xc.T @ xc) / (x.shape[0] - 1)
-    # A replicate or an FID∞ point: its sampling spread dwarfs the squared form's √eps (see _trace_sqrt_product).
-    return _distance(mu, sigma, _psd_factor(sigma), mu_r, sigma_r, f_r, exact=False)
-
-
-def bootstrap_frechet_ci(
-    feats_gen: ArrayLike,
-    feats_ref: Any,
-    *,
-    n_boot: int = 100,
-    seed: int = 0,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Bootstrap interval for the Fréchet distance, resampling the generated set only.
-
-    Only the generated set is resampled: the reference is fixed and shared by every model compared
-    (often available only as ``mu``/``sigma``, e.g. a pytorch-fid ``.npz``), so the variability that
-    matters when ranking models is the finite generated sample. Each replicate draws n generated
-    vectors with replacement and recomputes the distance to the fixed reference (whose factorisation
-    is reused). With n <= 1.6 d a resample has fewer distinct vectors than dimensions, and a
-    ``FrechetWarning`` says the interval is unreliable.
-
-    Resampling with replacement repeats ~37% of the vectors, which biases the replicates upward (the
-    Fréchet distance grows as the effective sample shrinks), so the raw percentile interval tends to
-    sit above the estimate. The interval returned is the percentile interval re-centred on the point
-    estimate: ``d̂ + (q_lo - mean*, q_hi - mean*)``, clipped at 0. It describes the spread of the
-    distance at this sample size, not the bias (see ``fid_infinity`` for that).
-
-    Args:
-        feats_gen: Generated features, shape (n, d).
-        feats_ref: Reference: features (m, d), a ``StreamingStats`` or a ``(mu, sigma)`` pair.
-        n_boot: Number of bootstrap replicates (each costs one covariance and one distance).
-        seed: Seed of the numpy generator drawing the resamples.
-        level: Coverage of the interval, in (0, 1).
-
-    Returns:
-        ``(lo, hi)``.
-    """
-    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 2):
-        raise ValueError(f"n_boot must be an integer >= 2, got {n_boot!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    gen, mu_r, sigma_r, n_r = _prepare_gen_ref(feats_gen, feats_ref, "feats_ref")
-    n = gen.shape[0]
-    if n < 2:
-        raise MetricInvalid(f"feats_gen needs at least 2 vectors, got shape {gen.shape}")
-    f_r = _psd_factor(sigma_r, "feats_ref")
-    point = _stats_distance(
-        StreamingStats.from_features(gen),
-        StreamingStats.from_mean_cov(mu_r, sigma_r, n_r),
-        "feats_gen",
-        "feats_ref",
-        stacklevel=4,
-    )
-    d = gen.shape[1]
-    distinct = round(n * (1.0 - (1.0 - 1.0 / n) ** n))  # expected distinct vectors in a resample, ~0.632 n
-    if n > d >= distinct:
-        warnings.warn(
-            f"bootstrap_frechet_ci: a resample of n={n} holds ~{distinct} distinct vectors, not more than "
-            f"d={d}: replicate covariances are rank-deficient and the interval is unreliable; use n >= 1.6 d",
-            FrechetWarning,
-            stacklevel=2,
-        )
-    rng = np.random.default_rng(seed)
-    boots = np.empty(n_boot)
-    for i in range(n_boot):
-        boots[i] = _subset_distance(gen[rng.integers(0, n, size=n)], mu_r, sigma_r, f_r)
-    alpha = (1.0 - level) / 2.0
-    q_lo, q_hi = np.quantile(boots, [alpha, 1.0 - alpha])
-    centre = float(boots.mean())
-    return max(0.0, point + float(q_lo) - centre), max(0.0, point + float(q_hi) - centre)
-
-
-@dataclass(frozen=True)
-class FIDInfinityResult:
-    """FID∞ and the points of its fit ``FD(N) = value + slope / N``."""
-
-    value: float
-    slope: float
-    sample_sizes: np.ndarray  # the N of each point
-    distances: np.ndarray  # FD at each N
-
-
-def fid_infinity(
-    feats_gen: ArrayLike,
-    stats_ref: Any,
-    *,
-    n_points: int = 15,
-    n_min: int = 5000,
-    seed: int = 0,
-    spacing: Literal["inverse", "linear"] = "inverse",
-) -> FIDInfinityResult:
-    """Extrapolated, effectively unbiased Fréchet distance FID∞ (Chong & Forsyth, CVPR 2020).
-
-    The Fréchet distance of N samples is biased by about ``b/N``. For ``n_points`` sample sizes N
-    between ``n_min`` and n, a random subset (without replacement) of N generated vectors is scored
-    against the fixed reference; ``FD = a + b/N`` is fitted by least squares and ``a`` is returned.
-
-    Args:
-        feats_gen: Generated features, shape (n, d), n > n_min.
-        stats_ref: Reference: ``StreamingStats``, a ``(mu, sigma)`` pair, or features (m, d).
-        n_points: Number of sample sizes (>= 2).
-        n_min: Smallest sample size (the paper uses 5000 of 50000). Keep it above d.
-        seed: Seed of the numpy generator drawing the subsets.
-        spacing: ``"inverse"`` spaces the N evenly in 1/N (even leverage along the fitted axis);
-            ``"linear"`` spaces them evenly in N, as the authors' released code does.
-
-    Returns:
-        ``FIDInfinityResult(value, slope, sample_sizes, distances)``.
-    """
-    gen, mu_r, sigma_r, _ = _prepare_gen_ref(feats_gen, stats_ref, "stats_ref")
-    n, d = gen.shape
-    if not (isinstance(n_points, (int, np.integer)) and n_points >= 2):
-        raise ValueError(f"n_points must be an integer >= 2, got {n_points!r}")
-    if not (isinstance(n_min, (int, np.integer)) and 2 <= n_min < n):
-        raise ValueError(
-            f"n_min must be an integer with 2 <= n_min < n = {n} generated vectors, got {n_min!r}"
-        )
-    if spacing == "inverse":
-        sizes = np.rint(1.0 / np.linspace(1.0 / n_min, 1.0 / n, n_points)).astype(np.int64)
-    elif spacing == "linear":
-        sizes = np.linspace(n_min, n, n_points).astype(np.int64)
-    else:
-        raise ValueError(f"spacing must be 'inverse' or 'linear', got {spacing!r}")
-    sizes = np.clip(sizes, n_min, n)
-    if n_min <= d:
-        warnings.warn(
-            f"fid_infinity: n_min={n_min} <= d={d}: the smallest subsets give rank-deficient covariances "
-            "and strongly biased distances; use n_min > d",
-            FrechetWarning,
-            stacklevel=2,
-        )
-    f_r = _psd_factor(sigma_r, "stats_ref")
-    rng = np.random.default_rng(seed)
-    dists = np.array([_subset_distance(gen[rng.permutation(n)[:size]], mu_r, sigma_r, f_r) for size in sizes])
-    design = np.stack([np.ones(len(sizes)), 1.0 / sizes], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, dists, rcond=None)
-    return FIDInfinityResult(value=float(a), slope=float(b), sample_sizes=sizes, distances=dists)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.core.errors import MetricInvalid
-from harness.metrics.frechet import ArrayLike, _as_features
+from harness.metrics.frechet import ArrayLike, as_features
 
 __all__ = ["kernel_inception_distance", "polynomial_mmd"]
 
@@ -87,8 +87,8 @@ def kernel_inception_distance(
         MetricInvalid: Non-finite features, ``subset_size`` larger than a set (fewer samples than the
             estimator needs), or a non-finite subset score (the kernel overflowed); a ``ValueError`` too.
     """
-    x = _as_features(feats1, "feats1")
-    y = _as_features(feats2, "feats2")
+    x = as_features(feats1, "feats1")
+    y = as_features(feats2, "feats2")
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"feats1 and feats2 must have the same dimension d, got shapes {tuple(x.shape)} and {tuple(y.shape)}"

@@ -20,14 +20,17 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from harness.core.errors import MetricSkipped
 from harness.core.samples import Samples
-from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics import weights as W
+from harness.metrics.base import Metric, MetricResult, version_of, versions_of
+from harness.metrics.loading import cached_model, load_network, load_strict
+from harness.metrics.options import MetricOptions, int_option, path_option
 from harness.metrics.pairwise import as_nchw, check_pair, check_range
 
 __all__ = ["LPIPS", "MSSSIM", "LPIPSOptions", "MSSSIMOptions", "build_lpips", "ms_ssim_min_size"]
@@ -46,13 +49,10 @@ def build_lpips(net: str = "alex", weights_dir: str | os.PathLike[str] | None = 
         WeightsNotFoundError / WeightsMismatchError: the torchvision backbone file is absent or not the pinned one.
         WeightsLoadError: the file does not hold the backbone's tensors.
     """
-    from harness.metrics import weights
-    from harness.metrics.extractors import cached_model
-
     if net not in _BACKBONES:
         raise ValueError(f"net must be one of {', '.join(_BACKBONES)}, got {net!r}")
     weights_name, tv_name = _BACKBONES[net]
-    located = weights.locate(weights_name, weights_dir)
+    located = W.locate(weights_name, weights_dir)
     sha = located.sha256[located.path.name]
     model = cached_model(("lpips", net, sha, device), lambda: _build(net, tv_name, located, device))
     return model, located
@@ -60,15 +60,10 @@ def build_lpips(net: str = "alex", weights_dir: str | os.PathLike[str] | None = 
 
 def _build(net: str, tv_name: str, located: Any, device: str) -> Any:
     import lpips
-    import torch
     import torchvision
 
-    from harness.metrics.extractors import load_state_dict_file, load_strict
-
     # The full torchvision model checks that the file holds exactly its tensors; lpips keeps only `features`.
-    with torch.device("meta"):  # no initialisation: every tensor comes from the file
-        tv_model = getattr(torchvision.models, tv_name)(weights=None)
-    load_strict(tv_model, load_state_dict_file(located.path), located.path, assign=True)
+    tv_model = load_network(lambda: getattr(torchvision.models, tv_name)(weights=None), located.path)
     with warnings.catch_warnings():  # lpips calls torchvision's deprecated pretrained=False
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False)
@@ -95,25 +90,21 @@ class LPIPS(Metric):
     """LPIPS distance to the baseline variant's samples (see the module docstring). Options: ``net``
     (``alex`` | ``vgg`` | ``squeeze``), ``batch_size``, ``weights_dir``."""
 
-    name: ClassVar[str] = "lpips"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = False
-    kind: ClassVar = "pairwise"
-    modalities: ClassVar[tuple[str, ...]] = ("image", "video")
-    requires_trained_weights: ClassVar[bool] = False
-    accepts_device: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = LPIPSOptions
+    name = "lpips"
+    higher_is_better = False
+    kind = "pairwise"
+    modalities = ("image", "video")
+    requires_trained_weights = False
+    accepts_device = True
+    Options = LPIPSOptions
 
     def __init__(
         self, device: str = "cpu", *, net: str = "alex", batch_size: int = 16, weights_dir: str | None = None
     ):
-        # The worker reports a TypeError raised here as "bad options for lpips".
         if net not in _BACKBONES:
             raise TypeError(f"net must be one of {', '.join(_BACKBONES)}, got {net!r}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.device, self.net, self.batch_size = device, net, batch_size
-        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        self.device, self.net, self.batch_size = device, net, int_option("batch_size", batch_size)
+        self.weights_dir = path_option("weights_dir", weights_dir)
         self._model: Any = None
         self._located: Any = None
         self._values: list[float] = []
@@ -150,11 +141,8 @@ class LPIPS(Metric):
         per = self.distances(samples.data, ref.data).reshape(len(samples), -1).mean(axis=1)
         self._values.extend(float(v) for v in per)
 
-    def compute(self) -> MetricValue:
-        if not self._values:
-            return self.skipped("no samples")
-        v = np.asarray(self._values)
-        return self.value(float(v.mean()), n=len(v), std=float(v.std(ddof=1)) if len(v) > 1 else None)
+    def compute(self) -> MetricResult:
+        return self.mean_of(self._values)
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = {
@@ -163,11 +151,7 @@ class LPIPS(Metric):
             "version": "0.1",
             "input": "[0, 1] mapped to [-1, 1]",
             "dtype": "float32 network, float64 mean",
-            "libraries": {
-                "lpips": version_of("lpips"),
-                "torch": version_of("torch"),
-                "torchvision": version_of("torchvision"),
-            },
+            "libraries": versions_of(("lpips", "torch", "torchvision")),
         }
         if self._located is not None:
             import lpips
@@ -209,13 +193,12 @@ class MSSSIM(Metric):
     """Multi-scale SSIM to the baseline variant's samples (see the module docstring). Options: ``scales`` (1-5),
     ``kernel_size`` (odd, default 11)."""
 
-    name: ClassVar[str] = "ms_ssim"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "pairwise"
-    modalities: ClassVar[tuple[str, ...]] = ("image", "video")
-    requires_trained_weights: ClassVar[bool] = False
-    Options: ClassVar[type[MetricOptions]] = MSSSIMOptions
+    name = "ms_ssim"
+    higher_is_better = True
+    kind = "pairwise"
+    modalities = ("image", "video")
+    requires_trained_weights = False
+    Options = MSSSIMOptions
 
     def __init__(self, *, scales: int = 5, kernel_size: int = 11) -> None:
         if not isinstance(scales, int) or isinstance(scales, bool) or not 1 <= scales <= 5:
@@ -256,11 +239,8 @@ class MSSSIM(Metric):
         per = per.reshape(len(samples), -1).mean(dim=1)
         self._values.extend(float(v) for v in per)
 
-    def compute(self) -> MetricValue:
-        if not self._values:
-            return self.skipped("no samples")
-        v = np.asarray(self._values)
-        return self.value(float(v.mean()), n=len(v), std=float(v.std(ddof=1)) if len(v) > 1 else None)
+    def compute(self) -> MetricResult:
+        return self.mean_of(self._values)
 
     def fingerprint_details(self) -> dict[str, Any]:
         return {

@@ -1,6 +1,6 @@
 """Fréchet distances over a modality's feature extractor, shared by video and audio.
 
-* ``ModalFrechet``: ``FrechetDistance`` (``harness.metrics.distribution``, the Fréchet core of
+* ``ModalFrechet``: ``FrechetDistance`` (``harness.metrics.frechet_metric``, the Fréchet core of
   ``harness.metrics.frechet``) on the extractors of one modality: reference statistics from ``reference_path``,
   ``extractor_options`` passed through to the extractor, absent weights recorded as a skip with the one-line
   ``WeightsNotFoundError`` reason. ``fvd`` and the video ``fd_<name>`` classes (``harness.metrics.video``),
@@ -20,10 +20,11 @@ from pydantic import Field, JsonValue
 
 from harness.core.errors import MetricSkipped, WeightsNotFoundError
 from harness.core.samples import Samples
-from harness.metrics.base import MetricOptions
-from harness.metrics.distribution import FrechetDistance, FrechetOptions, stats_meta
-from harness.metrics.frechet import StreamingStats
+from harness.metrics.extractors import build_extractor
+from harness.metrics.feature_stats import StreamingStats
+from harness.metrics.frechet_metric import FrechetDistance, FrechetOptions
 from harness.metrics.pairwise import check_range
+from harness.metrics.refstats import stats_meta
 
 __all__ = ["ModalFrechet", "ModalFrechetOptions", "save_reference_stats"]
 
@@ -45,12 +46,12 @@ class ModalFrechet(FrechetDistance):
     ``reference_path``, extractor options passed through, and absent weights recorded as a skip with the
     one-line ``WeightsNotFoundError`` reason (a file with the wrong hash stays a failure)."""
 
-    modalities: ClassVar[tuple[str, ...]] = ("video",)
+    modalities = ("video",)
     reference_hint: ClassVar[str] = (
         "harness.metrics.modal.save_reference_stats(extractor, real_videos, 'ref.npz'), or a StyleGAN-V / "
         "pytorch-fid style .npz with mu and sigma of the same features"
     )
-    Options: ClassVar[type[MetricOptions]] = ModalFrechetOptions
+    Options = ModalFrechetOptions
 
     def __init__(
         self, device: str = "cpu", *, extractor_options: dict[str, Any] | None = None, **kw: Any
@@ -106,8 +107,6 @@ def save_reference_stats(
     """Reference statistics of real videos (or audio) for ``fvd`` / ``fad`` / ``fd_<name>``: a ``.npz`` with
     ``mu``, ``sigma``, ``n`` and the extractor's fingerprint (checked by the metric), as ``harness refstats``
     writes for images."""
-    from harness.metrics.extractors import build_extractor
-
     ext = build_extractor(extractor, device=device, weights_dir=weights_dir, batch_size=batch_size, **options)
     stats = StreamingStats(keep_features=keep_features)
     for part in [samples] if isinstance(samples, Samples) else samples:

@@ -5,12 +5,12 @@ Computed with torchmetrics' functional implementations, per item, then averaged 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from harness.core.samples import Samples
-from harness.metrics.base import Metric, MetricValue, version_of
+from harness.metrics.base import Metric, MetricResult, version_of
 
 
 def check_pair(name: str, samples: Samples, reference: Samples | None) -> Samples:
@@ -48,9 +48,9 @@ def as_nchw(data: np.ndarray) -> Any:
     return torch.from_numpy(np.ascontiguousarray(data.transpose(0, 3, 1, 2))).double()
 
 
-class _PerItemPairwise(Metric):
-    kind: ClassVar = "pairwise"
-    requires_trained_weights: ClassVar[bool] = False
+class PerItemPairwise(Metric):
+    kind = "pairwise"
+    requires_trained_weights = False
 
     def __init__(self) -> None:
         self._values: list[float] = []
@@ -62,20 +62,11 @@ class _PerItemPairwise(Metric):
             "dtype": "float64",
         }
 
-    def compute(self) -> MetricValue:
-        if not self._values:
-            return self.skipped("no samples")
-        v = np.asarray(self._values)
-        if np.isinf(v).all():
-            value = float(v[0])  # every item identical to the baseline: +inf dB (PSNR)
-        else:
-            value = float(np.mean(v))
-        return self.value(
-            value, n=len(v), std=float(np.std(v, ddof=1)) if len(v) > 1 and np.isfinite(v).all() else None
-        )
+    def compute(self) -> MetricResult:
+        return self.mean_of(self._values)
 
 
-class PSNR(_PerItemPairwise):
+class PSNR(PerItemPairwise):
     """Peak signal-to-noise ratio in dB over all items (the MSE pooled, as torchmetrics with dim=None).
 
     Data range 1 for images and video in [0, 1], 2 for audio in [-1, 1]. +inf when identical.
@@ -102,7 +93,7 @@ class PSNR(_PerItemPairwise):
         self._count += diff.size
         self._values.extend(float(v) for v in np.square(diff).reshape(len(samples), -1).mean(axis=1))
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         if not self._count:
             return self.skipped("no samples")
         mse = self._sq_err / self._count
@@ -110,11 +101,10 @@ class PSNR(_PerItemPairwise):
         return self.value(value, n=len(self._values), details={"mse": mse, **self.fingerprint_details()})
 
 
-class SSIM(_PerItemPairwise):
+class SSIM(PerItemPairwise):
     """Structural similarity (Gaussian window 11, σ 1.5), per image or per video frame, averaged."""
 
     name = "ssim"
-    unit = ""
     higher_is_better = True
     modalities = ("image", "video")
 
@@ -141,7 +131,7 @@ class SSIM(_PerItemPairwise):
             self._values.extend(float(v) for v in per)
 
 
-class SISDR(_PerItemPairwise):
+class SISDR(PerItemPairwise):
     """Scale-invariant signal-to-distortion ratio of each waveform against the baseline's (dB)."""
 
     name = "si_sdr"
@@ -163,11 +153,10 @@ class SISDR(_PerItemPairwise):
         self._values.extend(float(v) for v in per)
 
 
-class MaxAbsDiff(_PerItemPairwise):
+class MaxAbsDiff(PerItemPairwise):
     """Largest absolute difference from the baseline over every value of every item (images in [0, 1])."""
 
     name = "max_abs_diff"
-    unit = ""
     higher_is_better = False
 
     def __init__(self) -> None:
@@ -183,7 +172,7 @@ class MaxAbsDiff(_PerItemPairwise):
         self._values.extend(float(v) for v in per)
         self._max = max(self._max, float(per.max()))
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         if not self._values:
             return self.skipped("no samples")
         return self.value(self._max, n=len(self._values))

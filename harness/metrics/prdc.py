@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from harness.core.errors import MetricInvalid
-from harness.metrics.frechet import ArrayLike, _as_features
+from harness.metrics.frechet import ArrayLike, as_features
 
 __all__ = ["PRDCResult", "nearest_neighbour_radii", "prdc"]
 
@@ -146,7 +146,7 @@ def nearest_neighbour_radii(features: ArrayLike, k: int, *, chunk_size: int | No
     Raises:
         ValueError: Not a finite 2-D array, or fewer than k + 1 vectors.
     """
-    x = np.ascontiguousarray(_as_features(features, "features"))
+    x = np.ascontiguousarray(as_features(features, "features"))
     k = _check_k(k, len(x), "features")
     x_sq = np.einsum("ij,ij->i", x, x)
     return np.sqrt(_radii_sq(x, x_sq, k, _block_rows(chunk_size, len(x))))
@@ -180,8 +180,8 @@ def prdc(
     Raises:
         ValueError: Not finite 2-D arrays, different dimensions, too few vectors for ``k``, a bad ``ball``.
     """
-    x = np.ascontiguousarray(_as_features(real, "real"))
-    y = np.ascontiguousarray(_as_features(fake, "fake"))
+    x = np.ascontiguousarray(as_features(real, "real"))
+    y = np.ascontiguousarray(as_features(fake, "fake"))
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"real and fake must have the same dimension d, got shapes {tuple(x.shape)} and {tuple(y.shape)}"

@@ -31,19 +31,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.core.errors import MetricInvalid, MetricSkipped
+from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError
+from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
 from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
-from harness.metrics.base import MetricOptions, MetricValue, SamplesMemo
-from harness.metrics.distribution import (
-    FeatureOptions,
-    _FeatureMetric,
-    _optional_str,
-    _positive_int,
-    check_fingerprint,
-    read_stats,
-)
+from harness.metrics.base import MetricResult, SamplesMemo
+from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
+from harness.metrics.options import int_option
 from harness.metrics.prdc import PRDCResult, prdc
+from harness.metrics.refstats import read_stats
 
 __all__ = [
     "SHARED",
@@ -136,7 +132,7 @@ SHARED = SharedWork()
 # ------------------------------------------------------------------------------------------------ options
 
 
-class PRDCOptions(FeatureOptions):
+class PRDCOptions(ReferenceOptions):
     """``precision``, ``recall``, ``density``, ``coverage`` (``PRDCMetric``'s constructor)."""
 
     reference_path: str | None = Field(
@@ -153,13 +149,10 @@ class PRDCOptions(FeatureOptions):
         None, ge=2, description="at most this many vectors of each set (a seeded random subset); null: all"
     )
     seed: int = Field(0, ge=0, description="seed of the subsets drawn for max_samples")
-    allow_mismatch: bool = False
 
     @field_validator("extractor")
     @classmethod
     def _registered(cls, v: str | None) -> str | None:
-        from harness.core.registry import did_you_mean
-
         known = registered_extractors()
         if v is not None and v not in known:
             raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
@@ -191,7 +184,7 @@ def _subset(features: np.ndarray, cap: int | None, seed: int, stream: int) -> np
     return features[idx]
 
 
-class PRDCMetric(_FeatureMetric):
+class PRDCMetric(ReferenceMetric):
     """One of precision, recall, density, coverage (``field``) of the samples' features against real ones.
 
     Options: ``reference_path`` (a ``.npz`` with ``features``; null: the extractor's own real set, where it
@@ -203,46 +196,32 @@ class PRDCMetric(_FeatureMetric):
     extractor does not take give a ``not_applicable`` value (as a metric of another modality).
     """
 
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    modalities: ClassVar[tuple[str, ...]] = ("image", "video", "audio")
+    higher_is_better = True
+    modalities = ("image", "video", "audio")
     field: ClassVar[str] = "precision"
-    method: ClassVar[str] = (
+    method = (
         "k-NN balls in float64 Euclidean feature space, radius = k-th neighbour excluding the point itself; "
         "boundary comparisons on directly computed distances (harness.metrics.prdc)"
     )
-    Options: ClassVar[type[MetricOptions]] = PRDCOptions
+    Options = PRDCOptions
 
     def __init__(
         self,
         device: str = "cpu",
         *,
-        reference_path: str | None = None,
-        extractor: str | None = None,
-        resize: str | None = None,
-        batch_size: int | None = None,
-        weights_dir: str | None = None,
         k: int = 5,
         ball: str = "open",
         max_samples: int | None = None,
         seed: int = 0,
-        allow_mismatch: bool = False,
+        **kw: Any,
     ) -> None:
-        super().__init__(
-            device, extractor=extractor, resize=resize, batch_size=batch_size, weights_dir=weights_dir
-        )
-        self.reference_path = _optional_str("reference_path", reference_path)
-        self.k = _positive_int("k", k)
+        super().__init__(device, **kw)
+        self.k = int_option("k", k)
         if ball not in ("open", "closed"):
             raise TypeError(f"ball must be 'open' or 'closed', got {ball!r}")
         self.ball = ball
-        self.max_samples = (
-            None if max_samples is None else _positive_int("max_samples", max_samples, minimum=2)
-        )
-        self.seed = _positive_int("seed", seed, minimum=0)
-        if not isinstance(allow_mismatch, bool):
-            raise TypeError(f"allow_mismatch must be true or false, got {allow_mismatch!r}")
-        self.allow_mismatch = allow_mismatch
+        self.max_samples = None if max_samples is None else int_option("max_samples", max_samples, minimum=2)
+        self.seed = int_option("seed", seed, minimum=0)
         self._feats: list[tuple[int, np.ndarray]] = []
         self._not_applicable: str | None = None
         self._ref_info: dict[str, Any] | None = None
@@ -264,8 +243,6 @@ class PRDCMetric(_FeatureMetric):
             )
 
     def _read_reference(self) -> tuple[np.ndarray, dict[str, Any]]:
-        from harness.core.errors import UserInputError
-
         ref = read_stats(self.reference_path)
         if not ref.keep_features:
             raise UserInputError(
@@ -306,22 +283,13 @@ class PRDCMetric(_FeatureMetric):
         setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
         self._feats.append(SHARED.features(samples, setting, lambda: ext.samples_features(samples)))
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         if self._not_applicable:
-            value = self.skipped(self._not_applicable)
-            value.status = "not_applicable"
-            return value
+            return self.skipped(self._not_applicable, "not_applicable")
         if not self._feats:
             return self.skipped("no samples")
         ref_token, ref_feats, info = self._reference()
-        note = None
-        if self.reference_path:
-            note = check_fingerprint(
-                info.get("fingerprint"),
-                self._ext.fingerprint(),
-                label=f"reference {self.reference_path}",
-                allow_mismatch=self.allow_mismatch,
-            )
+        note = self.reference_note(info.get("fingerprint")) if self.reference_path else None
         feats = self._feats[0][1] if len(self._feats) == 1 else np.concatenate([f for _, f in self._feats])
         if ref_feats.shape[1] != feats.shape[1]:
             raise ValueError(
@@ -396,29 +364,24 @@ class PRDCMetric(_FeatureMetric):
         return d
 
 
-class Precision(PRDCMetric):
-    """Share of generated samples inside some real sample's k-NN ball (Kynkäänniemi et al., 2019)."""
-
-    name: ClassVar[str] = "prdc_precision"
-    field: ClassVar[str] = "precision"
-
-
-class Recall(PRDCMetric):
-    """Share of real samples inside some generated sample's k-NN ball (Kynkäänniemi et al., 2019)."""
-
-    name: ClassVar[str] = "prdc_recall"
-    field: ClassVar[str] = "recall"
+def _prdc_class(field: str, doc: str) -> type[PRDCMetric]:
+    return type(
+        field.title(),
+        (PRDCMetric,),
+        {"name": f"prdc_{field}", "field": field, "__doc__": doc, "__module__": __name__},
+    )
 
 
-class Density(PRDCMetric):
-    """Mean count of real k-NN balls holding each generated sample, over k (Naeem et al., 2020); unbounded."""
-
-    name: ClassVar[str] = "prdc_density"
-    field: ClassVar[str] = "density"
-
-
-class Coverage(PRDCMetric):
-    """Share of real samples whose k-NN ball holds a generated sample (Naeem et al., 2020)."""
-
-    name: ClassVar[str] = "prdc_coverage"
-    field: ClassVar[str] = "coverage"
+Precision = _prdc_class(
+    "precision", "Share of generated samples inside some real sample's k-NN ball (Kynkäänniemi et al., 2019)."
+)
+Recall = _prdc_class(
+    "recall", "Share of real samples inside some generated sample's k-NN ball (Kynkäänniemi et al., 2019)."
+)
+Density = _prdc_class(
+    "density",
+    "Mean count of real k-NN balls holding each generated sample, over k (Naeem et al., 2020); unbounded.",
+)
+Coverage = _prdc_class(
+    "coverage", "Share of real samples whose k-NN ball holds a generated sample (Naeem et al., 2020)."
+)

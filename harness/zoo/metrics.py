@@ -5,7 +5,7 @@
   default the shipped ``model_cards/zoo/digits_heldout_stats.npz``). ``details["noise_floor"]`` is the
   real-vs-real distance at the stored sample size (training digits vs the held-out ones): a generator
   cannot be told apart from the data below it. ``details["bootstrap_ci95"]`` is the bootstrap interval
-  over the generated set (``harness.metrics.frechet.bootstrap_frechet_ci``); it is NOT the record's
+  over the generated set (``harness.metrics.frechet_estimates.bootstrap_frechet_ci``); it is NOT the record's
   ``ci95`` unless ``ci: bootstrap``, because here it overstates the real uncertainty about threefold:
   measured on digits-small (DDIM 10 steps, n = 1,000), four disjoint seed sets gave fd_digits 59.6, 68.1,
   61.9, 69.0 (std 4.6) while the bootstrap half-widths were 27-32. Such intervals would call DDIM 5, 10
@@ -32,7 +32,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from harness.core.errors import MetricSkipped
 from harness.core.samples import Samples
-from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.base import Metric, MetricOptions, MetricResult, version_of
 
 RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
 
@@ -222,7 +222,7 @@ class DomainFrechet(DomainMetric):
     def reference(self) -> Any:
         if self._ref is None:
             from harness.core.errors import UserInputError
-            from harness.metrics.frechet import StreamingStats
+            from harness.metrics.feature_stats import StreamingStats
             from harness.metrics.weights import sha256_of
 
             path = Path(self.reference_path)
@@ -259,8 +259,10 @@ class DomainFrechet(DomainMetric):
         self.reference()  # a missing or mismatched reference fails before any feature is computed
         self._feats.append(self.extractor().features(x))
 
-    def compute(self) -> MetricValue:
-        from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
+    def compute(self) -> MetricResult:
+        from harness.metrics.feature_stats import StreamingStats
+        from harness.metrics.frechet import FrechetWarning
+        from harness.metrics.frechet_estimates import bootstrap_frechet_ci
 
         if not self._feats:
             return self.skipped("no samples")
@@ -350,7 +352,7 @@ class DomainClassAccuracy(DomainMetric):
         self._pred.append(self.extractor().predict(x))
         self._labels.append(labels)
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         if not self._labels:
             return self.skipped("no samples")
         labels = np.concatenate(self._labels)

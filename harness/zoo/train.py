@@ -158,7 +158,7 @@ def build_reference_stats(extractor_dir: str | Path, path: str | Path, *, log: L
     replacement; mean of ``FLOOR_DRAWS`` draws) to the held-out statistics: what a generator that
     reproduced the data distribution exactly would score at that sample size.
     """
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
     from harness.zoo.data import digits_split
     from harness.zoo.extractor import DigitsExtractor
     from harness.zoo.metrics import _one_blas_thread

@@ -305,7 +305,7 @@ def test_other_mismatches_are_named(base, tmp_path, capsys, edit, named):
 
 def test_fids_of_different_resizes_are_not_compared(tmp_path, capsys):
     """The FID resize (legacy_pytorch | clean | legacy_tensorflow) is in the metric's fingerprint."""
-    from harness.metrics.distribution import FID
+    from harness.metrics.frechet_metric import FID
 
     prints = {r: FID(resize=r).fingerprint() for r in ("legacy_pytorch", "clean")}
 

@@ -15,18 +15,11 @@ from harness.core.errors import MetricSkipped, UserInputError, WeightsNotFoundEr
 from harness.core.samples import Samples
 from harness.metrics import METRICS, cmmd
 from harness.metrics import weights as W
+from harness.metrics.clip_features import CLIP_MEAN, CLIP_STD, center_crop_resize
 from harness.metrics.cmmd import CMMD, mmd, read_reference, write_reference
-from harness.metrics.distribution import FID, stats_meta
-from harness.metrics.extractors import (
-    CLIP_MEAN,
-    CLIP_STD,
-    ExtractorSpec,
-    FeatureExtractor,
-    build_extractor,
-    center_crop_resize,
-    quantize,
-    registered,
-)
+from harness.metrics.extractors import ExtractorSpec, FeatureExtractor, build_extractor, quantize, registered
+from harness.metrics.frechet_metric import FID
+from harness.metrics.refstats import stats_meta
 from tests.metrics.weights_helpers import FLAT, FLAT_NAN, make_tiny_clip, pin_to, quantized, write_pngs
 
 
@@ -225,7 +218,7 @@ def test_reference_without_fingerprint_is_used_with_a_note(tmp_path):
 
 
 def test_a_keep_features_refstats_file_serves_as_reference(tmp_path):
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
 
     ext = build_extractor("test-square-pixels")
     stats = StreamingStats(keep_features=True)

@@ -18,11 +18,15 @@ import pytest
 from harness.cli import assets, main
 from harness.core.errors import UserInputError
 from harness.core.samples import Samples
-from harness.metrics import extractors as E
+from harness.metrics import inception as E
 from harness.metrics.base import fingerprint_of
-from harness.metrics.distribution import FID, KID, FeatureOptions, stats_meta
-from harness.metrics.extractors import build_extractor, clean_resize, quantize, tf1_resize_bilinear
-from harness.metrics.frechet import StreamingStats
+from harness.metrics.extractors import build_extractor, quantize
+from harness.metrics.feature_metric import FeatureOptions
+from harness.metrics.feature_stats import StreamingStats
+from harness.metrics.frechet_metric import FID
+from harness.metrics.inception import clean_resize, tf1_resize_bilinear
+from harness.metrics.kid_metric import KID
+from harness.metrics.refstats import stats_meta
 from tests.helpers import tiny_suite
 from tests.metrics.weights_helpers import make_inception_file, pin_to, quantized, write_pngs
 

@@ -15,13 +15,12 @@ import pytest
 
 from harness.core.errors import MetricInvalid
 from harness.metrics import frechet as frechet_module
-from harness.metrics.frechet import (
+from harness.metrics.feature_stats import StreamingStats
+from harness.metrics.frechet import FrechetWarning, frechet_distance
+from harness.metrics.frechet_estimates import (
     FIDInfinityResult,
-    FrechetWarning,
-    StreamingStats,
     bootstrap_frechet_ci,
     fid_infinity,
-    frechet_distance,
     frechet_distance_from_features,
 )
 
@@ -674,7 +673,7 @@ def test_modules_import_without_torch() -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
         "import numpy as np\n"
-        "from harness.metrics.frechet import frechet_distance_from_features\n"
+        "from harness.metrics.frechet_estimates import frechet_distance_from_features\n"
         "from harness.metrics.kid import kernel_inception_distance\n"
         "x = np.random.default_rng(0).standard_normal((50, 3))\n"
         "print(frechet_distance_from_features(x, x + 1), kernel_inception_distance(x, x, subsets=2, subset_size=10))\n"

@@ -96,6 +96,7 @@ def no_weights(monkeypatch):
     import torch
 
     import harness.metrics.extractors as E
+    import harness.metrics.loading as L
     import harness.metrics.weights as W
 
     def refuse(what: str):
@@ -106,7 +107,7 @@ def no_weights(monkeypatch):
 
     monkeypatch.setattr(W, "locate", refuse("harness.metrics.weights.locate"))
     monkeypatch.setattr(E, "build_extractor", refuse("build_extractor"))
-    monkeypatch.setattr(E, "cached_model", refuse("cached_model"))
+    monkeypatch.setattr(L, "cached_model", refuse("cached_model"))
     monkeypatch.setattr(torch, "load", refuse("torch.load"))
     monkeypatch.setattr(torch.jit, "load", refuse("torch.jit.load"))
     monkeypatch.setattr(safetensors.torch, "load_file", refuse("safetensors.torch.load_file"))
@@ -274,7 +275,7 @@ def test_fingerprint_is_stable_over_fresh_instances(name, no_weights):
 def test_a_nan_value_is_recorded_invalid_never_as_a_score():
     """#23 item 7: a metric whose computation came out NaN reported it as an ``ok`` value; the base class records
     it ``invalid`` with the reason and no value (infinity stays a value: identical images have PSNR +inf)."""
-    from harness.metrics.base import MetricValue
+    from harness.metrics.base import MetricResult
 
     class Probe(Metric):
         name = "nan_probe"
@@ -287,12 +288,12 @@ def test_a_nan_value_is_recorded_invalid_never_as_a_score():
         def update(self, samples, reference=None) -> None:
             pass
 
-        def compute(self) -> MetricValue:
+        def compute(self) -> MetricResult:
             return self.value(self.result, n=3)
 
     v = Probe(float("nan")).compute()
     assert (v.status, v.value, v.n) == ("invalid", None, 3)
     assert v.reason == "the value came out NaN: a numerical failure, not a score"
-    assert v.result().number is None and v.fingerprint
+    assert v.number is None and v.fingerprint
     assert Probe(float("inf")).compute().status == "ok"
-    assert Probe(0.0).invalid("too few samples", n=1).result().status == "invalid"
+    assert Probe(0.0).invalid("too few samples", n=1).status == "invalid"

@@ -21,7 +21,7 @@ from harness.core.errors import MetricSkipped, UserInputError
 from harness.core.samples import Samples
 from harness.metrics import METRICS
 from harness.metrics.extractors import registered
-from harness.metrics.frechet import StreamingStats
+from harness.metrics.feature_stats import StreamingStats
 from harness.metrics.prdc import nearest_neighbour_radii, prdc
 from harness.metrics.prdc_metric import SHARED
 from tests.metrics.weights_helpers import FLAT, FLAT_NAN, FLAT_X2
@@ -293,8 +293,8 @@ def flat_extractors():
 
 
 def _ref_npz(tmp_path, images, name="ref.npz", keep=True, extractor="test-flat-pixels"):
-    from harness.metrics.distribution import stats_meta
     from harness.metrics.extractors import build_extractor
+    from harness.metrics.refstats import stats_meta
 
     ext = build_extractor(extractor)
     stats = StreamingStats(keep_features=keep)

@@ -30,7 +30,7 @@ from harness.core.samples import Samples
 from harness.measure.stats import bootstrap_ci
 from harness.metrics import METRICS
 from harness.metrics import weights as W
-from harness.metrics.extractors import WeightsLoadError
+from harness.metrics.loading import WeightsLoadError
 from harness.metrics.preference.image_reward import _OfflineBertTokenizer, import_image_reward
 from tests.metrics.weights_helpers import TINY_VOCAB_CHARS, pin_to
 
@@ -171,7 +171,7 @@ def test_image_reward_equals_the_packages_own_score(wdir, image_reward_files, mo
     assert np.ptp(got) > 1e-3, "the random network should tell these images apart"
     value = metric.compute()
     assert value.status == "ok" and value.n == 4 and value.value == pytest.approx(np.mean(want), abs=ATOL)
-    assert value.ci95 == list(bootstrap_ci(got, statistic="mean")) and value.std == pytest.approx(
+    assert value.ci95 == tuple(bootstrap_ci(got, statistic="mean")) and value.std == pytest.approx(
         np.std(got, ddof=1)
     )
     assert value.details["scores"] == [float(v) for v in got]
@@ -332,7 +332,7 @@ def test_pickscore_equals_the_model_cards_snippet(wdir, pickscore_files):
     from PIL import Image
     from transformers import AutoModel, AutoProcessor
 
-    from harness.metrics.extractors import embeddings
+    from harness.metrics.loading import embeddings
 
     model_dir, proc_dir = pickscore_files
     data = images(h=48, w=36)
@@ -496,7 +496,7 @@ def test_bad_options_and_bad_input_are_one_line(name, wdir):
         cls.parse_options({"batch_size": 0})
     with pytest.raises(UserInputError, match=rf"^{name}: weights_dir: Input should be a valid string, got 3"):
         cls.parse_options({"weights_dir": 3})
-    with pytest.raises(TypeError, match=r"batch_size must be a positive integer, got True"):
+    with pytest.raises(TypeError, match=r"batch_size must be an integer >= 1, got True"):
         cls(batch_size=True)
     metric = cls.build({"weights_dir": str(wdir)})
     with pytest.raises(ValueError, match=rf"{name}: 2 prompts for 3 samples \(one per item expected\)"):

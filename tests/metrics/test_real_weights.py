@@ -113,7 +113,7 @@ def test_inception_found_verified_and_equal_to_pytorch_fid_on_the_same_file(wdir
 
 
 def test_inception_clean_resize_is_another_protocol(wdir, offline_env, monkeypatch):
-    from harness.metrics.extractors import clean_resize
+    from harness.metrics.inception import clean_resize
 
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     pin_to(monkeypatch, "pytorch-fid-inception", wdir / "pt_inception-2015-12-05-6726825d.pth")
@@ -278,7 +278,8 @@ def test_clip_score_matches_torchmetrics_per_image(wdir, offline_env, monkeypatc
     from torchmetrics.functional.multimodal import clip_score
 
     from harness.metrics.alignment import CLIPScore
-    from harness.metrics.extractors import embeddings, load_clip
+    from harness.metrics.clip_features import load_clip
+    from harness.metrics.loading import embeddings
 
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     pin_to(monkeypatch, "clip-vit-base-patch32", wdir / "clip-vit-base-patch32")

@@ -138,9 +138,9 @@ def test_a_metric_raising_metric_invalid_is_invalid_and_the_others_go_on(tmp_pat
     """#23 item 7: finite outputs whose features go NaN (the extractor overflowed): fid raised a ValueError in
     update() and was recorded ``failed``; it is ``invalid`` with the reason now, and the job's other metrics
     keep their values."""
-    from harness.metrics.distribution import stats_meta
     from harness.metrics.extractors import build_extractor, registered
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
+    from harness.metrics.refstats import stats_meta
     from tests.metrics.weights_helpers import FLAT, FLAT_NAN
 
     with registered(FLAT), registered(FLAT_NAN):

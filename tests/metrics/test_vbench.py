@@ -181,7 +181,7 @@ def test_dino_matches_timm_vit_at_224_and_dinos_position_resize():
 def test_dino_checkpoint_that_does_not_fit_is_refused(one_thread):
     import torch
 
-    from harness.metrics.extractors import WeightsLoadError
+    from harness.metrics.loading import WeightsLoadError
 
     path = one_thread / "dino_vitbase16_pretrain.pth"
     torch.save({"something": torch.zeros(2)}, path)
@@ -432,8 +432,12 @@ class Fixed:
             raise MetricSkipped("no weights here")
 
     def compute(self):
-        return VM.MetricValue(
-            "x", self.value, "", True, status=self.status, reason=None if self.value else "none"
+        return VM.MetricResult(
+            value=self.value,
+            unit="",
+            higher_is_better=True,
+            status=self.status,
+            reason=None if self.value else "none",
         )
 
     def fingerprint(self):

@@ -22,7 +22,17 @@ torch = pytest.importorskip("torch")
 
 from harness.core.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
 from harness.core.samples import Samples  # noqa: E402
-from harness.metrics import METRICS  # noqa: E402
+from harness.metrics import (  # noqa: E402
+    METRICS,
+    audio_features,
+    clap,
+    modal,
+    stft,
+    temporal,
+    vggish,
+    video_features,
+    warping,
+)
 from harness.metrics import audio as A  # noqa: E402
 from harness.metrics import video as V  # noqa: E402
 from harness.metrics import weights as W  # noqa: E402
@@ -50,7 +60,7 @@ def _cov(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def test_temporal_psnr_still_video_is_inf_and_alternating_frames_follow_the_formula():
     still = np.full((2, 5, 6, 6, 3), 0.4, np.float32)
-    m = V.TemporalPSNR()
+    m = temporal.TemporalPSNR()
     m.update(Samples("video", still))
     v = m.compute()
     assert v.status == "ok" and v.value == float("inf") and v.n == 2
@@ -58,29 +68,29 @@ def test_temporal_psnr_still_video_is_inf_and_alternating_frames_follow_the_form
     a, b = 0.25, 0.75
     alt = np.empty((1, 6, 4, 4, 3), np.float32)
     alt[:, 0::2], alt[:, 1::2] = a, b
-    m = V.TemporalPSNR()
+    m = temporal.TemporalPSNR()
     m.update(Samples("video", alt))
     assert m.compute().value == pytest.approx(-20 * np.log10(abs(a - b)), rel=1e-12)
 
     # pooled over videos: MSE of all pairs together, as psnr pools items
-    m = V.TemporalPSNR()
+    m = temporal.TemporalPSNR()
     m.update(Samples("video", np.concatenate([alt, np.full_like(alt, 0.5)])))
     assert m.compute().value == pytest.approx(-10 * np.log10((a - b) ** 2 / 2), rel=1e-12)
 
 
 def test_temporal_ssim_of_a_still_video_is_one_and_drops_with_change():
     still = np.repeat(_video(1, n=1, f=1, h=16, w=16), 4, axis=1)
-    m = V.TemporalSSIM()
+    m = temporal.TemporalSSIM()
     m.update(Samples("video", still))
     assert m.compute().value == pytest.approx(1.0, abs=1e-12)
-    m = V.TemporalSSIM()
+    m = temporal.TemporalSSIM()
     m.update(Samples("video", _video(2, n=2, f=3, h=16, w=16)))
     v = m.compute()
     assert v.n == 2 and v.value < 0.5 and v.details["libraries"]["torchmetrics"]
 
 
 def test_flicker_is_zero_when_still_and_the_step_of_a_luminance_ramp():
-    m = V.Flicker()
+    m = temporal.Flicker()
     m.update(Samples("video", np.full((2, 5, 4, 4, 3), 0.3, np.float32)))
     assert m.compute().value == 0.0
 
@@ -89,24 +99,24 @@ def test_flicker_is_zero_when_still_and_the_step_of_a_luminance_ramp():
     rgb = np.broadcast_to(ramp, (1, f, 4, 4, 3)).astype(np.float32)
     gray = np.broadcast_to(ramp, (1, f, 4, 4, 1)).astype(np.float32)
     for data in (rgb, gray):
-        m = V.Flicker()
+        m = temporal.Flicker()
         m.update(Samples("video", data))
         assert m.compute().value == pytest.approx(step, rel=1e-6)  # float32 frames
     # luma weights: a pure-red step of s moves Y by 0.299 s
     red = np.zeros((1, 2, 2, 2, 3), np.float32)
     red[:, 1, ..., 0] = 0.5
-    m = V.Flicker()
+    m = temporal.Flicker()
     m.update(Samples("video", red))
     assert m.compute().value == pytest.approx(0.299 * 0.5, rel=1e-7)
 
 
 def test_temporal_metrics_check_input():
     with pytest.raises(MetricSkipped, match="applies to video, not image"):
-        V.Flicker().update(Samples("image", np.zeros((1, 4, 4, 3), np.float32)))
+        temporal.Flicker().update(Samples("image", np.zeros((1, 4, 4, 3), np.float32)))
     with pytest.raises(MetricSkipped, match="consecutive frames: the videos have 1 frame"):
-        V.TemporalPSNR().update(Samples("video", np.zeros((1, 1, 4, 4, 3), np.float32)))
+        temporal.TemporalPSNR().update(Samples("video", np.zeros((1, 1, 4, 4, 3), np.float32)))
     with pytest.raises(ValueError, match=r"temporal_ssim: expected values in \[0.0, 1.0\], received min"):
-        V.TemporalSSIM().update(Samples("video", np.full((1, 2, 4, 4, 3), 2.0, np.float32)))
+        temporal.TemporalSSIM().update(Samples("video", np.full((1, 2, 4, 4, 3), 2.0, np.float32)))
     for name in ("temporal_psnr", "temporal_ssim", "flicker", "warping_error"):
         cls = METRICS.get(name)
         assert (
@@ -124,31 +134,33 @@ def test_warp_zero_flow_gives_the_frame_difference_and_a_pure_shift_gives_zero()
     f0 = torch.from_numpy(rng.uniform(0, 1, (2, 3, 9, 11)))
     f1 = torch.from_numpy(rng.uniform(0, 1, (2, 3, 9, 11)))
     zero = torch.zeros(2, 2, 9, 11, dtype=torch.float64)
-    l2 = V.warping_error_pair(f0, f1, zero, norm="l2")
-    l1 = V.warping_error_pair(f0, f1, zero, norm="l1")
+    l2 = warping.warping_error_pair(f0, f1, zero, norm="l2")
+    l1 = warping.warping_error_pair(f0, f1, zero, norm="l1")
     np.testing.assert_allclose(l2, ((f1 - f0) ** 2).mean(dim=(1, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(l1, (f1 - f0).abs().mean(dim=(1, 2, 3)), rtol=1e-12)
     # with the occlusion check: zero flows are consistent everywhere
-    np.testing.assert_allclose(V.warping_error_pair(f0, f1, zero, zero), l2, rtol=1e-12)
+    np.testing.assert_allclose(warping.warping_error_pair(f0, f1, zero, zero), l2, rtol=1e-12)
 
     k = 3  # frame t+1 is frame t moved k pixels right: I1(x) = I0(x - k); flow t+1 → t is (-k, 0)
     shifted = torch.zeros_like(f0)
     shifted[..., k:] = f0[..., :-k]
     flow_b = torch.zeros_like(zero)
     flow_b[:, 0] = -k
-    warped, inside = V.warp(f0, flow_b)
+    warped, inside = warping.warp(f0, flow_b)
     assert inside[..., :k].sum() == 0 and bool(inside[..., k:].all())
     torch.testing.assert_close(warped[..., k:], shifted[..., k:], rtol=0, atol=1e-12)
-    assert float(V.warping_error_pair(f0, shifted, flow_b).max()) < 1e-24
+    assert float(warping.warping_error_pair(f0, shifted, flow_b).max()) < 1e-24
     flow_f = -flow_b  # t → t+1: +k
-    assert bool(V.consistent(flow_b, flow_f)[..., k:].all())
-    assert not bool(V.consistent(flow_b, torch.zeros_like(flow_f))[..., k:].any())  # |k|² = 9 > 0.09 k² + 0.5
+    assert bool(warping.consistent(flow_b, flow_f)[..., k:].all())
+    assert not bool(
+        warping.consistent(flow_b, torch.zeros_like(flow_f))[..., k:].any()
+    )  # |k|² = 9 > 0.09 k² + 0.5
 
 
 def test_warping_error_metric_with_known_flows(monkeypatch):
     """The metric's aggregation over pairs and videos with an exact zero-flow model in place of RAFT."""
     videos = _video(4, n=2, f=3, h=6, w=5)
-    m = V.WarpingError(occlusion=False)
+    m = warping.WarpingError(occlusion=False)
     monkeypatch.setattr(m, "flow_model", lambda: lambda a, b: torch.zeros(a.shape[0], 2, *a.shape[2:]))
     m.update(Samples("video", videos))
     v = m.compute()
@@ -156,7 +168,7 @@ def test_warping_error_metric_with_known_flows(monkeypatch):
     per_video = ((d[:, 1:] - d[:, :-1]) ** 2).mean(axis=(2, 3, 4)).mean(axis=1)
     assert v.status == "ok" and v.value == pytest.approx(per_video.mean(), rel=1e-12) and v.n == 2
     with pytest.raises(TypeError, match="norm must be l1 or l2"):
-        V.WarpingError(norm="l3")
+        warping.WarpingError(norm="l3")
 
 
 # ------------------------------------------------------------------------------------------- STFT, SI-SDR, exact
@@ -164,38 +176,38 @@ def test_warping_error_metric_with_known_flows(monkeypatch):
 
 def test_stft_distance_identical_zero_scaled_copy_analytic_and_symmetry():
     x = _noise(5, 2, 4096, c=2, amp=0.2)
-    out = A.multi_resolution_stft_distance(x, x)
+    out = stft.multi_resolution_stft_distance(x, x)
     assert np.all(out["distance"] == 0.0) and [r[0] for r in out["resolutions"]] == [512, 1024, 2048]
     # a >= 1 keeps every bin above the log's power floor (1e-7; x's weakest bin has ~3e-7)
     for a in (1.5, 2.0, 3.0):
-        o = A.multi_resolution_stft_distance(a * x.astype(np.float64), x)
+        o = stft.multi_resolution_stft_distance(a * x.astype(np.float64), x)
         np.testing.assert_allclose(o["sc"], a - 1, rtol=1e-12)
         np.testing.assert_allclose(o["mag"], np.log(a), rtol=1e-10)
-        back = A.multi_resolution_stft_distance(x, a * x.astype(np.float64))  # reference scaled instead
+        back = stft.multi_resolution_stft_distance(x, a * x.astype(np.float64))  # reference scaled instead
         np.testing.assert_allclose(back["sc"], (a - 1) / a, rtol=1e-12)
         np.testing.assert_allclose(back["mag"], o["mag"], rtol=1e-12)  # the log term is symmetric
-    np.testing.assert_allclose(A.multi_resolution_stft_distance(0.25 * x, x)["sc"], 0.75, rtol=1e-12)
+    np.testing.assert_allclose(stft.multi_resolution_stft_distance(0.25 * x, x)["sc"], 0.75, rtol=1e-12)
     y = _noise(6, 2, 4096, c=2, amp=0.2)
     np.testing.assert_allclose(
-        A.multi_resolution_stft_distance(x, y)["mag"],
-        A.multi_resolution_stft_distance(y, x)["mag"],
+        stft.multi_resolution_stft_distance(x, y)["mag"],
+        stft.multi_resolution_stft_distance(y, x)["mag"],
         rtol=1e-12,
     )
 
     loud = _noise(5, 2, 4096, c=2, amp=0.35)  # half of it stays above the power floor too
-    m = A.STFTDistance()
+    m = stft.STFTDistance()
     m.update(Samples("audio", 0.5 * loud, sample_rate=16000), Samples("audio", loud, sample_rate=16000))
     v = m.compute()
     assert v.value == pytest.approx(0.5 + np.log(2.0), rel=1e-9) and v.n == 2
     assert v.details["spectral_convergence"] == pytest.approx(0.5, rel=1e-12)
     # short signals use only the resolutions that fit, and say so
     s = _noise(7, 1, 400)
-    m = A.STFTDistance()
+    m = stft.STFTDistance()
     m.update(Samples("audio", s, sample_rate=16000), Samples("audio", s, sample_rate=16000))
     v = m.compute()
     assert v.value == 0.0 and v.details["resolutions_used"] == [[512, 128, 512]]
     with pytest.raises(MetricSkipped, match="shorter than every STFT resolution"):
-        A.multi_resolution_stft_distance(s[..., :200], s[..., :200])
+        stft.multi_resolution_stft_distance(s[..., :200], s[..., :200])
 
 
 def test_si_sdr_matches_torchmetrics_and_the_formula_and_is_scale_invariant():
@@ -223,7 +235,7 @@ def test_si_sdr_matches_torchmetrics_and_the_formula_and_is_scale_invariant():
 # ------------------------------------------------------------------------------------------- shared Fréchet core
 
 
-class ClipMeans(V.VideoFeatureExtractor):
+class ClipMeans(video_features.VideoFeatureExtractor):
     """Per-frame channel means of the first 2 frames: 6-d clip features, known exactly."""
 
     def __init__(self, *, device="cpu", weights_dir=None, batch_size=2):
@@ -242,7 +254,7 @@ def _window_stats(wave: np.ndarray) -> np.ndarray:
     return np.stack([w.mean(1), w.std(1), w.max(1), w.min(1)], axis=1)
 
 
-class WindowStats(A.AudioFeatureExtractor):
+class WindowStats(audio_features.AudioFeatureExtractor):
     """Mean, std, max, min of 64-sample windows at 8 kHz: 4-d features per window."""
 
     sample_rate = 8000
@@ -272,7 +284,7 @@ def fake_extractors():
 def test_fvd_on_a_fake_extractor_equals_frechet_distance(tmp_path, fake_extractors):
     real, gen = _video(10, n=12), _video(11, n=10)
     ref_path = tmp_path / "ref.npz"
-    V.save_reference_stats("test-clip-means", Samples("video", real), ref_path)
+    modal.save_reference_stats("test-clip-means", Samples("video", real), ref_path)
     m = V.FVD(reference_path=str(ref_path), extractor="test-clip-means")
     m.update(Samples("video", gen[:4]))
     m.update(Samples("video", gen[4:]))
@@ -302,7 +314,7 @@ def test_fad_on_a_fake_extractor_equals_frechet_distance_with_resampling_and_fad
     real = _noise(12, 6, 16000, c=2)  # 16 kHz stereo → 8 kHz mono
     gen = _noise(13, 5, 12000, c=1, amp=0.25)
     ref_path = tmp_path / "ref.npz"
-    A.save_reference_stats("test-window-stats", Samples("audio", real, sample_rate=16000), ref_path)
+    modal.save_reference_stats("test-window-stats", Samples("audio", real, sample_rate=16000), ref_path)
     m = A.FAD(reference_path=str(ref_path), extractor="test-window-stats", infinity_min=10)
     m.update(Samples("audio", gen, sample_rate=16000))
     v = m.compute()
@@ -335,8 +347,9 @@ def test_fad_on_a_fake_extractor_equals_frechet_distance_with_resampling_and_fad
 
 
 def test_fid_frames_is_the_image_fid_on_every_frame(tmp_path):
-    from harness.metrics.distribution import FID, stats_meta
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
+    from harness.metrics.frechet_metric import FID
+    from harness.metrics.refstats import stats_meta
     from tests.metrics.weights_helpers import FLAT
 
     videos = _video(14, n=4, f=3, h=2, w=2)
@@ -427,7 +440,7 @@ def make_raft_file(folder):
 
 
 def make_vggish_file(folder):
-    torch.save(random_state_dict(A.VGGishNet, 2), folder / "vggish-10086976.pth")
+    torch.save(random_state_dict(vggish.VGGishNet, 2), folder / "vggish-10086976.pth")
 
 
 TINY_CHARS = "abcdefghijklmnopqrstuvwxyz"
@@ -519,7 +532,7 @@ def test_fvd_runs_offline_on_the_located_torchscript_with_the_clip_protocol(wdir
     np.testing.assert_allclose(crop.samples_features(Samples("video", videos))[0, 3:7], [3, 8, 224, 224])
 
     ref = offline_env / "ref.npz"
-    V.save_reference_stats("i3d-kinetics-400", Samples("video", videos), ref)
+    modal.save_reference_stats("i3d-kinetics-400", Samples("video", videos), ref)
     m = METRICS.get("fvd")(reference_path=str(ref))
     m.update(Samples("video", videos))
     v = m.compute()
@@ -549,7 +562,7 @@ def test_fvd_real_pin_rejects_the_file_and_missing_weights_skip_in_a_job(wdir, o
     assert "\n" not in str(info.value)
 
     ref = offline_env / "ref.npz"
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
 
     StreamingStats.from_features(np.random.default_rng(0).standard_normal((5, 4))).to_npz(ref)
     job = _job(
@@ -584,7 +597,7 @@ def test_fvd_real_pin_rejects_the_file_and_missing_weights_skip_in_a_job(wdir, o
 def test_warping_error_runs_raft_offline_and_rejects_the_unpinned_file(wdir, offline_env, monkeypatch):
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     with pytest.raises(W.WeightsMismatchError, match=r"torchvision-raft-small.*expected 01064c6dba73b0fc"):
-        V.WarpingError().update(Samples("video", _video(21, n=1, f=2)))
+        warping.WarpingError().update(Samples("video", _video(21, n=1, f=2)))
     pin_to(monkeypatch, "torchvision-raft-small", wdir / "raft_small_C_T_V2-01064c6d.pth")
     m = METRICS.get("warping_error")(device="cpu", flow_updates=1)
     m.update(Samples("video", _video(21, n=1, f=2, h=12, w=10)))
@@ -614,7 +627,7 @@ def test_fad_vggish_offline_equals_the_network_by_hand(wdir, offline_env, monkey
         net.embeddings[4].bias,
         torch.load(wdir / "vggish-10086976.pth", mmap=True, weights_only=True)["embeddings.4.bias"],
     )
-    ex = np.concatenate([A.vggish_examples(w) for w in audio.astype(np.float64).mean(axis=1)])
+    ex = np.concatenate([vggish.vggish_examples(w) for w in audio.astype(np.float64).mean(axis=1)])
     with torch.no_grad():
         x = net.features(torch.from_numpy(ex)[:, None]).permute(0, 2, 3, 1).reshape(len(ex), -1)
         by_hand = net.embeddings[:5](x).double().numpy()  # (B, 6, 4, 512) flattened; no final ReLU
@@ -625,7 +638,7 @@ def test_fad_vggish_offline_equals_the_network_by_hand(wdir, offline_env, monkey
     assert f48.shape == (1, 128) and "resample_poly" in ext.protocol()["input"]
 
     ref = offline_env / "ref.npz"
-    A.save_reference_stats("vggish", gen, ref)
+    modal.save_reference_stats("vggish", gen, ref)
     for name in ("fad", "fad_vggish"):
         m = METRICS.get(name)(reference_path=str(ref))
         m.update(gen)
@@ -642,7 +655,7 @@ def test_fad_vggish_offline_equals_the_network_by_hand(wdir, offline_env, monkey
 
 
 def test_vggish_checks_the_state_dict_the_pin_and_absence(wdir, offline_env, monkeypatch, tmp_path):
-    from harness.metrics.extractors import WeightsLoadError
+    from harness.metrics.loading import WeightsLoadError
 
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     with pytest.raises(W.WeightsMismatchError, match=r"torchvggish-vggish.*expected 1008697624580379"):
@@ -669,9 +682,9 @@ def test_vggish_checks_the_state_dict_the_pin_and_absence(wdir, offline_env, mon
 
 
 def test_fad_clap_and_clap_score_offline(wdir, offline_env, monkeypatch):
-    from harness.metrics.distribution import stats_meta
-    from harness.metrics.extractors import embeddings
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
+    from harness.metrics.loading import embeddings
+    from harness.metrics.refstats import stats_meta
 
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     pin_to(monkeypatch, "clap-htsat-unfused", wdir / "clap-htsat-unfused")
@@ -696,7 +709,7 @@ def test_fad_clap_and_clap_score_offline(wdir, offline_env, monkeypatch):
     v = cs.compute()
     assert v.status == "ok" and v.n == 3 and 0 <= v.value <= 100
     # by hand: the model on the same 48 kHz window and the prompts
-    model, processor = A.load_clap(W.locate("clap-htsat-unfused"))
+    model, processor = clap.load_clap(W.locate("clap-htsat-unfused"))
     inp = processor.feature_extractor(
         list(audio.data[:, 0]),
         sampling_rate=48000,

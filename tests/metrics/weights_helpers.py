@@ -62,7 +62,7 @@ def make_inception_file(folder: Path, seed: int = 0) -> Path:
     """pytorch-fid's FID Inception architecture with random weights, saved as pt_inception-…pth."""
     import torch
 
-    from harness.metrics.extractors import _fid_inception_architecture
+    from harness.metrics.inception import _fid_inception_architecture
 
     path = folder / W.WEIGHTS["pytorch-fid-inception"].files[0].filename
     folder.mkdir(parents=True, exist_ok=True)

@@ -114,7 +114,7 @@ def test_cli_merges_agreeing_runs(tmp_path, capsys):
 
 
 def _fid_print(resize: str) -> str:
-    from harness.metrics.distribution import FID
+    from harness.metrics.frechet_metric import FID
 
     return FID(resize=resize).fingerprint()
 

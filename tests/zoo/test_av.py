@@ -91,7 +91,7 @@ def test_recipes_are_listed_and_merged(capsys):
 
 @pytest.mark.parametrize(("modality", "minimum"), [("video", VIDEO_ACC_MIN), ("audio", AUDIO_ACC_MIN)])
 def test_extractor_heldout_accuracy(modality, minimum):
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
     from harness.zoo.av import (
         AUDIO_EXTRACTOR_DIR,
         AUDIO_HELDOUT_STATS,
@@ -142,7 +142,8 @@ def test_more_steps_give_a_smaller_domain_distance(modality, video_gen, audio_ge
 
 @pytest.mark.parametrize("modality", ["video", "audio"])
 def test_metric_is_the_shared_frechet_core(modality, tmp_path):
-    from harness.metrics.frechet import StreamingStats, frechet_distance
+    from harness.metrics.feature_stats import StreamingStats
+    from harness.metrics.frechet import frechet_distance
     from harness.zoo.av.data import moving_digits_split, notes_split
     from harness.zoo.av.metrics import FADNotes, FVDDigits
 

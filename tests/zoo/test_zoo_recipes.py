@@ -20,7 +20,7 @@ def test_extractor_recipe_runs(tmp_path, capsys):
     assert main(["zoo", "train", "digits-extractor", "--out", str(out), "--steps", "3"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["steps"] == 3 and cfg["architecture"]["feature_dim"] == 64
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
 
     stats = StreamingStats.from_npz(out / "digits_heldout_stats.npz")
     assert stats.n == 360 and stats.dim == 64

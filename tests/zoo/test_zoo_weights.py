@@ -81,7 +81,7 @@ def test_extractor_heldout_accuracy(extractor):
 
 
 def test_reference_matches_extractor_and_has_floor(extractor):
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
     from harness.zoo.data import digits_split
 
     ref = StreamingStats.from_npz(HELDOUT_STATS)
@@ -155,7 +155,7 @@ def test_metrics_check_their_inputs(ddim3_and_10):
 
 
 def test_fd_digits_refuses_a_reference_of_another_extractor(tmp_path):
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
     from harness.zoo.metrics import FDDigits
 
     ref = StreamingStats.from_npz(HELDOUT_STATS)

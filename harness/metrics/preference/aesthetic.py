@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from harness.metrics.base import version_of
+from harness.metrics.loading import load_state_dict_file, load_strict
 from harness.metrics.preference.base import PreferenceMetric
 
 __all__ = ["AESTHETIC_WIDTHS", "Aesthetic", "aesthetic_head", "build_aesthetic"]
@@ -70,8 +70,6 @@ def build_aesthetic(clip_checkpoint: Any, head_checkpoint: Any, device: str = "c
     Raises:
         WeightsLoadError: The predictor's file does not fit its layers.
     """
-    from harness.metrics.extractors import load_state_dict_file, load_strict
-
     clip = import_clip()
     with _LOAD_LOCK:
         model, preprocess = clip.load(str(clip_checkpoint), device=device, jit=False)
@@ -84,21 +82,16 @@ class Aesthetic(PreferenceMetric):
     """LAION aesthetic score v2 of each image (about 1-10; the prompt is not used). Options: ``batch_size``,
     ``weights_dir``."""
 
-    name: ClassVar[str] = "aesthetic"
-    requires_prompts: ClassVar[bool] = False
-    weights: ClassVar[tuple[str, ...]] = ("openai-clip-vit-l-14", "laion-aesthetic-v2-linear")
-    protocol: ClassVar[str] = (
+    name = "aesthetic"
+    requires_prompts = False
+    weights = ("openai-clip-vit-l-14", "laion-aesthetic-v2-linear")
+    protocol = (
         "LAION improved aesthetic predictor (sac+logos+ava1-l14-linearMSE) on the L2-normalised image embedding "
         "of OpenAI CLIP ViT-L/14 (clip.load, jit=False; its preprocessing: 224 bicubic, centre crop)"
     )
-    reference: ClassVar[str] = (
-        "image-reward's AestheticScore.score (the same predictor), run by the package itself"
-    )
-
-    def precision(self) -> str:
-        if str(self.device).startswith("cuda"):
-            return "CLIP float16 (clip.load on cuda), predictor float32"
-        return "float32"
+    reference = "image-reward's AestheticScore.score (the same predictor), run by the package itself"
+    packages = (*PreferenceMetric.packages, "clip-anytorch")
+    cuda_precision = "CLIP float16 (clip.load on cuda), predictor float32"
 
     def _load(self, clip_weights: Any, head_weights: Any) -> Any:
         return build_aesthetic(
@@ -117,6 +110,3 @@ class Aesthetic(PreferenceMetric):
         with torch.inference_mode():
             features = F.normalize(model.encode_image(pixels)).float()
             return head(features).reshape(-1).double().cpu().numpy()
-
-    def libraries(self) -> dict[str, str | None]:
-        return {**super().libraries(), "clip-anytorch": version_of("clip-anytorch")}

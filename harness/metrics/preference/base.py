@@ -12,7 +12,6 @@ with the one-line ``WeightsNotFoundError`` reason (which names ``harness weights
 
 from __future__ import annotations
 
-import os
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -22,9 +21,11 @@ from pydantic import Field
 from harness.core.errors import MetricSkipped, WeightsNotFoundError
 from harness.core.samples import Samples
 from harness.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci
+from harness.metrics import weights as W
 from harness.metrics.alignment import per_item_scores, prompts_of
-from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.base import Metric, MetricResult, versions_of
 from harness.metrics.extractors import quantize
+from harness.metrics.options import MetricOptions, int_option, path_option
 from harness.metrics.pairwise import check_range
 
 __all__ = ["PreferenceMetric", "PreferenceOptions", "prompts_of", "to_uint8"]
@@ -49,26 +50,25 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 class PreferenceMetric(Metric):
     """A per-sample score of each image (or video frame) with its prompt; higher is better."""
 
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "per_sample"
-    modalities: ClassVar[tuple[str, ...]] = ("image", "video")
-    requires_trained_weights: ClassVar[bool] = True
-    accepts_device: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = PreferenceOptions
+    higher_is_better = True
+    kind = "per_sample"
+    modalities = ("image", "video")
+    accepts_device = True
+    Options = PreferenceOptions
     weights: ClassVar[tuple[str, ...]] = ()  # harness.metrics.weights entries, in the order _load takes them
     protocol: ClassVar[str] = ""  # what the score is, for the fingerprint
     reference: ClassVar[str] = ""  # the implementation the numbers are checked against
     requires_prompts: ClassVar[bool] = True  # False: the score ignores the prompt (aesthetic)
+    packages: ClassVar[tuple[str, ...]] = (
+        "torch",
+        "torchvision",
+        "pillow",
+    )  # whose versions libraries() reports
+    cuda_precision: ClassVar[str] = "float32"  # the arithmetic on a CUDA device (part of the fingerprint)
 
     def __init__(self, device: str = "cpu", *, batch_size: int = 16, weights_dir: str | None = None) -> None:
-        # The worker reports a TypeError raised here as "bad options for <metric>".
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if weights_dir is not None and not isinstance(weights_dir, (str, os.PathLike)):
-            raise TypeError(f"weights_dir must be a folder path, got {weights_dir!r}")
-        self.device, self.batch_size = device, batch_size
-        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        self.device, self.batch_size = device, int_option("batch_size", batch_size)
+        self.weights_dir = path_option("weights_dir", weights_dir)
         self._model: Any = None
         self._located: list[Any] = []
         self._values: list[float] = []
@@ -85,15 +85,13 @@ class PreferenceMetric(Metric):
 
     def precision(self) -> str:
         """The arithmetic the network runs in on this device (part of the fingerprint)."""
-        return "float32"
+        return self.cuda_precision if str(self.device).startswith("cuda") else "float32"
 
     # ----------------------------------------------------------------------------------------- scoring
 
     def model(self) -> Any:
         """The loaded network (weights located and verified on first use; absent weights skip the metric)."""
         if self._model is None:
-            from harness.metrics import weights as W
-
             try:
                 self._located = [W.locate(name, self.weights_dir) for name in self.weights]
             except WeightsNotFoundError as exc:
@@ -133,16 +131,11 @@ class PreferenceMetric(Metric):
             prompts = [""] * len(samples)
         self._values.extend(float(v) for v in per_item_scores(samples, prompts, self.scores))
 
-    def compute(self) -> MetricValue:
-        if not self._values:
-            return self.skipped("no samples")
+    def compute(self) -> MetricResult:
         v = np.asarray(self._values)
-        n = len(v)
-        ci = list(bootstrap_ci(v, statistic="mean")) if n > 1 else None
+        ci = list(bootstrap_ci(v, statistic="mean")) if len(v) > 1 else None
         details = {**self.fingerprint_details(), "scores": [float(x) for x in v]}
-        return self.value(
-            float(v.mean()), n=n, std=float(v.std(ddof=1)) if n > 1 else None, ci95=ci, details=details
-        )
+        return self.mean_of(self._values, ci95=ci, details=details)
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
@@ -165,8 +158,4 @@ class PreferenceMetric(Metric):
         return d
 
     def libraries(self) -> dict[str, str | None]:
-        return {
-            "torch": version_of("torch"),
-            "torchvision": version_of("torchvision"),
-            "pillow": version_of("pillow"),
-        }
+        return versions_of(self.packages)

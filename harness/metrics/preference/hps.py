@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness.metrics.base import version_of
+from harness.metrics.loading import load_state_dict_file, load_strict
 from harness.metrics.preference.base import PreferenceMetric
 
 __all__ = ["HPS_ARCH", "HPSv21", "build_hps", "hps_preprocess"]
@@ -60,8 +60,6 @@ def build_hps(checkpoint: Any, device: str = "cpu", arch: str = HPS_ARCH) -> tup
     """
     import open_clip
 
-    from harness.metrics.extractors import load_state_dict_file, load_strict
-
     # Built on the CPU with its own (random) initialisation, then every tensor is overwritten from the file: the
     # meta device would leave open_clip's non-persistent causal text mask unset.
     model = open_clip.create_model(arch, pretrained=None, precision="fp32", device="cpu", output_dict=True)
@@ -73,21 +71,16 @@ class HPSv21(PreferenceMetric):
     """HPS v2.1 of each image with its prompt (a cosine, typically 0.2-0.35). Options: ``batch_size``,
     ``weights_dir``."""
 
-    name: ClassVar[str] = "hps_v21"
+    name = "hps_v21"
     arch: ClassVar[str] = HPS_ARCH
-    weights: ClassVar[tuple[str, ...]] = ("hps-v2.1",)
-    protocol: ClassVar[str] = (
+    weights = ("hps-v2.1",)
+    protocol = (
         "HPS v2.1: open_clip ViT-H-14 with HPS_v2.1_compressed.pt; hpsv2 preprocess_val (longer side to 224, "
         "bicubic, zero-pad, CLIP mean/std); diag(normalised image @ normalised text features.T)"
     )
-    reference: ClassVar[str] = (
-        "hpsv2.img_score.score (transcribed onto open-clip-torch; hpsv2 does not install)"
-    )
-
-    def precision(self) -> str:
-        if str(self.device).startswith("cuda"):
-            return "float32 weights under torch.autocast float16 (cuda), as hpsv2"
-        return "float32"
+    reference = "hpsv2.img_score.score (transcribed onto open-clip-torch; hpsv2 does not install)"
+    packages = (*PreferenceMetric.packages, "open-clip-torch")
+    cuda_precision = "float32 weights under torch.autocast float16 (cuda), as hpsv2"
 
     def _load(self, located: Any) -> Any:
         return build_hps(located.files["HPS_v2.1_compressed.pt"], self.device, self.arch)
@@ -105,6 +98,3 @@ class HPSv21(PreferenceMetric):
             out = model(pixels, text)
             logits = out["image_features"] @ out["text_features"].T
         return torch.diagonal(logits).double().cpu().numpy()
-
-    def libraries(self) -> dict[str, str | None]:
-        return {**super().libraries(), "open-clip-torch": version_of("open-clip-torch")}

@@ -9,7 +9,7 @@ mean/std) and tokenisation (BERT, padded to 35 tokens), which gives ``ImageRewar
 
 Two things the package does that a benchmark cannot: it downloads ``bert-base-uncased``'s vocabulary through
 ``BertTokenizer.from_pretrained`` (here the tokenizer is built from the pinned ``vocab.txt``, handed to the package
-under a lock, as ``harness.metrics.extractors`` hands pytorch-fid its Inception), and it loads the checkpoint with
+under a lock, as ``harness.metrics.inception`` hands pytorch-fid its Inception), and it loads the checkpoint with
 ``strict=False`` (here a missing tensor is an error, not a random weight).
 
 image-reward 1.5 was written for transformers 4. ``import_image_reward`` applies, only while importing it and
@@ -31,11 +31,11 @@ from __future__ import annotations
 import sys
 import threading
 import warnings
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from harness.metrics.base import version_of
+from harness.metrics.loading import WeightsLoadError, load_state_dict_file
 from harness.metrics.preference.base import PreferenceMetric
 
 __all__ = ["IR_MEAN", "IR_STD", "ImageRewardScore", "build_image_reward", "import_image_reward"]
@@ -167,8 +167,6 @@ def build_image_reward(
     Raises:
         WeightsLoadError: The checkpoint lacks tensors of the architecture, or has misshapen ones.
     """
-    from harness.metrics.extractors import WeightsLoadError, load_state_dict_file
-
     import_image_reward()
     from ImageReward.ImageReward import ImageReward
     from ImageReward.models.BLIP import blip
@@ -200,13 +198,14 @@ class ImageRewardScore(PreferenceMetric):
     Options: ``batch_size``, ``weights_dir``.
     """
 
-    name: ClassVar[str] = "image_reward"
-    weights: ClassVar[tuple[str, ...]] = ("imagereward-v1.0", "bert-base-uncased-vocab")
-    protocol: ClassVar[str] = (
+    name = "image_reward"
+    weights = ("imagereward-v1.0", "bert-base-uncased-vocab")
+    protocol = (
         "ImageReward v1.0: BLIP ViT-L/16 224 px + cross-attention BERT (prompt padded/truncated to 35 tokens), "
         "MLP on the [CLS] feature, (r - 0.16717362830052426) / 1.0333394966054072"
     )
-    reference: ClassVar[str] = "image-reward's ImageReward.score(prompt, image), run by the package itself"
+    reference = "image-reward's ImageReward.score(prompt, image), run by the package itself"
+    packages = (*PreferenceMetric.packages, "image-reward", "transformers", "timm")
 
     def _load(self, reward: Any, bert: Any) -> Any:
         model, self._notes = build_image_reward(
@@ -235,11 +234,3 @@ class ImageRewardScore(PreferenceMetric):
         if getattr(self, "_notes", None):
             d["notes"] = self._notes
         return d
-
-    def libraries(self) -> dict[str, str | None]:
-        return {
-            **super().libraries(),
-            "image-reward": version_of("image-reward"),
-            "transformers": version_of("transformers"),
-            "timm": version_of("timm"),
-        }

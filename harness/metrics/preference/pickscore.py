@@ -16,11 +16,11 @@ PickScore has no package; the reference is the snippet in the authors' model car
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from harness.metrics.base import version_of
+from harness.metrics.loading import check_loading_info, embeddings
 from harness.metrics.preference.base import PreferenceMetric
 
 __all__ = ["PickScore", "build_pickscore"]
@@ -46,18 +46,10 @@ def build_pickscore(
     """
     from transformers import CLIPModel, PreTrainedTokenizerFast
 
-    from harness.metrics.extractors import WeightsLoadError
-
     model, info = CLIPModel.from_pretrained(
         str(model_dir), local_files_only=True, use_safetensors=True, output_loading_info=True
     )
-    unexpected = [k for k in info.get("unexpected_keys", ()) if not str(k).endswith("position_ids")]
-    missing, mismatched = list(info.get("missing_keys", ())), list(info.get("mismatched_keys", ()))
-    if missing or unexpected or mismatched:
-        raise WeightsLoadError(
-            f"{model_dir}: model.safetensors does not fit config.json (no random weights are used): missing "
-            f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}, mismatched {sorted(map(str, mismatched))[:5]}"
-        )
+    check_loading_info(info, f"{model_dir}: model.safetensors does not fit config.json")
     folder = str(Path(processor_files["preprocessor_config.json"]).parent)
     images = _pil_image_processor().from_pretrained(folder, local_files_only=True)
     tokenizer = PreTrainedTokenizerFast(
@@ -74,13 +66,14 @@ class PickScore(PreferenceMetric):
     """PickScore v1 of each image with its prompt (``logit_scale.exp() · cos``, typically 18-23). Options:
     ``batch_size``, ``weights_dir``."""
 
-    name: ClassVar[str] = "pickscore"
-    weights: ClassVar[tuple[str, ...]] = ("pickscore-v1", "clip-vit-h-14-laion2b-processor")
-    protocol: ClassVar[str] = (
+    name = "pickscore"
+    weights = ("pickscore-v1", "clip-vit-h-14-laion2b-processor")
+    protocol = (
         "PickScore v1: CLIPModel (ViT-H/14) with the laion CLIP-ViT-H-14 processor (224 bicubic, centre crop, "
         "CLIP mean/std; BPE, 77 tokens, each prompt alone); logit_scale.exp() * cos(image, text)"
     )
-    reference: ClassVar[str] = "the model card's snippet (yuvalkirstain/PickScore_v1), transcribed"
+    reference = "the model card's snippet (yuvalkirstain/PickScore_v1), transcribed"
+    packages = (*PreferenceMetric.packages, "transformers", "tokenizers", "safetensors")
 
     def _load(self, model: Any, processor: Any) -> Any:
         return build_pickscore(model.root, processor.files, self.device)
@@ -88,8 +81,6 @@ class PickScore(PreferenceMetric):
     def _score(self, images: np.ndarray, prompts: list[str]) -> np.ndarray:
         import torch
         from PIL import Image
-
-        from harness.metrics.extractors import embeddings
 
         model, image_processor, tokenizer = self._model
         unique = list(dict.fromkeys(prompts))
@@ -111,11 +102,3 @@ class PickScore(PreferenceMetric):
             text = torch.stack([txt[p] for p in prompts])
             scores = model.logit_scale.exp() * (img * text).sum(-1)
         return scores.double().cpu().numpy()
-
-    def libraries(self) -> dict[str, str | None]:
-        return {
-            **super().libraries(),
-            "transformers": version_of("transformers"),
-            "tokenizers": version_of("tokenizers"),
-            "safetensors": version_of("safetensors"),
-        }

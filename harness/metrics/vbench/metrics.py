@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -10,9 +10,12 @@ from pydantic import Field
 
 from harness.core.errors import MetricSkipped, WeightsNotFoundError
 from harness.core.samples import Samples
-from harness.metrics.base import Metric, MetricOptions, MetricValue, SamplesMemo, version_of
+from harness.metrics.base import Metric, MetricResult, SamplesMemo, versions_of
+from harness.metrics.options import MetricOptions, int_option, path_option
 from harness.metrics.pairwise import check_range
 from harness.metrics.vbench import nets
+from harness.metrics.vbench.prompts import VBenchInfoError, dimension_prompts
+from harness.metrics.vbench.scoring import SCORERS, Item, to_uint8
 
 __all__ = [
     "MLPERF_DIMENSIONS",
@@ -76,12 +79,11 @@ class VBenchDimension(Metric):
 
     dimension: ClassVar[str]
     needs_aux: ClassVar[bool] = False
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "per_sample"
-    modalities: ClassVar[tuple[str, ...]] = ("video",)
-    accepts_device: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = VBenchOptions
+    higher_is_better = True
+    kind = "per_sample"
+    modalities = ("video",)
+    accepts_device = True
+    Options = VBenchOptions
 
     def __init__(
         self,
@@ -95,11 +97,10 @@ class VBenchDimension(Metric):
         allowed = ("vbench",) if self.needs_aux else ("vbench", "all")
         if prompts not in allowed:
             raise TypeError(f"prompts must be one of {', '.join(allowed)}, got {prompts!r}")
-        for label, v in (("bootstrap", bootstrap), ("seed", seed)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise TypeError(f"{label} must be a non-negative integer, got {v!r}")
-        self.device, self.prompts, self.bootstrap, self.seed = device, prompts, bootstrap, seed
-        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        self.device, self.prompts = device, prompts
+        self.bootstrap = int_option("bootstrap", bootstrap, minimum=0)
+        self.seed = int_option("seed", seed, minimum=0)
+        self.weights_dir = path_option("weights_dir", weights_dir)
         self._scorer: Any = None
         self._num: list[float] = []
         self._den: list[float] = []
@@ -110,7 +111,6 @@ class VBenchDimension(Metric):
         """(index, auxiliary information) of the videos this dimension scores."""
         if self.prompts == "all":
             return [(i, None) for i in range(len(samples))]
-        from harness.metrics.vbench.prompts import VBenchInfoError, dimension_prompts
 
         prompts = samples.prompts
         if not prompts:
@@ -138,8 +138,6 @@ class VBenchDimension(Metric):
     # ------------------------------------------------------------------------------ scoring
     def scorer(self) -> Any:
         if self._scorer is None:
-            from harness.metrics.vbench.scoring import SCORERS
-
             try:
                 self._scorer = SCORERS[self.dimension](self.device, self.weights_dir)
             except WeightsNotFoundError as exc:
@@ -161,7 +159,6 @@ class VBenchDimension(Metric):
             )
         if self.dimension == "dynamic_degree" and not samples.fps:
             raise ValueError(f"{self.name}: needs the videos' fps (VBench keeps every round(fps/8)-th frame)")
-        from harness.metrics.vbench.scoring import Item, to_uint8
 
         items = [Item(f"video-{i:04d}.mp4", to_uint8(data[i]), aux) for i, aux in chosen]
         return self.scorer().score(items, samples.fps)
@@ -173,7 +170,7 @@ class VBenchDimension(Metric):
             self._num.append(float(num))
             self._den.append(float(den))
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         if not self._num:
             return self.skipped("no samples")
         num, den = np.asarray(self._num), np.asarray(self._den)
@@ -195,7 +192,7 @@ class VBenchDimension(Metric):
             prompts=self.prompts,
             aggregate="sum of per-video numerators / sum of denominators (VBench, one process)",
             bootstrap={"resamples": self.bootstrap, "seed": self.seed, "over": "videos"},
-            libraries={"vbench": version_of("vbench"), "torch": version_of("torch")},
+            libraries=versions_of(("vbench", "torch")),
         )
         if self._scorer is not None:
             d["scorer"] = self._scorer.details()
@@ -243,10 +240,10 @@ class Scene(VBenchDimension):
     """VBench scene: Tag2Text captions of 16 frames containing the scene words. vbench's scene code does not
     import under transformers 5 and Tag2Text's checkpoint has no published sha256: skipped with the reason."""
 
-    name: ClassVar[str] = "vbench_scene"
-    dimension: ClassVar[str] = "scene"
-    needs_aux: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = VBenchAuxOptions
+    name = "vbench_scene"
+    dimension = "scene"
+    needs_aux = True
+    Options = VBenchAuxOptions
 
     def scorer(self) -> Any:
         nets.require_vbench("scene")
@@ -279,17 +276,15 @@ class VBenchMLPerf(Metric):
     on its own VBench prompts. Only when all six have a value: otherwise skipped (a dimension skipped) or
     failed (one failed), naming each; never an average of fewer."""
 
-    name: ClassVar[str] = "vbench_mlperf"
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    kind: ClassVar = "per_sample"
-    modalities: ClassVar[tuple[str, ...]] = ("video",)
-    accepts_device: ClassVar[bool] = True
-    Options: ClassVar[type[MetricOptions]] = VBenchMLPerfOptions
+    name = "vbench_mlperf"
+    higher_is_better = True
+    kind = "per_sample"
+    modalities = ("video",)
+    accepts_device = True
+    Options = VBenchMLPerfOptions
 
     def __init__(self, device: str = "cpu", *, weights_dir: str | None = None) -> None:
-        self.device = device
-        self.weights_dir = None if weights_dir is None else os.fspath(weights_dir)
+        self.device, self.weights_dir = device, path_option("weights_dir", weights_dir)
         self.parts = {
             d: DIMENSION_METRICS[d](device, weights_dir=self.weights_dir, bootstrap=0)
             for d in MLPERF_DIMENSIONS
@@ -309,12 +304,12 @@ class VBenchMLPerf(Metric):
             except Exception as exc:
                 self._problems[dim] = ("failed", f"{type(exc).__name__}: {exc}")
 
-    def compute(self) -> MetricValue:
+    def compute(self) -> MetricResult:
         values = {}
         for dim, metric in self.parts.items():
             if dim not in self._problems:
                 v = metric.compute()
-                if v.status == "ok" and v.finite:
+                if v.ok and math.isfinite(v.value):
                     values[dim] = v.value
                 else:
                     self._problems[dim] = (v.status if v.status != "ok" else "failed", v.reason or "no value")
@@ -323,14 +318,7 @@ class VBenchMLPerf(Metric):
             reason = "needs all six VBench dimensions; " + "; ".join(
                 f"{d}: {s}: {r}" for d, (s, r) in self._problems.items()
             )
-            return MetricValue(
-                name=self.name,
-                value=None,
-                unit=self.unit,
-                higher_is_better=True,
-                status=status,
-                reason=reason,
-            )
+            return self.skipped(reason, status)
         details = {**self.fingerprint_details(), "dimensions": values}
         return self.value(100.0 * float(np.mean([values[d] for d in MLPERF_DIMENSIONS])), details=details)
 

@@ -21,6 +21,13 @@ import os
 from typing import Any
 
 from harness.core.errors import MetricSkipped
+from harness.metrics import weights as W
+from harness.metrics.loading import (
+    WeightsLoadError,
+    cached_model,
+    load_network,
+    load_state_dict_file,
+)
 
 VBENCH_INSTALL = (
     "pip install 'harness[vbench]' && pip install --no-deps vbench==0.1.5 "
@@ -48,12 +55,10 @@ def require_vbench(module: str) -> Any:
 
 def locate(name: str, weights_dir: str | None) -> Any:
     """The verified weights ``name`` (``harness.metrics.weights.locate``); unpinned ones are a skip with the reason."""
-    from harness.metrics import weights as W
-
     if name not in W.WEIGHTS and name in UNPINNED:
         raise MetricSkipped(
             f"weights '{name}' ({UNPINNED[name]}) have no published sha256 that the harness could pin, "
-            "so they are not used unverified; add a WeightsSpec to harness/metrics/weights.py once one is known"
+            "so they are not used unverified; add its rows to harness/metrics/weight_pins.py once one is known"
         )
     return W.locate(name, weights_dir)
 
@@ -159,14 +164,6 @@ def dino_shape(sd: dict[str, Any]) -> dict[str, int]:
 
 def load_dino(located: Any, device: str) -> Any:
     """DINO's ViT (B/16 for the pinned file) with every tensor from the verified checkpoint (strict)."""
-    import torch
-
-    from harness.metrics.extractors import (
-        WeightsLoadError,
-        cached_model,
-        load_state_dict_file,
-        load_strict,
-    )
 
     path = located.path
 
@@ -176,10 +173,7 @@ def load_dino(located: Any, device: str) -> Any:
             shape = dino_shape(sd)
         except (KeyError, IndexError) as exc:
             raise WeightsLoadError(f"{path}: not a DINO ViT checkpoint (no {exc})") from None
-        with torch.device("meta"):
-            net = dino_vit(**shape)
-        load_strict(net, sd, path, assign=True)
-        return net.eval().to(device)
+        return load_network(lambda: dino_vit(**shape), path, sd).eval().to(device)
 
     return cached_model(("vbench-dino", located.sha256.get(path.name), device), build)
 
@@ -189,7 +183,6 @@ def load_dino(located: Any, device: str) -> Any:
 
 def load_clip_b32(located: Any, device: str) -> Any:
     """``clip.load`` on the verified ViT-B-32.pt: ``(model, preprocess)`` as VBench gets them."""
-    from harness.metrics.extractors import cached_model
 
     def build() -> Any:
         import warnings

@@ -23,6 +23,7 @@ from unittest import mock
 import numpy as np
 
 from harness.metrics.base import version_of
+from harness.metrics.loading import load_strict
 from harness.metrics.vbench import nets
 
 __all__ = ["SCORERS", "Item", "Scorer", "to_uint8"]
@@ -164,8 +165,6 @@ class MotionSmoothness(Scorer):
     dimension, module, weights = "motion_smoothness", "motion_smoothness", ("vbench-amt-s",)
 
     def score(self, items: Sequence[Item], fps: int | None) -> list[tuple[float, float]]:
-        from harness.metrics.extractors import load_strict
-
         path = self.located[0].path
         located = self.located[0]
 

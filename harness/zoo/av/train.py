@@ -165,7 +165,7 @@ def build_reference_stats(
 ) -> float:
     """Held-out feature statistics and the real-vs-real noise floor: the Fréchet distance from random
     training subsets (without replacement, mean of ``FLOOR_DRAWS``) to the held-out statistics, per size."""
-    from harness.metrics.frechet import StreamingStats
+    from harness.metrics.feature_stats import StreamingStats
     from harness.zoo.av.models import Extractor
 
     split = _split(modality)

@@ -1,0 +1,152 @@
+"""The base of the metrics on extractor features: their options, the extractor built on first use, the fingerprint,
+and the reference set they compare with.
+
+* ``FeatureMetric`` (options ``FeatureOptions``: ``extractor``, ``resize``, ``batch_size``, ``weights_dir``): the
+  registered extractor the metric runs (its own by default), built on first use; the fingerprint holds the
+  extractor's protocol. ``fid``, ``kid``, ``inception_score``, ``cmmd``, ``prdc_*``, ``fvd`` and ``fad`` derive
+  from it.
+* ``ReferenceMetric`` (``ReferenceOptions``: also ``reference_path``, ``allow_mismatch``): one that compares with
+  a reference file, refusing a file made with another feature protocol unless ``allow_mismatch``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BeforeValidator, Field
+
+from harness.core.errors import MetricSkipped
+from harness.core.samples import Samples
+from harness.metrics import extractors
+from harness.metrics.base import Metric
+from harness.metrics.inception import RENAMED_RESIZES
+from harness.metrics.options import MetricOptions, flag_option, int_option, path_option
+from harness.metrics.refstats import check_fingerprint
+
+__all__ = ["FIDResize", "FeatureMetric", "FeatureOptions", "ReferenceMetric", "ReferenceOptions"]
+
+
+def _renamed_resize(value: Any) -> Any:
+    # Suites written before the rename get one line saying what the mode is called now.
+    if isinstance(value, str) and value in RENAMED_RESIZES:
+        raise ValueError(
+            f"{value!r} is now called {RENAMED_RESIZES[value]!r} (the same resize, clean-fid's name; allowed: "
+            "'clean', 'legacy_pytorch' or 'legacy_tensorflow')"
+        )
+    return value
+
+
+FIDResize = Annotated[
+    Literal["clean", "legacy_pytorch", "legacy_tensorflow"] | None, BeforeValidator(_renamed_resize)
+]
+
+
+class FeatureOptions(MetricOptions):
+    """The options of every metric on extractor features (``FeatureMetric``'s constructor)."""
+
+    extractor: str | None = Field(
+        None,
+        min_length=1,
+        description="a registered extractor (`harness ls extractors`); null: the metric's own",
+    )
+    resize: FIDResize = Field(
+        None,
+        description="the Inception extractors' resize, as clean-fid names them: legacy_pytorch (pytorch-fid, "
+        "the default), clean (clean-fid) or legacy_tensorflow (TTUR); null: the extractor's",
+    )
+    batch_size: int | None = Field(None, ge=1, description="images per forward pass; null: the extractor's")
+    weights_dir: str | None = None
+
+
+class ReferenceOptions(FeatureOptions):
+    """The options of a metric that compares with a reference file (``ReferenceMetric``'s constructor)."""
+
+    reference_path: str | None = None
+    allow_mismatch: bool = False
+
+
+class FeatureMetric(Metric):
+    """Shared by the metrics on extractor features: options, lazy extractor, fingerprint."""
+
+    kind = "distribution"
+    modalities = ("image", "video")
+    accepts_device = True
+    default_extractor: ClassVar[str] = "inception-v3-fid"
+    method: ClassVar[str] = ""
+    Options = FeatureOptions
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        *,
+        extractor: str | None = None,
+        resize: str | None = None,
+        batch_size: int | None = None,
+        weights_dir: str | None = None,
+    ) -> None:
+        self.device = device
+        self.extractor_name = path_option("extractor", extractor) or self.default_extractor
+        self.resize = path_option("resize", resize)
+        self.batch_size = None if batch_size is None else int_option("batch_size", batch_size)
+        self.weights_dir = path_option("weights_dir", weights_dir)
+        self._ext: Any = None
+
+    def extractor_request(self) -> tuple[str, dict[str, Any]]:
+        """The registered extractor this metric runs and the options it builds it with besides device, weights
+        and batch size: what :meth:`extractor` builds, and what ``harness validate`` checks the extractor takes
+        (:func:`harness.metrics.applies.metric_modalities`)."""
+        return self.extractor_name, ({"resize": self.resize} if self.resize is not None else {})
+
+    def extractor(self) -> Any:
+        if self._ext is None:
+            name, opts = self.extractor_request()
+            self._ext = extractors.build_extractor(
+                name, device=self.device, weights_dir=self.weights_dir, batch_size=self.batch_size, **opts
+            )
+        return self._ext
+
+    def features(self, samples: Samples) -> np.ndarray:
+        if samples.modality not in self.modalities:
+            raise MetricSkipped(f"applies to {', '.join(self.modalities)}, not {samples.modality}")
+        return self.extractor().samples_features(samples)
+
+    def fingerprint_details(self) -> dict[str, Any]:
+        d = super().fingerprint_details()
+        if self._ext is not None:
+            d["extractor"] = self._ext.protocol()
+            d["extractor_fingerprint"] = self._ext.fingerprint()
+            d["libraries"] = self._ext.libraries()
+        else:
+            d["extractor"] = {"extractor": self.extractor_name, "resize": self.resize}
+        d["method"] = self.method
+        d["statistics_dtype"] = "float64"
+        return d
+
+
+class ReferenceMetric(FeatureMetric):
+    """A ``FeatureMetric`` that compares the samples' features with a reference file (``reference_path``)."""
+
+    Options = ReferenceOptions
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        *,
+        reference_path: str | None = None,
+        allow_mismatch: bool = False,
+        **feature: Any,
+    ) -> None:
+        super().__init__(device, **feature)
+        self.reference_path = path_option("reference_path", reference_path)
+        self.allow_mismatch = flag_option("allow_mismatch", allow_mismatch)
+
+    def reference_note(self, stored: str | None) -> str | None:
+        """The record's note on the reference's fingerprint ``stored`` (None when it is ours); a reference made
+        with another feature protocol is refused unless ``allow_mismatch`` (see ``check_fingerprint``)."""
+        return check_fingerprint(
+            stored,
+            self._ext.fingerprint(),
+            label=f"reference {self.reference_path}",
+            allow_mismatch=self.allow_mismatch,
+        )
