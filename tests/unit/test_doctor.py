@@ -11,13 +11,11 @@ import time
 import pytest
 
 from harness.cli import main
-from harness.doctor.checks import (
-    contention_findings,
-    memory_findings,
-    noise_finding,
-    run_doctor,
-    timer_findings,
-)
+from harness.doctor.checks import run_doctor
+from harness.doctor.contention import contention_findings
+from harness.doctor.memory import memory_findings
+from harness.doctor.noise import noise_finding
+from harness.doctor.timer import timer_findings
 from tests.helpers import has_cuda
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import yaml
 
+from harness.cli.gpucheck import main
 from harness.config import load_suite
 from harness.config.plan import check_suite
-from harness.doctor.gpucheck import Row, backend_suite, main, to_markdown
+from harness.doctor.gpucheck import Row, backend_suite, to_markdown
 
 
 def test_the_committed_gpu_suite_validates_and_the_quick_one_too(tmp_path):
