@@ -30,9 +30,12 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.core.errors import MetricSkipped
+from harness.core.errors import MetricSkipped, UserInputError
 from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricValue, version_of
+from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
+from harness.metrics.weights import sha256_of
+from harness.zoo import ZOO_DIR
 
 RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
 
@@ -43,7 +46,7 @@ def _option_path(name: str, value: Any) -> str | None:
     return None if value is None else os.fspath(value)
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
     """At d = 64 BLAS threads only wait on each other (200 bootstrap replicates: 24 s with 2 OpenBLAS
     threads on a busy 2-core machine, 1 s with one)."""
     try:
@@ -135,8 +138,6 @@ class DomainMetric(Metric):
     Options: ClassVar[type[MetricOptions]] = DomainMetricOptions
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
-        from harness.zoo import ZOO_DIR
-
         self.device = device
         self.extractor_path = _option_path("extractor_path", extractor_path) or str(
             ZOO_DIR / self.extractor_name
@@ -196,8 +197,6 @@ class DomainFrechet(DomainMetric):
         seed: int = 0,
         ci: str = "none",
     ) -> None:
-        from harness.zoo import ZOO_DIR
-
         super().__init__(device, extractor_path=extractor_path)
         self.reference_path = _option_path("reference_path", reference_path) or str(
             ZOO_DIR / self.reference_file
@@ -221,10 +220,6 @@ class DomainFrechet(DomainMetric):
 
     def reference(self) -> Any:
         if self._ref is None:
-            from harness.core.errors import UserInputError
-            from harness.metrics.frechet import StreamingStats
-            from harness.metrics.weights import sha256_of
-
             path = Path(self.reference_path)
             if not path.is_file():
                 raise UserInputError(
@@ -260,8 +255,6 @@ class DomainFrechet(DomainMetric):
         self._feats.append(self.extractor().features(x))
 
     def compute(self) -> MetricValue:
-        from harness.metrics.frechet import FrechetWarning, StreamingStats, bootstrap_frechet_ci
-
         if not self._feats:
             return self.skipped("no samples")
         feats = np.concatenate(self._feats)
@@ -269,7 +262,7 @@ class DomainFrechet(DomainMetric):
             return self.invalid(f"a covariance needs at least 2 samples, got {len(feats)}")
         ref = self.reference()
         self._n = len(feats)
-        with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:
+        with one_blas_thread(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FrechetWarning)
             value = StreamingStats.from_features(feats).frechet_distance(ref)
             ci = None
