@@ -81,6 +81,20 @@ class Domain(ABC):
 
         return Extractor(folder)
 
+    def classifier(
+        self, cls: type, recipe: ExtractorRecipe, inputs: str, **shape: int
+    ) -> tuple[Any, dict[str, Any]]:
+        """``cls`` built from the recipe (and the data's ``shape``), with its config entry: the class, its
+        keyword arguments (what :class:`~harness.zoo.av.models.Extractor` rebuilds it from) and its input."""
+        kwargs = {
+            "channels": list(recipe.channels),
+            "feature_dim": recipe.feature_dim,
+            "num_classes": self.classes,
+            "dropout": recipe.dropout,
+            **shape,
+        }
+        return cls(**kwargs), {"class": cls.__name__, "kwargs": kwargs, "input": inputs, "features": FEATURES}
+
     def stats_for(self, out: Path) -> Path:
         """Where the reference statistics of an extractor written to ``out`` go: the committed file for the
         committed folder, else beside it."""
@@ -180,16 +194,9 @@ class MovingDigits(Domain):
     def extractor_net(self, recipe: ExtractorRecipe) -> tuple[Any, dict[str, Any]]:
         from harness.zoo.av.models import VideoNet3D
 
-        kwargs = {
-            "channels": list(recipe.channels),
-            "feature_dim": recipe.feature_dim,
-            "num_classes": self.classes,
-            "dropout": recipe.dropout,
-            "frames": FRAMES,
-            "size": CANVAS,
-        }
-        arch = {"class": "VideoNet3D", "kwargs": kwargs, "input": "(N, 1, 8, 16, 16) float32 in [0, 1]"}
-        return VideoNet3D(**kwargs), {**arch, "features": FEATURES}
+        return self.classifier(
+            VideoNet3D, recipe, "(N, 1, 8, 16, 16) float32 in [0, 1]", frames=FRAMES, size=CANVAS
+        )
 
     def unet(self, recipe: GeneratorRecipe) -> Any:
         return unet2d(recipe, FRAMES, CANVAS, self.classes)
@@ -222,14 +229,7 @@ class Notes(Domain):
     def extractor_net(self, recipe: ExtractorRecipe) -> tuple[Any, dict[str, Any]]:
         from harness.zoo.av.models import NotesNet
 
-        kwargs = {
-            "channels": list(recipe.channels),
-            "feature_dim": recipe.feature_dim,
-            "num_classes": self.classes,
-            "dropout": recipe.dropout,
-        }
-        arch = {"class": "NotesNet", "kwargs": kwargs, "input": "(N, 1, 2048) float32 in [-1, 1] at 8 kHz"}
-        return NotesNet(**kwargs), {**arch, "features": FEATURES}
+        return self.classifier(NotesNet, recipe, "(N, 1, 2048) float32 in [-1, 1] at 8 kHz")
 
     def unet(self, recipe: GeneratorRecipe) -> Any:
         from harness.zoo.av.models import NotesUNet1D
