@@ -64,6 +64,14 @@ def write_text(path: Path, text: str, flag: str) -> None:
         raise UserInputError(f"cannot write ({exc.strerror or exc})", source=str(path), field=flag) from None
 
 
+def switch(parser: argparse.ArgumentParser, flag: str, help: str) -> None:
+    """An option on by default, with its ``--no-`` form (``--html`` / ``--no-html``); ``help`` says what it
+    does (``(default: yes)`` is added)."""
+    parser.add_argument(
+        flag, action=argparse.BooleanOptionalAction, default=True, help=f"{help} (default: yes)"
+    )
+
+
 def output_folder(path: str | Path, flag: str) -> Path:
     """A folder the command will write into (created if missing): not an existing file."""
     p = Path(path)

@@ -14,7 +14,7 @@ from harness.core.errors import UserInputError
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.gate.compare import compare_runs
     from harness.gate.render import skipped_junit, skipped_markdown, to_junit, to_markdown
-    from harness.gate.runs import NotComparable
+    from harness.results.runs import NotComparable
     from harness.results.store import dumps
 
     markdown, junit = output_file(args.markdown, "--markdown"), output_file(args.junit, "--junit")
@@ -133,6 +133,36 @@ def cmd_gate_derive(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
+    _register_compare(sub)
+    _register_export(sub)
+    _register_gate_tools(sub)
+
+
+# compare's on/off flags: (flag, help)
+COMPARE_FLAGS = (
+    (
+        "--allow-missing",
+        "a job ok in base and missing in head is a warning, not a regression (deliberately partial runs)",
+    ),
+    (
+        "--strict",
+        "fail on inconclusive checks (too few samples or too much noise to decide) and on gates that "
+        "compared no value too",
+    ),
+    (
+        "--skip-on-mismatch",
+        "when no baseline matches this machine: exit 0 instead of 2, every output saying NOT COMPARED "
+        "(nothing was compared and nothing passed)",
+    ),
+    (
+        "--allow-mismatch",
+        "compare even when environments or metric fingerprints differ (and say what differs)",
+    ),
+    ("--json", "print the verdict as JSON instead of the table"),
+)
+
+
+def _register_compare(sub: Any) -> None:
     cmp = sub.add_parser(
         "compare",
         help="CI regression gate: compare HEAD_RUN with BASE_RUN under gates (exit 1 on a regression, 2 when "
@@ -147,38 +177,16 @@ def register(sub: Any) -> None:
     cmp.add_argument(
         "--gate",
         metavar="FILE",
-        default=None,
         help="YAML with 'gates:' (a gate file or a suite); default: the head run's suite gates (needed: one or the other)",
     )
-    cmp.add_argument(
-        "--junit", metavar="FILE", default=None, help="write JUnit XML (one testcase per job × column)"
-    )
-    cmp.add_argument("--markdown", metavar="FILE", default=None, help="write the Markdown table to FILE")
-    cmp.add_argument(
-        "--allow-missing",
-        action="store_true",
-        help="a job ok in base and missing in head is a warning, not a regression (deliberately partial runs)",
-    )
-    cmp.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail on inconclusive checks (too few samples or too much noise to decide) and on gates that "
-        "compared no value too",
-    )
-    cmp.add_argument(
-        "--skip-on-mismatch",
-        action="store_true",
-        help="when no baseline matches this machine: exit 0 instead of 2, every output saying NOT COMPARED "
-        "(nothing was compared and nothing passed)",
-    )
-    cmp.add_argument(
-        "--allow-mismatch",
-        action="store_true",
-        help="compare even when environments or metric fingerprints differ (and say what differs)",
-    )
-    cmp.add_argument("--json", action="store_true", help="print the verdict as JSON instead of the table")
+    cmp.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per job × column)")
+    cmp.add_argument("--markdown", metavar="FILE", help="write the Markdown table to FILE")
+    for flag, text in COMPARE_FLAGS:
+        cmp.add_argument(flag, action="store_true", help=text)
     cmp.set_defaults(fn=cmd_compare)
 
+
+def _register_export(sub: Any) -> None:
     ex = sub.add_parser(
         "export",
         help="write a run's measured values in another tool's format (pytest-benchmark JSON, Bencher's BMF "
@@ -195,6 +203,8 @@ def register(sub: Any) -> None:
     ex.add_argument("-o", "--output", metavar="FILE", required=True, help="output file ('-': stdout)")
     ex.set_defaults(fn=cmd_export)
 
+
+def _register_gate_tools(sub: Any) -> None:
     g = sub.add_parser(
         "gate", help="regression-gate tools: record a baseline, derive thresholds from repeated runs"
     )
@@ -223,7 +233,6 @@ def register(sub: Any) -> None:
     gd.add_argument(
         "--keys",
         type=csv_list,
-        default=None,
         metavar="COL,...",
         help="columns to gate (default: latency_ms.p50, memory, every metric with a value)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from harness.cli.core import EXIT_OK, err, output_folder, say
+from harness.cli.core import EXIT_OK, err, output_folder, say, switch
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -51,7 +51,6 @@ def register(sub: Any) -> None:
     )
     rep.add_argument(
         "--out",
-        default=None,
         metavar="DIR",
         help="where to write (default: the run folder; required with several runs)",
     )
@@ -60,10 +59,5 @@ def register(sub: Any) -> None:
         action="store_true",
         help="merge runs whose environments or metric fingerprints differ (the report says so)",
     )
-    rep.add_argument(
-        "--html",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="write the self-contained report.html (default: yes)",
-    )
+    switch(rep, "--html", "write the self-contained report.html")
     rep.set_defaults(fn=cmd_report)

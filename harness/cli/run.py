@@ -50,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = output_folder(args.out, "--out")
 
     from harness.measure.env import host_environment, resolve_device
-    from harness.results.schema import RunMeta
+    from harness.results.run_meta import RunMeta
     from harness.results.store import RunStore
 
     device = resolve_device(args.device or suite.device)
@@ -149,7 +149,7 @@ def _execute(
     store, meta, jobs: list, device: str, args: argparse.Namespace, total: int | None = None, offset: int = 0
 ) -> int:
     from harness.cli.display import RunDisplay
-    from harness.results.schema import Record
+    from harness.results.record import Record
 
     total = total or len(jobs)
     display = RunDisplay(total, done=offset, quiet=args.quiet)

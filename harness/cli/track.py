@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.cli.core import EXIT_OK, err, say
+from harness.cli.core import EXIT_OK, err, say, switch
 from harness.core.errors import HarnessError, UserInputError
+from harness.tracking.probe import check_tracking_store
+from harness.tracking.stores import sqlite_path
 
 SCHEMES = ("", "file", "sqlite", "http", "https", "databricks", "postgresql", "mysql", "mssql")
 
@@ -33,15 +35,11 @@ def check_mlflow_target(uri: str | None) -> None:
             "http(s)://server, databricks)"
         )
     if scheme == "sqlite":
-        from harness.tracking.mlflow_log import _sqlite_path
-
-        db = _sqlite_path(uri)
+        db = sqlite_path(uri)
         if db is None:
             raise UserInputError(f"--mlflow: '{uri}' names no database file (sqlite:///mlflow.db)")
         if db.parent != Path() and not db.parent.is_dir():
             raise UserInputError(f"--mlflow: {db.parent}: folder not found (for the database {db.name})")
-    from harness.tracking.probe import check_tracking_store
-
     check_tracking_store(uri)
 
 
@@ -101,18 +99,13 @@ def register(sub: Any) -> None:
         metavar="URI",
         help="tracking URI: sqlite:///mlflow.db, file:./mlruns, or a tracking server's http(s) URL",
     )
-    lg.add_argument("--experiment", default=None, help="MLflow experiment (default: the suite's name)")
+    lg.add_argument("--experiment", help="MLflow experiment (default: the suite's name)")
     lg.add_argument(
         "--replace",
         action="store_true",
         help="log again a run already in the experiment (its old runs deleted)",
     )
-    lg.add_argument(
-        "--report",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="build the run's report first when it has none, to log it with the run (default: yes)",
-    )
+    switch(lg, "--report", "build the run's report first when it has none, to log it with the run")
     lg.set_defaults(fn=cmd_log)
 
 

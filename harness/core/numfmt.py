@@ -1,23 +1,61 @@
-"""Numbers as reports and gates print them: an estimate and its interval to the same precision.
+"""Numbers as reports, gates and checks print them: the one formatter of the harness.
 
-``101.7 [102, 106]`` reads as a point outside its own interval; :func:`fmt_ci` writes ``101.7 [101.5, 105.8]``.
+:func:`fmt` writes one number; :func:`fmt_ci` an estimate and its interval to the same precision
+(``101.7 [102, 106]`` reads as a point outside its own interval; :func:`fmt_ci` writes ``101.7 [101.5, 105.8]``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 __all__ = ["FIXED_RANGE", "fmt", "fmt_ci", "fmt_shared"]
 
+# "fixed" notation: fixed-point from 1e-3 up to 1e6 (whole numbers from 100), scientific beyond.
+FIXED_NOTATION_RANGE = (1e-3, 1e6)
 
-def fmt(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+
+def fmt(
+    value,
+    digits: int = 4,
+    *,
+    notation: Literal["general", "fixed"] = "general",
+    nan: str = "–",
+    unit: str = "",
+) -> str:
+    """One number as text: ``digits`` significant digits.
+
+    Args:
+        value: a float (an int or anything else is written as ``str`` does); None is ``–``, NaN is ``nan``,
+            an infinity ``∞`` / ``-∞``.
+        digits: significant digits.
+        notation: ``general`` (``format``'s ``g``: ``1.235e+05``); ``fixed``: no exponent between 1e-3 and 1e6,
+            whole numbers from 100 (``123456``), and ``digits - 1`` decimals of a mantissa beyond
+            (``1.235e-04``): a comparison's two values read alike.
+        nan: the text of a NaN.
+        unit: appended after a space to a number (a missing value stays ``–``).
+    """
+    if value is None:
         return "–"
+    if isinstance(value, float) and math.isnan(value):
+        return nan
     if isinstance(value, float) and math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
+        text = "∞" if value > 0 else "-∞"
+    elif isinstance(value, float):
+        text = _finite(value, digits, notation)
+    else:
+        text = str(value)
+    return f"{text} {unit}" if unit else text
+
+
+def _finite(value: float, digits: int, notation: str) -> str:
+    size = abs(value)
+    if notation == "fixed" and size != 0:
+        if not FIXED_NOTATION_RANGE[0] <= size < FIXED_NOTATION_RANGE[1]:
+            return f"{value:.{digits - 1}e}"
+        if size >= 100:
+            return f"{value:.0f}"
+    return f"{value:.{digits}g}"
 
 
 # Fixed-point notation for estimates from 1e-4 up to 1e7; beyond, a mantissa and the estimate's exponent.

@@ -1,6 +1,6 @@
 """pydantic's validation errors as one line each: ``field: what is wrong (what is allowed)``.
 
-Shared by the YAML schemas (:mod:`harness.config`), the record schema (:mod:`harness.results.schema`), the
+Shared by the YAML schemas (:mod:`harness.config`), the record schema (:mod:`harness.results.record`), the
 options of metrics and backends. Unknown keys get a did-you-mean against the keys allowed at that place.
 """
 

@@ -35,7 +35,7 @@ from harness.doctor.loops import card_call, cuda_event_ms, harness_and_bare, per
 from harness.doctor.suite_run import SuiteRun, run_suite
 from harness.loaders.base import Request
 from harness.results.columns import MAY_BE_ABSENT_COLUMNS
-from harness.results.schema import Record
+from harness.results.record import Record
 
 STEPS = ("doctor", "smoke", "backends", "timing")
 

@@ -13,7 +13,8 @@ from harness.core.errors import UserInputError
 from harness.execute.local import LocalExecutor
 from harness.measure.env import host_environment, resolve_device
 from harness.results.outcome import Tally
-from harness.results.schema import Record, RunMeta
+from harness.results.record import Record
+from harness.results.run_meta import RunMeta
 from harness.results.store import RunStore
 
 

@@ -27,7 +27,7 @@ from harness.config.plan import Job
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
 from harness.execute.warm import ENV
-from harness.results.schema import JobError, Record, parse_record
+from harness.results.record import JobError, Record, parse_record
 from harness.results.store import RunStore
 
 

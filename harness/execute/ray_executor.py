@@ -22,7 +22,7 @@ from harness.config.plan import Job
 from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import read_progress
-from harness.results.schema import Record, parse_record
+from harness.results.record import Record, parse_record
 from harness.results.store import RunStore
 
 

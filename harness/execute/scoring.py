@@ -19,7 +19,7 @@ import numpy as np
 from harness.config.plan import Job
 from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError, WeightsNotFoundError
 from harness.core.samples import Samples
-from harness.results.schema import MetricResult
+from harness.results.record import MetricResult
 
 INVALID = "the outputs contain NaN or Inf"
 

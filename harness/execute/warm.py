@@ -33,7 +33,7 @@ COMMON = (
     "harness.measure.stages",
     "harness.measure.conditions",
     "harness.measure.energy",
-    "harness.results.schema",
+    "harness.results.record",
 )
 
 

@@ -19,7 +19,7 @@ from harness.execute.budgets import job_budgets
 from harness.execute.progress import Report, Stage
 from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
 from harness.results.outcome import scenario_failure
-from harness.results.schema import (
+from harness.results.record import (
     Conditions,
     Cost,
     DeviceEnvironment,
@@ -35,8 +35,8 @@ from harness.results.schema import (
     ScenarioResult,
     Stages,
     Throughput,
-    started_at_now,
 )
+from harness.results.values import started_at_now
 
 SAMPLES_SAVED = 4
 

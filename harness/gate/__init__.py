@@ -2,7 +2,8 @@
 
 - :mod:`.thresholds`: ``gates:`` (``+10%``, ``-1e-6``…) and gate files;
 - :mod:`.stats`: the latency test (Mann–Whitney U, Hodges–Lehmann), its rule and how much it can detect;
-- :mod:`.runs`, :mod:`.baselines`: the runs compared, folders of per-machine baselines;
+- :mod:`.baselines`: folders of per-machine baselines (the runs themselves are read by
+  :mod:`harness.results.runs`, as every reader reads them);
 - :mod:`.checks`: one job × one gated column; :mod:`.compare`: the comparison and its verdict (pass, fail,
   inconclusive, not compared);
 - :mod:`.render`: Markdown, JUnit; :mod:`.export`: pytest-benchmark JSON; :mod:`.derive`: thresholds from noise.
@@ -25,9 +26,6 @@ _EXPORTS = {
     "parse_threshold": "thresholds",
     "parse_gates": "thresholds",
     "load_gate_file": "thresholds",
-    "Run": "runs",
-    "NotComparable": "runs",
-    "environment_differences": "runs",
     "record_baseline": "baselines",
     "open_baseline": "baselines",
     "Check": "checks",

@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 from harness.core.errors import UserInputError
-from harness.gate.runs import NotComparable, Run, environment_differences
-from harness.results.environment import comparable_environment
+from harness.results.runs import NotComparable, Run, environment_differences
 
 
 def baseline_key(run: Run) -> str:
     """A baseline's folder name in a folder of baselines: the kind of machine and software it can judge."""
-    env = comparable_environment(run.meta, list(run.records.values()))
+    env = run.comparable_environment()
     parts = [env["device"], env["device name"], f"torch{env['torch']}", f"{env['torch threads']}t"]
     slug = re.sub(r"[^a-z0-9.]+", "-", " ".join(str(p) for p in parts if p is not None).lower())
     return re.sub(r"\((r|tm)\)", "", slug).strip("-.") or "baseline"
@@ -80,7 +79,7 @@ def record_baseline(run_dir: str | Path, folder: str | Path) -> tuple[Path, list
         shutil.rmtree(p)
     dest = folder / baseline_key(run)
     if dest.exists():  # the same name for another environment (e.g. another Python): keep both
-        dest = folder / f"{dest.name}-{run.name}"
+        dest = folder / f"{dest.name}-{run.run_id}"
         shutil.rmtree(dest, ignore_errors=True)
     try:
         dest.mkdir(parents=True)

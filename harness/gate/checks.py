@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
-from harness.core.numfmt import fmt_ci
+from harness.core.numfmt import fmt, fmt_ci
 from harness.gate.stats import (
     ALPHA,
     POWER,
@@ -33,7 +34,7 @@ from harness.gate.stats import (
 )
 from harness.gate.thresholds import Threshold
 from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
-from harness.results.schema import Record
+from harness.results.record import Record
 from harness.results.table import column_value
 
 NOT_COMPARED = "not compared"
@@ -87,19 +88,9 @@ def statistic(x: np.ndarray, key: str) -> float:
     return float(np.median(x))
 
 
-def fmt(v: float | None) -> str:
-    if v is None:
-        return "–"
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    a = abs(v)
-    if a != 0 and (a < 1e-3 or a >= 1e6):
-        return f"{v:.3e}"
-    if a >= 100:
-        return f"{v:.0f}"
-    return f"{v:.4g}"
+# A compared value as the gate's outputs write it: no exponent from 1e-3 to 1e6, and a NaN said as such (a
+# head value that became NaN is a regression, not a missing value).
+fmt_value = partial(fmt, notation="fixed", nan="NaN")
 
 
 def _check_sampled(key: str, thr: Threshold, b_rec: Record, h_rec: Record) -> Check:
@@ -225,7 +216,7 @@ def _check_direct(
             gap_worse, gap_better = b_lo - h_hi, h_lo - b_hi
         verdict: Verdict = "regressed" if gap_worse > limit else ("improved" if gap_better > limit else "ok")
         detail = (
-            f"95% CIs base [{fmt(b_lo)}, {fmt(b_hi)}] head [{fmt(h_lo)}, {fmt(h_hi)}]; "
+            f"95% CIs base [{fmt_value(b_lo)}, {fmt_value(b_hi)}] head [{fmt_value(h_lo)}, {fmt_value(h_hi)}]; "
             f"regressed if apart by > {limit:.4g}"
         )
         return Check(key, thr.text, verdict, b, h, _change_text(b, h, thr.relative), detail, "ci-gap")
@@ -236,7 +227,7 @@ def _check_direct(
     else:
         delta = h - b
     verdict = "regressed" if worse * delta > limit else ("improved" if -worse * delta > limit else "ok")
-    bound = fmt(b + worse * limit) if math.isfinite(b) else fmt(b)
+    bound = fmt_value(b + worse * limit) if math.isfinite(b) else fmt_value(b)
     detail = f"regressed if {'above' if worse > 0 else 'below'} {bound}"
     return Check(key, thr.text, verdict, b, h, _change_text(b, h, thr.relative), detail, "direct")
 

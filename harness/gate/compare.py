@@ -19,13 +19,13 @@ from typing import Any, Literal
 from harness.core.errors import EXIT_BAD_INPUT, UserInputError
 from harness.gate.baselines import baselines_in, open_baseline
 from harness.gate.checks import NOT_COMPARED, Check, check_job
-from harness.gate.runs import NotComparable, Run, environment_differences, fingerprint_differences
 from harness.gate.stats import ALPHA, POWER
 from harness.gate.thresholds import Threshold, load_gate_file, parse_gates
 from harness.results.columns import SPEED_COLUMNS, higher_is_better
 from harness.results.identity import record_id, same_folder_or_file
 from harness.results.outcome import Tally
-from harness.results.schema import Record
+from harness.results.record import Record
+from harness.results.runs import NotComparable, Run, environment_differences, fingerprint_differences
 
 JobStatus = Literal["compared", "added", "removed", "missing", "failed", "fixed", "failing", "same"]
 # The comparison's verdict, one word in the table (upper case), the JSON and JUnit: Tally's, with its
@@ -73,9 +73,9 @@ class Comparison:
     def base_label(self) -> str:
         """The base run's name; when it was picked from a folder of baselines, also which one."""
         chosen = self.base.path.name
-        if chosen != self.base.name and baselines_in(self.base.path.parent):
-            return f"`{self.base.name}` (baseline `{chosen}`)"
-        return f"`{self.base.name}`"
+        if chosen != self.base.run_id and baselines_in(self.base.path.parent):
+            return f"`{self.base.run_id}` (baseline `{chosen}`)"
+        return f"`{self.base.run_id}`"
 
     def not_compared(self) -> dict[str, str]:
         """The gates that compared no value in any job, each with why, job by job (grouped by reason)."""

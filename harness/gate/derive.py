@@ -8,12 +8,13 @@ from itertools import combinations
 from pathlib import Path
 
 from harness.core.errors import UserInputError
+from harness.core.registry import did_you_mean
 from harness.gate.checks import samples_of, statistic
-from harness.gate.runs import Run, environment_differences, fingerprint_differences
 from harness.gate.stats import shift_test
 from harness.results.columns import HIGHER_IS_BETTER_COLUMNS, MEMORY_COLUMNS, SAMPLED_COLUMNS, SPEED_COLUMNS
 from harness.results.identity import same_folder_or_file, shared_records
-from harness.results.schema import Record
+from harness.results.record import Record
+from harness.results.runs import Run, environment_differences, fingerprint_differences
 from harness.results.table import column_value
 
 DEFAULT_K = 3.0
@@ -73,8 +74,6 @@ def derive_gates(
     metric_names = {n for r in runs for rec in r.records.values() for n in rec.metrics}
     unknown = [k_ for k_ in keys if k_ not in SPEED_COLUMNS and k_ not in metric_names]
     if unknown:
-        from harness.core.registry import did_you_mean
-
         raise UserInputError(
             f"--keys: unknown column '{unknown[0]}' "
             f"({did_you_mean(unknown[0], [*SPEED_COLUMNS, *sorted(metric_names)])})"
@@ -88,7 +87,7 @@ def derive_gates(
         relative = not is_metric
         worst, where, hib = 0.0, "", key in HIGHER_IS_BETTER_COLUMNS
         for ra, rb in combinations(runs, 2):
-            for jid in set(ra.records) & set(rb.records):
+            for jid in [j for j in ra.records if j in rb.records]:  # run order: ties name the first job
                 a, b = ra.records[jid], rb.records[jid]
                 if not a.ok or not b.ok:
                     continue

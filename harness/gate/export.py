@@ -15,14 +15,18 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.gate.runs import Run
 from harness.results.outcome import Shortfall, Tally, record_shortfalls, scenario_headline
-from harness.results.schema import Record, parse_started_at
+from harness.results.record import Record
+from harness.results.runs import Run
 from harness.results.table import flatten
+from harness.results.values import parse_started_at
 
 Format = Literal["pytest-benchmark", "bencher"]
 
@@ -90,8 +94,6 @@ def _quartiles(data: list[float]) -> tuple[float, float]:
 
 def benchmark_stats(seconds: list[float]) -> dict[str, Any]:
     """pytest-benchmark's ``stats`` of per-round times in seconds (same fields, same formulas)."""
-    from bisect import bisect_left, bisect_right
-
     data = [float(x) for x in seconds]
     s = sorted(data)
     mean = statistics.mean(data)
@@ -132,8 +134,6 @@ def to_pytest_benchmark(run_dir: Run | str | Path) -> dict[str, Any]:
     """A run as the JSON ``pytest --benchmark-json`` writes: one benchmark per exported job (:func:`exported`)
     with a timed loop, times in seconds; every job or metric left out is listed under ``not_measured``
     (``fullname``, ``job_id``, ``status``, ``what``: ``job`` or ``metric NAME``, ``kind``, ``reason``)."""
-    from importlib import metadata
-
     run = _open(run_dir)
     suite_name = run.meta.suite_name
     measurement = run.meta.measurement
@@ -257,8 +257,6 @@ def loadgen_mark(r: Record) -> dict[str, Any]:
 
 
 def _iso(stamp: str | None) -> str:
-    from datetime import datetime, timezone
-
     moment = parse_started_at(stamp)
     return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from xml.etree import ElementTree as ET
 
 from harness.core.mdtext import md_code
-from harness.gate.checks import NOT_APPLICABLE, NOT_COMPARED, fmt
+from harness.gate.checks import NOT_APPLICABLE, NOT_COMPARED, fmt_value
 from harness.gate.compare import Comparison
 from harness.gate.stats import ALPHA, POWER
 from harness.results.columns import SAMPLED_COLUMNS
@@ -69,14 +69,14 @@ def _cell(c) -> str:
         return NOT_COMPARED
     if c.verdict == "regressed" and c.head is None:
         return f"❌ {c.detail}".replace("|", "/")
-    arrow = f"{fmt(c.base)} → {fmt(c.head)}"
+    arrow = f"{fmt_value(c.base)} → {fmt_value(c.head)}"
     return f"{MARK[c.verdict]} {arrow}{f' ({c.change})' if c.change else ''}".replace("|", "/")
 
 
 def to_markdown(cmp: Comparison) -> str:
     suite = cmp.head.meta.suite_name or ""
     lines = [
-        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → {md_code(cmp.head.name)}",
+        f"### harness compare{f': {suite}' if suite else ''} — {cmp.base_label} → {md_code(cmp.head.run_id)}",
         "",
     ]
     n_imp = cmp.improvements
@@ -150,13 +150,13 @@ def to_junit(cmp: Comparison) -> str:
         cases.append(st)
         for c in j.checks:
             tc = ET.Element("testcase", classname=cls, name=c.key, time="0")
-            text = f"{fmt(c.base)} → {fmt(c.head)} ({c.change}); gate {c.threshold}; {c.detail}"
+            text = f"{fmt_value(c.base)} → {fmt_value(c.head)} ({c.change}); gate {c.threshold}; {c.detail}"
             if c.verdict == "regressed":
                 failures += 1
                 ET.SubElement(
                     tc,
                     "failure",
-                    message=f"{c.key} regressed: {fmt(c.base)} → {fmt(c.head)} ({c.change or c.detail}), gate {c.threshold}",
+                    message=f"{c.key} regressed: {fmt_value(c.base)} → {fmt_value(c.head)} ({c.change or c.detail}), gate {c.threshold}",
                     type="Regression",
                 ).text = text
             elif c.verdict == "inconclusive" and cmp.strict:

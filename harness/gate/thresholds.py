@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserInputError
-from harness.results.columns import SPEED_COLUMNS
+from harness.core.numfmt import fmt
+from harness.core.registry import did_you_mean
+from harness.core.yamlio import read_yaml
+from harness.results.columns import SPEED_COLUMNS, higher_is_better
 
 THRESHOLD_HELP = "+N%, -N%, +N, -N or N"
 _THRESHOLD_RE = re.compile(r"^\s*([+-])?\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?\s*(%)?\s*$")
@@ -46,10 +49,6 @@ class Threshold:
         return natural
 
 
-def _fmt_number(value: float) -> str:
-    return f"{value:+g}" if value < 0 else f"{value:g}"
-
-
 def parse_threshold(key: str, value: Any) -> Threshold:
     """``"+10%"``, ``"-0.5"``, ``0.5``, ``-1e-6`` → :class:`Threshold`. ValueError with the allowed forms."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -57,7 +56,7 @@ def parse_threshold(key: str, value: Any) -> Threshold:
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise ValueError(f"{key}: {value!r} is not a threshold (allowed: {THRESHOLD_HELP}, finite)")
-        return Threshold(key, abs(float(value)), False, -1 if value < 0 else 0, _fmt_number(value))
+        return Threshold(key, abs(float(value)), False, -1 if value < 0 else 0, fmt(float(value), 6))
     m = _THRESHOLD_RE.match(value)
     if not m:
         raise ValueError(f"{key}: '{value}' is not a threshold (allowed: {THRESHOLD_HELP})")
@@ -79,8 +78,6 @@ def parse_gates(
     field_name: str = "gates",
 ) -> dict[str, Threshold]:
     """Every gate parsed; an unknown column (when ``allowed`` is given) or a bad value is bad input."""
-    from harness.core.registry import did_you_mean
-
     if not isinstance(gates, Mapping):
         raise UserInputError(
             f"expected a mapping of column: threshold, got {type(gates).__name__}",
@@ -105,9 +102,6 @@ def check_gate_keys(
 ) -> None:
     """For suite validation: keys are speed/memory columns or the suite's metrics, values parse, and a sign
     agrees with the column's direction (``directions``: metric → higher_is_better, where known). ValueError."""
-    from harness.core.registry import did_you_mean
-    from harness.results.columns import higher_is_better
-
     allowed = [*SPEED_COLUMNS, *metric_names]
     for key, value in gates.items():
         if key not in allowed:
@@ -123,8 +117,6 @@ def check_gate_keys(
 
 def load_gate_file(path: str | Path) -> dict[str, Any]:
     """``gates:`` from a YAML file: a gate file (only ``gates:``) or a suite (its ``gates:``)."""
-    from harness.core.yamlio import read_yaml
-
     data = read_yaml(path)
     if not isinstance(data, dict) or "gates" not in data:
         raise UserInputError("expected a mapping with 'gates:' (column: threshold)", source=str(path))

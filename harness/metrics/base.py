@@ -21,7 +21,7 @@ from harness.core.errors import UserInputError
 from harness.core.samples import Samples
 
 if TYPE_CHECKING:
-    from harness.results.schema import MetricResult
+    from harness.results.record import MetricResult
 
 
 def version_of(package: str) -> str | None:
@@ -52,8 +52,8 @@ class MetricValue:
     details: dict[str, Any] = field(default_factory=dict)
 
     def result(self) -> MetricResult:
-        """The value as the record's typed :class:`~harness.results.schema.MetricResult`."""
-        from harness.results.schema import MetricResult
+        """The value as the record's typed :class:`~harness.results.record.MetricResult`."""
+        from harness.results.record import MetricResult
 
         return MetricResult(
             value=self.value,

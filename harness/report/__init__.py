@@ -1,7 +1,7 @@
 """Reports of one or more runs: report.md, report.html, frontier.csv, records.parquet, Pareto PNGs.
 
 ``harness report RUN_DIR`` writes into the run folder; several runs (merged when their environments and
-metric fingerprints agree, see :mod:`harness.report.runs`) go to ``--out``.
+metric fingerprints agree, see :mod:`harness.report.merge`) go to ``--out``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,14 @@ from typing import Any
 
 from harness.config.plan import safe_name
 from harness.core.errors import UserInputError
-from harness.report.runs import Runs, load_runs, objectives_of
+from harness.report.decide import summarize_frontier
+from harness.report.html import render_html
+from harness.report.markdown import render_markdown
+from harness.report.merge import Runs, load_runs, objectives_of
+from harness.report.panels import panel_modalities, panel_title
+from harness.report.plots import load_curve_plot, pareto_plot
 from harness.results.outcome import Tally
+from harness.results.pareto import classify
 
 __all__ = ["FRONTIER_COLUMNS", "build_report", "classified_tables", "load_runs", "objectives_of"]
 
@@ -24,8 +30,6 @@ def classified_tables(runs: Runs):
     """``(df, ok)``: every record flattened, and the ones that may stand on a front classified per modality
     (front, ties, knee): ok jobs with their headline measured and valid (a job short of a metric only is
     there, incomplete where that metric is an objective; one not measured or from an invalid run is not)."""
-    from harness.results.pareto import classify
-
     df = runs.table()
     if df.empty:
         return df, df
@@ -61,21 +65,8 @@ def build_report(
         jobs as :class:`harness.results.outcome.Tally` counts them (what was measured, what was not) out of
         ``n_jobs``.
     """
-    from harness.report.decide import summarize_frontier
-    from harness.report.markdown import render_markdown
-    from harness.report.plots import panel_modalities, panel_title, pareto_plot
-
     runs = load_runs(run_dirs, allow_mismatch=allow_mismatch)
-    if out_dir is None:
-        if len(runs.runs) > 1:
-            raise UserInputError("several runs make one report: give --out DIR for it")
-        dest = runs.runs[0].path
-    else:
-        dest = Path(out_dir)
-        if dest.exists() and not dest.is_dir():
-            raise UserInputError("--out: exists and is not a folder", source=str(dest))
-        dest.mkdir(parents=True, exist_ok=True)
-    objectives, constraints = runs.objectives, runs.constraints
+    dest = _destination(runs, out_dir)
     df, ok = classified_tables(runs)
     out: dict[str, Any] = {
         "plots": [],
@@ -87,45 +78,16 @@ def build_report(
         "tally": Tally.of_records(runs.records),
         "n_jobs": len(runs.records),
     }
-
-    suite_names = list(dict.fromkeys(r.meta.suite_name or r.run_id for r in runs.runs))
-    title = " + ".join(suite_names)
-    for x, y in itertools.combinations(list(objectives), 2):
-        path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
-        # A panel per modality where a job has both values; a pair no job has both of (an image metric
-        # against a video one) has none, and no figure. report.html draws the same panels.
-        modalities = panel_modalities(ok, x, y)
-        if modalities and pareto_plot(ok, x, y, objectives, path, f"{title}: {y} vs {x}", constraints):
-            out["plots"].append(path)
-            out["panels"][path.name] = [panel_title(m) for m in modalities]
-
-    # A figure an earlier report drew into this folder and this one does not (no job has both values now)
-    # must not stay beside the report as if it were current.
-    for stale in dest.glob("pareto_*__*.png"):
-        if stale not in out["plots"]:
-            stale.unlink(missing_ok=True)
-
-    from harness.report.plots import load_curve_plot
-
+    title = " + ".join(dict.fromkeys(r.meta.suite_name or r.run_id for r in runs.runs))
+    _pareto_pngs(runs, ok, dest, title, out)
     curves = load_curve_plot(runs.records, dest / "load_curves.png", f"{title}: latency against offered load")
     if curves is not None:
         out["plots"].append(curves)
     else:
         (dest / "load_curves.png").unlink(missing_ok=True)
-
-    ident = ["run_id"] if len(runs.runs) > 1 else []
-    ident += ["model", "variant", "backend", "scenario", "precision", "modality", "batch_size"]
-    bounds = [f"{c}_{e}" for c in objectives for e in ("lo", "hi")]
-    cols = [*ident, *objectives, *bounds, *FRONTIER_COLUMNS]
-    frontier = dest / "frontier.csv"
-    if ok.empty:
-        frontier.write_text(",".join(c for c in cols if not c.endswith(("_lo", "_hi"))) + "\n")
-    else:
-        ok[[c for c in cols if c in ok.columns]].to_csv(frontier, index=False)
-    out["frontier_csv"] = frontier
-
+    out["frontier_csv"] = _write_frontier(runs, ok, dest / "frontier.csv")
     out["parquet"] = _write_parquet(df, ok, dest / "records.parquet", out["skipped"])
-    summaries = summarize_frontier(ok, objectives, constraints)
+    summaries = summarize_frontier(ok, runs.objectives, runs.constraints)
     md = dest / "report.md"
     md.write_text(
         render_markdown(
@@ -133,10 +95,10 @@ def build_report(
             runs.records,
             df,
             ok,
-            objectives,
+            runs.objectives,
             out["plots"],
             dest,
-            constraints=constraints,
+            constraints=runs.constraints,
             summaries=summaries,
             runs=runs,
         ),
@@ -145,12 +107,53 @@ def build_report(
     out["markdown"] = md
     out["html"] = None
     if html:
-        from harness.report.html import render_html
-
-        page = dest / "report.html"
-        page.write_text(render_html(runs, df, ok, summaries, out["plots"]), encoding="utf-8")
-        out["html"] = page
+        out["html"] = dest / "report.html"
+        out["html"].write_text(render_html(runs, df, ok, summaries, out["plots"]), encoding="utf-8")
     return out
+
+
+def _destination(runs: Runs, out_dir: str | Path | None) -> Path:
+    """Where the report goes: ``out_dir`` (created), or the run folder of a single run."""
+    if out_dir is None:
+        if len(runs.runs) > 1:
+            raise UserInputError("several runs make one report: give --out DIR for it")
+        return runs.runs[0].path
+    dest = Path(out_dir)
+    if dest.exists() and not dest.is_dir():
+        raise UserInputError("--out: exists and is not a folder", source=str(dest))
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def _pareto_pngs(runs: Runs, ok, dest: Path, title: str, out: dict[str, Any]) -> None:
+    """One PNG per pair of objectives with a panel per modality where a job has both values (a pair no job
+    has both of, an image metric against a video one, has no figure; report.html draws the same panels).
+    A figure an earlier report drew into this folder and this one does not must not stay beside the report
+    as if it were current: it is removed."""
+    for x, y in itertools.combinations(list(runs.objectives), 2):
+        path = dest / f"pareto_{safe_name(x)}__{safe_name(y)}.png"
+        modalities = panel_modalities(ok, x, y)
+        if modalities and pareto_plot(
+            ok, x, y, runs.objectives, path, f"{title}: {y} vs {x}", runs.constraints
+        ):
+            out["plots"].append(path)
+            out["panels"][path.name] = [panel_title(m) for m in modalities]
+    for stale in dest.glob("pareto_*__*.png"):
+        if stale not in out["plots"]:
+            stale.unlink(missing_ok=True)
+
+
+def _write_frontier(runs: Runs, ok, path: Path) -> Path:
+    """frontier.csv: the ranked jobs' identity, objectives with their intervals, and frontier status."""
+    ident = ["run_id"] if len(runs.runs) > 1 else []
+    ident += ["model", "variant", "backend", "scenario", "precision", "modality", "batch_size"]
+    bounds = [f"{c}_{e}" for c in runs.objectives for e in ("lo", "hi")]
+    cols = [*ident, *runs.objectives, *bounds, *FRONTIER_COLUMNS]
+    if ok.empty:
+        path.write_text(",".join(c for c in cols if not c.endswith(("_lo", "_hi"))) + "\n")
+    else:
+        ok[[c for c in cols if c in ok.columns]].to_csv(path, index=False)
+    return path
 
 
 def _write_parquet(df, ok, path: Path, skipped: list[str]) -> Path | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.numfmt import fmt
-from harness.report.plots import label_of
+from harness.report.panels import label_of
 from harness.results.pareto import describe_constraint, feasible_mask, pick_best
 
 MODALITY_ORDER = ("image", "video", "audio")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import wave
+import zlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +244,6 @@ def demo_record(
 def _started_at(run_name: str, i: int) -> str:
     """A reproducible start time per run and job: two fabricated runs never share a record, as two real runs
     never do (a record in two folders is a copy: :mod:`harness.results.identity`)."""
-    import zlib
-    from datetime import datetime, timedelta, timezone
-
     start = datetime(2026, 11, 22, tzinfo=timezone.utc) + timedelta(
         seconds=zlib.crc32(run_name.encode()) % 86400
     )

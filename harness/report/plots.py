@@ -12,18 +12,20 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.report.panels import (
+    MODALITY_COLORS,
+    axis_bounds,
+    axis_label,
+    bound_text,
+    finite_for_plot,
+    label_of,
+    log_scale_x,
+    panel_modalities,
+    panel_rows,
+    panel_title,
+)
 from harness.results.outcome import scenario_headline
-from harness.results.pareto import step_line
-
-MODALITY_COLORS = {"image": "#1f77b4", "video": "#2ca02c", "audio": "#d62728"}
-
-
-def label_of(row) -> str:
-    """``model / variant / backend / precision`` of a table row."""
-    parts = [str(row["model"]), str(row["variant"]), str(row["backend"])]
-    if row.get("precision"):
-        parts.append(str(row["precision"]))
-    return " / ".join(parts)
+from harness.results.pareto import classify, dominated_mask, knee_index, step_line
 
 
 def _plain(text: str) -> str:
@@ -33,41 +35,6 @@ def _plain(text: str) -> str:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def axis_label(name: str, direction: str) -> str:
-    arrow = "lower is better" if direction == "min" else "higher is better"
-    return f"{name} ({arrow})"
-
-
-def _finite_for_plot(values: np.ndarray, thresholds=()) -> tuple[np.ndarray, float | None]:
-    """Infinite values (PSNR of identical outputs) drawn just beyond the finite range and beyond every
-    constraint threshold on that axis (so +∞ is never drawn inside a window it breaks), marked ∞."""
-    finite = values[np.isfinite(values)]
-    if not np.isinf(values).any():
-        return values, None
-    marks = np.concatenate([finite, np.asarray([t for _, t in thresholds], dtype=float)])
-    top = float(marks.max()) if marks.size else 0.0
-    bottom = float(marks.min()) if marks.size else 0.0
-    span = float(marks.max() - marks.min()) if marks.size > 1 else max(abs(top), 1.0)
-    pos = top + 0.15 * span + 1e-9
-    out = values.copy()
-    out[np.isposinf(values)] = pos
-    out[np.isneginf(values)] = bottom - 0.15 * span
-    return out, pos
-
-
-def _bounds(constraints, metric: str) -> list[tuple[str, float]]:
-    """("min"|"max", threshold) for each bound the constraints put on ``metric``."""
-    out = []
-    for c in constraints or ():
-        name, lo, hi = (
-            (c["metric"], c.get("min"), c.get("max")) if isinstance(c, dict) else (c.metric, c.min, c.max)
-        )
-        if name == metric:
-            out += [("min", float(lo))] if lo is not None else []
-            out += [("max", float(hi))] if hi is not None else []
-    return out
 
 
 def _include_thresholds(ax, axis: str, bounds: list[tuple[str, float]]) -> list[str]:
@@ -99,7 +66,7 @@ def _shade(ax, axis: str, bounds: list[tuple[str, float]], name: str) -> bool:
         if lo <= t <= hi:
             line = ax.axvline if axis == "x" else ax.axhline
             line(t, color="#555555", ls="--", lw=0.9, zorder=1)
-            text = f"{name} {'≥' if kind == 'min' else '≤'} {t:g}"
+            text = bound_text(name, kind, t)
             if axis == "x":
                 ax.text(
                     t,
@@ -147,8 +114,6 @@ def draw_pareto(
     error bars the 95% intervals, hatched areas the regions that break a constraint on an axis.
     With ``legend=False`` the axes gets no legend; its artists keep their labels for a figure legend.
     """
-    from harness.results.pareto import classify, dominated_mask, knee_index
-
     if "frontier_status" not in part.columns:
         part = classify(part, {x: directions[x], y: directions[y]}, constraints)
     ax.set_title(_plain(title), fontsize=11)
@@ -161,12 +126,35 @@ def draw_pareto(
     if part.empty:
         ax.text(0.5, 0.5, "no jobs with both values", ha="center", va="center", transform=ax.transAxes)
         return
-    xs, x_inf = _finite_for_plot(part[x].to_numpy(dtype=float), _bounds(constraints, x))
-    ys, y_inf = _finite_for_plot(part[y].to_numpy(dtype=float), _bounds(constraints, y))
+    xs, x_inf = finite_for_plot(part[x].to_numpy(dtype=float), axis_bounds(constraints, x))
+    ys, y_inf = finite_for_plot(part[y].to_numpy(dtype=float), axis_bounds(constraints, y))
     status = part["frontier_status"].to_numpy()
-    feasible = part["feasible"].to_numpy(dtype=bool)
+    _scatter_by_status(ax, xs, ys, status, color)
+    _error_bars(ax, part, ((x, xs, "x"), (y, ys, "y")), xs, ys, color)
+    _view_front(ax, part, x, y, xs, ys, directions, color)
+    ax.margins(x=0.2, y=0.12)
+    for axis in ("x", "y"):
+        with contextlib.suppress(AttributeError):  # plain numbers: "1043", not "0.08 + 1.043e3"
+            ax.ticklabel_format(axis=axis, useOffset=False, style="plain")
+    if log_scale_x(x, xs):
+        ax.set_xscale("log")
+    _constraint_thresholds(ax, x, y, constraints)
+    _mark_infinity(ax, "x", x_inf, "∞")
+    _mark_infinity(ax, "y", y_inf, "∞ (identical)")
+    _place_labels(
+        ax,
+        xs,
+        ys,
+        [_plain(_short(label_of(row))) for _, row in part.iterrows()],
+        [st in ("front", "tied") for st in status],
+    )
+    if legend:
+        ax.legend(fontsize=7, loc=_emptiest_corner(ax, xs, ys))
 
-    styles = [
+
+def _status_styles(color: str) -> list[tuple[str, dict, str]]:
+    """(frontier status, scatter style, legend label) in the panel's colour, in drawing order."""
+    return [
         ("front", dict(s=60, color=color, edgecolor="black", linewidths=0.9, zorder=4), "on the front"),
         (
             "tied",
@@ -181,12 +169,19 @@ def draw_pareto(
         ),
         ("infeasible", dict(s=44, color="#777777", marker="x", linewidths=1.4, zorder=3), "infeasible"),
     ]
-    for key, kw, label in styles:
+
+
+def _scatter_by_status(ax, xs: np.ndarray, ys: np.ndarray, status: np.ndarray, color: str) -> None:
+    """The points, styled by frontier status."""
+    for key, kw, label in _status_styles(color):
         sel = status == key
         if sel.any():
             ax.scatter(xs[sel], ys[sel], label=label, **kw)
 
-    for col, values, err_axis in ((x, xs, "x"), (y, ys, "y")):
+
+def _error_bars(ax, part, columns, xs: np.ndarray, ys: np.ndarray, color: str) -> None:
+    """The 95% intervals (``<col>_lo``, ``<col>_hi``) of each axis's column, where the table has them."""
+    for col, values, err_axis in columns:
         lo, hi = f"{col}_lo", f"{col}_hi"
         if lo in part.columns and hi in part.columns and part[lo].notna().any():
             err = np.vstack([values - part[lo].to_numpy(float), part[hi].to_numpy(float) - values])
@@ -194,66 +189,59 @@ def draw_pareto(
             kw = {"xerr": err} if err_axis == "x" else {"yerr": err}
             ax.errorbar(xs, ys, fmt="none", ecolor=color, alpha=0.55, capsize=2, lw=0.8, zorder=2, **kw)
 
-    # The front of this view, over feasible jobs only, and its knee.
+
+def _view_front(ax, part, x: str, y: str, xs: np.ndarray, ys: np.ndarray, directions, color: str) -> None:
+    """The front of this view, over feasible jobs only, as a step line, and its knee as a star."""
+    feasible = part["feasible"].to_numpy(dtype=bool)
+    if not feasible.any():
+        return
     raw = part[[x, y]].to_numpy(dtype=float)
-    if feasible.any():
-        fidx = np.flatnonzero(feasible)
-        on2 = fidx[~dominated_mask(raw[fidx], [directions[x], directions[y]])]
-        fx, fy = step_line(xs[on2], ys[on2], directions[x], directions[y])
-        if len(fx) > 1:
-            ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1, label="front in this view")
-        k = knee_index(raw[on2], [directions[x], directions[y]])
-        if k is not None:
-            ax.scatter(
-                xs[on2[k]],
-                ys[on2[k]],
-                s=260,
-                marker="*",
-                facecolor="gold",
-                edgecolor="black",
-                linewidths=0.8,
-                zorder=5,
-                label="knee of this view",
-            )
+    dirs = [directions[x], directions[y]]
+    fidx = np.flatnonzero(feasible)
+    on2 = fidx[~dominated_mask(raw[fidx], dirs)]
+    fx, fy = step_line(xs[on2], ys[on2], *dirs)
+    if len(fx) > 1:
+        ax.step(fx, fy, where="post", color=color, lw=1.6, zorder=1, label="front in this view")
+    k = knee_index(raw[on2], dirs)
+    if k is not None:
+        ax.scatter(
+            xs[on2[k]],
+            ys[on2[k]],
+            s=260,
+            marker="*",
+            facecolor="gold",
+            edgecolor="black",
+            linewidths=0.8,
+            zorder=5,
+            label="knee of this view",
+        )
 
-    ax.margins(x=0.2, y=0.12)
-    for axis in ("x", "y"):
-        with contextlib.suppress(AttributeError):  # plain numbers: "1043", not "0.08 + 1.043e3"
-            ax.ticklabel_format(axis=axis, useOffset=False, style="plain")
-    if x.startswith("latency") and np.nanmin(xs) > 0 and np.nanmax(xs) / np.nanmin(xs) > 20:
-        ax.set_xscale("log")
 
+def _constraint_thresholds(ax, x: str, y: str, constraints) -> None:
+    """Each constraint threshold on an axis: shaded where it is broken, or named under the x label when it
+    lies beyond the view."""
     left_out = []
-    shaded = False
     for col, axis in ((x, "x"), (y, "y")):
-        bounds = _bounds(constraints, col)
+        bounds = axis_bounds(constraints, col)
         if bounds:
             missed = _include_thresholds(ax, axis, bounds)
-            left_out += [f"{col} {'≥' if k == 'min' else '≤'} {t:g}" for k, t in bounds if t in missed]
-            shaded |= _shade(ax, axis, [b for b in bounds if b[1] not in missed], col)
+            left_out += [bound_text(col, k, t) for k, t in bounds if t in missed]
+            _shade(ax, axis, [b for b in bounds if b[1] not in missed], col)
     if left_out:
         ax.set_xlabel(ax.get_xlabel() + "\nbeyond the view: " + ", ".join(left_out), fontsize=9)
-    if x_inf is not None:
-        ax.axvline(x_inf, color="grey", ls=":", lw=0.8)
-        lim = ax.get_xlim()
-        ticks = [t for t in ax.get_xticks() if lim[0] <= t < x_inf - 0.06 * (lim[1] - lim[0])]
-        ax.set_xticks([*ticks, x_inf], [*(f"{t:g}" for t in ticks), "∞"])
-        ax.set_xlim(lim)
-    if y_inf is not None:
-        ax.axhline(y_inf, color="grey", ls=":", lw=0.8)
-        lim = ax.get_ylim()
-        ticks = [t for t in ax.get_yticks() if lim[0] <= t < y_inf - 0.06 * (lim[1] - lim[0])]
-        ax.set_yticks([*ticks, y_inf], [*(f"{t:g}" for t in ticks), "∞ (identical)"])
-        ax.set_ylim(lim)
-    _place_labels(
-        ax,
-        xs,
-        ys,
-        [_plain(_short(label_of(row))) for _, row in part.iterrows()],
-        [st in ("front", "tied") for st in status],
-    )
-    if legend:
-        ax.legend(fontsize=7, loc=_emptiest_corner(ax, xs, ys))
+
+
+def _mark_infinity(ax, axis: str, at: float | None, label: str) -> None:
+    """Where infinite values are drawn (:func:`harness.report.panels.finite_for_plot`): a dotted line and a
+    tick named ``label`` in place of the ticks too close to it."""
+    if at is None:
+        return
+    (ax.axvline if axis == "x" else ax.axhline)(at, color="grey", ls=":", lw=0.8)
+    lim = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    ticks = ax.get_xticks() if axis == "x" else ax.get_yticks()
+    ticks = [t for t in ticks if lim[0] <= t < at - 0.06 * (lim[1] - lim[0])]
+    (ax.set_xticks if axis == "x" else ax.set_yticks)([*ticks, at], [*(f"{t:g}" for t in ticks), label])
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lim)
 
 
 def _emptiest_corner(ax, xs: np.ndarray, ys: np.ndarray) -> str:
@@ -318,35 +306,6 @@ def _place_labels(
             arrowprops=None if abs(chosen) <= 4.0 + 1e-9 else dict(arrowstyle="-", lw=0.4, color="#888888"),
         )
         text.set_in_layout(False)  # a long name must not squeeze the panel
-
-
-def panel_modalities(df, x: str, y: str) -> list[str | None]:
-    """The modalities that get a panel for ``x`` against ``y``: those where at least one row of ``df`` has
-    both values (image, video, audio first, then others by name), and ``None`` last for rows without a
-    modality that have both (classified as a group of their own, as by :func:`harness.results.pareto.classify`).
-    ``[]`` when no row has both: no figure is drawn then."""
-    if df is None or df.empty or x not in df.columns or y not in df.columns:
-        return []
-    both = df[x].notna() & df[y].notna()
-    if "modality" not in df.columns:
-        return [None] if bool(both.any()) else []
-    values = list(df.loc[both, "modality"])
-    present = {m for m in values if m is not None and m == m}
-    order = [m for m in ("image", "video", "audio") if m in present]
-    order += sorted((m for m in present if m not in order), key=str)
-    unrecorded = any(m is None or m != m for m in values)  # None or NaN
-    return order + ([None] if unrecorded else [])
-
-
-def panel_rows(df, modality: str | None):
-    """The rows of ``df`` drawn in ``modality``'s panel (``None``: those without a modality)."""
-    if "modality" not in df.columns:
-        return df
-    return df[df["modality"].isna()] if modality is None else df[df["modality"] == modality]
-
-
-def panel_title(modality: str | None) -> str:
-    return "no modality recorded" if modality is None else str(modality)
 
 
 def pareto_figure(df, x: str, y: str, directions: dict[str, str], title: str, constraints=()):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.results.schema import Record, RunMeta
+from harness.results.record import Record
+from harness.results.run_meta import RunMeta
 
 # (label, where it is read): "device_environment" is what the job's process saw (the first record's
 # environment when run.json lacks it); "environment" is run.json's host environment.

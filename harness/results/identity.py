@@ -13,7 +13,7 @@ import filecmp
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.results.schema import Record
+from harness.results.record import Record
 from harness.results.store import RECORDS
 
 __all__ = ["record_id", "same_folder_or_file", "shared_records"]

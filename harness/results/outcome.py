@@ -29,7 +29,7 @@ from harness.core.errors import (
     MaxQpsNotFound,
     ScenarioNotMeasured,
 )
-from harness.results.schema import LoadgenRun, Record, ScenarioResult
+from harness.results.record import LoadgenRun, Record, ScenarioResult
 
 __all__ = [
     "HARD",

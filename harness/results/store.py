@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserInputError
-from harness.results.schema import Record, RunMeta, parse_meta, parse_record
+from harness.results.record import Record, parse_record
+from harness.results.run_meta import RunMeta, parse_meta
 
 RECORDS = "records.jsonl"
 RUN_META = "run.json"
@@ -165,7 +167,5 @@ class RunStore:
 
 def _job_id_prefix(line: str) -> str | None:
     """The job id of a torn line, when it got that far (``{"schema": 2, "job_id": "x", ...``)."""
-    import re
-
     m = re.search(r'"job_id"\s*:\s*"([^"\\]*)"', line)
     return m.group(1) if m else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.results.columns import MEMORY_COLUMNS
-from harness.results.schema import Record
+from harness.results.record import Record
 
 
 def flatten(record: Record) -> dict[str, Any]:

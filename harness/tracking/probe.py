@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from harness.core.errors import UserInputError
+from harness.tracking.stores import sqlite_path
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 MLFLOW_TABLES = frozenset({"alembic_version", "experiments", "runs"})
@@ -33,11 +34,9 @@ def check_tracking_store(uri: str, *, timeout_s: float = HTTP_TIMEOUT_S) -> None
         uri: the tracking URI as given to ``--mlflow``.
         timeout_s: how long an http(s) server has to answer.
     """
-    from harness.tracking.mlflow_log import _sqlite_path
-
     scheme = urlparse(uri).scheme.split("+", 1)[0]
     if scheme == "sqlite":
-        db = _sqlite_path(uri)
+        db = sqlite_path(uri)
         if db is not None:
             check_sqlite_store(db, uri)
     elif scheme in ("http", "https"):

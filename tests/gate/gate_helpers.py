@@ -53,7 +53,7 @@ def started_at(seconds: int) -> str:
 def _a_day_later(stamp: str) -> str:
     from datetime import timedelta
 
-    from harness.results.schema import STARTED_AT_FORMATS, parse_started_at
+    from harness.results.values import STARTED_AT_FORMATS, parse_started_at
 
     return (parse_started_at(stamp) + timedelta(days=1)).strftime(STARTED_AT_FORMATS[0])
 

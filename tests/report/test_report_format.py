@@ -189,3 +189,42 @@ def test_reports_print_intervals_in_one_format(tmp_path):
     assert page.count("1427 [1391, 1564]") == 3  # the jobs table, the job's metrics, the tooltip
     assert 'data-x="latency_ms.p50: 101.7 [101.5, 105.8]" data-y="psnr: 1427 [1391, 1564]"' in page
     assert "e+03" not in re.sub(r"data:[a-z/]+;base64,[A-Za-z0-9+/=]+", "", page)
+
+
+@pytest.mark.parametrize(
+    ("value", "kw", "expected"),
+    [
+        # general notation (reports): four significant digits, "g"
+        (1234.5678, {}, "1235"),
+        (123456.0, {}, "1.235e+05"),
+        (0.5, {"digits": 2}, "0.5"),
+        (None, {}, "–"),
+        (NAN, {}, "–"),
+        (-INF, {}, "-∞"),
+        (7, {}, "7"),
+        # fixed notation (the gate's tables): whole from 100, no exponent from 1e-3 to 1e6
+        (123456.0, {"notation": "fixed"}, "123456"),
+        (99.99, {"notation": "fixed"}, "99.99"),
+        (0.000123, {"notation": "fixed"}, "1.230e-04"),
+        (2.5e6, {"notation": "fixed"}, "2.500e+06"),
+        (0.0, {"notation": "fixed"}, "0"),
+        (NAN, {"notation": "fixed", "nan": "NaN"}, "NaN"),
+        # a unit follows a number, never a missing value
+        (12.5, {"unit": "ms"}, "12.5 ms"),
+        (None, {"unit": "ms"}, "–"),
+        (INF, {"unit": "dB"}, "∞ dB"),
+    ],
+)
+def test_one_number_formatter(value, kw, expected):
+    """#25 item 3 (one home per concept): one formatter, core.numfmt.fmt, writes the reports' numbers, the
+    gate's compared values (``notation="fixed"``) and its thresholds (six digits)."""
+    from harness.core.numfmt import fmt
+    from harness.gate.checks import fmt_value
+    from harness.gate.thresholds import parse_threshold
+
+    assert fmt(value, **kw) == expected
+    assert fmt_value(123456.0) == "123456" and fmt_value(NAN) == "NaN" and fmt_value(None) == "–"
+    assert (
+        parse_threshold("psnr", -1e-6).text == "-1e-06"
+        and parse_threshold("x", 12345678).text == "1.23457e+07"
+    )

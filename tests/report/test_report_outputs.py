@@ -178,14 +178,9 @@ def test_run_where_every_job_failed(tmp_path):
 
 def test_report_and_gate_agree_on_comparable_environments(tmp_path):
     """One definition of "comparable": every field the gate reports as different blocks a report merge."""
-    from harness.gate import Run, environment_differences
-    from harness.report.runs import Run as ReportRun
-    from harness.report.runs import merge_problems
-    from harness.results import BACKEND_PACKAGES, ENV_FIELDS, RunStore
-
-    def report_run(path):
-        store = RunStore.open(path)
-        return ReportRun(store.path, store.meta(), store.records())
+    from harness.report.merge import merge_problems
+    from harness.results import BACKEND_PACKAGES, ENV_FIELDS
+    from harness.results.runs import Run, environment_differences
 
     def use_backend(run, backend):
         records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
@@ -205,11 +200,11 @@ def test_report_and_gate_agree_on_comparable_environments(tmp_path):
         if label in BACKEND_PACKAGES:
             # a runtime's version is no difference for runs that do not use it...
             assert not environment_differences(Run.open(a), Run.open(b)), label
-            assert not merge_problems([report_run(a), report_run(b)]), label
+            assert not merge_problems([Run.open(a), Run.open(b)]), label
             for run in (a, b):  # ...and is one for runs that do
                 use_backend(run, BACKEND_PACKAGES[label])
         gate_says = environment_differences(Run.open(a), Run.open(b))
-        report_says = merge_problems([report_run(a), report_run(b)])
+        report_says = merge_problems([Run.open(a), Run.open(b)])
         assert any(d.startswith(f"{label} ") for d in gate_says) or label == "cpu", (label, gate_says)
         assert any(f": {label} " in p for p in report_says), (label, report_says)
 
@@ -277,18 +272,23 @@ def test_metrics_of_another_modality_are_blank_and_floors_are_listed(tmp_path):
 def test_run_without_records_is_bad_input(tmp_path, capsys):
     run = small_run(tmp_path, "empty", samples=0)
     (run / "records.jsonl").write_text("")
-    with pytest.raises(UserInputError, match=r"empty: no records: the run wrote none \(did it crash"):
+    with pytest.raises(
+        UserInputError,
+        match=r"empty: run has no records: records\.jsonl is missing or empty; the run wrote no job \(did it crash",
+    ):
         build_report(run)
     (run / "records.jsonl").unlink()  # no records.jsonl at all: the same
     assert main(["report", str(run)]) == 2
-    assert "no records: the run wrote none" in capsys.readouterr().err
+    assert "run has no records: records.jsonl is missing or empty" in capsys.readouterr().err
     assert not (run / "report.md").exists()
 
 
 def test_a_run_without_records_is_bad_input_beside_one_with_records(tmp_path):
     full, empty = small_run(tmp_path, "full", samples=0), small_run(tmp_path, "empty", samples=0)
     (empty / "records.jsonl").write_text("")
-    with pytest.raises(UserInputError, match=r"empty: no records: the run wrote none"):
+    with pytest.raises(
+        UserInputError, match=r"empty: run has no records: records\.jsonl is missing or empty"
+    ):
         load_runs([full, empty])
 
 
@@ -311,7 +311,9 @@ def test_torn_last_line_is_a_warning_and_the_rest_is_reported(tmp_path, capsys):
 def test_only_a_torn_line_is_no_records(tmp_path):
     run = small_run(tmp_path, "torn-only", samples=0, jobs=[])
     (run / "records.jsonl").write_text('{"schema": 2, "job_id": "x')
-    with pytest.raises(UserInputError, match=r"no records: the run wrote none .*cut short"):
+    with pytest.raises(
+        UserInputError, match=r"run has no records: records\.jsonl is missing or empty \(.*cut short"
+    ):
         load_runs(run)
 
 

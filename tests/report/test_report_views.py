@@ -12,7 +12,8 @@ import pytest
 
 from harness.report import build_report, classified_tables, load_runs
 from harness.report.demo import DEMO_SUITE_DISTANCES, DEMO_SUITE_OBJECTIVES, fabricate_run
-from harness.report.plots import panel_modalities, pareto_figure
+from harness.report.panels import panel_modalities
+from harness.report.plots import pareto_figure
 
 
 class _Page(HTMLParser):

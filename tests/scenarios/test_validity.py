@@ -16,7 +16,7 @@ from scipy.stats import binom
 from harness.config import ScenarioSpec
 from harness.core.errors import LoadgenRunInvalid, MaxQpsNotFound, ScenarioNotMeasured
 from harness.results.outcome import scenario_failure
-from harness.results.schema import ScenarioResult
+from harness.results.record import ScenarioResult
 from harness.scenarios import run as scenario_run
 from harness.scenarios.loadgen import LoadgenResult, LoadgenSettings, run_test
 from harness.scenarios.run import FixedService, run_offline, run_server, run_single_stream

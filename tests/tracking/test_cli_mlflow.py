@@ -151,7 +151,7 @@ def test_log_bad_inputs(tmp_path, capsys):
     empty.mkdir()
     (empty / "run.json").write_text(json.dumps({"run_id": "x"}))
     assert main(["log", str(empty), "--mlflow", f"sqlite:///{tmp_path / 'm.db'}"]) == 2
-    assert "no records to log" in capsys.readouterr().err
+    assert "run has no records" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------- the store checked before any job (#23 item 5)

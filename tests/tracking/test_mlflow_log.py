@@ -25,7 +25,8 @@ from mlflow.entities import ViewType  # noqa: E402
 from harness.core.errors import HarnessError, UserInputError  # noqa: E402
 from harness.report.demo import demo_record, fabricate_run  # noqa: E402
 from harness.results import RunStore  # noqa: E402
-from harness.tracking.mlflow_log import LoggedRun, log_run, mlflow_key  # noqa: E402
+from harness.tracking.mlflow_log import LoggedRun, log_run  # noqa: E402
+from harness.tracking.mlflow_names import mlflow_key  # noqa: E402
 
 # MLflow's own SQLAlchemy models warn under SQLAlchemy 2.1; not this code's to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated")
@@ -405,10 +406,10 @@ def test_bad_run_folders_are_user_input_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "run.json").write_text(json.dumps({"run_id": "empty", "suite": {"name": "s"}}))
-    with pytest.raises(UserInputError, match=r"no records to log: records\.jsonl is missing or empty"):
+    with pytest.raises(UserInputError, match=r"run has no records: records\.jsonl is missing or empty"):
         log_run(empty, uri)
     (empty / "records.jsonl").write_text("")
-    with pytest.raises(UserInputError, match="no records to log"):
+    with pytest.raises(UserInputError, match="run has no records"):
         log_run(empty, uri)
     assert not (tmp_path / "mlruns").exists()  # nothing was created for a bad folder
 

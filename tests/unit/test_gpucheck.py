@@ -55,7 +55,7 @@ def test_the_backend_rows_come_from_typed_records_not_the_cli(tmp_path, monkeypa
     import harness.cli
     from harness.doctor import gpucheck
     from harness.doctor.suite_run import SuiteRun
-    from harness.results.schema import Energy, Latency, Memory, MetricResult, Record
+    from harness.results.record import Energy, Latency, Memory, MetricResult, Record
 
     def lat(p50: float) -> Latency:
         return Latency(n=1, p50=p50, p90=p50, p99=p50, mean=p50, std=0.0, cv=0.0, min=p50, max=p50)

@@ -7,7 +7,7 @@ import pytest
 
 from harness.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from harness.results.outcome import Tally, headline, record_shortfalls
-from harness.results.schema import LoadgenRun, Record, ScenarioResult, parse_record
+from harness.results.record import LoadgenRun, Record, ScenarioResult, parse_record
 from tests.gate.gate_helpers import record as raw_record
 
 
@@ -135,7 +135,7 @@ def test_the_progress_line_shows_the_contention_the_record_carries():
 
 def test_started_at_tells_two_starts_within_one_second_apart_and_old_stamps_still_read():
     """#23 item 1: a record is identified by (job_id, started_at); repeats of a fast job start within a second."""
-    from harness.results.schema import parse_started_at, started_at_now
+    from harness.results.values import parse_started_at, started_at_now
 
     a, b = started_at_now(), started_at_now()
     assert a != b and parse_started_at(a) < parse_started_at(b)

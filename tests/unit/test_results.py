@@ -9,7 +9,7 @@ import pytest
 
 from harness.core.errors import UserInputError
 from harness.results import SCHEMA_VERSION, Record, RunStore, flatten, parse_record
-from harness.results.schema import upgrade
+from harness.results.record import upgrade
 from tests.helpers import ROOT
 
 

@@ -73,9 +73,9 @@ def test_the_mlperf_sdxl_suite_carries_mlperfs_two_windows(root):
 def test_infinity_is_drawn_beyond_every_threshold_so_never_inside_a_window_it_breaks():
     import numpy as np
 
-    from harness.report.plots import _finite_for_plot
+    from harness.report.panels import finite_for_plot
 
-    drawn, pos = _finite_for_plot(np.array([24.0, 26.0, np.inf]), [("min", 24.0), ("max", 31.0)])
+    drawn, pos = finite_for_plot(np.array([24.0, 26.0, np.inf]), [("min", 24.0), ("max", 31.0)])
     assert pos > 31.0 and drawn[2] == pos and list(drawn[:2]) == [24.0, 26.0]
-    drawn, _ = _finite_for_plot(np.array([24.0, -np.inf]), [("min", 10.0)])
+    drawn, _ = finite_for_plot(np.array([24.0, -np.inf]), [("min", 10.0)])
     assert drawn[1] < 10.0

@@ -1,37 +1,27 @@
-"""The record of one job and the metadata of a run, as typed models: the one schema every reader uses.
+"""The record of one job, as typed models: the one schema every reader uses for ``records.jsonl``.
 
 A record (one line of ``records.jsonl``) is one job's outcome: its identity, status and error, every latency
 sample with the summary, memory, the metrics with their fingerprints, fidelity to the baseline, and the
 environment it ran in. The worker builds a :class:`Record`; reports, the gate, exports and the notebook read
-it through these models.
+it through these models. The run's own metadata (``run.json``) is :mod:`harness.results.run_meta`.
 
 Schema versions: 2 is written. Version-1 records (the committed baselines, runs of older harnesses) are read
 and upgraded in memory (:func:`upgrade`); a record of a newer version is refused with the reason.
 Non-finite floats are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (strict JSON) and read back
-as floats.
+as floats (:mod:`harness.results.values`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from harness.core.errors import UserInputError
-
-if TYPE_CHECKING:
-    from datetime import datetime
+from harness.core.validation import validation_message
+from harness.results.values import Num
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -40,58 +30,6 @@ JobStatus = Literal["ok", "failed", "skipped", "interrupted"]
 # ok: a value; skipped: could not be computed here (weights absent, no baseline outputs); failed: raised;
 # invalid: the outputs were NaN/Inf, so a score would mean nothing; not_applicable: another modality's metric.
 MetricStatus = Literal["ok", "skipped", "failed", "invalid", "not_applicable"]
-NON_FINITE = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-
-
-def _number_in(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() in NON_FINITE:
-        return NON_FINITE[value.strip().lower()]
-    if isinstance(value, bool):
-        raise ValueError("expected a number, got a boolean")
-    return value
-
-
-def _number_out(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-# A float that may be non-finite; JSON carries "inf"/"-inf"/"nan" for those.
-Num = Annotated[float, BeforeValidator(_number_in), PlainSerializer(_number_out, when_used="json")]
-
-
-STARTED_AT_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")  # written since 2026-12; before
-
-
-def started_at_now() -> str:
-    """A record's ``started_at``: local time with microseconds and the UTC offset. Microseconds, because a
-    record is identified by its job and start (:mod:`harness.results.identity`): two repeats of a fast job can
-    start within one second."""
-    from datetime import datetime
-
-    return datetime.now().astimezone().strftime(STARTED_AT_FORMATS[0])
-
-
-def parse_started_at(stamp: str | None) -> datetime | None:
-    """``started_at`` as an aware datetime (either format written so far), None when absent or unreadable."""
-    from datetime import datetime
-
-    for fmt in STARTED_AT_FORMATS:
-        try:
-            return datetime.strptime(stamp or "", fmt)
-        except ValueError:
-            continue
-    return None
-
-
-def number(value: Any) -> float | None:
-    """A raw JSON value as a float (the strings written for non-finite values included); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return NON_FINITE.get(value.strip().lower())
-    return float(value)
 
 
 class Part(BaseModel):
@@ -488,94 +426,4 @@ def parse_record(data: Any, *, where: str) -> Record:
     try:
         return Record.model_validate(data)
     except ValidationError as exc:
-        from harness.core.validation import validation_message
-
         raise UserInputError(validation_message(Record, exc), source=where) from None
-
-
-# ------------------------------------------------------------------------------------------- run.json
-
-
-class HostEnvironment(BaseModel):
-    """The host as ``harness run`` saw it (no torch): versions, CPU, commit. Later keys are kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    harness_version: str | None = None
-    harness_commit: str | None = None
-    python: str | None = None
-    platform: str | None = None
-    cpu: str | None = None
-    cpu_count: int | None = None
-    packages: dict[str, str | None] = Field(default_factory=dict)
-
-
-class RunMeta(BaseModel):
-    """``run.json``: the suite as run, the plan, the device and the environment of a run folder."""
-
-    model_config = ConfigDict(extra="allow")
-
-    run_id: str | None = None
-    suite: dict[str, Any] = Field(default_factory=dict)
-    device: str | None = None
-    isolation: str | None = None
-    executor: str | None = None
-    only: list[str] | None = None
-    overrides: list[str] = Field(default_factory=list)  # --set PATH=VALUE, in the order given
-    repeat: dict[str, int] | None = None
-    environment: HostEnvironment = Field(default_factory=HostEnvironment)
-    device_environment: DeviceEnvironment | None = None
-    jobs: list[dict[str, Any]] | None = None
-    resumed: list[str] = Field(default_factory=list)
-
-    @property
-    def suite_name(self) -> str | None:
-        name = self.suite.get("name")
-        return str(name) if name is not None else None
-
-    @property
-    def gates(self) -> dict[str, Any]:
-        gates = self.suite.get("gates") or {}
-        return gates if isinstance(gates, dict) else {}
-
-    @property
-    def objectives(self) -> dict[str, str]:
-        objectives = self.suite.get("objectives") or {}
-        return dict(objectives) if isinstance(objectives, dict) else {}
-
-    @property
-    def constraints(self) -> list[dict[str, Any]]:
-        """The suite's constraints as ``{metric, min, max}`` mappings."""
-        out = []
-        for c in self.suite.get("constraints") or []:
-            if isinstance(c, dict) and "metric" in c:
-                out.append({"metric": c["metric"], "min": c.get("min"), "max": c.get("max")})
-        return out
-
-    @property
-    def metric_names(self) -> list[str]:
-        out = []
-        for m in self.suite.get("metrics") or []:
-            name = m if isinstance(m, str) else (m.get("name") if isinstance(m, dict) else None)
-            if name:
-                out.append(str(name))
-        return out
-
-    @property
-    def measurement(self) -> dict[str, Any]:
-        m = self.suite.get("measurement") or {}
-        return m if isinstance(m, dict) else {}
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude_none=False), indent=2, allow_nan=False)
-
-
-def parse_meta(data: Any, *, where: str) -> RunMeta:
-    if not isinstance(data, dict):
-        raise UserInputError(f"expected a JSON object, got {type(data).__name__}", source=where)
-    try:
-        return RunMeta.model_validate(data)
-    except ValidationError as exc:
-        from harness.core.validation import validation_message
-
-        raise UserInputError(validation_message(RunMeta, exc), source=where) from None
