@@ -7,13 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.backends.cache import configure_compiler_caches
 from harness.cli.core import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, output_file
 from harness.core.errors import UserInputError
+from harness.doctor import gpucheck
+from harness.measure.env import host_environment, resolve_device
 
 
 def _parser() -> argparse.ArgumentParser:
-    from harness.doctor import gpucheck
-
     p = argparse.ArgumentParser(
         prog="python -m harness.cli.gpucheck", description=gpucheck.__doc__.splitlines()[0]
     )
@@ -36,12 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the check; exit 0 when every step ran, 1 when one failed, 2 on bad flags."""
-    from harness.backends.cache import configure_compiler_caches
-
-    configure_compiler_caches()  # before anything imports torch
-    from harness.doctor import gpucheck
-    from harness.measure.env import host_environment, resolve_device
-
+    configure_compiler_caches()  # before anything imports torch (importing the check does not)
     args = _parser().parse_args(argv)
     try:
         out = output_file(args.out, "--out")
