@@ -24,6 +24,7 @@ import contextlib
 import math
 import os
 import warnings
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -144,16 +145,19 @@ class DomainMetric(Metric):
         )
         self._ext: Any = None
 
+    @abstractmethod
     def load_extractor(self) -> Any:
-        raise NotImplementedError
+        """The zoo classifier at ``extractor_path``."""
 
     def extractor(self) -> Any:
         if self._ext is None:
             self._ext = self.load_extractor()
         return self._ext
 
+    @abstractmethod
     def inputs(self, samples: Samples) -> np.ndarray:
-        raise NotImplementedError
+        """Samples → the extractor's inputs (``MetricSkipped`` for another modality, ``ValueError`` for a
+        wrong shape or range)."""
 
     def notes(self, details: dict[str, Any]) -> None:
         """Add what the details should say about the inputs seen (e.g. a resize)."""
