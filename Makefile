@@ -88,4 +88,4 @@ GPU_CHECK_OUT ?= results/gpu-check.md
 
 gpu-check:
 	@if [ "$(GPU_PY)" = "$(PY)" ]; then $(MAKE) --no-print-directory $(VENV)/.installed-dev; fi
-	$(GPU_PY) -m harness.doctor.gpucheck --device cuda --out $(GPU_CHECK_OUT)
+	$(GPU_PY) -m harness.cli.gpucheck --device cuda --out $(GPU_CHECK_OUT)

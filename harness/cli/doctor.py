@@ -8,11 +8,10 @@ from typing import Any
 
 from harness.cli.core import EXIT_FAILED, EXIT_OK, err, say
 from harness.core.errors import UserInputError
+from harness.measure.env import resolve_device
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from harness.measure.env import resolve_device
-
     if args.iterations is not None and args.iterations < 2:
         raise UserInputError(f"--iterations: must be at least 2, got {args.iterations}")
     iterations, threads = args.iterations, None

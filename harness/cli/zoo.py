@@ -12,6 +12,9 @@ from typing import Any
 
 from harness.cli.core import EXIT_OK, Parser, output_folder
 from harness.cli.core import say as _say
+from harness.core.errors import UserInputError
+from harness.zoo import HELDOUT_STATS, ZOO_DIR
+from harness.zoo.recipes import RECIPES, get_recipe
 
 
 def _size(path: Path) -> int:
@@ -21,20 +24,12 @@ def _size(path: Path) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from harness.zoo import HELDOUT_STATS, ZOO_DIR
-    from harness.zoo.recipes import RECIPES, GeneratorRecipe
-
     rows = []
     for name, r in RECIPES.items():
-        if hasattr(r, "arch_summary"):  # the video and audio recipes (harness.zoo.av) describe themselves
-            arch = r.arch_summary()
-        elif isinstance(r, GeneratorRecipe):
-            arch = f"UNet2D {tuple(r.block_out_channels)} x{r.layers_per_block}"
-        else:
-            arch = f"CNN {tuple(r.channels)} → {r.feature_dim}-d"
         folder = ZOO_DIR / name
         weights = f"{_size(folder) / 2**20:.2f} MiB" if folder.is_dir() else "missing"
-        rows.append((name, r.kind, arch, f"{r.steps} steps, seed {r.seed}, {r.threads} thread(s)", weights))
+        recipe = f"{r.steps} steps, seed {r.seed}, {r.threads} thread(s)"
+        rows.append((name, r.kind, r.arch_summary(), recipe, weights))
     widths = [
         max(len(str(x)) for x in col) for col in zip(("name", "kind", "model", "recipe", "weights"), *rows)
     ]
@@ -46,9 +41,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from harness.core.errors import UserInputError
-    from harness.zoo.recipes import get_recipe
-
     get_recipe(args.name)  # an unknown name fails here, before torch is imported
     if args.steps is not None and args.steps < 1:
         raise UserInputError(f"must be >= 1, got {args.steps}", field="--steps")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -261,24 +261,22 @@ def measured_conditions(cpu: Any, gpu: Any, load_before: tuple[float, float, flo
     from harness.measure.conditions import cpu_governor, describe, load_average, thread_settings, usable_cores
 
     cores, threads = usable_cores(), thread_settings()
-    contention, oversubscribed, throttled, notes = describe(
-        cores=cores, threads=threads["torch_threads"], load=cpu, gpu=gpu
-    )
+    verdict = describe(cores=cores, threads=threads.torch_threads, load=cpu, gpu=gpu)
     return Conditions(
         load_before=load_before,
         load_after=load_average(),
         cores=cores,
-        torch_threads=threads["torch_threads"],
-        omp_num_threads=threads["OMP_NUM_THREADS"],
+        torch_threads=threads.torch_threads,
+        omp_num_threads=threads.omp_num_threads,
         governor=cpu_governor(),
         other_cores=cpu.other_cores,
         steal_cores=cpu.steal_cores,
         own_cores=cpu.own_cores,
         gpu=GpuConditions(**dataclasses.asdict(gpu)) if gpu is not None else None,
-        contention=contention,
-        oversubscribed=oversubscribed,
-        throttled=throttled,
-        notes=notes,
+        contention=verdict.contention,
+        oversubscribed=verdict.oversubscribed,
+        throttled=verdict.throttled,
+        notes=verdict.notes,
     )
 
 
@@ -435,7 +433,7 @@ def _measure(
         finally:
             if shared:
                 _give_back(prepared, loaded, record.label)
-    record.memory = Memory(**memory_summary(device, nvml))
+    record.memory = Memory(**asdict(memory_summary(device, nvml)))
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
 
@@ -522,7 +520,8 @@ def _measure_prepared(
         graphs = prepared.recompiles() if prepared.recompiles else None
         with profile_stages(generator, device) as times:
             total_ms, _ = time_call(lambda: generator.generate(request), device)
-        record.stages_ms = Stages(**stage_summary(times, total_ms))
+        summary = asdict(stage_summary(times, total_ms))
+        record.stages_ms = Stages(**summary["stages"], total_ms=summary["total_ms"])
         if graphs is not None:
             # The profile must time the graphs the timed loop ran, not a retrace of them.
             record.stages_ms.recompiles = prepared.recompiles() - graphs

@@ -12,11 +12,12 @@ reasons seen, OR-ed over the loop.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from harness.measure.polling import Poller
 
 # A job's measurement is "under contention" when other processes kept at least this many cores busy on
 # average while it was timed and the cores were not enough for both.
@@ -65,14 +66,25 @@ def cpu_governor() -> str | None:
     return ",".join(sorted(found)) if found else None
 
 
-def thread_settings() -> dict[str, Any]:
+@dataclass(frozen=True)
+class ThreadSettings:
+    """torch's intra-op threads (None when torch is not loaded) and the variables that set them."""
+
+    torch_threads: int | None
+    omp_num_threads: str | None
+    mkl_num_threads: str | None
+
+
+def thread_settings() -> ThreadSettings:
     """torch's intra-op threads (when torch is loaded) and the OpenMP/MKL variables that set them."""
     import sys
 
-    out: dict[str, Any] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     torch = sys.modules.get("torch")
-    out["torch_threads"] = torch.get_num_threads() if torch is not None else None
-    return out
+    return ThreadSettings(
+        torch_threads=torch.get_num_threads() if torch is not None else None,
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        mkl_num_threads=os.environ.get("MKL_NUM_THREADS"),
+    )
 
 
 def busy_cores(interval_s: float = 0.5) -> float:
@@ -161,16 +173,14 @@ def _try(fn: Any, *args: Any) -> Any:
         return None
 
 
-class GpuSampler:
+class GpuSampler(Poller):
     """Polls NVML every ``interval_s`` on a thread while the block runs. ``nvml`` is the ``pynvml`` module
     (nvidia-ml-py); tests pass a stand-in, since these CPU machines have no NVML. Without NVML the reading
     stays None."""
 
     def __init__(self, device_index: int = 0, interval_s: float = 0.05, nvml: Any = None):
+        super().__init__(interval_s)
         self.reading: GpuReading | None = None
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._mask = 0
         try:
             if nvml is None:
@@ -230,23 +240,21 @@ class GpuSampler:
             r.other_processes = max(others, r.other_processes or 0)
         r.samples += 1
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sample()
+    def _begin(self) -> bool:
+        if self._nvml is None:
+            return False
+        self.reading = self._static()
+        self._sample()
+        return True
 
-    def __enter__(self) -> GpuSampler:
-        if self._nvml is not None:
-            self.reading = self._static()
-            self._sample()
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._sample()
+class Verdict(NamedTuple):
+    """What the conditions around a timed loop mean for its timings, with a note for each finding."""
+
+    contention: bool  # other processes (or a hypervisor) took cores the job needed, or shared its GPU
+    oversubscribed: bool  # more torch threads than usable cores
+    throttled: bool  # the GPU slowed down (power or thermal) during the loop
+    notes: list[str]
 
 
 def describe(
@@ -255,8 +263,8 @@ def describe(
     threads: int | None,
     load: CpuLoad | None,
     gpu: GpuReading | None,
-) -> tuple[bool, bool, bool, list[str]]:
-    """(contention, oversubscribed, throttled, notes) from what was measured around the timed loop."""
+) -> Verdict:
+    """What was measured around the timed loop, judged: contention, oversubscription, throttling, notes."""
     notes = []
     oversubscribed = threads is not None and threads > cores
     if oversubscribed:
@@ -278,4 +286,4 @@ def describe(
     if gpu is not None and gpu.other_processes:
         contention = True
         notes.append(f"{gpu.other_processes} other process(es) on the GPU")
-    return contention, oversubscribed, throttled, notes
+    return Verdict(contention, oversubscribed, throttled, notes)

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 POWERCAP = Path("/sys/class/powercap")
 
@@ -91,8 +91,15 @@ def nvml_counter(device_index: int, nvml: Any = None) -> tuple[Any, str | None]:
     return (lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle)), None
 
 
-def counters(device: str, *, root: Path = POWERCAP, nvml: Any = None) -> tuple[list[str], list[str]]:
-    """(available, absent-with-reason) energy counters for a job on ``device``."""
+class Counters(NamedTuple):
+    """The energy counters a job on a device would read: those available, and those absent with the reason."""
+
+    available: list[str]
+    absent: list[str]
+
+
+def counters(device: str, *, root: Path = POWERCAP, nvml: Any = None) -> Counters:
+    """The energy counters (available, and absent with the reason) for a job on ``device``."""
     available, absent = [], []
     if device.startswith("cuda"):
         fn, why = nvml_counter(_index(device), nvml)
@@ -107,7 +114,7 @@ def counters(device: str, *, root: Path = POWERCAP, nvml: Any = None) -> tuple[l
         available.append(f"rapl ({', '.join(z.name for z in zones)}; µJ)")
     else:
         absent.append(f"rapl: {why}")
-    return available, absent
+    return Counters(available, absent)
 
 
 def _index(device: str) -> int:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import resource
 import sys
-import threading
+from dataclasses import dataclass
 from typing import Any
+
+from harness.measure.polling import Poller
 
 MIB = 1024 * 1024
 
@@ -21,15 +23,13 @@ def peak_rss_mib() -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / MIB
 
 
-class NvmlPeak:
+class NvmlPeak(Poller):
     """Samples this process's GPU memory through NVML every ``interval_s``; ``peak_mib`` is None without NVML."""
 
     def __init__(self, device_index: int = 0, interval_s: float = 0.01):
+        super().__init__(interval_s)
         self.peak_mib: float | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._handle: Any = None
-        self._interval = interval_s
         try:
             import pynvml
 
@@ -50,21 +50,8 @@ class NvmlPeak:
             except Exception:
                 pass
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sample()
-
-    def __enter__(self) -> NvmlPeak:
-        if self._nvml is not None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._sample()
+    def _begin(self) -> bool:
+        return self._nvml is not None
 
 
 def cuda_reset_peak(device: str) -> None:
@@ -93,17 +80,26 @@ def reset_peaks(device: str) -> bool:
     return reset_peak_rss()
 
 
-def memory_summary(device: str, nvml: NvmlPeak | None = None) -> dict[str, float | None]:
-    out: dict[str, float | None] = {
-        "peak_rss_mib": peak_rss_mib(),
-        "peak_vram_allocated_mib": None,
-        "peak_vram_reserved_mib": None,
-        "peak_vram_nvml_mib": None,
-    }
-    if device.startswith("cuda"):
-        import torch
+@dataclass(frozen=True)
+class MemoryPeaks:
+    """The peaks of a job: the process's RSS; on CUDA the allocator's (allocated, reserved) and NVML's per
+    process (None where NVML is not readable). None on the CPU for the GPU's."""
 
-        out["peak_vram_allocated_mib"] = torch.cuda.max_memory_allocated() / MIB
-        out["peak_vram_reserved_mib"] = torch.cuda.max_memory_reserved() / MIB
-        out["peak_vram_nvml_mib"] = nvml.peak_mib if nvml is not None else None
-    return out
+    peak_rss_mib: float
+    peak_vram_allocated_mib: float | None = None
+    peak_vram_reserved_mib: float | None = None
+    peak_vram_nvml_mib: float | None = None
+
+
+def memory_summary(device: str, nvml: NvmlPeak | None = None) -> MemoryPeaks:
+    """The peaks since the last reset (:func:`reset_peaks`), read now."""
+    if not device.startswith("cuda"):
+        return MemoryPeaks(peak_rss_mib())
+    import torch
+
+    return MemoryPeaks(
+        peak_rss_mib(),
+        peak_vram_allocated_mib=torch.cuda.max_memory_allocated() / MIB,
+        peak_vram_reserved_mib=torch.cuda.max_memory_reserved() / MIB,
+        peak_vram_nvml_mib=nvml.peak_mib if nvml is not None else None,
+    )

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from harness.measure.timing import synchronize
@@ -116,21 +117,34 @@ def profile_stages(generator: Any, device: str) -> Iterator[dict[str, list[float
             generator.replace_component(role, module)
 
 
-def stage_summary(times: Mapping[str, list[float]], total_ms: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StageTiming:
+    """One stage of the profiled call: its total, how many calls it made, the median call."""
+
+    total_ms: float
+    calls: int
+    p50_ms: float
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """The profiled call by stage (``other`` included) and end to end."""
+
+    stages: dict[str, StageTiming]
+    total_ms: float
+
+
+def stage_summary(times: Mapping[str, list[float]], total_ms: float) -> StageSummary:
     """Totals per stage, the per-step median, and what the stages did not cover ("other": the pipeline's own
     code between its components: tokenising, the scheduler, pre- and post-processing)."""
     import numpy as np
 
-    out: dict[str, Any] = {}
+    stages: dict[str, StageTiming] = {}
     covered = 0.0
     for stage, values in times.items():
         total = float(sum(values))
         covered += total
-        out[stage] = {"total_ms": total, "calls": len(values), "p50_ms": float(np.median(values))}
-    out["other"] = {
-        "total_ms": max(total_ms - covered, 0.0),
-        "calls": 1,
-        "p50_ms": max(total_ms - covered, 0.0),
-    }
-    out["total_ms"] = total_ms
-    return out
+        stages[stage] = StageTiming(total_ms=total, calls=len(values), p50_ms=float(np.median(values)))
+    rest = max(total_ms - covered, 0.0)
+    stages["other"] = StageTiming(total_ms=rest, calls=1, p50_ms=rest)
+    return StageSummary(stages, total_ms)

@@ -7,7 +7,9 @@ speed/quality trade-off.
 * ``digits-small`` / ``digits-large``: class-conditional diffusion UNets (DDPM objective), saved with
   ``save_pretrained`` and loaded through the ordinary loader via their cards
   (``pipeline: harness.zoo.pipeline:ClassConditionalPipeline``).
-* ``recipes``: one dataclass per model; ``harness zoo train NAME`` rebuilds it bit for bit (``train``).
+* ``recipes``: one dataclass per model, for every modality (the video and audio members are in ``av``);
+  ``harness zoo train NAME`` rebuilds it bit for bit (``train``: one training loop per kind, ``training``;
+  what differs by modality, ``domains``).
 
 Nothing here is imported by ``harness --help``; torch is imported inside functions.
 """

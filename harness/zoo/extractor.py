@@ -9,6 +9,7 @@ on some classes and the covariance becomes singular); ``logits`` are the 10 clas
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,50 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-class DigitsNet(nn.Module):
+class ZooClassifier(nn.Module, ABC):
+    """A zoo classifier: a convolutional trunk (``trunk``: inputs → a flat vector), then ``fc1`` whose outputs
+    BEFORE the ReLU are the features, then dropout and ``fc2`` (the class logits). Subclasses build the trunk
+    first and then call :meth:`_head`, so the weights are drawn in the same order as ever."""
+
+    def _head(self, trunk_out: int, feature_dim: int, num_classes: int, dropout: float) -> None:
+        self.fc1 = nn.Linear(trunk_out, feature_dim)
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(feature_dim, num_classes)
+
+    @abstractmethod
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs → the flat vector ``fc1`` reads."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-ReLU penultimate features (N, feature_dim)."""
+        return self.fc1(self.trunk(x))
+
+    def head(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(torch.relu(feats)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def conv_trunk(
+    conv: type[nn.Module], pool: type[nn.Module], c0: int, c1: int, c_in: int = 1
+) -> nn.Sequential:
+    """conv c_in→c0, ReLU, conv c0→c0, ReLU, pool 2, conv c0→c1, ReLU, pool 2 (2-D or 3-D by ``conv``/``pool``)."""
+    return nn.Sequential(
+        conv(c_in, c0, 3, padding=1),
+        nn.ReLU(),
+        conv(c0, c0, 3, padding=1),
+        nn.ReLU(),
+        pool(2),
+        conv(c0, c1, 3, padding=1),
+        nn.ReLU(),
+        pool(2),
+    )
+
+
+class DigitsNet(ZooClassifier):
+    """Images (N, 1, size, size) in [0, 1] → features (N, feature_dim) → logits (N, num_classes)."""
+
     def __init__(
         self,
         channels: tuple[int, int] = (32, 64),
@@ -35,30 +79,11 @@ class DigitsNet(nn.Module):
         super().__init__()
         c0, c1 = channels
         self.size = size
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, c0, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(c0, c0, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c0, c1, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.fc1 = nn.Linear(c1 * (size // 4) ** 2, feature_dim)
-        self.drop = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(feature_dim, num_classes)
+        self.conv = conv_trunk(nn.Conv2d, nn.MaxPool2d, c0, c1)
+        self._head(c1 * (size // 4) ** 2, feature_dim, num_classes, dropout)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pre-ReLU penultimate features of images in [0, 1], shape (N, 1, 16, 16) → (N, feature_dim)."""
-        h = self.conv((x - 0.5) / 0.5)
-        return self.fc1(h.flatten(1))
-
-    def head(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(torch.relu(feats)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv((x - 0.5) / 0.5).flatten(1)
 
 
 def save_net(net: nn.Module, folder: str | Path, config: dict[str, Any]) -> str:
@@ -80,7 +105,7 @@ def save_net(net: nn.Module, folder: str | Path, config: dict[str, Any]) -> str:
 save_extractor = save_net  # the digits extractor's name for it
 
 
-class ZooExtractor:
+class ZooExtractor(ABC):
     """A loaded zoo classifier: pre-ReLU features, class predictions, and its identity (weights sha256).
 
     Subclasses build the network from ``config.json``'s ``architecture`` (``build_net``); loading, batching
@@ -110,9 +135,9 @@ class ZooExtractor:
         self.batch_size = batch_size
         self.sha256 = sha256_of(weights)
 
+    @abstractmethod
     def build_net(self, arch: dict[str, Any]) -> tuple[nn.Module, int, int]:
         """(network, feature dimension, number of classes) from the config's ``architecture``."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

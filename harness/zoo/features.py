@@ -21,6 +21,7 @@ from harness.core.samples import Samples
 from harness.metrics.base import version_of
 from harness.metrics.extractors import FeatureExtractor
 from harness.zoo import EXTRACTOR_DIR
+from harness.zoo.data import digits_split
 from harness.zoo.metrics import digits_images
 
 HELDOUT = (
@@ -94,8 +95,6 @@ class DigitsFeatures(FeatureExtractor):
         """The held-out digits' features (360, 64), read-only, and what they are (for a metric's details)."""
         key = (str(self.net.folder), self.net.sha256)
         if key not in _HELDOUT:
-            from harness.zoo.data import digits_split
-
             feats = self.net.features(digits_split().x_heldout)
             feats.setflags(write=False)
             _HELDOUT[key] = feats
@@ -105,8 +104,6 @@ class DigitsFeatures(FeatureExtractor):
         """Other real digits, for real-vs-real values: the training split's features (1,437, 64), read-only."""
         key = (str(self.net.folder), self.net.sha256)
         if key not in _TRAIN:
-            from harness.zoo.data import digits_split
-
             feats = self.net.features(digits_split().x_train)
             feats.setflags(write=False)
             _TRAIN[key] = feats

@@ -5,7 +5,7 @@
   default the shipped ``model_cards/zoo/digits_heldout_stats.npz``). ``details["noise_floor"]`` is the
   real-vs-real distance at the stored sample size (training digits vs the held-out ones): a generator
   cannot be told apart from the data below it. ``details["bootstrap_ci95"]`` is the bootstrap interval
-  over the generated set (``harness.metrics.frechet_estimates.bootstrap_frechet_ci``); it is NOT the record's
+  over the generated set (``harness.metrics.frechet.bootstrap_frechet_ci``); it is NOT the record's
   ``ci95`` unless ``ci: bootstrap``, because here it overstates the real uncertainty about threefold:
   measured on digits-small (DDIM 10 steps, n = 1,000), four disjoint seed sets gave fd_digits 59.6, 68.1,
   61.9, 69.0 (std 4.6) while the bootstrap half-widths were 27-32. Such intervals would call DDIM 5, 10
@@ -24,15 +24,21 @@ import contextlib
 import math
 import os
 import warnings
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.core.errors import MetricSkipped
+from harness.core.errors import MetricSkipped, UserInputError
 from harness.core.samples import Samples
 from harness.metrics.base import Metric, MetricOptions, MetricResult, version_of
+from harness.metrics.feature_stats import StreamingStats
+from harness.metrics.frechet import FrechetWarning
+from harness.metrics.frechet_estimates import bootstrap_frechet_ci
+from harness.metrics.weights import sha256_of
+from harness.zoo import ZOO_DIR
 
 RANGE_TOLERANCE = 1e-3  # images may overshoot [0, 1] by rounding; beyond this they are not [0, 1] images
 
@@ -43,7 +49,7 @@ def _option_path(name: str, value: Any) -> str | None:
     return None if value is None else os.fspath(value)
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
     """At d = 64 BLAS threads only wait on each other (200 bootstrap replicates: 24 s with 2 OpenBLAS
     threads on a busy 2-core machine, 1 s with one)."""
     try:
@@ -135,24 +141,25 @@ class DomainMetric(Metric):
     Options: ClassVar[type[MetricOptions]] = DomainMetricOptions
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
-        from harness.zoo import ZOO_DIR
-
         self.device = device
         self.extractor_path = _option_path("extractor_path", extractor_path) or str(
             ZOO_DIR / self.extractor_name
         )
         self._ext: Any = None
 
+    @abstractmethod
     def load_extractor(self) -> Any:
-        raise NotImplementedError
+        """The zoo classifier at ``extractor_path``."""
 
     def extractor(self) -> Any:
         if self._ext is None:
             self._ext = self.load_extractor()
         return self._ext
 
+    @abstractmethod
     def inputs(self, samples: Samples) -> np.ndarray:
-        raise NotImplementedError
+        """Samples → the extractor's inputs (``MetricSkipped`` for another modality, ``ValueError`` for a
+        wrong shape or range)."""
 
     def notes(self, details: dict[str, Any]) -> None:
         """Add what the details should say about the inputs seen (e.g. a resize)."""
@@ -196,8 +203,6 @@ class DomainFrechet(DomainMetric):
         seed: int = 0,
         ci: str = "none",
     ) -> None:
-        from harness.zoo import ZOO_DIR
-
         super().__init__(device, extractor_path=extractor_path)
         self.reference_path = _option_path("reference_path", reference_path) or str(
             ZOO_DIR / self.reference_file
@@ -221,10 +226,6 @@ class DomainFrechet(DomainMetric):
 
     def reference(self) -> Any:
         if self._ref is None:
-            from harness.core.errors import UserInputError
-            from harness.metrics.feature_stats import StreamingStats
-            from harness.metrics.weights import sha256_of
-
             path = Path(self.reference_path)
             if not path.is_file():
                 raise UserInputError(
@@ -260,10 +261,6 @@ class DomainFrechet(DomainMetric):
         self._feats.append(self.extractor().features(x))
 
     def compute(self) -> MetricResult:
-        from harness.metrics.feature_stats import StreamingStats
-        from harness.metrics.frechet import FrechetWarning
-        from harness.metrics.frechet_estimates import bootstrap_frechet_ci
-
         if not self._feats:
             return self.skipped("no samples")
         feats = np.concatenate(self._feats)
@@ -271,7 +268,7 @@ class DomainFrechet(DomainMetric):
             return self.invalid(f"a covariance needs at least 2 samples, got {len(feats)}")
         ref = self.reference()
         self._n = len(feats)
-        with _one_blas_thread(), warnings.catch_warnings(record=True) as caught:
+        with one_blas_thread(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FrechetWarning)
             value = StreamingStats.from_features(feats).frechet_distance(ref)
             ci = None

@@ -13,7 +13,8 @@ embedding (``num_class_embeds``). Images come out in [0, 1], grayscale: ``.image
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,12 +22,13 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 
-class ClassConditionalSampler(DiffusionPipeline):
+class ClassConditionalSampler(DiffusionPipeline, ABC):
     """The zoo's sampling loop: a class-conditional UNet (``num_class_embeds``) and any diffusers scheduler
     with ``set_timesteps`` / ``step``. Subclasses give the noise shape (``_shape``) and the output; this
     one (the image, video and audio zoo pipelines share it) turns labels and generators into samples."""
 
     model_cpu_offload_seq = "unet"
+    output_types: ClassVar[tuple[str, ...]] = ("np", "pt")
 
     def __init__(self, unet: Any, scheduler: Any):
         super().__init__()
@@ -73,6 +75,24 @@ class ClassConditionalSampler(DiffusionPipeline):
         self.maybe_free_model_hooks()
         return x.float()
 
+    @abstractmethod
+    def _output(self, x: torch.Tensor, output_type: str) -> Any:
+        """The denoised batch (the model's output space) as ``output_type``."""
+
+    @abstractmethod
+    def _wrap(self, out: Any) -> Any:
+        """The output object of ``return_dict=True``."""
+
+    def _generate(
+        self, class_labels: Any, num_inference_steps: int, generator: Any, output_type: str, return_dict: bool
+    ) -> Any:
+        """What every ``__call__`` of the zoo does: check the output type, sample, convert, wrap."""
+        if output_type not in self.output_types:
+            *first, last = (repr(t) for t in self.output_types)
+            raise ValueError(f"output_type must be {', '.join(first)} or {last}, got {output_type!r}")
+        out = self._output(self._sample(class_labels, num_inference_steps, generator), output_type)
+        return self._wrap(out) if return_dict else (out,)
+
 
 class ClassConditionalPipeline(ClassConditionalSampler):
     """Ancestral / ODE sampling of a class-conditional ε-prediction UNet with any diffusers scheduler.
@@ -81,6 +101,8 @@ class ClassConditionalPipeline(ClassConditionalSampler):
         unet: a ``UNet2DModel`` with ``num_class_embeds`` set.
         scheduler: any diffusers scheduler with ``set_timesteps`` / ``step`` (DDPM, DDIM, DPM-Solver++...).
     """
+
+    output_types: ClassVar[tuple[str, ...]] = ("np", "pt", "pil")
 
     @torch.no_grad()
     def __call__(
@@ -100,15 +122,14 @@ class ClassConditionalPipeline(ClassConditionalSampler):
             output_type: ``"np"`` (N, H, W, 1) float32 in [0, 1], ``"pt"`` (N, 1, H, W), or ``"pil"``.
             return_dict: return an ``ImagePipelineOutput`` (else a tuple).
         """
-        if output_type not in ("np", "pt", "pil"):
-            raise ValueError(f"output_type must be 'np', 'pt' or 'pil', got {output_type!r}")
-        image = (self._sample(class_labels, num_inference_steps, generator) / 2 + 0.5).clamp(0, 1)
+        return self._generate(class_labels, num_inference_steps, generator, output_type, return_dict)
+
+    def _output(self, x: torch.Tensor, output_type: str) -> Any:
+        image = (x / 2 + 0.5).clamp(0, 1)
         if output_type == "pt":
-            out: Any = image
-        else:
-            out = image.cpu().permute(0, 2, 3, 1).numpy()
-            if output_type == "pil":
-                out = self.numpy_to_pil(out)
-        if not return_dict:
-            return (out,)
+            return image
+        out = image.cpu().permute(0, 2, 3, 1).numpy()
+        return self.numpy_to_pil(out) if output_type == "pil" else out
+
+    def _wrap(self, out: Any) -> ImagePipelineOutput:
         return ImagePipelineOutput(images=out)

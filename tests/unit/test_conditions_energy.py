@@ -332,3 +332,63 @@ def test_a_cost_without_any_price_is_bad_input(write_yaml):
         UserInputError, match=r"cost\.usd_per_hour: Input should be greater than or equal to 0"
     ):
         load_suite(write_yaml("s.yaml", tiny_suite(cost={"usd_per_hour": -1})))
+
+
+# ------------------------------------------------------------------------------- typed measure parts
+
+
+def test_measuring_returns_typed_parts(fake_rapl):
+    """#25 item 1: memory, stages, threads, the conditions' verdict and the energy counters come back as typed
+    parts (attributes, not dict keys) that the worker maps into the record."""
+    import dataclasses
+
+    from harness.measure.conditions import ThreadSettings, Verdict, thread_settings
+    from harness.measure.memory import MemoryPeaks, memory_summary
+    from harness.measure.stages import StageSummary, StageTiming, stage_summary
+
+    peaks = memory_summary("cpu")
+    assert isinstance(peaks, MemoryPeaks) and peaks.peak_rss_mib > 0 and peaks.peak_vram_allocated_mib is None
+    s = stage_summary({"denoise_step": [2.0, 4.0, 6.0], "decode": [1.0]}, total_ms=15.0)
+    assert isinstance(s, StageSummary) and s.total_ms == 15.0
+    assert s.stages["denoise_step"] == StageTiming(total_ms=12.0, calls=3, p50_ms=4.0)
+    assert s.stages["other"] == StageTiming(total_ms=2.0, calls=1, p50_ms=2.0)  # 15 − 12 − 1
+    threads = thread_settings()
+    assert isinstance(threads, ThreadSettings) and dataclasses.is_dataclass(threads)
+    verdict = describe(cores=2, threads=8, load=None, gpu=None)
+    assert isinstance(verdict, Verdict) and verdict.oversubscribed and not verdict.contention
+    root, _, _ = fake_rapl
+    found = counters("cpu", root=root)
+    assert found.available == ["rapl (package-0, dram; µJ)"] and found.absent == ["nvml: not a CUDA job"]
+
+
+def test_the_nvml_pollers_share_one_loop_that_samples_once_more_at_the_end():
+    """#25 (duplicate D13): NvmlPeak and GpuSampler poll on one Poller: a sample every interval while the block
+    runs, one more as it ends; nothing at all where there is nothing to poll."""
+    import threading
+
+    from harness.measure.memory import NvmlPeak
+    from harness.measure.polling import Poller
+
+    class Counting(Poller):
+        def __init__(self, interval_s: float, poll: bool = True) -> None:
+            super().__init__(interval_s)
+            self.poll, self.samples, self.three = poll, 0, threading.Event()
+
+        def _begin(self) -> bool:
+            return self.poll
+
+        def _sample(self) -> None:
+            self.samples += 1
+            if self.samples == 3:
+                self.three.set()
+
+    with Counting(0.01) as busy:
+        assert busy.three.wait(30)  # it polls while the block runs
+    assert busy.samples >= 4  # three or more during the block, then one as it ends
+    with Counting(3600.0) as slow:
+        pass
+    assert slow.samples == 1  # no interval went by: only the closing sample
+    with Counting(0.01, poll=False) as idle:
+        time.sleep(0.03)
+    assert idle.samples == 0
+    assert issubclass(NvmlPeak, Poller) and issubclass(GpuSampler, Poller)

@@ -11,13 +11,11 @@ import time
 import pytest
 
 from harness.cli import main
-from harness.doctor.checks import (
-    contention_findings,
-    memory_findings,
-    noise_finding,
-    run_doctor,
-    timer_findings,
-)
+from harness.doctor.checks import run_doctor
+from harness.doctor.contention import contention_findings
+from harness.doctor.memory import memory_findings
+from harness.doctor.noise import noise_finding
+from harness.doctor.timer import timer_findings
 from tests.helpers import has_cuda
 
 
@@ -104,3 +102,38 @@ def test_cuda_timer_and_memory_read_true():
         assert f.ok, f
     alloc = [f for f in memory_findings("cuda") if "allocator" in f.name]
     assert alloc and alloc[0].ok
+
+
+def test_the_gpu_state_is_read_into_findings_without_a_gpu():
+    """#25 item 2 (the doctor split by job): the GPU's state findings come from a GpuReading alone, so the
+    GPU path is checked on these CPU machines: throttling and other processes make it unfit, clocks and
+    settings are information; a CPU device has no GPU findings."""
+    from harness.doctor.gpu import gpu_findings, state_findings
+    from harness.measure.conditions import GpuReading
+
+    reading = GpuReading(
+        name="NVIDIA H200",
+        sm_clock_mhz=[1755, 1980],
+        sm_clock_max_mhz=1980,
+        mem_clock_mhz=[3201, 3201],
+        mem_clock_max_mhz=3201,
+        throttle_reasons=["gpu_idle", "sw_power_cap"],
+        persistence_mode=False,
+        ecc=True,
+        mig=False,
+        other_processes=2,
+    )
+    by = {f.name: f for f in state_findings(reading)}
+    assert by["clocks (NVIDIA H200)"].value == "SM 1980 / 1980 MHz, memory 3201 / 3201 MHz"
+    assert (
+        by["throttle reasons now"].ok is False
+        and by["throttle reasons now"].value == "gpu_idle, sw_power_cap"
+    )
+    assert (
+        by["other processes on the device"].ok is False and by["other processes on the device"].value == "2"
+    )
+    assert by["persistence mode"].ok is None and "nvidia-smi -pm 1" in by["persistence mode"].detail
+    assert by["ECC / MIG"].value == "ECC True, MIG False"
+    quiet = state_findings(GpuReading(name="x", throttle_reasons=["gpu_idle"], other_processes=0))
+    assert all(f.ok is not False for f in quiet)
+    assert gpu_findings("cpu") == []

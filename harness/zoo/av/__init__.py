@@ -9,7 +9,8 @@
   diffusion UNet of our own (``models.NotesUNet1D``, a diffusers ModelMixin); ``notes-extractor`` is a
   1-D CNN over the log-magnitude STFT whose pre-ReLU features define ``fad_notes``.
 
-Weights and held-out statistics live in ``model_cards/zoo``; ``harness zoo train NAME`` rebuilds them.
+Weights and held-out statistics live in ``model_cards/zoo``; ``harness zoo train NAME`` rebuilds them with the
+zoo's one training loop (``harness.zoo.train``; their recipes are in ``harness.zoo.recipes``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.core.errors import MetricSkipped
 from harness.core.samples import Samples
+from harness.zoo.av.data import CANVAS, FRAMES, LENGTH, SAMPLE_RATE
 from harness.zoo.metrics import RANGE_TOLERANCE, DomainClassAccuracy, DomainFrechet, DomainMetric
 
 
@@ -38,8 +39,6 @@ def _check_range(data: np.ndarray, lo_ok: float, what: str) -> None:
 
 def video_inputs(samples: Samples) -> np.ndarray:
     """Video samples → (N, 1, 8, 16, 16) float32 in [0, 1] for the moving-digits extractor."""
-    from harness.zoo.av.data import CANVAS, FRAMES
-
     if samples.modality != "video":
         raise MetricSkipped(f"applies to video, not {samples.modality}")
     data = np.asarray(samples.data)
@@ -59,8 +58,6 @@ def video_inputs(samples: Samples) -> np.ndarray:
 
 def audio_inputs(samples: Samples) -> np.ndarray:
     """Audio samples → (N, 1, 2048) float32 in [-1, 1] at 8 kHz for the notes extractor."""
-    from harness.zoo.av.data import LENGTH, SAMPLE_RATE
-
     if samples.modality != "audio":
         raise MetricSkipped(f"applies to audio, not {samples.modality}")
     data = np.asarray(samples.data)

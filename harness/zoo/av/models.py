@@ -20,12 +20,12 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from harness.zoo.extractor import ZooExtractor
+from harness.zoo.extractor import ZooClassifier, ZooExtractor, conv_trunk
 
 # ------------------------------------------------------------------------------------------ extractors
 
 
-class VideoNet3D(nn.Module):
+class VideoNet3D(ZooClassifier):
     """Clips (N, 1, F, H, W) in [0, 1] → features (N, feature_dim) → logits (N, num_classes)."""
 
     def __init__(
@@ -39,31 +39,14 @@ class VideoNet3D(nn.Module):
     ):
         super().__init__()
         c0, c1 = channels
-        self.conv = nn.Sequential(
-            nn.Conv3d(1, c0, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv3d(c0, c0, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool3d(2),
-            nn.Conv3d(c0, c1, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool3d(2),
-        )
-        self.fc1 = nn.Linear(c1 * (frames // 4) * (size // 4) ** 2, feature_dim)
-        self.drop = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(feature_dim, num_classes)
+        self.conv = conv_trunk(nn.Conv3d, nn.MaxPool3d, c0, c1)
+        self._head(c1 * (frames // 4) * (size // 4) ** 2, feature_dim, num_classes, dropout)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc1(self.conv((x - 0.5) / 0.5).flatten(1))
-
-    def head(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(torch.relu(feats)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv((x - 0.5) / 0.5).flatten(1)
 
 
-class NotesNet(nn.Module):
+class NotesNet(ZooClassifier):
     """Waveforms (N, 1, T) in [-1, 1] → log|STFT| (n_fft 256, hop 64, Hann) → 1-D CNN → features → logits."""
 
     def __init__(
@@ -86,9 +69,7 @@ class NotesNet(nn.Module):
             nn.Conv1d(c0, c1, 3, padding=1),
             nn.ReLU(),
         )
-        self.fc1 = nn.Linear(2 * c1, feature_dim)
-        self.drop = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(feature_dim, num_classes)
+        self._head(2 * c1, feature_dim, num_classes, dropout)
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(
@@ -96,15 +77,9 @@ class NotesNet(nn.Module):
         )
         return torch.log(spec.abs() + 1e-3)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv(self.spectrogram(x))
-        return self.fc1(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
-
-    def head(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.drop(torch.relu(feats)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return torch.cat([h.mean(-1), h.amax(-1)], dim=1)
 
 
 NETS = {"VideoNet3D": VideoNet3D, "NotesNet": NotesNet}

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from diffusers.utils import BaseOutput
 
+from harness.zoo.av.models import NotesUNet1D
 from harness.zoo.pipeline import ClassConditionalSampler
 
 
@@ -44,12 +45,14 @@ class MovingDigitsPipeline(ClassConditionalSampler):
         return_dict: bool = True,
     ) -> VideoOutput | tuple:
         """One clip per class label: ``.frames`` (N, F, H, W, 1) in [0, 1] ("np") or (N, F, 1, H, W) ("pt")."""
-        if output_type not in ("np", "pt"):
-            raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}")
-        x = self._sample(class_labels, num_inference_steps, generator)
+        return self._generate(class_labels, num_inference_steps, generator, output_type, return_dict)
+
+    def _output(self, x: torch.Tensor, output_type: str) -> Any:
         clips = (x / 2 + 0.5).clamp(0, 1)  # (N, F, H, W)
-        out: Any = clips[:, :, None] if output_type == "pt" else clips.cpu().numpy()[..., None]
-        return VideoOutput(frames=out) if return_dict else (out,)
+        return clips[:, :, None] if output_type == "pt" else clips.cpu().numpy()[..., None]
+
+    def _wrap(self, out: Any) -> VideoOutput:
+        return VideoOutput(frames=out)
 
 
 class NotesPipeline(ClassConditionalSampler):
@@ -61,8 +64,6 @@ class NotesPipeline(ClassConditionalSampler):
         import json
 
         import diffusers
-
-        from harness.zoo.av.models import NotesUNet1D
 
         folder = Path(folder)
         dtype = kwargs.get("torch_dtype") or torch.float32
@@ -89,8 +90,11 @@ class NotesPipeline(ClassConditionalSampler):
         return_dict: bool = True,
     ) -> AudioOutput | tuple:
         """One note per class label: ``.audios`` (N, 1, T) in [-1, 1] at ``sample_rate`` Hz."""
-        if output_type not in ("np", "pt"):
-            raise ValueError(f"output_type must be 'np' or 'pt', got {output_type!r}")
-        audio = self._sample(class_labels, num_inference_steps, generator).clamp(-1, 1)
-        out: Any = audio if output_type == "pt" else audio.cpu().numpy()
-        return AudioOutput(audios=out) if return_dict else (out,)
+        return self._generate(class_labels, num_inference_steps, generator, output_type, return_dict)
+
+    def _output(self, x: torch.Tensor, output_type: str) -> Any:
+        audio = x.clamp(-1, 1)
+        return audio if output_type == "pt" else audio.cpu().numpy()
+
+    def _wrap(self, out: Any) -> AudioOutput:
+        return AudioOutput(audios=out)
