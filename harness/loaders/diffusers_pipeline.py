@@ -280,8 +280,13 @@ def load_pipeline(card: ModelCard, dtype: str) -> Any:
             raise _pickle_refused(card, exc) or exc from None
     from harness.loaders.from_config import build_pipeline_from_config_dir
 
-    pipe = build_pipeline_from_config_dir(card.resolve(src.path), seed=src.seed, pipeline_class=card.pipeline)
-    return pipe if dtype == "fp32" else pipe.to(dtype=tdtype)
+    # Built in the card's dtype (None for fp32: exactly the weights of a plain build), never in fp32 first.
+    return build_pipeline_from_config_dir(
+        card.resolve(src.path),
+        seed=src.seed,
+        pipeline_class=card.pipeline,
+        dtype=None if dtype == "fp32" else tdtype,
+    )
 
 
 def load(card: ModelCard, device: str, dtype: str) -> DiffusersGenerator:
