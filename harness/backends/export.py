@@ -182,10 +182,13 @@ def rebuild_output(call: CapturedCall, outs: list[Any]) -> Any:
     return call.output_type(outs) if call.output_type is not tuple else tuple(outs)
 
 
-def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]], list[Any]]) -> Any:
+def make_standin(
+    original: Any, call: CapturedCall, runner: Callable[[list[Any]], list[Any]], device: Any = None
+) -> Any:
     """A module that stands in for ``original``: same config, dtype and device; runs ``runner`` instead.
 
-    Attributes it does not have are read from the original module, which is kept (off the graph).
+    Attributes it does not have are read from the original module, which is kept (off the graph; with its
+    weights released to the meta device, ``device`` gives the device the pipeline runs on).
     """
     import torch
 
@@ -194,7 +197,8 @@ def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]]
             super().__init__()
             object.__setattr__(self, "_original", original)
             object.__setattr__(self, "_dtype", getattr(original, "dtype", torch.float32))
-            object.__setattr__(self, "_device", getattr(original, "device", torch.device("cpu")))
+            where = device if device is not None else getattr(original, "device", torch.device("cpu"))
+            object.__setattr__(self, "_device", torch.device(where))
             self.config = getattr(original, "config", None)
             self.calls = 0
 

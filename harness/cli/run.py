@@ -31,6 +31,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from harness.cli.track import check_mlflow_target
 
         check_mlflow_target(args.mlflow)
+    from harness.execute.preflight import memory_check_mode
+
+    memory_check_mode()  # $HARNESS_MEMORY_CHECK, read by every job: a typo is bad input before the first one
     if args.resume:
         return _resume(args)
 

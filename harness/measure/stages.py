@@ -33,8 +33,10 @@ def profile_stages(components: Mapping[str, Any], device: str):
             times[stage].append((time.perf_counter() - t0) * 1000.0)
             return out
 
+        # A stand-in's ``decode`` is its own instance attribute: put that back, not the class's (#24 item 4).
+        before = vars(owner).get(method)
         setattr(owner, method, timed)
-        undo.append(lambda: delattr(owner, method) if method in vars(owner) else None)
+        undo.append(lambda: setattr(owner, method, before) if before is not None else delattr(owner, method))
 
     for role, module in components.items():
         if role.startswith("text_encoder"):
