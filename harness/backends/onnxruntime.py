@@ -42,8 +42,9 @@ class OrtOptions(BackendOptions):
     # False (as deployed): the torch weights of the exported components are freed before their sessions are
     # built; True keeps them loaded beside the sessions (twice the memory) for a quick switch back to torch.
     keep_torch_weights: bool = False
-    # ONNX Runtime's CPU memory arena keeps every block it grows to (by powers of two): SD 1.5's UNet at 256²
-    # held 0.5 GB more with it and ran no faster here (#24), so it is off unless asked for.
+    # ONNX Runtime's CPU memory arena keeps every block it grows to (by powers of two): with it SD 1.5 at 256²
+    # peaked 0.8 GB higher (0.5 GB for the UNet's session alone) and ran no faster here (#24), so it is off
+    # unless asked for.
     cpu_mem_arena: bool = False
 
 
