@@ -163,6 +163,10 @@ def _build_component(
 
     if _is_model(cls):
         config = _model_config(cls, subdir)
+        if hasattr(config, "dtype"):
+            # transformers builds in the dtype its config was saved with (SDXL's text encoders say float16): the
+            # job's dtype decides here, as ``torch_dtype`` does for a load.
+            config.dtype = dtype if dtype is not None else torch.get_default_dtype()
         torch.manual_seed(seed)
         with default_dtype(dtype):
             obj = _instantiate(cls, config)

@@ -233,6 +233,31 @@ def test_an_fp32_config_card_keeps_the_weights_of_a_plain_build():
     assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), plain.state_dict().values()))
 
 
+def test_a_text_encoder_config_saved_in_fp16_is_built_in_the_cards_dtype(tmp_path):
+    """#24 item 5: SDXL's (and Stable Audio Open's) text encoder configs say float16, and transformers builds the
+    inner model of CLIPTextModelWithProjection in its config's dtype: built for an fp32 card, the text tower came
+    out fp16 beside an fp32 projection and the first call failed (``expected m1 and m2 to have the same
+    dtype``). The card's dtype decides, as ``torch_dtype`` does for a load."""
+    import json
+    import shutil
+
+    from harness.loaders.from_config import build_component
+
+    folder = tmp_path / "sdxl-small"
+    shutil.copytree(ROOT / "model_cards" / "configs" / "sdxl-arch", folder)
+    config = json.loads((folder / "text_encoder_2" / "config.json").read_text())
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4}
+    (folder / "text_encoder_2" / "config.json").write_text(
+        json.dumps({**config, **small, "projection_dim": 32})
+    )
+    assert config["torch_dtype"] == "float16"  # as published
+    for dtype, expected in ((None, torch.float32), (torch.bfloat16, torch.bfloat16)):
+        encoder = build_component(folder, "text_encoder_2", dtype=dtype)
+        assert {p.dtype for p in encoder.parameters()} == {expected}
+        out = encoder(torch.tensor([[0, 5, 6, 913]]))
+        assert out.text_embeds.dtype == expected and out.text_embeds.shape == (1, 32)
+
+
 # -------------------------------------------------------------------------------- the pre-flight estimate
 
 
