@@ -425,3 +425,37 @@ def test_onnxruntime_on_the_cpu_refuses_bf16_before_exporting(write_yaml):
     with pytest.raises(UserInputError, match=r"dtype: ONNX Runtime's CPU provider has no bf16 kernels"):
         OnnxRuntimeBackend().prepare(gen, job)
     assert gen.released == [] and gen.components()["denoiser"].__class__.__name__ == "UNet2DConditionModel"
+
+
+def test_an_exported_text_encoder_gives_back_every_layers_hidden_states(tmp_path):
+    """#24 item 5: SDXL's pipeline calls its text encoders with ``output_hidden_states=True`` and takes
+    ``hidden_states[-2]``; the exported graph returned the nested tuple flattened and the stand-in put back only
+    its first tensor (``IndexError: index -2 is out of bounds``, found by suites/real-cpu.yaml). Outputs are now
+    flattened with a spec that rebuilds them, checked through a real ONNX Runtime session."""
+    from harness.backends.export import capture_calls, export_module, make_standin
+    from harness.backends.onnxruntime import OrtRunner, export_onnx
+
+    pipe = _load(load_card(ROOT / "model_cards" / "tiny-sd.yaml")).pipeline
+    encoder = pipe.text_encoder
+    ids = torch.tensor([[912, 5, 6, 913]])
+
+    class Gen:
+        def components(self):
+            return {"text_encoder": encoder}
+
+    call = capture_calls(Gen(), lambda: encoder(ids, output_hidden_states=True), ["text_encoder"])[
+        "text_encoder"
+    ]
+    with torch.no_grad():
+        expected = encoder(ids, output_hidden_states=True)
+    path = tmp_path / "te.onnx"
+    export_onnx(
+        export_module(encoder, call), call.example, path, exporter="legacy", dynamic_batch=False, opset=18
+    )
+    runner = OrtRunner(path, "cpu", "cpu", 1, torch.float32, "all", False)
+    out = make_standin(encoder, call, runner)(ids, output_hidden_states=True)
+    assert len(out.hidden_states) == len(expected.hidden_states) == encoder.config.num_hidden_layers + 1
+    for got, want in zip(
+        (out.last_hidden_state, *out.hidden_states), (expected.last_hidden_state, *expected.hidden_states)
+    ):
+        assert torch.allclose(got, want, atol=1e-5)
