@@ -46,9 +46,22 @@ class Prepared:
     restore: Callable[[], None] = field(default=lambda: None)
 
 
+@dataclass(frozen=True)
+class MemoryFactor:
+    """How much host memory a job of a backend grows by, per byte of the pipeline's weights: its peak RSS less
+    the process's RSS before the load, over the weights' bytes, measured on a real-size model (``basis`` says
+    which, where and when). It includes the activations at the size it was measured at, so for larger calls
+    the estimate it gives is a floor."""
+
+    value: float
+    basis: str
+
+
 class Backend(ABC):
     name: ClassVar[str]
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
+    # None: not measured (the pre-flight estimate then counts the weights alone and only warns beyond them).
+    memory_factor: ClassVar[MemoryFactor | None] = None
 
     @classmethod
     def parse_options(

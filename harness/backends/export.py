@@ -97,6 +97,19 @@ class CapturedCall:
     output_kind: str  # "tuple", "modeloutput", "tensor"
     output_type: Any
     output_keys: list[str]
+    # flatten(the output's values): where each returned tensor goes back, nested tuples included (a text
+    # encoder called with output_hidden_states returns a tuple of every layer's states in one field). None:
+    # one flat tensor per value.
+    output_spec: Any = None
+
+
+def flat_outputs(out: Any) -> tuple[list[Any], Any]:
+    """The tensors an exported graph returns for ``out`` (a tensor, a tuple or a ModelOutput, nested tuples
+    flattened) and the spec that puts them back."""
+    _, _, _, values = _output_layout(out)
+    tensors: list[Any] = []
+    spec = flatten(values, tensors, numbers_as_tensors=False)
+    return tensors, spec
 
 
 def _output_layout(out: Any) -> tuple[str, Any, list[str], list[Any]]:
@@ -138,6 +151,7 @@ def capture_calls(generator: Any, run: Callable[[], Any], roles: list[str]) -> d
                     output_kind=kind,
                     output_type=otype,
                     output_keys=keys,
+                    output_spec=flat_outputs(out)[1],
                 )
             return out
 
@@ -168,24 +182,27 @@ def export_module(module: Any, call: CapturedCall) -> Any:
         def forward(self, *tensors):
             args, kwargs = unflatten(call.spec, tensors)
             out = getattr(self.inner, call.method)(*args, **kwargs)
-            _, _, _, outs = _output_layout(out)
-            return tuple(outs)
+            return tuple(flat_outputs(out)[0])
 
     return FlatCall().eval()
 
 
 def rebuild_output(call: CapturedCall, outs: list[Any]) -> Any:
+    values = unflatten(call.output_spec, outs) if call.output_spec is not None else outs
     if call.output_kind == "tensor":
-        return outs[0]
+        return values[0]
     if call.output_kind == "modeloutput":
-        return call.output_type(**dict(zip(call.output_keys, outs)))
-    return call.output_type(outs) if call.output_type is not tuple else tuple(outs)
+        return call.output_type(**dict(zip(call.output_keys, values)))
+    return call.output_type(values) if call.output_type is not tuple else tuple(values)
 
 
-def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]], list[Any]]) -> Any:
+def make_standin(
+    original: Any, call: CapturedCall, runner: Callable[[list[Any]], list[Any]], device: Any = None
+) -> Any:
     """A module that stands in for ``original``: same config, dtype and device; runs ``runner`` instead.
 
-    Attributes it does not have are read from the original module, which is kept (off the graph).
+    Attributes it does not have are read from the original module, which is kept (off the graph; with its
+    weights released to the meta device, ``device`` gives the device the pipeline runs on).
     """
     import torch
 
@@ -194,7 +211,8 @@ def make_standin(original: Any, call: CapturedCall, runner: Callable[[list[Any]]
             super().__init__()
             object.__setattr__(self, "_original", original)
             object.__setattr__(self, "_dtype", getattr(original, "dtype", torch.float32))
-            object.__setattr__(self, "_device", getattr(original, "device", torch.device("cpu")))
+            where = device if device is not None else getattr(original, "device", torch.device("cpu"))
+            object.__setattr__(self, "_device", torch.device(where))
             self.config = getattr(original, "config", None)
             self.calls = 0
 

@@ -19,12 +19,13 @@ the job fails with that command in its error.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.backends.base import Backend, BackendOptions, BackendUnavailable, Prepared
+from harness.backends.base import Backend, BackendOptions, BackendUnavailable, MemoryFactor, Prepared
 from harness.backends.cache import ArtifactCache
 from harness.backends.export import (
     call_signature,
@@ -59,6 +60,13 @@ class OrtOptions(BackendOptions):
     vae_fp32: bool = True
     io_binding: bool = True
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    # False (as deployed): the torch weights of the exported components are freed before their sessions are
+    # built; True keeps them loaded beside the sessions (twice the memory) for a quick switch back to torch.
+    keep_torch_weights: bool = False
+    # ONNX Runtime's CPU memory arena keeps every block it grows to (by powers of two): with it SD 1.5 at 256²
+    # peaked 0.8 GB higher (0.5 GB for the UNet's session alone) and ran no faster here (#24), so it is off
+    # unless asked for.
+    cpu_mem_arena: bool = False
 
 
 def _torch_to_np_dtype(t: Any) -> Any:
@@ -128,16 +136,19 @@ def export_onnx(
                     if dynamic_batch:
                         auto = torch.export.Dim.AUTO
                         dyn = (tuple({0: auto} if t.dim() > 0 else None for t in example),)
-                    torch.onnx.export(
-                        module,
-                        tuple(example),
-                        str(path),
-                        dynamo=True,
-                        external_data=needs_external_data(module),
-                        verbose=False,
-                        dynamic_shapes=dyn,
-                        **kwargs,
-                    )
+                    try:
+                        torch.onnx.export(
+                            module,
+                            tuple(example),
+                            str(path),
+                            dynamo=True,
+                            external_data=needs_external_data(module),
+                            verbose=False,
+                            dynamic_shapes=dyn,
+                            **kwargs,
+                        )
+                    finally:
+                        forget_exported_graphs()
                 else:
                     torch.onnx.export(
                         module, tuple(example), str(path), dynamo=False, do_constant_folding=True, **kwargs
@@ -146,6 +157,25 @@ def export_onnx(
         except Exception as exc:
             errors.append(f"{which}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     raise RuntimeError("ONNX export failed (" + "; ".join(errors) + ")")
+
+
+def forget_exported_graphs() -> None:
+    """Drop what onnxscript keeps of the last graph it optimised. Its rewrite rules are module-level objects
+    whose pattern matchers hold the last graph they matched (``_graph``, ``_current_node``, ``_match``,
+    ``_tracer``), and that graph's initializers wrap the exported module's own weight tensors: without this,
+    weights released after a dynamo export stay in memory (SD 1.5's UNet: 3.4 GB, measured) until the next
+    export replaces the graph."""
+    import gc
+
+    try:
+        from onnxscript.rewriter._matcher import PatternMatcher
+    except ImportError:  # another onnxscript layout: nothing known to clear
+        return
+    for obj in gc.get_objects():
+        if isinstance(obj, PatternMatcher):
+            for attr in ("_graph", "_current_node", "_match", "_tracer"):
+                if attr in vars(obj):
+                    setattr(obj, attr, None)
 
 
 class OrtRunner:
@@ -160,12 +190,14 @@ class OrtRunner:
         out_dtype: Any,
         opt_level: str,
         io_binding: bool,
+        cpu_mem_arena: bool = False,
     ):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        so.enable_cpu_mem_arena = cpu_mem_arena
         so.graph_optimization_level = {
             "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -218,6 +250,14 @@ class OrtRunner:
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     options_model = OrtOptions
+    # Measured here (#24 item 4), as eager's: sd15-arch, fp32, 256², batch 1, 2 steps, 1 thread, CPU provider,
+    # torch weights released as each component is exported, no CPU arena. A cache miss (export in the job)
+    # peaked at 5,574 MiB, a hit at 5,122 MiB (eager: 4,978-4,986), from 513 MiB before the load: the miss,
+    # (5,574 - 513) / 4,067 MiB of weights = 1.25, so a first run is covered. (Before the release: 10,066 MiB.)
+    memory_factor = MemoryFactor(
+        1.25,
+        "sd15-arch fp32 256² batch 1 on the CPU, cache miss: peak RSS grew 5,061 MiB for 4,067 MiB of weights",
+    )
 
     def prepare(self, generator, job) -> Prepared:
         import torch
@@ -237,8 +277,16 @@ class OnnxRuntimeBackend(Backend):
             )
         if provider != "cpu" and not device.startswith("cuda"):
             raise UserInputError(f"provider {provider} needs --device cuda", field="backend_options.provider")
+        if provider == "cpu" and job.dtype == "bf16":
+            # Said before the export (minutes at real sizes), not by the session that cannot be built after it.
+            raise UserInputError(
+                "ONNX Runtime's CPU provider has no bf16 kernels (Gemm, Conv...): run this variant in fp32, "
+                "or bf16 on CUDA",
+                field="dtype",
+            )
         t0 = time.perf_counter()
         cache = ArtifactCache()
+        release = WeightRelease(generator, keep=opts.keep_torch_weights)
         exported = export_components(
             generator,
             job,
@@ -249,8 +297,9 @@ class OnnxRuntimeBackend(Backend):
             opset=opts.opset,
             fp32_roles={"vae_decoder"} if opts.vae_fp32 else set(),
             cache=cache,
+            on_exported=release,
         )
-        notes: list[str] = [n for ex in exported for n in ex.notes]
+        notes: list[str] = release.notes() + [n for ex in exported for n in ex.notes]
         details = {}
         replaced: list[tuple[str, Any]] = []
         for ex in exported:
@@ -266,13 +315,14 @@ class OnnxRuntimeBackend(Backend):
                 ex.module.dtype,
                 opts.graph_optimization,
                 opts.io_binding,
+                opts.cpu_mem_arena,
             )
 
             def run(tensors, __runner=runner, __dtype=ex.export_dtype):
                 tensors = [t.to(__dtype) if t.is_floating_point() else t for t in tensors]
                 return __runner(tensors)
 
-            generator.replace_component(ex.role, make_standin(ex.module, ex.call, run))
+            generator.replace_component(ex.role, make_standin(ex.module, ex.call, run, device=device))
             replaced.append((ex.role, ex.module))
             details[ex.role] = {
                 "exporter": ex.exporter,
@@ -304,9 +354,54 @@ class OnnxRuntimeBackend(Backend):
 
 
 def put_back(generator: Any, replaced: list[tuple[str, Any]]) -> None:
-    """The original modules in place of their stand-ins (the exports were made from copies when cast)."""
+    """The original modules in place of their stand-ins (the exports were made from copies when cast). Modules
+    whose weights were released go back on the meta device: the generator loads them again
+    (``reload_released``) before anything runs them, which the worker does before the card's next variant."""
+    from harness.measure.memory import return_freed_memory
+
     for role, module in replaced:
         generator.replace_component(role, module)
+    # The stand-ins and their sessions (a stand-in refers to itself: a cycle, freed by the collector).
+    return_freed_memory(str(getattr(generator, "device", "cpu")))
+
+
+class WeightRelease:
+    """Frees the torch weights of each component as soon as it is exported (or found in the cache), before the
+    next one is exported and before any session or engine is built, so the job holds one copy of the weights
+    as a deployment would (releasing them all at the end left SD 1.5's UNet in memory while the text encoder's
+    export serialised, a peak 1.1 GB higher: #24). ``keep`` (the backend's ``keep_torch_weights``) leaves them
+    loaded. Called with each :class:`Exported` by :func:`export_components`."""
+
+    def __init__(self, generator: Any, *, keep: bool):
+        self.generator = generator
+        self.keep = keep
+        self.released: list[str] = []
+        self.kept: list[str] = []
+
+    def __call__(self, ex: Exported) -> None:
+        from harness.measure.memory import return_freed_memory
+
+        if ex.call is None:
+            return  # not run outside torch: it stays as it is
+        release = getattr(self.generator, "release_component", None)
+        if self.keep or release is None or not release(ex.role):
+            self.kept.append(ex.role)
+            return
+        self.released.append(ex.role)
+        return_freed_memory(str(getattr(self.generator, "device", "cpu")))
+
+    def notes(self) -> list[str]:
+        """What the record says about the torch weights."""
+        if self.released:
+            return [
+                f"torch weights of {', '.join(self.released)} released once exported "
+                "(keep_torch_weights: true keeps them)"
+            ]
+        if self.kept and self.keep:
+            return ["torch weights kept beside the exported graphs (keep_torch_weights: true)"]
+        if self.kept:
+            return [f"torch weights kept: {type(self.generator).__name__} cannot load released weights again"]
+        return []
 
 
 @dataclass
@@ -338,8 +433,10 @@ def export_components(
     fp32_roles: set[str],
     extra_key: dict[str, Any] | None = None,
     cache: ArtifactCache | None = None,
+    on_exported: Callable[[Exported], None] | None = None,
 ) -> list[Exported]:
-    """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file).
+    """Record how the pipeline calls each component, then export each to ONNX (or reuse the cached file);
+    ``on_exported`` hears each component as soon as its file is there (:class:`WeightRelease`).
 
     The onnxruntime backend commits each entry when its export is written; the tensorrt backend commits its
     ONNX entries once the engine built from them is (``extra_key`` keeps them apart).
@@ -417,6 +514,8 @@ def export_components(
                 external_data=external,
             )
         )
+        if on_exported is not None:
+            on_exported(out[-1])
     for ex in out:
         ex.capture_s = capture_s
     return out

@@ -34,6 +34,9 @@ class TrtOptions(BackendOptions):
     opset: int = Field(default=18, ge=14, le=23)
     exporter: str = "auto"
     builder_optimization_level: int = Field(default=3, ge=0, le=5)
+    # False (as deployed): the torch weights of the components run by engines are freed once exported, before
+    # the builder (which reads the ONNX files) runs; True keeps them loaded for a quick switch back to torch.
+    keep_torch_weights: bool = False
 
 
 def tensorrt_version() -> str | None:
@@ -189,10 +192,12 @@ class TensorRTBackend(Backend):
         import torch
 
         from harness.backends.cache import ArtifactCache
-        from harness.backends.onnxruntime import export_components, put_back
+        from harness.backends.onnxruntime import WeightRelease, export_components, put_back
 
         t0 = time.perf_counter()
         cache = ArtifactCache()
+        # The builder reads the ONNX files: the torch weights leave the GPU as each export is written.
+        release = WeightRelease(generator, keep=opts.keep_torch_weights)
         exported = export_components(
             generator,
             job,
@@ -204,9 +209,10 @@ class TensorRTBackend(Backend):
             fp32_roles={"vae_decoder"},
             extra_key={"stage": "onnx-for-tensorrt"},
             cache=cache,
+            on_exported=release,
         )
         device_name = torch.cuda.get_device_name()
-        hits, details, notes = [], {}, []
+        hits, details, notes = [], {}, release.notes()
         entries = [ex.entry for ex in exported if ex.entry is not None]
         replaced: list[tuple[str, Any]] = []
         for ex in exported:
@@ -256,7 +262,7 @@ class TensorRTBackend(Backend):
                 notes += ex.entry.commit(exporter_used=ex.exporter)
             hits.append(entry.hit)
             runner = TrtRunner(trt, engine_path, ex.module.dtype)
-            generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner))
+            generator.replace_component(ex.role, make_standin(ex.module, ex.call, runner, device=device))
             replaced.append((ex.role, ex.module))
             details[ex.role] = {
                 "engine_key": entry.key,

@@ -27,6 +27,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.backends.cache import check_cache_settings
 
     check_cache_settings()  # HARNESS_CACHE_DIR / HARNESS_CACHE_MAX_GB, before any job builds an artifact
+    from harness.execute.preflight import memory_check_mode
+
+    memory_check_mode()  # $HARNESS_MEMORY_CHECK, read by every job: a typo is bad input before the first one
     if args.resume:
         for flag, given, why in (
             ("--set", args.set, "the run's jobs are fixed"),

@@ -206,8 +206,9 @@ def infer_defaults(
     return out
 
 
-def safetensors_dtype(path: Path) -> str | None:
-    """The most common tensor dtype in a safetensors file's header (read without loading a weight)."""
+def safetensors_header(path: Path) -> dict[str, Any] | None:
+    """A safetensors file's JSON header (tensor names → dtype, shape, offsets), read without a weight; None
+    where the file is not a readable safetensors file."""
     try:
         with path.open("rb") as f:
             (size,) = struct.unpack("<Q", f.read(8))
@@ -215,6 +216,14 @@ def safetensors_dtype(path: Path) -> str | None:
                 return None
             header = json.loads(f.read(size))
     except (OSError, struct.error, ValueError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def safetensors_dtype(path: Path) -> str | None:
+    """The most common tensor dtype in a safetensors file's header (read without loading a weight)."""
+    header = safetensors_header(path)
+    if header is None:
         return None
     counts: dict[str, int] = {}
     for key, info in header.items():

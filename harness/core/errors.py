@@ -72,7 +72,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def advice_for(exc: BaseException) -> str | None:
-    """What to try after a failure, where the failure says it (out of memory, or the error's own advice)."""
-    if is_out_of_memory(exc):
-        return OOM_ADVICE
-    return getattr(exc, "advice", None) if isinstance(exc, HarnessError) else None
+    """What to try after a failure: the error's own ``advice`` where it has one, else where the failure says
+    it (out of memory)."""
+    own = getattr(exc, "advice", None)
+    if isinstance(own, str):
+        return own
+    return OOM_ADVICE if is_out_of_memory(exc) else None

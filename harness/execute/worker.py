@@ -16,6 +16,7 @@ from harness.config.plan import Job
 from harness.core.errors import advice_for
 from harness.core.samples import Samples
 from harness.execute.budgets import job_budgets
+from harness.execute.preflight import WontFit
 from harness.execute.progress import Report, Stage
 from harness.execute.scoring import MetricScorer, run_metrics  # noqa: F401  (run_metrics: also public here)
 from harness.results.outcome import scenario_failure
@@ -153,6 +154,8 @@ def run_job(
         record.status = "ok"
     except Exception as exc:
         record.error = error_of(exc, stage.name)
+        if isinstance(exc, WontFit):
+            record.memory_estimate = exc.estimate
     finally:
         record.duration_s = time.perf_counter() - t_start
         try:
@@ -186,19 +189,23 @@ class Loaded:
     load_s: float
     parameters: dict[str, int] | None = None
     broken: str | None = None  # why the variants still to run must not use it (a prepare left it changed)
+    estimate: Any = None  # the pre-flight memory estimate made before the load (a MemoryEstimate)
 
 
 def load_pipeline(job: Job, device: str) -> Loaded:
-    """Load ``job``'s card on ``device`` in its dtype, timed."""
+    """Load ``job``'s card on ``device`` in its dtype, timed, once the pre-flight memory estimate says it fits
+    (:class:`~harness.execute.preflight.WontFit` where it cannot)."""
+    from harness.execute.preflight import preflight
     from harness.loaders import load_generator
 
     _set_threads(job)
     card = load_card(job.card_path)
+    estimate = preflight(job, card, device)
     t0 = time.perf_counter()
     generator = load_generator(card, device, job.dtype)
     load_s = time.perf_counter() - t0
     params = generator.parameter_count() if hasattr(generator, "parameter_count") else None
-    return Loaded(generator=generator, load_s=load_s, parameters=params)
+    return Loaded(generator=generator, load_s=load_s, parameters=params, estimate=estimate)
 
 
 def run_card(
@@ -218,10 +225,12 @@ def run_card(
     t0 = time.perf_counter()
     loaded: Loaded | None = None
     broken: JobError | None = None
+    refused = None
     try:
         loaded = load_pipeline(jobs[0], device)
     except Exception as exc:
         broken = error_of(exc, stage.name)
+        refused = exc.estimate if isinstance(exc, WontFit) else None
     for i, job in enumerate(jobs):
         if loaded is not None and loaded.broken is not None and broken is None:
             broken = JobError(
@@ -234,6 +243,7 @@ def run_card(
             record = base_record(job, device)
             record.isolation = "card"
             record.error = broken
+            record.memory_estimate = refused
             record.duration_s = time.perf_counter() - t0 if i == 0 else 0.0
             on_record(i, record)
             continue
@@ -414,10 +424,12 @@ def _measure(
             stage.start("load", phase="load")
             loaded = load_pipeline(job, device)
         record.load_s, record.parameters = loaded.load_s, loaded.parameters
+        record.memory_estimate = loaded.estimate
         generator = loaded.generator
         # The compile and measure budgets scale with the parameters just loaded; the executor applies them.
         count = sum(loaded.parameters.values()) if loaded.parameters else None
         stage.set_budgets(job_budgets(job, count).to_dict())
+        reloaded = _reload_released(generator, stage)
 
         stage.start(f"prepare ({job.backend})", phase="compile")
         t0 = time.perf_counter()
@@ -428,6 +440,7 @@ def _measure(
                 loaded.broken = f"the shared pipeline was left changed by {record.label}'s failed prepare"
             raise
         record.prepare_s = time.perf_counter() - t0
+        prepared.notes[:0] = reloaded
         try:
             _measure_prepared(job, run_dir, device, record, stage, prepared, meter)
         finally:
@@ -436,6 +449,20 @@ def _measure(
     record.memory = Memory(**asdict(memory_summary(device, nvml)))
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+
+
+def _reload_released(generator: Any, stage: Stage) -> list[str]:
+    """Isolation card: the weights the variant before released (a backend that ran them outside torch) are
+    loaded again before this one prepares, so it starts from the pipeline as loaded; returns its note."""
+    if not getattr(generator, "released", None):
+        return []
+    stage.start("reload released weights")
+    t0 = time.perf_counter()
+    roles = generator.reload_released()
+    return [
+        f"torch weights of {', '.join(roles)} loaded again ({time.perf_counter() - t0:.1f} s): the variant "
+        "before released them"
+    ]
 
 
 def _give_back(prepared: Any, loaded: Loaded, label: str) -> None:

@@ -46,6 +46,8 @@ class DiffusersGenerator:
         self.dtype = dtype
         self._params = set(inspect.signature(pipeline.__call__).parameters)
         self._default_scheduler = pipeline.scheduler if hasattr(pipeline, "scheduler") else None
+        # Components whose torch weights a backend released (role → the module, now on the meta device).
+        self._released: dict[str, Any] = {}
         pipeline.set_progress_bar_config(disable=True)
 
     # -- components -------------------------------------------------------------------------------
@@ -76,6 +78,43 @@ class DiffusersGenerator:
 
     def replace_component(self, role: str, module: Any) -> None:
         setattr(self.pipeline, self.component_attr(role), module)
+
+    # -- weights released by backends that run outside torch ------------------------------------------
+    def release_component(self, role: str) -> bool:
+        """Free the torch weights of ``role`` (a backend that runs it outside torch no longer needs them): its
+        module moves to the meta device, so its class, config and dtype stay readable but hold no memory.
+        :meth:`reload_released` loads them again from the card's source. False: nothing to release."""
+        import torch
+
+        module = self.components().get(role)
+        if module is None or role in self._released or not isinstance(module, torch.nn.Module):
+            return False
+        torch.nn.Module.to(module, device="meta")
+        self._released[role] = module
+        return True
+
+    @property
+    def released(self) -> list[str]:
+        """Roles whose torch weights are released (and not yet loaded again)."""
+        return list(self._released)
+
+    def reload_released(self) -> list[str]:
+        """Load the released components again from the card's source, in the pipeline's dtype and on its
+        device, in place of their meta-device modules; the weights are the load's, bit for bit (the same files,
+        or the same seed and dtype for a config source). Returns the roles loaded."""
+        if not self._released:
+            return []
+        keys = {self.component_attr(role): role for role in self._released}
+        fresh = load_components(self.card, self.dtype, list(keys), self.pipeline)
+        for key, role in keys.items():
+            self.replace_component(role, fresh[key].to(self.device))
+        roles = list(self._released)
+        self._released.clear()
+        return roles
+
+    def _released_in_use(self) -> list[str]:
+        comps = self.components()
+        return [role for role, module in self._released.items() if comps.get(role) is module]
 
     def parameter_count(self) -> dict[str, int]:
         """Parameters per role as deployed: what runs in that role. The VAE decoder's role runs ``decode``, so
@@ -156,10 +195,24 @@ class DiffusersGenerator:
     def generate(self, request: Request) -> Samples:
         import torch
 
+        gone = self._released_in_use()
+        if gone:
+            raise HarnessError(
+                f"the torch weights of {', '.join(gone)} were released (reload_released() loads them again)"
+            )
         self._set_scheduler(request.call)
         kwargs = self.call_kwargs(request)
-        with torch.inference_mode():
-            out = self.pipeline(**kwargs)
+        try:
+            with torch.inference_mode():
+                out = self.pipeline(**kwargs)
+        except (RuntimeError, NotImplementedError) as exc:
+            if self._released and "meta" in str(exc):
+                raise HarnessError(
+                    f"{type(self.pipeline).__name__} read the torch weights of {', '.join(self._released)}, which "
+                    f"the backend released once it no longer ran them ({str(exc).splitlines()[0]}); set "
+                    "backend_options.keep_torch_weights: true"
+                ) from exc
+            raise
         return self.to_samples(out, request)
 
     def to_samples(self, out: Any, request: Request) -> Samples:
@@ -250,8 +303,29 @@ def pipeline_class(card: ModelCard) -> Any:
     return cls
 
 
-def load_pipeline(card: ModelCard, dtype: str) -> Any:
-    """Build the card's pipeline on the CPU in ``dtype``; never downloads when offline."""
+def load_components(card: ModelCard, dtype: str, keys: list[str], pipeline: Any) -> dict[str, Any]:
+    """Components ``keys`` of the card's pipeline loaded again on the CPU as :func:`load_pipeline` loads them:
+    a config source builds each from its seed; a hub or local source runs the pipeline's own loader with
+    every other component of ``pipeline`` given, so only these are read from disk."""
+    src = card.source
+    if not isinstance(src, HubSource | LocalSource):
+        from harness.loaders.from_config import build_component
+
+        root = card.resolve(src.path)
+        return {
+            key: build_component(
+                root, key, seed=src.seed, dtype=None if dtype == "fp32" else torch_dtype(dtype)
+            )
+            for key in keys
+        }
+    given = {k: v for k, v in pipeline.components.items() if k not in keys}
+    fresh = load_pipeline(card, dtype, given)
+    return {key: getattr(fresh, key) for key in keys}
+
+
+def load_pipeline(card: ModelCard, dtype: str, given: dict[str, Any] | None = None) -> Any:
+    """Build the card's pipeline on the CPU in ``dtype``; never downloads when offline. ``given``: components
+    already loaded (hub and local sources), passed to the pipeline's loader instead of being read again."""
     cls = pipeline_class(card)
     tdtype = torch_dtype(dtype)
     src = card.source
@@ -259,6 +333,7 @@ def load_pipeline(card: ModelCard, dtype: str) -> Any:
         "torch_dtype": tdtype,
         "trust_remote_code": card.trust_remote_code,
         "use_safetensors": None if card.allow_pickle else True,
+        **(given or {}),
     }
     if isinstance(src, HubSource):
         try:  # the local cache first: fast, and the only way when offline
@@ -290,8 +365,13 @@ def load_pipeline(card: ModelCard, dtype: str) -> Any:
             raise _pickle_refused(card, exc) or exc from None
     from harness.loaders.from_config import build_pipeline_from_config_dir
 
-    pipe = build_pipeline_from_config_dir(card.resolve(src.path), seed=src.seed, pipeline_class=card.pipeline)
-    return pipe if dtype == "fp32" else pipe.to(dtype=tdtype)
+    # Built in the card's dtype (None for fp32: exactly the weights of a plain build), never in fp32 first.
+    return build_pipeline_from_config_dir(
+        card.resolve(src.path),
+        seed=src.seed,
+        pipeline_class=card.pipeline,
+        dtype=None if dtype == "fp32" else tdtype,
+    )
 
 
 def load(card: ModelCard, device: str, dtype: str) -> DiffusersGenerator:

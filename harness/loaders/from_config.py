@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import diffusers
 
-__all__ = ["build_pipeline_from_config_dir", "component_classes", "read_model_index"]
+__all__ = [
+    "build_component",
+    "build_pipeline_from_config_dir",
+    "component_classes",
+    "count_parameters",
+    "read_model_index",
+]
 
 MODEL_INDEX = "model_index.json"
 
@@ -98,29 +106,74 @@ def _require_file(path: Path) -> Path:
     return path
 
 
-def _build_component(root: Path, key: str, library: str, class_name: str, seed: int) -> Any:
-    """One component: models get fresh weights right after ``torch.manual_seed(seed)``; others load configs."""
+@contextmanager
+def default_dtype(dtype: Any) -> Iterator[None]:
+    """Tensors created inside are ``dtype`` by default (``None``: unchanged); the old default comes back after."""
     import torch
+
+    if dtype is None:
+        yield
+        return
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _model_config(cls: type, subdir: Path) -> Any:
+    """The config a model class is built from (diffusers: a dict; transformers: its config class)."""
     import transformers
-    from diffusers import ModelMixin, SchedulerMixin
+
+    _require_file(subdir / "config.json")
+    if issubclass(cls, transformers.PreTrainedModel):
+        config_cls = getattr(cls, "config_class", None) or transformers.AutoConfig
+        return config_cls.from_pretrained(str(subdir), local_files_only=True)
+    return cls.load_config(str(subdir), local_files_only=True)
+
+
+def _instantiate(cls: type, config: Any) -> Any:
+    import transformers
+
+    if issubclass(cls, transformers.PreTrainedModel):
+        return cls(config)
+    return cls.from_config(config)
+
+
+def _is_model(cls: type) -> bool:
+    import transformers
+    from diffusers import ModelMixin
+
+    return issubclass(cls, ModelMixin | transformers.PreTrainedModel)
+
+
+def _build_component(
+    root: Path, key: str, library: str, class_name: str, seed: int, dtype: Any = None
+) -> Any:
+    """One component: models get fresh weights right after ``torch.manual_seed(seed)``, drawn directly in
+    ``dtype`` (None: torch's default, fp32); others load their configs."""
+    import torch
+    from diffusers import SchedulerMixin
 
     cls = _resolve_class(library, class_name, key)
     subdir = root / key
     if not subdir.is_dir():
         raise FileNotFoundError(f"component folder not found: {subdir} (for {key!r}: {class_name})")
 
-    if issubclass(cls, ModelMixin):
-        _require_file(subdir / "config.json")
-        config = cls.load_config(str(subdir), local_files_only=True)
+    if _is_model(cls):
+        config = _model_config(cls, subdir)
+        if hasattr(config, "dtype"):
+            # transformers builds in the dtype its config was saved with (SDXL's text encoders say float16): the
+            # job's dtype decides here, as ``torch_dtype`` does for a load.
+            config.dtype = dtype if dtype is not None else torch.get_default_dtype()
         torch.manual_seed(seed)
-        obj = cls.from_config(config)
-        obj.eval()
-    elif issubclass(cls, transformers.PreTrainedModel):
-        _require_file(subdir / "config.json")
-        config_cls = getattr(cls, "config_class", None) or transformers.AutoConfig
-        config = config_cls.from_pretrained(str(subdir), local_files_only=True)
-        torch.manual_seed(seed)
-        obj = cls(config)
+        with default_dtype(dtype):
+            obj = _instantiate(cls, config)
+        if dtype is not None:
+            # What a module creates in fp32 explicitly (buffers, some parameters), as a cast of the whole
+            # pipeline did; nn.Module's own ``to`` (diffusers' warns about fp32 modules on every cast).
+            torch.nn.Module.to(obj, dtype=dtype)
         obj.eval()
     elif issubclass(cls, SchedulerMixin):
         _require_file(subdir / "scheduler_config.json")
@@ -132,8 +185,47 @@ def _build_component(root: Path, key: str, library: str, class_name: str, seed: 
     return obj
 
 
+def _component_names(index: dict[str, Any]) -> list[str]:
+    """The components of ``model_index.json`` in the order their seeds are given (sorted names)."""
+    return sorted(k for k, v in index.items() if not k.startswith("_") and _is_component_entry(v))
+
+
+def build_component(path: str | Path, key: str, seed: int = 0, dtype: Any = None) -> Any:
+    """Component ``key`` of a config folder, exactly as :func:`build_pipeline_from_config_dir` builds it with the
+    same ``seed`` and ``dtype`` (bit for bit): used to load a component again after its weights were released."""
+    import torch
+
+    root = Path(path)
+    index = read_model_index(root)
+    names = _component_names(index)
+    if key not in names or index[key][0] is None:
+        raise ValueError(f"{root / MODEL_INDEX}: no component {key!r} (it has {', '.join(names)})")
+    library, class_name = index[key]
+    with torch.random.fork_rng(devices=[]):
+        return _build_component(root, key, library, class_name, seed + names.index(key), dtype)
+
+
+def count_parameters(path: str | Path) -> dict[str, int]:
+    """``component → parameter count`` of a config folder's models, built on the meta device (no memory, no
+    weights drawn): what a load would allocate, before loading it."""
+    import torch
+
+    root = Path(path)
+    index = read_model_index(root)
+    counts: dict[str, int] = {}
+    for key, (library, class_name) in component_classes(index).items():
+        cls = _resolve_class(library, class_name, key)
+        if not _is_model(cls):
+            continue
+        config = _model_config(cls, root / key)
+        with torch.device("meta"):
+            model = _instantiate(cls, config)
+        counts[key] = sum(p.numel() for p in model.parameters())
+    return counts
+
+
 def build_pipeline_from_config_dir(
-    path: str | Path, seed: int = 0, pipeline_class: str | None = None
+    path: str | Path, seed: int = 0, pipeline_class: str | None = None, dtype: Any = None
 ) -> diffusers.DiffusionPipeline:
     """Instantiate every component of a config-only diffusers folder with random weights drawn from a fixed seed.
 
@@ -144,8 +236,14 @@ def build_pipeline_from_config_dir(
     - schedulers, tokenizers, processors: ``cls.from_pretrained(subdir, local_files_only=True)``.
 
     ``torch.manual_seed(seed + i)`` runs before each model is built, ``i`` being the component's index in
-    the sorted component names, so the weights depend only on the folder and ``seed``. Models are put in
-    eval mode (no dropout). Other keys of ``model_index.json`` (``requires_safety_checker``,
+    the sorted component names, so the weights depend only on the folder, ``seed`` and ``dtype``. Models are
+    put in eval mode (no dropout).
+
+    ``dtype`` (a torch dtype; None: fp32): each model is built with it as torch's default dtype, so its
+    random weights are drawn directly in that dtype and a bf16 or fp16 pipeline never exists in fp32 (the
+    load's peak is the dtype's size, not twice it). fp32 weights are those of a plain build, bit for bit;
+    fp16/bf16 weights are deterministic per seed but are not the fp32 draws rounded (random numbers drawn
+    in half precision differ). Other keys of ``model_index.json`` (``requires_safety_checker``,
     ``boundary_ratio``...) are passed to the pipeline as keyword arguments; keys starting with ``_`` are not.
 
     The pipeline class is ``pipeline_class`` or ``model_index["_class_name"]``, looked up in ``diffusers``.
@@ -169,7 +267,7 @@ def build_pipeline_from_config_dir(
 
     components: dict[str, Any] = {}
     extra_kwargs: dict[str, Any] = {}
-    component_names = sorted(k for k, v in index.items() if not k.startswith("_") and _is_component_entry(v))
+    component_names = _component_names(index)
     for key, value in index.items():
         if not key.startswith("_") and key not in component_names:
             extra_kwargs[key] = value
@@ -179,7 +277,7 @@ def build_pipeline_from_config_dir(
         for i, key in enumerate(component_names):
             library, class_name = index[key]
             components[key] = (
-                None if library is None else _build_component(root, key, library, class_name, seed + i)
+                None if library is None else _build_component(root, key, library, class_name, seed + i, dtype)
             )
 
     kwargs = {**components, **extra_kwargs}

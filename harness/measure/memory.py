@@ -54,6 +54,78 @@ class NvmlPeak(Poller):
         return self._nvml is not None
 
 
+def current_rss_mib() -> float:
+    """This process's resident set size now."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / MIB
+
+
+def _cgroup_room() -> tuple[float, float] | None:
+    """(limit, room left) of this process's cgroup v2 memory limit in bytes, or None where no limit is set. The
+    room counts the cgroup's working set (its usage less inactive file cache, as container runtimes do)."""
+    root = "/sys/fs/cgroup"
+    try:
+        with open("/proc/self/cgroup") as fh:
+            rel = next((line.split("::", 1)[1].strip() for line in fh if line.startswith("0::")), None)
+        if rel is None:
+            return None
+        folder = os.path.join(root, rel.lstrip("/"))
+        with open(os.path.join(folder, "memory.max")) as fh:
+            raw = fh.read().strip()
+        if raw == "max":
+            return None
+        with open(os.path.join(folder, "memory.current")) as fh:
+            usage = int(fh.read())
+        inactive = 0
+        with open(os.path.join(folder, "memory.stat")) as fh:
+            for line in fh:
+                key, _, value = line.partition(" ")
+                if key == "inactive_file":
+                    inactive = int(value)
+        return float(raw), float(int(raw) - (usage - inactive))
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory(device: str) -> tuple[float, float]:
+    """(available, total) bytes of the memory a job on ``device`` allocates from: on CUDA the device's free and
+    total memory; on the CPU the host's available memory (MemAvailable) and total, within the cgroup's limit
+    where one is set."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, total = torch.cuda.mem_get_info(torch.device(device))
+        return float(free), float(total)
+    import psutil
+
+    vm = psutil.virtual_memory()
+    available, total = float(vm.available), float(vm.total)
+    room = _cgroup_room()
+    if room is not None and room[0] < total:
+        total, available = room[0], min(available, room[1])
+    return available, total
+
+
+def return_freed_memory(device: str = "cpu") -> None:
+    """Collect garbage and hand the heap's free pages back to the OS (glibc's ``malloc_trim``), so memory a job
+    has let go of (released weights, closed sessions) stops counting in its RSS before it allocates more; on
+    CUDA the caching allocator's free blocks go back to the driver, for libraries that allocate outside it."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        # Not glibc (musl): no malloc_trim, and the pages stay with the allocator.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def cuda_reset_peak(device: str) -> None:
     if device.startswith("cuda"):
         import torch

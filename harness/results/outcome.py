@@ -173,6 +173,9 @@ def record_shortfalls(record: Record) -> tuple[list[Shortfall], list[str]]:
             )
     if record.quality_invalid:
         out.append(Shortfall(subject, "invalid", f"quality outputs: {record.quality_invalid}"))
+    est = record.memory_estimate
+    if est is not None and est.verdict == "may_not_fit" and est.note:
+        notes.append(f"{subject}: memory estimate: {est.note}")  # it ran; the warning stays with its figures
     for name, mv in record.metrics.items():
         if mv.status in ("failed", "invalid"):
             out.append(Shortfall(f"{subject}: metric {name}", mv.status, mv.reason or ""))

@@ -78,6 +78,26 @@ class Memory(Part):
     note: str | None = None
 
 
+class MemoryEstimate(Part):
+    """The pre-flight estimate made before the job loaded anything: what it would need beyond the process as it
+    stood (its RSS then: ``rss_before_mib``), against what the machine had available (``harness.execute.preflight``)."""
+
+    memory: Literal["ram", "vram"]
+    parameters: int | None = None  # None: could not be counted without loading (then nothing is refused)
+    parameters_from: str | None = (
+        None  # how they were counted (configs on the meta device, safetensors headers)
+    )
+    bytes_per_parameter: int
+    factor: Num | None = None  # the backend's measured peak growth per byte of weights (None: not measured)
+    factor_basis: str | None = None
+    estimate_mib: Num | None = None
+    available_mib: Num | None = None
+    total_mib: Num | None = None
+    rss_before_mib: Num | None = None
+    verdict: Literal["fits", "may_not_fit", "refused", "unknown", "not_checked"]
+    note: str | None = None
+
+
 class StageTime(Part):
     total_ms: Num
     calls: int
@@ -340,6 +360,7 @@ class Record(Part):
     fidelity: Fidelity | None = None
     # memory, energy, cost and the conditions of the measurement
     memory: Memory = Field(default_factory=Memory)
+    memory_estimate: MemoryEstimate | None = None
     energy: Energy | None = None
     cost: Cost | None = None
     conditions: Conditions | None = None

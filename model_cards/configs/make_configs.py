@@ -10,8 +10,9 @@ into a pipeline with random weights drawn from a fixed seed.
 
 The tiny folders are written by building the components, calling ``pipeline.save_pretrained`` into a
 temporary folder and copying everything except weight files. ``sd15-arch`` is written by hand from the
-configs Stable Diffusion 1.5 publishes. Tokenizers are built here from word lists in this file; nothing is
-downloaded.
+configs Stable Diffusion 1.5 publishes, and ``sdxl-arch``, ``wan21-1.3b-arch`` and ``stable-audio-open-arch``
+from those SDXL 1.0 base, Wan 2.1 T2V 1.3B and Stable Audio Open 1.0 publish. Tokenizers are built here from
+word lists in this file; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def learn_clip_merges(words: list[str], num_merges: int) -> list[tuple[str, str]
     return merges
 
 
-def write_clip_tokenizer(folder: Path, num_merges: int = 400) -> int:
-    """vocab.json + merges.txt + tokenizer_config.json + special_tokens_map.json; returns the vocab size."""
+def write_clip_tokenizer(folder: Path, num_merges: int = 400, pad_token: str = "<|endoftext|>") -> int:
+    """vocab.json + merges.txt + tokenizer_config.json + special_tokens_map.json; returns the vocab size.
+    ``pad_token``: SDXL's second tokenizer (OpenCLIP's) pads with "!"."""
     folder.mkdir(parents=True, exist_ok=True)
     base = list(bytes_to_unicode().values())
     vocab_list = base + [c + "</w>" for c in base]
@@ -132,7 +134,7 @@ def write_clip_tokenizer(folder: Path, num_merges: int = 400) -> int:
     special = {
         "bos_token": "<|startoftext|>",
         "eos_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>",
+        "pad_token": pad_token,
         "unk_token": "<|endoftext|>",
     }
     cfg = {
@@ -543,21 +545,359 @@ SD15_TEXT_ENCODER = {
 }
 
 
-def make_sd15_arch(dst: Path) -> None:
+def _write_configs(dst: Path, files: dict[str, dict]) -> None:
+    """A config-only folder from published configs: each file as JSON (its tokenizers are written apart)."""
     if dst.exists():
         shutil.rmtree(dst)
-    files = {
-        "model_index.json": SD15_MODEL_INDEX,
-        "unet/config.json": SD15_UNET,
-        "vae/config.json": SD15_VAE,
-        "text_encoder/config.json": SD15_TEXT_ENCODER,
-        "scheduler/scheduler_config.json": SD15_SCHEDULER,
-    }
     for rel, data in files.items():
         out = dst / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def make_sd15_arch(dst: Path) -> None:
+    _write_configs(
+        dst,
+        {
+            "model_index.json": SD15_MODEL_INDEX,
+            "unet/config.json": SD15_UNET,
+            "vae/config.json": SD15_VAE,
+            "text_encoder/config.json": SD15_TEXT_ENCODER,
+            "scheduler/scheduler_config.json": SD15_SCHEDULER,
+        },
+    )
     write_clip_tokenizer(dst / "tokenizer")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SDXL 1.0 base at full size: the configs stabilityai/stable-diffusion-xl-base-1.0 publishes.
+SDXL_MODEL_INDEX = {
+    "_class_name": "StableDiffusionXLPipeline",
+    "_diffusers_version": "0.19.0.dev0",
+    "force_zeros_for_empty_prompt": True,
+    "add_watermarker": None,
+    "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+SDXL_UNET = {
+    "_class_name": "UNet2DConditionModel",
+    "_diffusers_version": "0.19.0.dev0",
+    "act_fn": "silu",
+    "addition_embed_type": "text_time",
+    "addition_embed_type_num_heads": 64,
+    "addition_time_embed_dim": 256,
+    "attention_head_dim": [5, 10, 20],
+    "block_out_channels": [320, 640, 1280],
+    "center_input_sample": False,
+    "class_embed_type": None,
+    "class_embeddings_concat": False,
+    "conv_in_kernel": 3,
+    "conv_out_kernel": 3,
+    "cross_attention_dim": 2048,
+    "cross_attention_norm": None,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "downsample_padding": 1,
+    "dual_cross_attention": False,
+    "encoder_hid_dim": None,
+    "encoder_hid_dim_type": None,
+    "flip_sin_to_cos": True,
+    "freq_shift": 0,
+    "in_channels": 4,
+    "layers_per_block": 2,
+    "mid_block_only_cross_attention": None,
+    "mid_block_scale_factor": 1,
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "norm_eps": 1e-05,
+    "norm_num_groups": 32,
+    "num_attention_heads": None,
+    "num_class_embeds": None,
+    "only_cross_attention": False,
+    "out_channels": 4,
+    "projection_class_embeddings_input_dim": 2816,
+    "resnet_out_scale_factor": 1.0,
+    "resnet_skip_time_act": False,
+    "resnet_time_scale_shift": "default",
+    "sample_size": 128,
+    "time_cond_proj_dim": None,
+    "time_embedding_act_fn": None,
+    "time_embedding_dim": None,
+    "time_embedding_type": "positional",
+    "timestep_post_act": None,
+    "transformer_layers_per_block": [1, 2, 10],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    "upcast_attention": None,
+    "use_linear_projection": True,
+}
+SDXL_VAE = {
+    **SD15_VAE,
+    "_diffusers_version": "0.20.0.dev0",
+    "force_upcast": True,
+    "sample_size": 1024,
+    "scaling_factor": 0.13025,
+}
+# The first text encoder is CLIP ViT-L/14's text tower (as SD 1.5's); the second OpenCLIP ViT-bigG/14's.
+SDXL_TEXT_ENCODER = {**SD15_TEXT_ENCODER, "torch_dtype": "float16", "transformers_version": "4.32.0.dev0"}
+SDXL_TEXT_ENCODER_2 = {
+    "architectures": ["CLIPTextModelWithProjection"],
+    "attention_dropout": 0.0,
+    "bos_token_id": 0,
+    "dropout": 0.0,
+    "eos_token_id": 2,
+    "hidden_act": "gelu",
+    "hidden_size": 1280,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 5120,
+    "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77,
+    "model_type": "clip_text_model",
+    "num_attention_heads": 20,
+    "num_hidden_layers": 32,
+    "pad_token_id": 1,
+    "projection_dim": 1280,
+    "torch_dtype": "float16",
+    "transformers_version": "4.32.0.dev0",
+    "vocab_size": 49408,
+}
+SDXL_SCHEDULER = {
+    "_class_name": "EulerDiscreteScheduler",
+    "_diffusers_version": "0.19.0.dev0",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "interpolation_type": "linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "sample_max_value": 1.0,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+    "use_karras_sigmas": False,
+}
+
+
+def make_sdxl_arch(dst: Path) -> None:
+    _write_configs(
+        dst,
+        {
+            "model_index.json": SDXL_MODEL_INDEX,
+            "unet/config.json": SDXL_UNET,
+            "vae/config.json": SDXL_VAE,
+            "text_encoder/config.json": SDXL_TEXT_ENCODER,
+            "text_encoder_2/config.json": SDXL_TEXT_ENCODER_2,
+            "scheduler/scheduler_config.json": SDXL_SCHEDULER,
+        },
+    )
+    write_clip_tokenizer(dst / "tokenizer")
+    write_clip_tokenizer(dst / "tokenizer_2", pad_token="!")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Wan 2.1 T2V 1.3B at full size: the configs Wan-AI/Wan2.1-T2V-1.3B-Diffusers publishes.
+WAN21_MODEL_INDEX = {
+    "_class_name": "WanPipeline",
+    "_diffusers_version": "0.33.0.dev0",
+    "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+    "text_encoder": ["transformers", "UMT5EncoderModel"],
+    "tokenizer": ["transformers", "T5TokenizerFast"],
+    "transformer": ["diffusers", "WanTransformer3DModel"],
+    "vae": ["diffusers", "AutoencoderKLWan"],
+}
+WAN21_TRANSFORMER = {
+    "_class_name": "WanTransformer3DModel",
+    "_diffusers_version": "0.33.0.dev0",
+    "added_kv_proj_dim": None,
+    "attention_head_dim": 128,
+    "cross_attn_norm": True,
+    "eps": 1e-06,
+    "ffn_dim": 8960,
+    "freq_dim": 256,
+    "image_dim": None,
+    "in_channels": 16,
+    "num_attention_heads": 12,
+    "num_layers": 30,
+    "out_channels": 16,
+    "patch_size": [1, 2, 2],
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+    "text_dim": 4096,
+}
+WAN21_VAE = {
+    "_class_name": "AutoencoderKLWan",
+    "_diffusers_version": "0.33.0.dev0",
+    "attn_scales": [],
+    "base_dim": 96,
+    "dim_mult": [1, 2, 4, 4],
+    "dropout": 0.0,
+    "latents_mean": [
+        -0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508,
+        0.4134, -0.0715, 0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921,
+    ],  # fmt: skip
+    "latents_std": [
+        2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+        3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.916,
+    ],  # fmt: skip
+    "num_res_blocks": 2,
+    "temperal_downsample": [False, True, True],
+    "z_dim": 16,
+}
+# google/umt5-xxl's encoder (5.7B parameters: the largest part of the pipeline).
+WAN21_TEXT_ENCODER = {
+    "architectures": ["UMT5EncoderModel"],
+    "classifier_dropout": 0.0,
+    "d_ff": 10240,
+    "d_kv": 64,
+    "d_model": 4096,
+    "decoder_start_token_id": 0,
+    "dense_act_fn": "gelu_new",
+    "dropout_rate": 0.1,
+    "eos_token_id": 1,
+    "feed_forward_proj": "gated-gelu",
+    "initializer_factor": 1.0,
+    "is_encoder_decoder": True,
+    "is_gated_act": True,
+    "layer_norm_epsilon": 1e-06,
+    "model_type": "umt5",
+    "num_decoder_layers": 24,
+    "num_heads": 64,
+    "num_layers": 24,
+    "output_past": True,
+    "pad_token_id": 0,
+    "relative_attention_max_distance": 128,
+    "relative_attention_num_buckets": 32,
+    "scalable_attention": True,
+    "tie_word_embeddings": False,
+    "tokenizer_class": "T5Tokenizer",
+    "torch_dtype": "float32",
+    "transformers_version": "4.49.0.dev0",
+    "use_cache": True,
+    "vocab_size": 256384,
+}
+
+
+def make_wan21_arch(dst: Path) -> None:
+    _write_configs(
+        dst,
+        {
+            "model_index.json": WAN21_MODEL_INDEX,
+            "transformer/config.json": WAN21_TRANSFORMER,
+            "vae/config.json": WAN21_VAE,
+            "text_encoder/config.json": WAN21_TEXT_ENCODER,
+            "scheduler/scheduler_config.json": {
+                "_class_name": "UniPCMultistepScheduler",
+                "_diffusers_version": "0.33.0.dev0",
+                **WAN_SCHEDULER,
+            },
+        },
+    )
+    write_t5_tokenizer(dst / "tokenizer", model_max_length=512)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stable Audio Open 1.0 at full size: the configs stabilityai/stable-audio-open-1.0 publishes.
+STABLE_AUDIO_MODEL_INDEX = {
+    "_class_name": "StableAudioPipeline",
+    "_diffusers_version": "0.30.0.dev0",
+    "projection_model": ["stable_audio", "StableAudioProjectionModel"],
+    "scheduler": ["diffusers", "CosineDPMSolverMultistepScheduler"],
+    "text_encoder": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "T5TokenizerFast"],
+    "transformer": ["diffusers", "StableAudioDiTModel"],
+    "vae": ["diffusers", "AutoencoderOobleck"],
+}
+STABLE_AUDIO_TRANSFORMER = {
+    "_class_name": "StableAudioDiTModel",
+    "_diffusers_version": "0.30.0.dev0",
+    "attention_head_dim": 64,
+    "cross_attention_dim": 768,
+    "cross_attention_input_dim": 768,
+    "global_states_input_dim": 1536,
+    "in_channels": 64,
+    "num_attention_heads": 24,
+    "num_key_value_attention_heads": 12,
+    "num_layers": 24,
+    "out_channels": 64,
+    "sample_size": 1024,
+    "time_proj_dim": 256,
+}
+STABLE_AUDIO_VAE = {
+    "_class_name": "AutoencoderOobleck",
+    "_diffusers_version": "0.30.0.dev0",
+    "audio_channels": 2,
+    "channel_multiples": [1, 2, 4, 8, 16],
+    "decoder_channels": 128,
+    "decoder_input_channels": 64,
+    "downsampling_ratios": [2, 4, 4, 8, 8],
+    "encoder_hidden_size": 128,
+    "sampling_rate": 44100,
+}
+# Seconds start/total conditioners over 0-512 s, as the model's stable-audio-tools config.
+STABLE_AUDIO_PROJECTION = {
+    "_class_name": "StableAudioProjectionModel",
+    "_diffusers_version": "0.30.0.dev0",
+    "conditioning_dim": 768,
+    "max_value": 512,
+    "min_value": 0,
+    "text_encoder_dim": 768,
+}
+# t5-base's encoder.
+STABLE_AUDIO_TEXT_ENCODER = {
+    "architectures": ["T5EncoderModel"],
+    "classifier_dropout": 0.0,
+    "d_ff": 3072,
+    "d_kv": 64,
+    "d_model": 768,
+    "decoder_start_token_id": 0,
+    "dense_act_fn": "relu",
+    "dropout_rate": 0.1,
+    "eos_token_id": 1,
+    "feed_forward_proj": "relu",
+    "initializer_factor": 1.0,
+    "is_encoder_decoder": True,
+    "is_gated_act": False,
+    "layer_norm_epsilon": 1e-06,
+    "model_type": "t5",
+    "n_positions": 512,
+    "num_decoder_layers": 12,
+    "num_heads": 12,
+    "num_layers": 12,
+    "output_past": True,
+    "pad_token_id": 0,
+    "relative_attention_max_distance": 128,
+    "relative_attention_num_buckets": 32,
+    "torch_dtype": "float16",
+    "transformers_version": "4.42.0.dev0",
+    "use_cache": True,
+    "vocab_size": 32128,
+}
+
+
+def make_stable_audio_open_arch(dst: Path) -> None:
+    _write_configs(
+        dst,
+        {
+            "model_index.json": STABLE_AUDIO_MODEL_INDEX,
+            "transformer/config.json": STABLE_AUDIO_TRANSFORMER,
+            "vae/config.json": STABLE_AUDIO_VAE,
+            "projection_model/config.json": STABLE_AUDIO_PROJECTION,
+            "text_encoder/config.json": STABLE_AUDIO_TEXT_ENCODER,
+            "scheduler/scheduler_config.json": {
+                "_class_name": "CosineDPMSolverMultistepScheduler",
+                "_diffusers_version": "0.30.0.dev0",
+                **STABLE_AUDIO_SCHEDULER,
+            },
+        },
+    )
+    # The prompt's T5 context is 128 tokens (stable-audio-tools' conditioner, max_length 128).
+    write_t5_tokenizer(dst / "tokenizer", model_max_length=128)
 
 
 MAKERS = {
@@ -565,6 +905,9 @@ MAKERS = {
     "tiny-wan": make_tiny_wan,
     "tiny-stable-audio": make_tiny_stable_audio,
     "sd15-arch": make_sd15_arch,
+    "sdxl-arch": make_sdxl_arch,
+    "wan21-1.3b-arch": make_wan21_arch,
+    "stable-audio-open-arch": make_stable_audio_open_arch,
 }
 
 

@@ -227,6 +227,62 @@ def test_sd15_arch_param_counts_on_meta_device():
     assert count(te) == 123_060_480
 
 
+@pytest.mark.parametrize(
+    ("folder", "published"),
+    [
+        # SDXL 1.0 base: UNet 2.567B, OpenCLIP ViT-bigG text tower 694.7M (+ CLIP ViT-L and SD's VAE)
+        (
+            "sdxl-arch",
+            {
+                "unet": 2_567_463_684,
+                "text_encoder_2": 694_659_840,
+                "text_encoder": 123_060_480,
+                "vae": 83_653_863,
+            },
+        ),
+        # Wan 2.1 T2V 1.3B: "1.3B" transformer (1.42B with embeddings), UMT5-XXL encoder, 127M causal VAE
+        (
+            "wan21-1.3b-arch",
+            {"transformer": 1_418_996_800, "text_encoder": 5_680_910_336, "vae": 126_892_531},
+        ),
+        # Stable Audio Open 1.0 (its paper: DiT 1,057M, autoencoder 156M, T5-base 109M)
+        (
+            "stable-audio-open-arch",
+            {"transformer": 1_056_939_136, "vae": 156_112_514, "text_encoder": 109_628_544},
+        ),
+    ],
+)
+def test_real_size_arch_configs_have_the_published_sizes(folder, published):
+    """#24 item 5: the -arch folders are the published architectures: their parameter counts, on the meta
+    device (no memory), are the published models' sizes."""
+    from harness.loaders.from_config import count_parameters
+
+    counts = count_parameters(CONFIGS / folder)
+    assert {k: counts[k] for k in published} == published
+    for key, n in published.items():  # to the paper's rounding where one gives it
+        assert round(n / 1e6) == round(counts[key] / 1e6)
+
+
+def test_real_size_arch_tokenizers_fit_the_full_encoders():
+    """#24 item 5: the small tokenizers of the -arch folders give ids the full-size text encoders accept, and pad
+    to the published context lengths (SDXL 77 twice, Wan 512, Stable Audio Open 128)."""
+    from transformers import AutoTokenizer, CLIPTokenizer
+
+    for sub in ("tokenizer", "tokenizer_2"):
+        tok = CLIPTokenizer.from_pretrained(str(CONFIGS / "sdxl-arch" / sub), local_files_only=True)
+        ids = tok(
+            "a photograph of an astronaut", padding="max_length", max_length=tok.model_max_length
+        ).input_ids
+        assert len(ids) == 77 and max(ids) < 49408
+    assert tok.pad_token == "!"  # OpenCLIP's padding, as SDXL's tokenizer_2
+    for folder, length, vocab in (("wan21-1.3b-arch", 512, 256_384), ("stable-audio-open-arch", 128, 32_128)):
+        tok = AutoTokenizer.from_pretrained(str(CONFIGS / folder / "tokenizer"), local_files_only=True)
+        ids = tok(
+            "a photograph of an astronaut", padding="max_length", max_length=tok.model_max_length
+        ).input_ids
+        assert tok.model_max_length == length and len(ids) == length and max(ids) < vocab
+
+
 # --- errors ----------------------------------------------------------------------------------------------
 
 
