@@ -63,6 +63,30 @@ def _run_in_a_process(argv: list[str], env: dict[str, str]) -> list:
     return RunStore.open(done.stdout.strip().splitlines()[-1]).records()
 
 
+def test_a_session_from_the_saved_optimized_graph_gives_the_same_outputs(tmp_path):
+    """#24 "Done when" (a cache hit's compile_s): ORT optimises a graph at every session; the graph it optimised
+    once is saved, weights beside it, and a session built from it with optimisation off gives the same outputs,
+    bit for bit."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from harness.backends.onnxruntime import OrtRunner
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)
+    ).eval()
+    x = torch.randn(2, 3, 16, 16)
+    src = tmp_path / "model.onnx"
+    torch.onnx.export(net, (x,), str(src), dynamo=False, input_names=["x"])
+    saved = tmp_path / "opt" / "model.onnx"
+    saved.parent.mkdir()
+    first = OrtRunner(src, "cpu", "cpu", 1, torch.float32, "all", False, save_optimized=saved)
+    assert saved.is_file() and (saved.parent / "model.onnx.data").is_file()
+    again = OrtRunner(saved, "cpu", "cpu", 1, torch.float32, "disable", False)
+    (a,), (b,) = first([x]), again([x])
+    assert torch.equal(a, b) and torch.allclose(a, net(x), atol=1e-5)
+
+
 @pytest.mark.slow
 def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_path, capsys, monkeypatch):
     """#24 item 1: the second run of the same onnxruntime job, in another process with another hash seed, is
@@ -87,9 +111,11 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     assert ort.metric_value("max_abs_diff") <= 1e-3  # fp32 ORT reproduces eager outputs
     assert ort.fidelity.ok is True and ort.fidelity.violations == []
     exported = {p: p.stat().st_mtime_ns for p in cache.rglob("model.onnx")}
-    assert len(exported) == 3
+    assert len(exported) == 6  # each component's export, and the graph ORT optimised from it
+    assert {d["session_from"] for d in ort.backend_details.values()} == {"export"}
     _, ort2 = _run_in_a_process(argv, {**env, "PYTHONHASHSEED": "2"})
     assert ort2.cache_hit is True
+    assert {d["session_from"] for d in ort2.backend_details.values()} == {"optimized cache"}
     assert {role: d["cache_key"] for role, d in ort2.backend_details.items()} == {
         role: d["cache_key"] for role, d in ort.backend_details.items()
     }
@@ -102,7 +128,7 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     assert ort2.metric_value("max_abs_diff") == ort.metric_value("max_abs_diff")
     assert main(["cache", "ls", "--backend", "onnxruntime"]) == 0
     out = capsys.readouterr().out
-    assert "3 entries" in out and "left alone: onnxruntime/keep/, onnxruntime/mine.txt" in out
+    assert "6 entries" in out and "left alone: onnxruntime/keep/, onnxruntime/mine.txt" in out
     assert main(["cache", "clear"]) == 2 and "nothing removed" in capsys.readouterr().err
     assert main(["cache", "gc", "--max-gb", "0"]) == 0 and ArtifactCache(cache).entries() == []
     assert (cache / "notes.txt").read_text() == "mine too" and (cache / "onnxruntime" / "mine.txt").is_file()
