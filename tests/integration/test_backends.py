@@ -73,7 +73,10 @@ def test_a_session_from_the_saved_optimized_graph_gives_the_same_outputs(tmp_pat
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)
+        torch.nn.Conv2d(3, 8, 3, padding=1),
+        torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 4, 1),
     ).eval()
     x = torch.randn(2, 3, 16, 16)
     src = tmp_path / "model.onnx"

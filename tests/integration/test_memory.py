@@ -412,7 +412,8 @@ def test_the_stage_profile_leaves_a_stand_ins_own_decode_in_place():
     own = vars(standin)["decode"]
 
     class Gen:
-        parts = {"vae_decoder": standin}
+        def __init__(self):
+            self.parts = {"vae_decoder": standin}
 
         def components(self):
             return dict(self.parts)
