@@ -597,7 +597,7 @@ class Suite(Strict):
     @field_validator("gates")
     @classmethod
     def _gates(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from harness.gate.thresholds import check_gate_keys
+        from harness.config.gates import check_gate_keys
 
         if "metrics" in info.data:  # when metrics is itself invalid, its own error is the one to show
             names = [m if isinstance(m, str) else m.name for m in info.data["metrics"]]
