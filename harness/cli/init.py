@@ -12,18 +12,19 @@ from harness.core.errors import UserInputError
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from harness.config.scaffold import draft_card, safe_name, write_card, write_suite
+    from harness.config.infer import card_name_from
+    from harness.config.scaffold import draft_card, write_card, write_suite
 
     if args.source is None and args.suite:  # `init --suite ./ckpt`: argparse gave the folder to --suite
         args.source, args.suite = args.suite, ""
     if args.source is None:
         raise UserInputError("give a SOURCE: a save_pretrained folder or a hub id (owner/name)")
-    name = safe_name(args.name) if args.name else None
+    name = card_name_from(args.name) if args.name else None
     if args.name and name != args.name:
         raise UserInputError(
             f"--name: '{args.name}' is not a card name (letters, digits, . _ + = , -); try '{name}'"
         )
-    guess = name or safe_name(
+    guess = name or card_name_from(
         Path(args.source).name if Path(args.source).is_dir() else args.source.split("/")[-1]
     )
     card_path = Path(args.output) if args.output else Path("model_cards") / f"{guess}.yaml"

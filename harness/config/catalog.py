@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.config import ModelCard, Suite, load_card, read_yaml
+from harness.config.card import ModelCard
+from harness.config.loading import load_card
+from harness.config.roots import check_inside
+from harness.config.suite import Suite
 from harness.core.errors import UserInputError
 from harness.core.paths import REPO_ROOT
 from harness.core.registry import did_you_mean
+from harness.core.yamlio import read_yaml
 
 CARDS_ENV = "HARNESS_CARDS_PATH"
 
@@ -55,8 +59,6 @@ def find_card(ref: str, suite: Suite | None = None) -> ModelCard:
     """A card by name (searched in :func:`card_dirs`) or by path (relative to the suite file)."""
     source = str(suite.path) if suite and suite.path else None
     if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        from harness.config import check_inside
-
         path = suite.resolve(ref) if suite else Path(ref)
         path = check_inside(path, suite.path if suite else None, field="models.card")
         if not path.exists():

@@ -326,7 +326,7 @@ def check_metrics(suite: Suite, *, check_files: bool = True) -> dict[str, Metric
     """Metric names, their options (typed, with did-you-mean, and not contradicting each other or the feature
     extractor they name), option paths (inside the allowed folders and, with ``check_files``, present), and
     gates whose sign contradicts a metric's direction. Returns where each metric applies."""
-    from harness.gate.thresholds import check_gate_keys
+    from harness.config.gates import check_gate_keys
     from harness.metrics import METRICS
     from harness.metrics.applies import metric_modalities
 

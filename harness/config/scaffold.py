@@ -20,22 +20,34 @@ check) before it is written: ``init`` never leaves a card that ``harness validat
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from harness.config.catalog import card_dirs
+from harness.config.infer import (
+    card_name_from,
+    infer_defaults,
+    infer_dtype,
+    infer_modality_task,
+    read_json,
+    readme_license,
+    return_annotation,
+)
+from harness.config.loading import load_card, load_suite
+from harness.config.plan import check_card, check_suite
 from harness.core.errors import UserInputError
-from harness.core.paths import hf_hub_cache
+from harness.core.paths import hf_hub_cache, pipeline_snapshot
+from harness.loaders.signature import call_signature, locate_pipeline
 
 __all__ = ["Draft", "draft_card", "suite_data", "write_card", "write_suite"]
 
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
-DENOISERS = ("transformer", "unet", "prior", "decoder")
-SAFETENSORS_DTYPES = {"F16": "fp16", "BF16": "bf16", "F32": "fp32"}
+
 # Tasks whose inputs a workload can carry (prompts, class labels, nothing); image inputs it cannot yet.
 RUNNABLE = {"text-to-image", "text-to-video", "text-to-audio", "class-conditional", "unconditional"}
 
@@ -74,204 +86,140 @@ class Draft:
         return out
 
 
-# ------------------------------------------------------------------------------------------ the source
+# ------------------------------------------------------------------------------------------ the card
 
 
-def cached_snapshot(repo_id: str, revision: str, cache_dir: Path | None = None) -> Path | None:
-    """The snapshot folder of ``repo_id`` at ``revision`` in the local HF cache (its ``model_index.json``
-    present), or None. Local files only: nothing is downloaded."""
-    from huggingface_hub import try_to_load_from_cache
+@dataclass(frozen=True)
+class _Origin:
+    """Where a card's values are read from: the files (None: the pipeline class alone) and the card's source."""
 
-    found = try_to_load_from_cache(
-        repo_id, "model_index.json", cache_dir=str(cache_dir or hf_hub_cache()), revision=revision
+    folder: Path | None
+    source: dict[str, Any]
+    what: str  # for the card's notes and for messages
+    default_name: str
+    homepage: str | None
+
+
+def _origin(
+    source: str, card_path: Path, revision: str, cache_dir: Path | None, pipeline: str | None
+) -> _Origin:
+    """A save_pretrained folder, or a hub id (its snapshot in the local cache, or the class alone)."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        folder = path.resolve()
+        if not (folder / "model_index.json").is_file():
+            raise UserInputError(
+                f"{source} has no model_index.json (expected a folder written by save_pretrained)"
+            )
+        # Relative to the card where the folder is in the same project (the card's folder's parent), so the
+        # project moves as one; else absolute.
+        project = card_path.parent.resolve().parent
+        inside = folder == project or project in folder.parents
+        rel = os.path.relpath(folder, card_path.parent.resolve()) if inside else str(folder)
+        return _Origin(
+            folder, {"kind": "local", "path": rel}, f"the save_pretrained folder {source}", folder.name, None
+        )
+    if HUB_ID.match(source) and not path.exists():
+        snapshot = pipeline_snapshot(source, revision, cache_dir)
+        if snapshot is None and pipeline is None:
+            raise UserInputError(
+                f"'{source}' (revision {revision}) is not in the local Hugging Face cache "
+                f"({cache_dir or hf_hub_cache()}): download it on a connected machine "
+                f"(huggingface-cli download {source}) and copy the cache here, or give --pipeline CLASS "
+                "to write the card from the class alone"
+            )
+        what = (
+            f"the Hugging Face cache (snapshot {snapshot.name[:12]})"
+            if snapshot
+            else "the pipeline class (not in the local cache)"
+        )
+        src = {"kind": "hub", "repo_id": source, "revision": revision}
+        return _Origin(snapshot, src, what, source.split("/")[1], f"https://huggingface.co/{source}")
+    what = "does not exist" if not path.exists() else "is not a folder"
+    raise UserInputError(
+        f"{source} {what}: give a save_pretrained folder or a hub id (owner/name)", field="SOURCE"
     )
-    return Path(found).parent if isinstance(found, str) else None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"cannot read {path} ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def _config(folder: Path | None, component: str) -> dict[str, Any]:
-    if folder is None or not (folder / component / "config.json").is_file():
-        return {}
-    try:
-        return _read_json(folder / component / "config.json")
-    except UserInputError:
-        return {}
-
-
-# --------------------------------------------------------------------------------------- what to infer
-
-
-def safe_name(text: str) -> str:
-    """A card name from a folder or repository name: lower case, runs of other characters as ``-``."""
-    name = re.sub(r"[^a-z0-9._+=,-]+", "-", text.lower()).strip("-._+=,")
-    return name[:100] or "my-model"
-
-
-def infer_modality_task(pipeline: str, params: frozenset[str], annotation: str) -> tuple[str, str, str]:
-    """(modality, task, why) from the ``__call__`` parameters, the return annotation and the class name."""
-    cls = pipeline.partition(":")[2] or pipeline
-    hints = f"{cls} {annotation}"
-    if {"audio_end_in_s", "audio_length_in_s"} & params or re.search(r"Audio|Music", hints):
-        modality, why = "audio", "takes an audio length or returns audio"
-    elif {"num_frames", "video_length"} & params or "Video" in hints:
-        modality, why = "video", "takes a frame count or returns video"
+def _pipeline_class(
+    pipeline: str | None, index: dict[str, Any], origin: _Origin, prov: dict[str, str]
+) -> str:
+    """``--pipeline``, else model_index.json's ``_class_name``; the class must be importable."""
+    if pipeline is None:
+        cls = index.get("_class_name")
+        if not isinstance(cls, str) or not cls:
+            raise UserInputError(
+                f"{origin.what}: model_index.json names no _class_name; give --pipeline CLASS"
+            )
+        pipeline, prov["pipeline"] = cls, "model_index.json"
     else:
-        modality, why = "image", "takes no audio length or frame count"
-    if "image" in params or "video" in params:
-        task = "image-to-video" if modality == "video" else "image-to-image"
-        why_task = "takes an input image"
-    elif "prompt" in params:
-        task, why_task = f"text-to-{modality}", "takes a prompt"
-    elif "class_labels" in params:
-        task, why_task = "class-conditional", "takes class_labels, no prompt"
+        prov["pipeline"] = "--pipeline"
+    try:
+        locate_pipeline(pipeline)
+    except UserInputError as exc:
+        extra = (
+            " (a pipeline of your own: --pipeline package.module:Class)"
+            if ":" not in pipeline and prov["pipeline"] == "model_index.json"
+            else ""
+        )
+        raise UserInputError(f"{exc.detail}{extra}", field="--pipeline") from None
+    return pipeline
+
+
+def _modality_task(
+    pipeline: str, modality: str | None, task: str | None, prov: dict[str, str]
+) -> tuple[str, str]:
+    """The flags where given, else what the class's ``__call__`` says; a task a workload cannot feed is refused."""
+    sig = call_signature(pipeline)
+    if sig is None:
+        raise UserInputError(
+            f"cannot read {pipeline}.__call__ from its source, so nothing can be inferred; write the card by hand "
+            "(README, 'Model cards')"
+        )
+    inferred_modality, inferred_task, why = infer_modality_task(
+        pipeline, sig.parameters, return_annotation(pipeline)
+    )
+    call = f"{pipeline.split(':')[-1]}.__call__"
+    why_modality, why_task = why.split("; ")
+    prov["modality"] = "--modality" if modality else f"{call} {why_modality}"
+    prov["task"] = "--task" if task else f"{call} {why_task}"
+    modality, task = modality or inferred_modality, task or inferred_task
+    if task not in RUNNABLE:
+        raise UserInputError(
+            f"{pipeline} is an {task} pipeline (its __call__ takes an input image); workloads carry prompts or "
+            "class labels only, so harness run cannot feed it yet"
+        )
+    return modality, task
+
+
+def _dtype(
+    dtype: str | None, origin: _Origin, index: dict[str, Any], prov: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """``--dtype``, else the stored weights' dtype, else fp32; and the card's source, with the variant of a hub
+    source whose weights are only one variant's files."""
+    stored, variant, dtype_why = infer_dtype(origin.folder, index)
+    if dtype:
+        prov["dtype"] = "--dtype"
+    elif stored:
+        dtype, prov["dtype"] = stored, dtype_why
     else:
-        task, why_task = "unconditional", "takes no prompt and no class labels"
-    return modality, task, f"{why}; {why_task}"
+        dtype, prov["dtype"] = "fp32", "no safetensors weights to read: fp32, the safe default"
+    source = origin.source
+    if variant and source["kind"] == "hub":
+        source = {**source, "variant": variant}
+        prov["source.variant"] = f"only *.{variant}.safetensors files are present"
+    return dtype, source
 
 
-def _return_annotation(pipeline: str) -> str:
-    import ast
-
-    from harness.loaders.signature import _call_function
-
-    fn = _call_function(pipeline)
-    return ast.unparse(fn.returns) if fn is not None and fn.returns is not None else ""
-
-
-def _spatial_factor(folder: Path | None, index: dict[str, Any]) -> int | None:
-    vae = _config(folder, "vae")
-    channels = vae.get("block_out_channels")
-    if isinstance(channels, list) and channels:
-        return int(2 ** (len(channels) - 1))
-    return 1 if "vae" not in index else None
-
-
-def infer_defaults(
-    pipeline: str, folder: Path | None, index: dict[str, Any], notes: dict[str, str]
-) -> dict[str, Any]:
-    """Our call arguments from the ``__call__`` defaults (and the denoiser's ``sample_size``)."""
-    from harness.loaders.signature import call_defaults
-
-    found = call_defaults(pipeline)
-    out: dict[str, Any] = {}
-
-    def literal(name: str, ours: str, kind: type) -> None:
-        value = found.get(name)
-        if isinstance(value, bool) or value is None or not isinstance(value, int | float):
-            return
-        if kind is int and not isinstance(value, int):
-            return
-        out[ours] = kind(value)
-        notes[ours] = f"{name}'s default in __call__"
-
-    literal("num_inference_steps", "steps", int)
-    literal("guidance_scale", "guidance_scale", float)
-    h, w = found.get("height"), found.get("width")
-    if isinstance(h, int) and isinstance(w, int) and not isinstance(h, bool):
-        if h == w:
-            out["resolution"] = h
-        else:
-            out["height"], out["width"] = h, w
-        notes["resolution"] = "height/width defaults in __call__"
-    elif "height" in found and h is None:
-        denoiser = next((_config(folder, c) for c in DENOISERS if _config(folder, c)), {})
-        size, factor = denoiser.get("sample_size"), _spatial_factor(folder, index)
-        if isinstance(size, int) and factor:
-            out["resolution"] = size * factor
-            notes["resolution"] = f"the denoiser's sample_size {size} × the VAE's factor {factor}"
-    for name in ("num_frames", "video_length"):
-        if "num_frames" not in out:
-            literal(name, "num_frames", int)
-    for name in ("frame_rate", "fps"):
-        if "fps" not in out:
-            literal(name, "fps", int)
-    for name in ("audio_end_in_s", "audio_length_in_s"):
-        if "audio_seconds" not in out:
-            literal(name, "audio_seconds", float)
-    neg = found.get("negative_prompt")
-    if isinstance(neg, str) and neg.strip():
-        out["negative_prompt"] = neg
-        notes["negative_prompt"] = "negative_prompt's default in __call__"
-    return out
-
-
-def safetensors_header(path: Path) -> dict[str, Any] | None:
-    """A safetensors file's JSON header (tensor names → dtype, shape, offsets), read without a weight; None
-    where the file is not a readable safetensors file."""
-    try:
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            if size > 100_000_000:
-                return None
-            header = json.loads(f.read(size))
-    except (OSError, struct.error, ValueError):
-        return None
-    return header if isinstance(header, dict) else None
-
-
-def safetensors_dtype(path: Path) -> str | None:
-    """The most common tensor dtype in a safetensors file's header (read without loading a weight)."""
-    header = safetensors_header(path)
-    if header is None:
-        return None
-    counts: dict[str, int] = {}
-    for key, info in header.items():
-        if key != "__metadata__" and isinstance(info, dict) and isinstance(info.get("dtype"), str):
-            counts[info["dtype"]] = counts.get(info["dtype"], 0) + 1
-    return max(counts, key=lambda k: counts[k]) if counts else None
-
-
-def infer_dtype(folder: Path | None, index: dict[str, Any]) -> tuple[str | None, str | None, str]:
-    """(dtype, variant, why) from the weights of the denoiser (or the first component with weights)."""
-    if folder is None:
-        return None, None, ""
-    components = [c for c in (*DENOISERS, *sorted(index)) if (folder / c).is_dir()]
-    for comp in components:
-        files = sorted((folder / comp).glob("*.safetensors"))
-        if not files:
-            continue
-        plain = [f for f in files if not re.search(r"\.(fp16|bf16)\.safetensors$", f.name)]
-        variant = None
-        if not plain:
-            variant = "fp16" if any(".fp16." in f.name for f in files) else "bf16"
-        stored = safetensors_dtype((plain or files)[0])
-        if stored in SAFETENSORS_DTYPES:
-            return SAFETENSORS_DTYPES[stored], variant, f"the {comp} weights are {stored}"
-    return None, None, ""
-
-
-def readme_license(folder: Path | None) -> str | None:
-    """``license:`` (and ``license_name:`` for ``other``) from the README's YAML front matter."""
-    if folder is None or not (folder / "README.md").is_file():
-        return None
-    try:
-        text = (folder / "README.md").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    m = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.S)
-    if not m:
-        return None
-    import yaml
-
-    try:
-        meta = yaml.safe_load(m.group(1))
-    except yaml.YAMLError:
-        return None
-    if not isinstance(meta, dict) or not meta.get("license"):
-        return None
-    lic = str(meta["license"])
-    return f"{lic} ({meta['license_name']})" if meta.get("license_name") else lic
+def _notes(origin: _Origin, index: dict[str, Any]) -> str:
+    diffusers_version = index.get("_diffusers_version")
+    components = sorted(k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0])
+    notes = f"Written by harness init from {origin.what}"
+    if components:
+        notes += f"; components: {', '.join(components)}"
+    if isinstance(diffusers_version, str):
+        notes += f"; saved with diffusers {diffusers_version}"
+    return notes + "."
 
 
 def draft_card(
@@ -292,114 +240,26 @@ def draft_card(
         UserInputError: the folder is no save_pretrained folder, the hub id is not in the cache (and no
             ``--pipeline`` was given), the class is unknown, or the task is one a workload cannot feed.
     """
-    from harness.loaders.signature import call_signature, locate_pipeline
-
-    path = Path(source).expanduser()
     prov: dict[str, str] = {}
-    if path.is_dir():
-        folder: Path | None = path.resolve()
-        if not (folder / "model_index.json").is_file():
-            raise UserInputError(
-                f"{source} has no model_index.json (expected a folder written by save_pretrained)"
-            )
-        # Relative to the card where the folder is in the same project (the card's folder's parent), so the
-        # project moves as one; else absolute.
-        project = card_path.parent.resolve().parent
-        inside = folder == project or project in folder.parents
-        rel = os.path.relpath(folder, card_path.parent.resolve()) if inside else str(folder)
-        src: dict[str, Any] = {"kind": "local", "path": rel}
-        origin = f"the save_pretrained folder {source}"
-        default_name = folder.name
-        homepage = None
-    elif HUB_ID.match(source) and not path.exists():
-        folder = cached_snapshot(source, revision, cache_dir)
-        if folder is None and pipeline is None:
-            raise UserInputError(
-                f"'{source}' (revision {revision}) is not in the local Hugging Face cache "
-                f"({cache_dir or hf_hub_cache()}): download it on a connected machine "
-                f"(huggingface-cli download {source}) and copy the cache here, or give --pipeline CLASS "
-                "to write the card from the class alone"
-            )
-        src = {"kind": "hub", "repo_id": source, "revision": revision}
-        origin = (
-            f"the Hugging Face cache (snapshot {folder.name[:12]})"
-            if folder
-            else "the pipeline class (not in the local cache)"
-        )
-        default_name = source.split("/")[1]
-        homepage = f"https://huggingface.co/{source}"
-    else:
-        what = "does not exist" if not path.exists() else "is not a folder"
-        raise UserInputError(
-            f"{source} {what}: give a save_pretrained folder or a hub id (owner/name)", field="SOURCE"
-        )
-    index = _read_json(folder / "model_index.json") if folder is not None else {}
-    if pipeline is None:
-        cls = index.get("_class_name")
-        if not isinstance(cls, str) or not cls:
-            raise UserInputError(f"{origin}: model_index.json names no _class_name; give --pipeline CLASS")
-        pipeline, prov["pipeline"] = cls, "model_index.json"
-    else:
-        prov["pipeline"] = "--pipeline"
-    try:
-        locate_pipeline(pipeline)
-    except UserInputError as exc:
-        extra = (
-            " (a pipeline of your own: --pipeline package.module:Class)"
-            if ":" not in pipeline and prov["pipeline"] == "model_index.json"
-            else ""
-        )
-        raise UserInputError(f"{exc.detail}{extra}", field="--pipeline") from None
-    sig = call_signature(pipeline)
-    if sig is None:
-        raise UserInputError(
-            f"cannot read {pipeline}.__call__ from its source, so nothing can be inferred; write the card by hand "
-            "(README, 'Model cards')"
-        )
-    inferred_modality, inferred_task, why = infer_modality_task(
-        pipeline, sig.parameters, _return_annotation(pipeline)
-    )
-    call = f"{pipeline.split(':')[-1]}.__call__"
-    why_modality, why_task = why.split("; ")
-    prov["modality"] = "--modality" if modality else f"{call} {why_modality}"
-    prov["task"] = "--task" if task else f"{call} {why_task}"
-    modality, task = modality or inferred_modality, task or inferred_task
-    if task not in RUNNABLE:
-        raise UserInputError(
-            f"{pipeline} is an {task} pipeline (its __call__ takes an input image); workloads carry prompts or "
-            "class labels only, so harness run cannot feed it yet"
-        )
-    defaults = infer_defaults(pipeline, folder, index, prov)
-    stored, variant, dtype_why = infer_dtype(folder, index)
-    if dtype:
-        prov["dtype"] = "--dtype"
-    elif stored:
-        dtype, prov["dtype"] = stored, dtype_why
-    else:
-        dtype, prov["dtype"] = "fp32", "no safetensors weights to read: fp32, the safe default"
-    if variant and src["kind"] == "hub":
-        src["variant"] = variant
-        prov["source.variant"] = f"only *.{variant}.safetensors files are present"
-    lic = readme_license(folder)
+    origin = _origin(source, card_path, revision, cache_dir, pipeline)
+    index = read_json(origin.folder / "model_index.json") if origin.folder is not None else {}
+    pipeline = _pipeline_class(pipeline, index, origin, prov)
+    modality, task = _modality_task(pipeline, modality, task, prov)
+    defaults = infer_defaults(pipeline, origin.folder, index, prov)
+    dtype, source_spec = _dtype(dtype, origin, index, prov)
+    lic = readme_license(origin.folder)
     prov["license"] = "the README's front matter" if lic else "not found: fill it in from the model's page"
-    diffusers_version = index.get("_diffusers_version")
-    components = sorted(k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and v[0])
-    notes = f"Written by harness init from {origin}"
-    if components:
-        notes += f"; components: {', '.join(components)}"
-    if isinstance(diffusers_version, str):
-        notes += f"; saved with diffusers {diffusers_version}"
     return Draft(
-        name=safe_name(name or default_name),
+        name=card_name_from(name or origin.default_name),
         modality=modality,
         task=task,
         pipeline=pipeline,
-        source=src,
+        source=source_spec,
         dtype=dtype,
         defaults=defaults,
         license=lic or "unknown",
-        homepage=homepage,
-        notes=notes + ".",
+        homepage=origin.homepage,
+        notes=_notes(origin, index),
         provenance=prov,
     )
 
@@ -455,8 +315,6 @@ def suite_data(draft: Draft, card_ref: str) -> dict[str, Any]:
 
 
 def _yaml(data: dict[str, Any]) -> str:
-    import yaml
-
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110, default_flow_style=None)
 
 
@@ -487,9 +345,6 @@ def _write_validated(path: Path, text: str, check: Any, what: str) -> None:
 
 
 def write_card(draft: Draft, path: Path, *, force: bool = False) -> None:
-    from harness.config import load_card
-    from harness.config.plan import check_card
-
     _check_target(path, force)
     header = ["# Model card written by `harness init`. Where each value came from:"]
     header += [f"#   {k}: {v}" for k, v in draft.provenance.items()]
@@ -504,17 +359,12 @@ def write_card(draft: Draft, path: Path, *, force: bool = False) -> None:
 
 def card_reference(card_path: Path, suite_path: Path, name: str) -> str:
     """The card by name where ``harness run`` will find it from the suite, else its path from the suite."""
-    from harness.config.catalog import card_dirs
-
     if card_path.resolve().parent in card_dirs(suite_path.resolve()):
         return name
     return os.path.relpath(card_path.resolve(), suite_path.resolve().parent)
 
 
 def write_suite(draft: Draft, card_path: Path, path: Path, *, force: bool = False) -> None:
-    from harness.config import load_suite
-    from harness.config.plan import check_suite
-
     _check_target(path, force)
     ref = card_reference(card_path, path, draft.name)
     text = (

@@ -15,6 +15,7 @@ __all__ = [
     "harness_cache_dir",
     "hf_hub_cache",
     "hub_snapshot",
+    "pipeline_snapshot",
     "torch_hub_dir",
     "user_cache_home",
 ]
@@ -64,3 +65,10 @@ def hub_snapshot(repo_id: str, revision: str, cache: Path | None = None) -> Path
     commit = ref.read_text().strip() if ref.is_file() else revision
     snapshot = repo / "snapshots" / commit
     return snapshot if snapshot.is_dir() else None
+
+
+def pipeline_snapshot(repo_id: str, revision: str, cache: Path | None = None) -> Path | None:
+    """The snapshot folder of a diffusers repository in the hub cache (:func:`hub_snapshot` with its
+    ``model_index.json`` present), or None. Local files only: nothing is downloaded."""
+    snapshot = hub_snapshot(repo_id, revision, cache)
+    return snapshot if snapshot is not None and (snapshot / "model_index.json").is_file() else None

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.config.gates import Threshold
 from harness.core.numfmt import fmt, fmt_ci
 from harness.gate.stats import (
     ALPHA,
@@ -32,7 +33,6 @@ from harness.gate.stats import (
     shift_test,
     smallest_p,
 )
-from harness.gate.thresholds import Threshold
 from harness.results.columns import SAMPLED_COLUMNS, SPEED_COLUMNS, higher_is_better
 from harness.results.record import Record
 from harness.results.table import column_value

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.config.gates import Threshold
 from harness.core.errors import EXIT_BAD_INPUT, UserInputError
 from harness.gate.baselines import baselines_in, open_baseline
 from harness.gate.checks import NOT_COMPARED, Check, check_job
 from harness.gate.stats import ALPHA, POWER
-from harness.gate.thresholds import Threshold, load_gate_file, parse_gates
+from harness.gate.thresholds import load_gate_file, parse_gates
 from harness.results.columns import SPEED_COLUMNS, higher_is_better
 from harness.results.identity import record_id, same_folder_or_file
 from harness.results.outcome import Tally

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config.scaffold import cached_snapshot, safetensors_header
+from harness.core.paths import pipeline_snapshot
+from harness.core.tensorfiles import safetensors_header
 from harness.loaders.from_config import read_model_index
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def count_card_parameters(card: ModelCard) -> ParameterCount:
 
     src = card.source
     if isinstance(src, HubSource):
-        folder = cached_snapshot(src.repo_id, src.revision)
+        folder = pipeline_snapshot(src.repo_id, src.revision)
         if folder is None:
             return ParameterCount(
                 None, f"{src.repo_id}@{src.revision} is not in the local Hugging Face cache"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from harness.config import load_suite
+from harness.config.gates import Threshold, parse_threshold
 from harness.core.errors import UserInputError
 from harness.gate.stats import ALPHA, _null_sf, latency_rule, shift_test
-from harness.gate.thresholds import Threshold, parse_threshold
 
 # ----------------------------------------------------------------------------------------- thresholds
 

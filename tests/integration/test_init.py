@@ -12,7 +12,8 @@ import yaml
 
 from harness.cli import main
 from harness.config import load_card, load_suite
-from harness.config.scaffold import infer_modality_task, safe_name, safetensors_dtype
+from harness.config.infer import card_name_from, infer_modality_task
+from harness.core.tensorfiles import safetensors_dtype
 from tests.helpers import ROOT
 
 SD_INDEX = {
@@ -304,7 +305,10 @@ def test_inference_rules():
         "image-to-video",
     )
     assert infer_modality_task("DDPMPipeline", f({"batch_size"}), "")[:2] == ("image", "unconditional")
-    assert safe_name("Stable Diffusion v1.5!") == "stable-diffusion-v1.5" and safe_name("???") == "my-model"
+    assert (
+        card_name_from("Stable Diffusion v1.5!") == "stable-diffusion-v1.5"
+        and card_name_from("???") == "my-model"
+    )
 
 
 def test_safetensors_dtype_reads_only_the_header(tmp_path):

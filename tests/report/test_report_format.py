@@ -218,9 +218,9 @@ def test_reports_print_intervals_in_one_format(tmp_path):
 def test_one_number_formatter(value, kw, expected):
     """#25 item 3 (one home per concept): one formatter, core.numfmt.fmt, writes the reports' numbers, the
     gate's compared values (``notation="fixed"``) and its thresholds (six digits)."""
+    from harness.config.gates import parse_threshold
     from harness.core.numfmt import fmt
     from harness.gate.checks import fmt_value
-    from harness.gate.thresholds import parse_threshold
 
     assert fmt(value, **kw) == expected
     assert fmt_value(123456.0) == "123456" and fmt_value(NAN) == "NaN" and fmt_value(None) == "–"
