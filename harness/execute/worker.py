@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import load_card
-from harness.config.plan import Job
+from harness.config.job import Job
 from harness.core.errors import advice_for
 from harness.core.samples import Samples
 from harness.execute.budgets import job_budgets
@@ -83,13 +82,10 @@ def save_samples(samples: Samples, folder: Path, limit: int = SAMPLES_SAVED) -> 
 
 def check_fidelity(job: Job, record: Record) -> Fidelity | None:
     """Flag a variant whose outputs are NaN/Inf or drift past a suite-set bound (the job stays ok)."""
-    from harness.config import Constraint
-
     if job.baseline_job_id is None and not record.quality_invalid:
         return None
     violations = [record.quality_invalid] if record.quality_invalid else []
-    for bound in job.fidelity_bounds:
-        c = Constraint(**bound)
+    for c in job.fidelity_bounds:
         problem = c.violation(record.metric_value(c.metric))
         if problem:
             violations.append(problem)
@@ -121,10 +117,10 @@ def base_record(job: Job, device: str, status: str = "failed") -> Record:
         task=job.task,
         device=device,
         batch_size=job.batch_size,
-        call=job.call,
+        call=job.call.model_dump(exclude_none=True),
         random_weights=job.random_weights,
         baseline_job_id=job.baseline_job_id,
-        scenario=job.scenario_spec.display_name if job.scenario else None,
+        scenario=job.scenario.display_name if job.scenario else None,
         status=status,
         started_at=started_at_now(),
     )
@@ -199,10 +195,9 @@ def load_pipeline(job: Job, device: str) -> Loaded:
     from harness.loaders import load_generator
 
     _set_threads(job)
-    card = load_card(job.card_path)
-    estimate = preflight(job, card, device)
+    estimate = preflight(job, job.card, device)
     t0 = time.perf_counter()
-    generator = load_generator(card, device, job.dtype)
+    generator = load_generator(job.card, device, job.dtype)
     load_s = time.perf_counter() - t0
     params = generator.parameter_count() if hasattr(generator, "parameter_count") else None
     return Loaded(generator=generator, load_s=load_s, parameters=params, estimate=estimate)
@@ -310,13 +305,11 @@ def energy_of(reading: Any, iterations: int, items: int) -> Energy:
 
 def cost_of(job: Job, device: str, ms_per_item: float) -> Cost | None:
     """USD per 1,000 items at the suite's price of this device (None when the suite gives no price)."""
-    if not job.cost:
+    if job.cost is None:
         return None
-    from harness.config import CostSpec
     from harness.measure.env import device_environment
 
-    spec = CostSpec(**job.cost)
-    found = spec.price(device, device_environment(device).get("device_name"))
+    found = job.cost.price(device, device_environment(device).get("device_name"))
     if found is None:
         return None
     usd_per_hour, key = found
@@ -495,16 +488,16 @@ def _measure_prepared(
     record.backend_details = dict(prepared.details)
 
     request = job.timed_request()
-    stage.start("warmup", total=max(m["warmup"], 1), unit="calls")
+    stage.start("warmup", total=max(m.warmup, 1), unit="calls")
     # The first call pays for lazy initialisation (kernels, allocator, compilation): reported apart.
     first_ms, out = time_call(lambda: generator.generate(request), device)
     record.first_call_ms = first_ms
     stage.step(1, phase="measure")  # the first call ends the compile phase: each call after is a step
-    for i in range(max(m["warmup"] - 1, 0)):
+    for i in range(max(m.warmup - 1, 0)):
         time_call(lambda: generator.generate(request), device)
         stage.step(i + 2)
 
-    stage.start("timed loop", total=m["min_iterations"], unit="calls")
+    stage.start("timed loop", total=m.min_iterations, unit="calls")
     before = prepared.recompiles() if prepared.recompiles else None
     load_before = load_average()
     # What else the machine did while this job was timed, the GPU's clocks and throttling, and the
@@ -513,9 +506,9 @@ def _measure_prepared(
         samples_ms, out = timed_loop(
             lambda: generator.generate(request),
             device,
-            min_iterations=m["min_iterations"],
-            max_iterations=m["max_iterations"],
-            min_duration_s=m["min_duration_s"],
+            min_iterations=m.min_iterations,
+            max_iterations=m.max_iterations,
+            min_duration_s=m.min_duration_s,
             on_iteration=stage.step,
         )
     record.conditions = measured_conditions(cpu, gpu.reading, load_before)
@@ -542,7 +535,7 @@ def _measure_prepared(
     record.energy = energy_of(energy[0], len(samples_ms), max(len(out), 1))
     record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
 
-    if m.get("profile_stages", True):
+    if m.profile_stages:
         stage.start("profile stages")
         graphs = prepared.recompiles() if prepared.recompiles else None
         with profile_stages(generator, device) as times:
@@ -557,7 +550,7 @@ def _measure_prepared(
                     f"{record.stages_ms.recompiles} recompilation(s) happened in the stage profile"
                 )
 
-    spec = job.scenario_spec
+    spec = job.scenario
     if spec is not None:
         stage.start(f"scenario {spec.display_name} (LoadGen)", unit="queries")
         record.loadgen = run_job_scenario(job, generator, spec, run_dir, device, on_query=stage.step)
