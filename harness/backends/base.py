@@ -7,22 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
+from harness.config.backends import BackendOptions, parse_backend_options
 from harness.core.errors import HarnessError
-from harness.core.validation import parse_options
 
 if TYPE_CHECKING:
-    from harness.config.plan import Job
+    from harness.config.job import Job
     from harness.loaders.base import Generator
 
 
 class BackendUnavailable(HarnessError):
     """A backend's library is not installed or not usable here (the message names how to install it)."""
-
-
-class BackendOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass
@@ -59,6 +53,7 @@ class MemoryFactor:
 
 class Backend(ABC):
     name: ClassVar[str]
+    # The typed options a job of this backend carries (:mod:`harness.config.backends`, by the backend's name).
     options_model: ClassVar[type[BackendOptions]] = BackendOptions
     # None: not measured (the pre-flight estimate then counts the weights alone and only warns beyond them).
     memory_factor: ClassVar[MemoryFactor | None] = None
@@ -66,10 +61,9 @@ class Backend(ABC):
     @classmethod
     def parse_options(
         cls, options: dict[str, Any], *, source: str | None = None, field: str | None = None
-    ) -> Any:
-        return parse_options(
-            cls.options_model, options, f"{cls.name} backend options", source=source, field=field
-        )
+    ) -> BackendOptions:
+        """A variant's ``backend_options`` validated as this backend's options (the plan does it for a job)."""
+        return parse_backend_options(cls.name, options, source=source, field=field)
 
     @abstractmethod
     def prepare(self, generator: Generator, job: Job) -> Prepared:

@@ -10,22 +10,9 @@ loop and the stage profile and reports any recompilation (a shape or guard the w
 from __future__ import annotations
 
 import time
-from typing import Literal
 
-from pydantic import Field
-
-from harness.backends.base import Backend, BackendOptions, MemoryFactor, Prepared
-
-
-class CompileOptions(BackendOptions):
-    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
-    fullgraph: bool = False
-    dynamic: bool | None = None
-    backend: str = "inductor"
-    components: list[Literal["denoiser", "vae_decoder"]] = Field(
-        default_factory=lambda: ["denoiser", "vae_decoder"]
-    )
-    channels_last: bool = False
+from harness.backends.base import Backend, MemoryFactor, Prepared
+from harness.config.backends import CompileOptions
 
 
 def _counters() -> tuple[int, int, int]:
@@ -58,7 +45,7 @@ class CompileBackend(Backend):
 
         from harness.backends.cache import ArtifactCache
 
-        opts = self.parse_options(job.backend_options)
+        opts = job.backend_options
         cache_entry = ArtifactCache().compile_entry()
         torch._inductor.config.fx_graph_cache = True
         comps = generator.components()

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from harness.backends.base import Backend, BackendOptions, MemoryFactor, Prepared
-
-
-class EagerOptions(BackendOptions):
-    channels_last: bool = False
-    attention: Literal["sdpa", "math"] | None = None  # None: what the pipeline uses (SDPA on torch 2)
+from harness.backends.base import Backend, MemoryFactor, Prepared
+from harness.config.backends import EagerOptions
 
 
 class EagerBackend(Backend):
@@ -25,7 +19,7 @@ class EagerBackend(Backend):
     def prepare(self, generator, job) -> Prepared:
         import torch
 
-        opts = self.parse_options(job.backend_options)
+        opts = job.backend_options
         notes = []
         comps = generator.components()
         if opts.channels_last:

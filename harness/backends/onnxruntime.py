@@ -22,11 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from harness.backends.base import Backend, BackendOptions, BackendUnavailable, MemoryFactor, Prepared
+from harness.backends.base import Backend, BackendUnavailable, MemoryFactor, Prepared
 from harness.backends.cache import ArtifactCache, CacheEntry
 from harness.backends.export import (
     call_signature,
@@ -37,6 +35,7 @@ from harness.backends.export import (
     shapes_of,
 )
 from harness.backends.keys import module_fingerprint
+from harness.config.backends import OrtOptions
 from harness.core.errors import UserInputError
 from harness.measure.env import cpu_name
 
@@ -49,26 +48,6 @@ PROVIDERS = {
     "cuda": "CUDAExecutionProvider",
     "tensorrt": "TensorrtExecutionProvider",
 }
-
-
-class OrtOptions(BackendOptions):
-    components: list[Literal["denoiser", "vae_decoder", "text_encoder"]] = Field(
-        default_factory=lambda: ["denoiser", "vae_decoder", "text_encoder"]
-    )
-    exporter: Literal["auto", "dynamo", "legacy"] = "auto"
-    dynamic_batch: bool = True
-    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
-    opset: int = Field(default=18, ge=14, le=23)
-    vae_fp32: bool = True
-    io_binding: bool = True
-    graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
-    # False (as deployed): the torch weights of the exported components are freed before their sessions are
-    # built; True keeps them loaded beside the sessions (twice the memory) for a quick switch back to torch.
-    keep_torch_weights: bool = False
-    # ONNX Runtime's CPU memory arena keeps every block it grows to (by powers of two): with it SD 1.5 at 256²
-    # peaked 0.8 GB higher (0.5 GB for the UNet's session alone) and ran no faster here (#24), so it is off
-    # unless asked for.
-    cpu_mem_arena: bool = False
 
 
 def _torch_to_np_dtype(t: Any) -> Any:
@@ -274,7 +253,7 @@ class OnnxRuntimeBackend(Backend):
         import torch
 
         ort = import_onnxruntime()
-        opts = self.parse_options(job.backend_options)
+        opts = job.backend_options
         device = str(getattr(generator, "device", "cpu"))
         provider = opts.provider
         if provider == "auto":

@@ -12,31 +12,14 @@ import time
 from importlib import metadata
 from typing import Any
 
-from pydantic import Field
-
-from harness.backends.base import Backend, BackendOptions, BackendUnavailable, Prepared
+from harness.backends.base import Backend, BackendUnavailable, Prepared
 from harness.backends.export import make_standin
+from harness.config.backends import TrtOptions
 from harness.core.errors import HarnessError
 
 
 class TensorRTNotAvailable(BackendUnavailable):
     pass
-
-
-class TrtOptions(BackendOptions):
-    components: list[str] = Field(default_factory=lambda: ["denoiser", "vae_decoder"])
-    fp16: bool = True
-    vae_fp32: bool = True  # build the decoder without FP16 (fp16 VAE decoders overflow on real SD weights)
-    min_batch: int = Field(default=1, ge=1)
-    max_batch: int | None = Field(default=None, ge=1, description="default: the timed batch (×2 for CFG)")
-    spatial_range: tuple[float, float] = (1.0, 1.0)  # scale of dims ≥ 2 admitted by the profile (min, max)
-    workspace_gib: float = Field(default=4.0, gt=0)
-    opset: int = Field(default=18, ge=14, le=23)
-    exporter: str = "auto"
-    builder_optimization_level: int = Field(default=3, ge=0, le=5)
-    # False (as deployed): the torch weights of the components run by engines are freed once exported, before
-    # the builder (which reads the ONNX files) runs; True keeps them loaded for a quick switch back to torch.
-    keep_torch_weights: bool = False
 
 
 def tensorrt_version() -> str | None:
@@ -184,7 +167,7 @@ class TensorRTBackend(Backend):
     options_model = TrtOptions
 
     def prepare(self, generator, job) -> Prepared:
-        opts = self.parse_options(job.backend_options)
+        opts = job.backend_options
         trt = import_tensorrt()
         device = str(getattr(generator, "device", "cpu"))
         if not device.startswith("cuda"):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.config import CallArgs, ModelCard, Suite, Workload, scenario_list, workload_for
+from harness.config.backends import check_backend, parse_backend_options
 from harness.config.catalog import find_card
+from harness.config.job import Job, JobMetric, portable_path
 from harness.core.errors import UserInputError
 from harness.core.registry import did_you_mean
 from harness.results.columns import (
@@ -25,96 +26,7 @@ from harness.results.columns import (
     unmeasurable,
 )
 
-if TYPE_CHECKING:
-    from harness.loaders.base import Request
-
-
-@dataclass
-class Job:
-    """One measured unit: a card's variant under one backend. Serialisable to JSON for a worker."""
-
-    job_id: str
-    suite: str
-    model: str
-    variant: str
-    backend: str
-    backend_options: dict[str, Any]
-    dtype: str
-    batch_size: int
-    call: dict[str, Any]  # CallArgs, card defaults merged with the variant's overrides
-    card_path: str
-    baseline_job_id: str | None  # the job whose outputs pairwise metrics compare against (None: this is it)
-    modality: str
-    task: str
-    random_weights: bool
-    prompts: list[str] | None = None
-    class_labels: list[int] | None = None
-    seed: int = 0
-    num_samples: int = 1
-    metrics: list[dict[str, Any]] = field(default_factory=list)  # {name, options}
-    measurement: dict[str, Any] = field(default_factory=dict)
-    threads: int | None = None
-    fidelity_bounds: list[dict[str, Any]] = field(default_factory=list)
-    cost: dict[str, Any] | None = None  # the suite's CostSpec
-    scenario: dict[str, Any] | None = None  # a LoadGen ScenarioSpec; None: the timed loop alone
-
-    @property
-    def scenario_spec(self) -> Any:
-        from harness.config import ScenarioSpec
-
-        return ScenarioSpec(**self.scenario) if self.scenario else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        """A job from ``to_dict`` or from run.json (where ``card_path`` may be relative to the run's cwd)."""
-        job = cls(**data)
-        job.card_path = str(Path(job.card_path).resolve())
-        return job
-
-    def to_portable_dict(self) -> dict[str, Any]:
-        """``to_dict`` with ``card_path`` relative to the cwd when the card lies under it (for run.json: a
-        committed baseline then names no machine path; ``harness run --resume`` resolves it again)."""
-        return {**self.to_dict(), "card_path": portable_path(self.card_path)}
-
-    @property
-    def call_args(self) -> CallArgs:
-        return CallArgs(**self.call)
-
-    def request_for(self, items: list[int]) -> Request:
-        """The request for these items of the workload (item i: seed + i, its prompt or class label)."""
-        from harness.loaders.base import Request
-
-        return Request(
-            seeds=[self.seed + i for i in items],
-            call=self.call_args,
-            prompts=[self.prompts[i % len(self.prompts)] for i in items] if self.prompts else None,
-            class_labels=[self.class_labels[i % len(self.class_labels)] for i in items]
-            if self.class_labels
-            else None,
-        )
-
-    def timed_request(self) -> Request:
-        """The request the timed loop repeats: always a full batch (items 0 … batch_size-1)."""
-        return self.request_for(list(range(self.batch_size)))
-
-    def quality_requests(self) -> list[Request]:
-        """The quality pass: ``num_samples`` items in batches; item i has seed ``seed + i``, in every variant."""
-        return [
-            self.request_for(list(range(start, min(start + self.batch_size, self.num_samples))))
-            for start in range(0, self.num_samples, self.batch_size)
-        ]
-
-
-def portable_path(path: str | Path) -> str:
-    """``path`` relative to the cwd when it lies under it, else absolute (as given)."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(p)
+__all__ = ["Job", "JobMetric", "check_suite", "job_id", "plan", "portable_path", "safe_name"]
 
 
 def safe_name(text: str) -> str:
@@ -163,11 +75,9 @@ def check_suite(
     ``plan`` says so if the selection then matches nothing. ``device``: the device ``harness run`` resolved
     for the jobs on this machine (its energy meter is then looked for, not assumed); None: the suite's own.
     """
-    from harness.backends import BACKENDS
-
     source = str(suite.path) if suite.path else None
     for i, name in enumerate(suite.backends):
-        BACKENDS.check(name, source=source, field=f"backends[{i}]")
+        check_backend(name, source=source, field=f"backends[{i}]")
     metric_kinds = check_metrics(suite, check_files=check_files)
     columns = [*SPEED_COLUMNS, *suite.metric_names]
     for obj in suite.objectives:
@@ -198,10 +108,13 @@ def check_suite(
         check_card(card)
         for j, v in enumerate(entry.variants):
             if v.backend is not None:
-                BACKENDS.check(v.backend, source=source, field=f"models[{i}].variants[{j}].backend")
+                check_backend(v.backend, source=source, field=f"models[{i}].variants[{j}].backend")
             for backend in [v.backend] if v.backend else suite.backends:
-                BACKENDS.get(backend).parse_options(
-                    v.backend_options, source=source, field=f"models[{i}].variants[{j}].backend_options"
+                parse_backend_options(
+                    backend,
+                    v.backend_options,
+                    source=source,
+                    field=f"models[{i}].variants[{j}].backend_options",
                 )
             _check_call(card, v.overrides, field=f"models[{i}].variants[{j}].overrides", source=source)
         wl = workload_for(suite, entry)
@@ -403,6 +316,7 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
             raise UserInputError(
                 f"--only: unknown model '{unknown[0]}' in this suite ({did_you_mean(unknown[0], names)}{hint})"
             )
+    metrics = tuple(JobMetric.parse(m["name"], m["options"]) for m in suite.metric_specs())
     jobs: list[Job] = []
     for entry in suite.models:
         if entry.card not in cards:
@@ -438,25 +352,28 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                     model=card.name,
                     variant=variant.name,
                     backend=backend,
-                    backend_options=dict(variant.backend_options),
+                    backend_options=parse_backend_options(backend, variant.backend_options),
                     dtype=variant.dtype or card.dtype,
                     batch_size=batch,
-                    call=call.model_dump(exclude_none=True),
+                    call=call,
                     card_path=str(card.path),
                     baseline_job_id=None if is_baseline else baseline_id,
                     modality=card.modality,
                     task=card.task,
                     random_weights=card.random_weights,
-                    prompts=prompts if card.task.startswith("text-to") else None,
-                    class_labels=wl.class_labels if card.task == "class-conditional" else None,
+                    card=card,
+                    prompts=tuple(prompts) if prompts and card.task.startswith("text-to") else None,
+                    class_labels=tuple(wl.class_labels)
+                    if wl.class_labels and card.task == "class-conditional"
+                    else None,
                     seed=wl.seed,
                     num_samples=wl.num_samples or batch,
-                    metrics=suite.metric_specs(),
-                    measurement=suite.measurement.model_dump(),
+                    metrics=metrics,
+                    measurement=suite.measurement,
                     threads=suite.threads,
-                    fidelity_bounds=[b.model_dump() for b in suite.fidelity_bounds],
-                    cost=suite.cost.model_dump() if suite.cost else None,
-                    scenario=scenario.model_dump(exclude_unset=True) if uses_loadgen else None,
+                    fidelity_bounds=tuple(suite.fidelity_bounds),
+                    cost=suite.cost,
+                    scenario=scenario if uses_loadgen else None,
                 )
             )
             if is_baseline:

@@ -18,11 +18,12 @@ the job, asks :class:`Watchdog` whether a budget has run out and then ends the p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.config import HubSource, LocalSource, Measurement, ModelCard
+from harness.config.job import Job
 from harness.core.paths import hub_snapshot
 from harness.execute.progress import Progress
 
@@ -78,45 +79,36 @@ def scaled(base: tuple[float, float], parameters: int | None) -> float:
     return floor + per_billion * (parameters or 0) / 1e9
 
 
-def budgets_for(
-    measurement: Mapping[str, Any], parameters: int | None, *, estimated: bool = False
-) -> Budgets:
+def budgets_for(measurement: Measurement, parameters: int | None, *, estimated: bool = False) -> Budgets:
     """The budgets of a job: what the suite sets, else the defaults scaled to ``parameters``."""
 
-    def pick(key: str, base: tuple[float, float]) -> float:
-        value = measurement.get(key)
+    def pick(value: float | None, base: tuple[float, float]) -> float:
         return float(value) if value is not None else scaled(base, parameters)
 
-    total = measurement.get("timeout_s")
+    total = measurement.timeout_s
     return Budgets(
-        load_s=pick("load_timeout_s", LOAD_S),
-        compile_s=pick("compile_timeout_s", COMPILE_S),
-        measure_s=pick("measure_timeout_s", MEASURE_S),
+        load_s=pick(measurement.load_timeout_s, LOAD_S),
+        compile_s=pick(measurement.compile_timeout_s, COMPILE_S),
+        measure_s=pick(measurement.measure_timeout_s, MEASURE_S),
         total_s=float(total) if total is not None else None,
         parameters=parameters,
         estimated=estimated and parameters is not None,
     )
 
 
-def job_budgets(job: Any, parameters: int | None = None) -> Budgets:
+def job_budgets(job: Job, parameters: int | None = None) -> Budgets:
     """``job``'s budgets: from the loaded pipeline's ``parameters`` where known, else from an estimate of the
     card's weight files (the executor's view before the worker has loaded anything)."""
     if parameters is not None:
         return budgets_for(job.measurement, parameters)
-    estimate = estimated_parameters(job.card_path)
+    estimate = estimated_parameters(job.card)
     return budgets_for(job.measurement, estimate, estimated=True)
 
 
-def estimated_parameters(card_path: str) -> int | None:
+def estimated_parameters(card: ModelCard) -> int | None:
     """Parameters guessed from the size of the card's weight files on this machine (a local folder, or the
     hub snapshot in the Hugging Face cache); None where there are none (a config source, a hub id not cached).
     """
-    from harness.config import HubSource, LocalSource, load_card
-
-    try:
-        card = load_card(card_path)
-    except Exception:  # the worker reports the card's own error; a budget must not
-        return None
     src = card.source
     folder: Path | None = None
     if isinstance(src, LocalSource):
@@ -162,7 +154,7 @@ class Watchdog:
     a metric, a query), so a long quality pass that keeps progressing is never cut and a hung call is.
     """
 
-    def __init__(self, job: Any, now: float, budgets: Budgets | None = None):
+    def __init__(self, job: Job, now: float, budgets: Budgets | None = None):
         self.budgets = budgets if budgets is not None else job_budgets(job)
         self.t_start = now
         self.phase, self.phase_t = "load", now

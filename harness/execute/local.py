@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.config.plan import Job
+from harness.config.job import Job
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
 from harness.execute.warm import ENV
@@ -113,7 +113,8 @@ def card_groups(jobs: list[Job]) -> list[list[Job]]:
     in the order of their first job, jobs in plan order (a model's baseline stays before its variants)."""
     groups: dict[tuple[str, str, str, str], list[Job]] = {}
     for job in jobs:
-        key = (job.card_path, job.dtype, job.backend, json.dumps(job.backend_options, sort_keys=True))
+        options = json.dumps(job.backend_options.model_dump(mode="json"), sort_keys=True)
+        key = (job.card_path, job.dtype, job.backend, options)
         groups.setdefault(key, []).append(job)
     return list(groups.values())
 

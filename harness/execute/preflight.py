@@ -24,7 +24,7 @@ from harness.results.record import MemoryEstimate
 
 if TYPE_CHECKING:
     from harness.config import ModelCard
-    from harness.config.plan import Job
+    from harness.config.job import Job
 
 ENV = "HARNESS_MEMORY_CHECK"
 MODES = ("refuse", "warn", "off")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.config.plan import Job
+from harness.config.job import Job
 from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import read_progress

@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.config.plan import Job
-from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError, WeightsNotFoundError
+from harness.config.job import Job
+from harness.core.errors import MetricInvalid, MetricSkipped, WeightsNotFoundError
 from harness.core.samples import Samples
+from harness.metrics import METRICS
+from harness.metrics.applies import metric_modalities
 from harness.results.record import MetricResult
 
 INVALID = "the outputs contain NaN or Inf"
@@ -35,9 +37,6 @@ class MetricScorer:
     """The metrics of ``job``: ``update(batch)`` as outputs arrive (in item order), then ``compute()``."""
 
     def __init__(self, job: Job, run_dir: Path, device: str = "cpu"):
-        from harness.metrics import METRICS
-        from harness.metrics.applies import metric_modalities
-
         self.job, self.run_dir = job, run_dir
         self.done: dict[str, MetricResult] = {}  # decided: not applicable, bad options, skipped, failed
         self.live: dict[str, tuple[Any, Any]] = {}  # name → (class, metric) still taking batches
@@ -47,18 +46,15 @@ class MetricScorer:
         self._reference: Samples | None = None
         self._reference_error: str | None = None
         for spec in job.metrics:
-            name, options = spec["name"], spec.get("options") or {}
+            name = spec.name
             cls = self.classes[name] = METRICS.get(name)
             if job.modality not in cls.modalities:
                 reason = f"applies to {', '.join(cls.modalities)}, not {job.modality}"
                 self.done[name] = metric_result(cls, "not_applicable", reason)
                 continue
             try:
-                metric = cls.build(options, device=device)
+                metric = cls.build(spec.options, device=device)
                 applies = metric_modalities(metric)
-            except UserInputError as exc:
-                self.done[name] = metric_result(cls, "failed", f"bad options: {exc.detail}")
-                continue
             except (TypeError, ValueError) as exc:  # harness validate refuses these before any job
                 self.done[name] = metric_result(cls, "failed", f"bad options: {exc}")
                 continue
@@ -131,7 +127,7 @@ class MetricScorer:
         for k, spec in enumerate(self.job.metrics):
             if on_metric is not None and k:
                 on_metric(k)
-            name = spec["name"]
+            name = spec.name
             cls = self.classes[name]
             decided = self.done.get(name)
             if decided is not None and decided.status == "not_applicable":

@@ -16,7 +16,12 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from harness.backends import BACKENDS
+from harness.config import ConfigSource, LocalSource, ModelCard
+from harness.config.job import Job
+from harness.loaders.from_config import component_classes, read_model_index
+from harness.metrics import METRICS
 
 ENV = "HARNESS_WARM_TARGETS"
 
@@ -37,49 +42,34 @@ COMMON = (
 )
 
 
-def warm_targets(jobs: Iterable[Any]) -> list[str]:
+def warm_targets(jobs: Iterable[Job]) -> list[str]:
     """``"module"`` and ``"module:attr"`` strings for everything ``jobs`` will import: their pipelines and
     components (from ``model_index.json`` where the card's folder has one), schedulers (with the schedulers
     diffusers lists as compatible, which it imports when it loads one), backends and metrics."""
-    from harness.backends import BACKENDS
-    from harness.config import load_card
-    from harness.metrics import METRICS
-
     out: dict[str, None] = dict.fromkeys(COMMON)
-    cards: dict[str, Any] = {}
+    cards: set[str] = set()
     for job in jobs:
         if job.card_path not in cards:
-            try:
-                cards[job.card_path] = load_card(job.card_path)
-            except Exception:
-                cards[job.card_path] = None
-        card = cards[job.card_path]
-        if card is not None:
-            out.update(dict.fromkeys(_card_targets(card)))
-        scheduler = (job.call or {}).get("scheduler")
-        if isinstance(scheduler, dict) and isinstance(scheduler.get("name"), str):
-            out[f"scheduler:{scheduler['name']}"] = None
+            cards.add(job.card_path)
+            out.update(dict.fromkeys(_card_targets(job.card)))
+        if job.call.scheduler is not None:
+            out[f"scheduler:{job.call.scheduler.name}"] = None
         if job.backend in BACKENDS:
             out[BACKENDS.target(job.backend)] = None
             out.update(dict.fromkeys(_RUNTIMES.get(job.backend, ())))
         for spec in job.metrics:
-            if spec.get("name") in METRICS:
-                out[METRICS.target(spec["name"])] = None
+            if spec.name in METRICS:
+                out[METRICS.target(spec.name)] = None
     return list(out)
 
 
 _RUNTIMES = {"onnxruntime": ("onnxruntime", "onnx"), "compile": ("torch._dynamo", "torch._inductor.config")}
 
 
-def _card_targets(card: Any) -> list[str]:
-    targets = []
-    pipeline = getattr(card, "pipeline", None)
-    if isinstance(pipeline, str) and pipeline:
-        targets.append(pipeline if ":" in pipeline else f"diffusers:{pipeline}")
+def _card_targets(card: ModelCard) -> list[str]:
+    targets = [card.pipeline if ":" in card.pipeline else f"diffusers:{card.pipeline}"]
     folder = _card_folder(card)
     if folder is not None:
-        from harness.loaders.from_config import component_classes, read_model_index
-
         try:
             components = component_classes(read_model_index(folder)).values()
         except (OSError, ValueError):
@@ -87,21 +77,16 @@ def _card_targets(card: Any) -> list[str]:
         for library, name in components:
             if library in ("diffusers", "transformers"):
                 targets.append(f"scheduler:{name}" if "Scheduler" in name else f"{library}:{name}")
-    scheduler = getattr(getattr(card, "defaults", None), "scheduler", None)
-    if scheduler is not None:
-        targets.append(f"scheduler:{scheduler.name}")
+    if card.defaults.scheduler is not None:
+        targets.append(f"scheduler:{card.defaults.scheduler.name}")
     return targets
 
 
-def _card_folder(card: Any) -> Path | None:
-    source = getattr(card, "source", None)
-    path = getattr(source, "path", None)
-    if path is None:
-        return None
-    try:
-        return Path(card.resolve(path))
-    except Exception:
-        return None
+def _card_folder(card: ModelCard) -> Path | None:
+    """The folder of a card's pipeline where it has one here (a local or config source)."""
+    if isinstance(card.source, LocalSource | ConfigSource):
+        return card.resolve(card.source.path)
+    return None
 
 
 def warm(targets: Iterable[str]) -> list[str]:

@@ -77,9 +77,13 @@ class Metric(ABC):
         return parse_options(cls.Options, options, cls.name, source=source, field=field)
 
     @classmethod
-    def build(cls, options: Mapping[str, Any] | None = None, *, device: str = "cpu") -> Metric:
-        """An instance from the suite's options (validated first), on ``device`` where the metric runs a net."""
-        kwargs = cls.parse_options(options).model_dump()
+    def build(
+        cls, options: MetricOptions | Mapping[str, Any] | None = None, *, device: str = "cpu"
+    ) -> Metric:
+        """An instance from the suite's options (validated first, unless they come typed: a job's), on
+        ``device`` where the metric runs a net."""
+        typed = options if isinstance(options, cls.Options) else cls.parse_options(options)
+        kwargs = typed.model_dump()
         if cls.accepts_device:
             kwargs["device"] = device
         return cls(**kwargs)

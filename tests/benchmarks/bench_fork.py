@@ -50,7 +50,9 @@ def measure_forks(card_path: str, forks: int, warm: bool) -> dict[str, float]:
     """In this interpreter: start a fork server (warmed or not) and time ``forks`` jobs' fork-to-ready."""
     import multiprocessing as mp
 
-    from harness.config.plan import Job
+    from harness.config import CallArgs
+    from harness.config.backends import EagerOptions
+    from harness.config.job import Job
     from harness.execute.local import start_fork_server
     from harness.execute.warm import ENV
 
@@ -66,15 +68,16 @@ def measure_forks(card_path: str, forks: int, warm: bool) -> dict[str, float]:
             model=card.name,
             variant="v",
             backend="eager",
-            backend_options={},
+            backend_options=EagerOptions(),
             dtype=card.dtype,
             batch_size=1,
-            call={},
+            call=CallArgs(),
             card_path=card_path,
             baseline_job_id=None,
             modality=card.modality,
             task=card.task,
             random_weights=False,
+            card=card,
         )
         start_fork_server([job])
     else:

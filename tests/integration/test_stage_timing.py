@@ -11,6 +11,7 @@ import torch
 from harness.backends import BACKENDS
 from harness.cli import main
 from harness.config import CallArgs, load_card
+from harness.config.backends import parse_backend_options
 from harness.loaders import load_generator
 from harness.loaders.base import Request
 from harness.measure.stages import profile_stages
@@ -102,7 +103,7 @@ def _prepared(backend: str, monkeypatch, tmp_path):
     request = Request(seeds=[0], call=card.defaults.merged(CallArgs(steps=2)), prompts=["a red circle"])
 
     class Job:
-        backend_options = BACKEND_OPTIONS.get(backend, {})
+        backend_options = parse_backend_options(backend, BACKEND_OPTIONS.get(backend, {}))
         dtype = "fp32"
 
         @staticmethod

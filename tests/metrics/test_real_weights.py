@@ -19,7 +19,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from harness.cli import main  # noqa: E402
-from harness.core.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
+from harness.config.job import JobMetric  # noqa: E402
+from harness.core.errors import MetricSkipped, UserInputError, WeightsNotFoundError  # noqa: E402
 from harness.core.samples import Samples  # noqa: E402
 from harness.metrics import weights as W  # noqa: E402
 from harness.metrics.extractors import build_extractor  # noqa: E402
@@ -209,22 +210,22 @@ def test_worker_runs_lpips_and_skips_fid_without_reference(wdir, offline_env, mo
         baseline_job_id=None,
         modality="image",
         random_weights=False,
-        metrics=[
-            {"name": "lpips"},
-            {"name": "fid"},
-            {"name": "ms_ssim"},
-            {"name": "kid", "options": {"subset_size": 1}},
-        ],
+        metrics=(
+            JobMetric.parse("lpips"),
+            JobMetric.parse("fid"),
+            JobMetric.parse("ms_ssim"),
+        ),
     )
     out = run_metrics(job, Samples("image", _images(5, 2, 64)), tmp_path, "cpu")
     assert out["lpips"].status == "ok" and out["lpips"].value == pytest.approx(0.0, abs=1e-7)
     assert out["lpips"].details["note"] == "baseline variant: compared with itself"
     assert out["fid"].status == "skipped" and "reference_path" in out["fid"].reason
     assert out["ms_ssim"].status == "skipped" and "needs at least 176 px" in out["ms_ssim"].reason
-    assert (
-        out["kid"].status == "failed"
-        and "bad options: kid: subset_size: Input should be greater than or equal to 2" in out["kid"].reason
-    )
+    # Bad options never reach the worker now: a job's metric options are typed when it is made (#25 item 1).
+    with pytest.raises(
+        UserInputError, match=r"^kid: subset_size: Input should be greater than or equal to 2"
+    ):
+        JobMetric.parse("kid", {"subset_size": 1})
 
 
 # ------------------------------------------------------------------------------------------- CLIP

@@ -9,7 +9,9 @@ import math
 import numpy as np
 import pytest
 
-from harness.config.plan import Job
+from harness.config import CallArgs, ModelCard
+from harness.config.backends import EagerOptions
+from harness.config.job import Job, JobMetric
 from harness.core.samples import Samples
 from harness.execute.scoring import MetricScorer
 
@@ -37,23 +39,32 @@ CASES = {
 
 
 def _job(modality: str, metrics: list, baseline: str | None) -> Job:
-    specs = [m if isinstance(m, dict) else {"name": m, "options": {}} for m in metrics]
+    specs = [JobMetric.parse(**m) if isinstance(m, dict) else JobMetric.parse(m) for m in metrics]
+    card = ModelCard(
+        name="m",
+        modality=modality,
+        task="unconditional",
+        pipeline="DDPMPipeline",
+        source={"kind": "config", "path": "."},
+        license="mit",
+    )
     return Job(
         job_id="variant",
         suite="s",
         model="m",
         variant="v",
         backend="eager",
-        backend_options={},
+        backend_options=EagerOptions(),
         dtype="fp32",
         batch_size=4,
-        call={},
+        call=CallArgs(),
         card_path="card.yaml",
         baseline_job_id=baseline,
         modality=modality,
-        task="t",
+        task="unconditional",
         random_weights=False,
-        metrics=specs,
+        card=card,
+        metrics=tuple(specs),
     )
 
 

@@ -20,7 +20,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.core.errors import MetricSkipped, WeightsNotFoundError  # noqa: E402
+from harness.config.job import JobMetric  # noqa: E402
+from harness.core.errors import MetricSkipped, UserInputError, WeightsNotFoundError  # noqa: E402
 from harness.core.samples import Samples  # noqa: E402
 from harness.metrics import (  # noqa: E402
     METRICS,
@@ -506,7 +507,8 @@ def wdir(tmp_path_factory):
 
 
 def _job(metrics):
-    return SimpleNamespace(baseline_job_id=None, modality=None, random_weights=False, metrics=metrics)
+    specs = tuple(JobMetric.parse(m["name"], m.get("options")) for m in metrics)
+    return SimpleNamespace(baseline_job_id=None, modality=None, random_weights=False, metrics=specs)
 
 
 # ------------------------------------------------------------------------------------------- I3D (FVD)
@@ -584,11 +586,9 @@ def test_fvd_real_pin_rejects_the_file_and_missing_weights_skip_in_a_job(wdir, o
     assert out["temporal_psnr"].status == "ok"
     # another modality's metric: skipped and flagged, so reports leave it blank; missing weights are not
     assert out["fad_notes"].status == "not_applicable"
-    bad_job = _job([{"name": "fvd", "options": {"num_frames": 0}}])
-    bad_job.modality = "video"
-    bad = run_metrics(bad_job, Samples("video", _video(0)), offline_env)
-    assert bad["fvd"].status == "failed"
-    assert "bad options: fvd: num_frames: Input should be greater than or equal to 1" in bad["fvd"].reason
+    # Bad options never reach the worker now: a job's metric options are typed when it is made (#25 item 1).
+    with pytest.raises(UserInputError, match=r"^fvd: num_frames: Input should be greater than or equal to 1"):
+        _job([{"name": "fvd", "options": {"num_frames": 0}}])
 
 
 # ------------------------------------------------------------------------------------------- RAFT

@@ -43,7 +43,7 @@ def test_scenarios_expand_into_jobs_at_every_level(write_yaml):
     suite = tiny_suite(scenario=[OFFLINE, SERVER])
     suite["models"][0]["variants"][1]["scenario"] = {"kind": "single_stream"}  # the plain timed loop
     jobs = plan(load_suite(write_yaml("s.yaml", suite)))
-    names = [(j.variant, (j.scenario or {}).get("kind")) for j in jobs]
+    names = [(j.variant, j.scenario.kind if j.scenario else None) for j in jobs]
     assert names == [("s2", "offline"), ("s2", "server"), ("s1", None)]
     assert jobs[0].job_id == job_id("tiny-sd", "s2", "eager", "offline") != jobs[1].job_id
     assert jobs[2].job_id == job_id("tiny-sd", "s1", "eager")  # no scenario: the id of before
@@ -214,9 +214,9 @@ def test_require_valid_is_one_setting_of_the_scenario(write_yaml, capsys):
         (job,) = plan(
             load_suite(write_yaml("ok.yaml", tiny_suite(scenario={**kind, "require_valid": False})))
         )[:1]
-        assert job.scenario_spec.require_valid is False
+        assert job.scenario.require_valid is False
         (job,) = plan(load_suite(write_yaml("ok.yaml", tiny_suite(scenario=kind))))[:1]
-        assert job.scenario_spec.require_valid is True
+        assert job.scenario.require_valid is True
     for scenario, message in (
         (
             {"kind": "server", "latency_bound_ms": 100, "search": {"require_valid": False}},

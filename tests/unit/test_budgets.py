@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.cli.display import HEARTBEAT_S, RunDisplay
+from harness.config import Measurement, load_card
 from harness.execute.budgets import (
     COMPILE_S,
     LOAD_S,
@@ -22,7 +23,7 @@ from harness.execute.progress import Progress, ProgressFile, Stage, read_progres
 from harness.measure.stats import first_call_excess
 
 BUDGETS = Budgets(load_s=10.0, compile_s=100.0, measure_s=5.0)
-JOB = SimpleNamespace(job_id="j1", model="m", variant="v", backend="compile", measurement={}, card_path="x")
+JOB = SimpleNamespace(job_id="j1", model="m", variant="v", backend="compile", measurement=Measurement())
 
 
 def _state(stage, phase, done=None, budgets=BUDGETS):
@@ -32,14 +33,14 @@ def _state(stage, phase, done=None, budgets=BUDGETS):
 def test_defaults_scale_with_the_parameter_count_and_the_suite_overrides_them():
     """#24 item 3: a 1.07B-parameter SD 1.5 gets a compile budget past the 957 s a busy compile took; a tiny
     model gets the floors; a value the suite sets wins; timeout_s is a cap, off by default."""
-    sd15 = budgets_for({}, 1_066_000_000)
+    sd15 = budgets_for(Measurement(), 1_066_000_000)
     assert sd15.compile_s == pytest.approx(COMPILE_S[0] + COMPILE_S[1] * 1.066) and sd15.compile_s > 957
     assert sd15.load_s == pytest.approx(LOAD_S[0] + LOAD_S[1] * 1.066)
     assert sd15.measure_s == pytest.approx(MEASURE_S[0] + MEASURE_S[1] * 1.066)
     assert sd15.total_s is None
-    tiny = budgets_for({}, 1_436_379)
+    tiny = budgets_for(Measurement(), 1_436_379)
     assert tiny.load_s == pytest.approx(LOAD_S[0], rel=1e-3) and tiny.compile_s < sd15.compile_s
-    mine = budgets_for({"compile_timeout_s": 42.0, "timeout_s": 7.0}, 1_066_000_000)
+    mine = budgets_for(Measurement(compile_timeout_s=42.0, timeout_s=7.0), 1_066_000_000)
     assert mine.compile_s == 42.0 and mine.total_s == 7.0 and mine.load_s == sd15.load_s
     assert sd15.text() == ("budgets: load 920 s, compile 2819 s, measure 1879 s per step (1.07B parameters)")
     assert mine.text().endswith("whole job 7 s (1.07B parameters)")
@@ -60,9 +61,9 @@ def test_the_load_budget_is_estimated_from_the_weight_files(write_yaml, tmp_path
         "source": {"kind": "local", "path": str(folder)},
         "license": "mit",
     }
-    assert estimated_parameters(str(write_yaml("c.yaml", card))) == 2000
+    assert estimated_parameters(load_card(write_yaml("c.yaml", card))) == 2000
     config_card = {**card, "source": {"kind": "config", "path": str(folder)}}
-    assert estimated_parameters(str(write_yaml("k.yaml", config_card))) is None
+    assert estimated_parameters(load_card(write_yaml("k.yaml", config_card))) is None
 
 
 def test_load_and_compile_are_budgeted_from_their_start_the_measurement_from_its_last_progress():

@@ -314,7 +314,7 @@ def test_a_price_per_device_picks_the_longest_matching_name():
 def test_cost_per_1k_items_from_the_latency_per_item():
     from harness.execute.worker import cost_of
 
-    job = SimpleNamespace(cost={"usd_per_hour": 3.6, "by_device": {}})
+    job = SimpleNamespace(cost=CostSpec(usd_per_hour=3.6))
     c = cost_of(job, "cpu", ms_per_item=250.0)
     assert c.per_1k_items_usd == pytest.approx(0.25)  # 3.6 USD/h × 0.25 s per item × 1000 items / 3600 s/h
     assert "3.6 USD/h (cost.usd_per_hour)" in c.basis
