@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.backends.base import Backend, BackendUnavailable, Prepared
 from harness.backends.export import make_standin
+from harness.backends.onnx_export import WeightRelease, export_components, put_back
 from harness.config.backends import TrtOptions
 from harness.core.errors import HarnessError
 
@@ -175,7 +176,6 @@ class TensorRTBackend(Backend):
         import torch
 
         from harness.backends.cache import ArtifactCache
-        from harness.backends.onnxruntime import WeightRelease, export_components, put_back
 
         t0 = time.perf_counter()
         cache = ArtifactCache()

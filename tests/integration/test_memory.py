@@ -445,7 +445,8 @@ def test_an_exported_text_encoder_gives_back_every_layers_hidden_states(tmp_path
     its first tensor (``IndexError: index -2 is out of bounds``, found by suites/real-cpu.yaml). Outputs are now
     flattened with a spec that rebuilds them, checked through a real ONNX Runtime session."""
     from harness.backends.export import capture_calls, export_module, make_standin
-    from harness.backends.onnxruntime import OrtRunner, export_onnx
+    from harness.backends.onnx_export import export_onnx
+    from harness.backends.onnxruntime import OrtRunner
 
     pipe = _load(load_card(ROOT / "model_cards" / "tiny-sd.yaml")).pipeline
     encoder = pipe.text_encoder

@@ -186,7 +186,7 @@ class _Affine(torch.nn.Module):
 @pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
 def test_a_small_export_is_one_self_contained_file(exporter, tmp_path):
     """#24 item 6: below the external-data threshold the ONNX file holds its weights; nothing beside it."""
-    from harness.backends.onnxruntime import export_onnx, needs_external_data
+    from harness.backends.onnx_export import export_onnx, needs_external_data
 
     torch.manual_seed(0)
     module, x = _Affine().eval(), torch.randn(2, 8)
@@ -200,7 +200,7 @@ def test_weights_past_the_threshold_go_to_external_data_that_runs(tmp_path, monk
     for external data: model.onnx.data beside model.onnx, and ONNX Runtime runs the pair as torch does."""
     import onnxruntime as ort
 
-    from harness.backends import onnxruntime as hort
+    from harness.backends import onnx_export as hort
 
     monkeypatch.setattr(hort, "EXTERNAL_DATA_ABOVE_BYTES", 0)
     torch.manual_seed(0)
