@@ -89,4 +89,6 @@ def test_a_hung_measurement_is_ended_after_its_budget(saved, write_yaml, tmp_pat
         "the measurement made no progress for 3 s, its budget per step (measurement.measure_timeout_s) "
         "in its timed loop "
     )
-    assert 3.0 <= rec.error.duration_s < 60.0
+    # Ended by the measure budget (the message above names it), never before it; no upper bound on wall time,
+    # which a shared machine stretches (#25 item 5).
+    assert rec.error.duration_s >= 3.0
