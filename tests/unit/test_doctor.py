@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from harness.cli import main
@@ -34,10 +35,22 @@ def test_a_known_allocation_reads_true_in_rss():
 
 
 def test_noise_gives_what_the_gate_can_catch_and_what_it_needs():
+    """The spread is this shared machine's (a robust CV of 28.7 was seen under load), so the test checks that
+    each figure follows from the samples measured and the verdict from the limit, not a bound on the spread
+    (#25 item 5)."""
+    from harness.doctor.noise import NOISE_CV_LIMIT, smallest_catchable
+    from harness.gate.stats import robust_sigma
+
     f = noise_finding("cpu", iterations=30, repeats=15)
     d = f.data
-    assert 0 <= d["robust_cv"] < 1 and d["smallest_catchable"] > 0
+    ms = np.array(d["samples_ms"])
+    assert len(ms) == 15 and (ms > 0).all()
+    assert d["sigma_log"] == pytest.approx(robust_sigma(np.log(ms))) and d["sigma_log"] >= 0
+    assert d["robust_cv"] == pytest.approx(math.expm1(d["sigma_log"]))
+    assert d["smallest_catchable"] == pytest.approx(smallest_catchable(d["sigma_log"], 30))
+    assert d["smallest_catchable"] > 0
     assert d["iterations_for_5pct"] is None or d["iterations_for_5pct"] >= 5
+    assert f.ok is (d["robust_cv"] <= NOISE_CV_LIMIT) and (f.detail == "") is f.ok
     assert "a +5% gate needs" in f.value
 
 
