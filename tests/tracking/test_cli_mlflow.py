@@ -59,6 +59,7 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+@pytest.mark.slow
 def test_run_mlflow_logs_every_job_with_params_metrics_and_artifacts(logged):
     uri, run_dir, out = logged
     records = RunStore.open(run_dir).records()
@@ -102,6 +103,7 @@ def test_run_mlflow_logs_every_job_with_params_metrics_and_artifacts(logged):
     assert len(local.read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_log_refuses_a_second_copy_and_replace_keeps_one(logged, capsys):
     uri, run_dir, _ = logged
     assert main(["log", str(run_dir), "--mlflow", uri]) == 2
@@ -115,6 +117,7 @@ def test_log_refuses_a_second_copy_and_replace_keeps_one(logged, capsys):
     assert sum(r.data.tags.get("harness.kind") == "job" for r in runs) == 2
 
 
+@pytest.mark.slow
 def test_log_into_a_file_store_under_another_experiment(logged, tmp_path, capsys, monkeypatch):
     _, run_dir, _ = logged
     store = tmp_path / "mlruns"
