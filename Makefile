@@ -1,6 +1,7 @@
 # The two commands a new user needs:
 #   make demo   create .venv, run suites/demo.yaml (the trained mini zoo), write its report, print where it is
 #   make test   create .venv with the dev extras if needed, run the test suite
+#   (make test-fast runs the tests not marked slow: the loop while editing)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -10,7 +11,7 @@ HARNESS := $(VENV)/bin/harness
 PIP := $(PY) -m pip install --disable-pip-version-check
 DEMO_SUITE ?= suites/demo.yaml
 
-.PHONY: demo test lint clean-venv gpu-check
+.PHONY: demo test test-fast lint clean-venv gpu-check
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,11 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-dev
 	$(MAKE) --no-print-directory gate GATE_FLAGS=--skip-on-mismatch
 	$(PY) -m pytest -q
+
+# The loop while editing: the tests not marked `slow` (about 1.5 minutes on an idle 2-core machine, 3 beside
+# other work; no gate run). `make test` runs them all, as CI does.
+test-fast: $(VENV)/.installed-dev
+	$(PY) -m pytest -q -m "not slow"
 
 # Lint, format and layering: ruff, and no import cycle in the package (the shared tool counts imports inside
 # functions too).

@@ -10,6 +10,7 @@ import contextlib
 import io
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -112,6 +113,7 @@ def _check(code: int, stderr: str, files: int = 1) -> None:
     assert all(ln.startswith("error: ") for ln in lines), stderr
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(doc=mutated(CARD))
 def test_mutated_cards(doc, tmp_path_factory):
@@ -120,6 +122,7 @@ def test_mutated_cards(doc, tmp_path_factory):
     _check(*_call(["validate", str(path)]))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(doc=mutated(SUITE))
 def test_mutated_suites(doc, tmp_path_factory):
@@ -216,6 +219,7 @@ def _good_run(path):
     return make_run(path, seed=0)
 
 
+@pytest.mark.slow
 @RUN_SETTINGS
 @given(data=st.data())
 def test_mutated_run_folders(data, tmp_path_factory):

@@ -138,6 +138,7 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     assert (cache / "onnxruntime" / "keep").is_dir()
 
 
+@pytest.mark.slow
 def test_fidelity_bound_violation_is_flagged(write_yaml, tmp_path, capsys):
     suite = _suite(["eager"])
     suite["models"][0]["variants"].append({"name": "s1", "overrides": {"steps": 1}})

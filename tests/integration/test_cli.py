@@ -70,6 +70,7 @@ def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
     assert "## Pareto front" in md and "tiny-sd" in md and "∞" in md
 
 
+@pytest.mark.slow
 def test_video_and_audio_cards(write_yaml, tmp_path, capsys):
     models = [
         {
@@ -101,6 +102,7 @@ def test_video_and_audio_cards(write_yaml, tmp_path, capsys):
     assert audio.metrics["psnr"].status == "failed" and audio.ok  # the job itself stands
 
 
+@pytest.mark.slow
 def test_failing_job_is_recorded_and_run_continues(write_yaml, tmp_path, capsys):
     suite = tiny_suite()
     # 36 px is not a multiple of 8: only the pipeline itself knows, when it runs.
@@ -116,6 +118,7 @@ def test_failing_job_is_recorded_and_run_continues(write_yaml, tmp_path, capsys)
     assert "1 of 3 jobs failed" in out
 
 
+@pytest.mark.slow
 def test_timeout_becomes_a_failed_record(write_yaml, tmp_path, capsys):
     suite = tiny_suite(measurement={"timeout_s": 0.05, "min_iterations": 1, "max_iterations": 1})
     assert main(["run", str(write_yaml("s.yaml", suite)), "--out", str(tmp_path), "--device", "cpu"]) == 1

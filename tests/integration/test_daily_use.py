@@ -191,6 +191,7 @@ def test_plain_display_writes_a_line_per_stage_and_one_per_job(capsys):
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.slow
 def test_in_process_jobs_report_their_stages(write_yaml, tmp_path):
     from harness.config.plan import plan
     from harness.execute.local import LocalExecutor
@@ -236,6 +237,7 @@ def _pty_run(argv: list[str], cwd: Path) -> tuple[int, str]:
     return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_live_progress_in_a_terminal_plain_lines_in_a_pipe(write_yaml, tmp_path):
     suite = write_yaml(
         "s.yaml", tiny_suite(measurement={"min_iterations": 3, "max_iterations": 3, "min_duration_s": 0.0})

@@ -71,6 +71,7 @@ def _table(records):
     return [(r.job_id, r.status, r.metrics["psnr"].value if "psnr" in r.metrics else None) for r in records]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path, capsys):
     suite = _three_variant_suite(write_yaml)
     # The uninterrupted reference.
@@ -91,6 +92,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(write_yaml, tmp_path
     assert main(["report", str(run)]) == 0 and (run / "report.md").is_file()
 
 
+@pytest.mark.slow
 def test_ctrl_c_records_the_job_as_interrupted(write_yaml, tmp_path):
     suite = _three_variant_suite(write_yaml)
     # Each job's timed loop lasts at least 3 s, so the Ctrl-C sent 1 s after the first record lands inside the
@@ -129,6 +131,7 @@ def test_nan_outputs_make_quality_invalid(tmp_path):
     assert out["psnr"].reason == "the outputs contain NaN or Inf"
 
 
+@pytest.mark.slow
 def test_pickle_weights_refused_unless_allowed(write_yaml, tmp_path, capsys):
     from harness.loaders.from_config import build_pipeline_from_config_dir
 
@@ -257,6 +260,7 @@ def test_refused_allocations_get_out_of_memory_advice():
     assert advice_for(ValueError("height must be divisible by 8")) is None
 
 
+@pytest.mark.slow
 def test_a_job_refused_memory_is_failed_with_advice_and_the_run_goes_on(
     write_yaml, tmp_path, capsys, monkeypatch
 ):

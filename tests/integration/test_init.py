@@ -163,6 +163,7 @@ def test_init_writes_where_asked_and_refers_to_the_card_by_path(project, capsys)
     assert main(["validate", "s/suite.yaml", "elsewhere/cards/sd.yaml"]) == 0
 
 
+@pytest.mark.slow
 def test_the_zoo_pipeline_initialises_and_runs(project, capsys):
     """End to end on a trained model: init a card and a suite for the zoo's digits-small, then run it."""
     zoo = ROOT / "model_cards" / "zoo" / "digits-small"

@@ -66,6 +66,7 @@ def test_card_groups_share_card_dtype_and_backend_and_keep_the_baseline_first(wr
     )  # the baseline runs first: the others compare with its outputs
 
 
+@pytest.mark.slow
 def test_card_and_process_isolation_give_bitwise_identical_outputs_and_metrics(write_yaml, tmp_path, capsys):
     suite = write_yaml("s.yaml", _digits_suite())
     base = ["run", str(suite), "--device", "cpu"]
@@ -115,6 +116,7 @@ def _kill_card_worker_at(variant: str, stage: str):
     return hook, killed
 
 
+@pytest.mark.slow
 def test_a_crash_fails_the_cards_unfinished_jobs_one_record_each_and_the_run_goes_on(write_yaml, tmp_path):
     data = _digits_suite(metrics=["class_accuracy"], objectives={"latency_ms.p50": "min"})
     data["measurement"] = {"warmup": 1, "min_iterations": 30, "max_iterations": 30, "timeout_s": 300}
@@ -189,6 +191,7 @@ def test_bad_isolation_flag_is_refused_by_the_parser(write_yaml, capsys):
     assert info.value.code == 2 and "invalid choice: 'cards'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_torch_compile_is_undone_between_a_cards_variants(write_yaml, tmp_path, capsys):
     """Under torch.compile (Dynamo's tracing with its eager backend, to keep the test fast) each variant of a
     card is traced anew after the one before is given back, as in its own process, and nothing recompiles in a

@@ -51,6 +51,7 @@ def _run(saved, write_yaml, tmp_path, capsys, plan, measurement):
     return code, rec, out
 
 
+@pytest.mark.slow
 def test_a_load_past_its_budget_is_a_failed_record_naming_it(saved, write_yaml, tmp_path, capsys):
     """#24 item 3: the load's own budget ends a load that overruns it."""
     code, rec, _ = _run(saved, write_yaml, tmp_path, capsys, {"load_s": 600}, {"load_timeout_s": 2.0})
@@ -62,6 +63,7 @@ def test_a_load_past_its_budget_is_a_failed_record_naming_it(saved, write_yaml, 
     assert "measurement.load_timeout_s" in rec.error.advice
 
 
+@pytest.mark.slow
 def test_a_long_first_call_within_the_compile_budget_is_not_killed(saved, write_yaml, tmp_path, capsys):
     """#24 item 3: a first call (where torch.compile compiles) of 8 s runs to the end under a 60 s compile
     budget, though each measurement step may take only 5 s; the job prints its budgets."""
@@ -79,6 +81,7 @@ def test_a_long_first_call_within_the_compile_budget_is_not_killed(saved, write_
     assert line.startswith("  slow-sd / s2 / eager: budgets: load 60 s, compile 60 s, measure 5 s per step (")
 
 
+@pytest.mark.slow
 def test_a_hung_measurement_is_ended_after_its_budget(saved, write_yaml, tmp_path, capsys):
     """#24 item 3: a call of the timed loop that never returns ends the job one measure budget after the
     last call that did."""
@@ -89,4 +92,6 @@ def test_a_hung_measurement_is_ended_after_its_budget(saved, write_yaml, tmp_pat
         "the measurement made no progress for 3 s, its budget per step (measurement.measure_timeout_s) "
         "in its timed loop "
     )
-    assert 3.0 <= rec.error.duration_s < 60.0
+    # Ended by the measure budget (the message above names it), never before it; no upper bound on wall time,
+    # which a shared machine stretches (#25 item 5).
+    assert rec.error.duration_s >= 3.0

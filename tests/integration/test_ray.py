@@ -23,6 +23,7 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_executor_matches_local(ray_cluster, write_yaml, tmp_path, capsys):
     suite = write_yaml("s.yaml", tiny_suite())
     assert (
@@ -51,6 +52,7 @@ def test_ray_flags_are_checked(write_yaml, capsys):
     assert "--gpus-per-job: must be ≥ 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_loadgen_scenario_job_runs_as_a_ray_task(ray_cluster, write_yaml, tmp_path, capsys):
     pytest.importorskip("mlperf_loadgen", reason="needs mlcommons-loadgen (the run extra)")
     # A short Offline run, which LoadGen may call INVALID (ended before min_duration_s): the test opts out of

@@ -11,6 +11,7 @@ from harness.results import RunStore
 from tests.helpers import ROOT, has_cuda, tiny_suite
 
 
+@pytest.mark.slow
 def test_local_card_written_from_the_readme_runs(tmp_path, write_yaml, capsys, monkeypatch):
     pipe = build_pipeline_from_config_dir(ROOT / "model_cards/configs/tiny-sd", seed=0)
     pipe.save_pretrained(tmp_path / "my-model")

@@ -34,6 +34,7 @@ def _graph_breaks(counters) -> int:
     return sum(counters["graph_break"].values())
 
 
+@pytest.mark.slow
 def test_stage_totals_match_the_profiled_call_under_every_backend(
     write_yaml, tmp_path, capsys, monkeypatch, fresh_dynamo
 ):
@@ -70,6 +71,7 @@ def test_stage_totals_match_the_profiled_call_under_every_backend(
     assert records[2].metric_value("max_abs_diff") <= 1e-3
 
 
+@pytest.mark.slow
 def test_compile_cost_is_kept_with_the_first_call_and_the_steady_median(
     write_yaml, tmp_path, capsys, fresh_dynamo
 ):
@@ -114,6 +116,7 @@ def _prepared(backend: str, monkeypatch, tmp_path):
     return gen, request, prepared
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["compile", "onnxruntime"])
 def test_the_profile_leaves_the_backends_components_in_place(backend, monkeypatch, tmp_path, fresh_dynamo):
     """#24 item 2: after the profile the pipeline runs the very components the backend prepared (wrapping them

@@ -135,6 +135,7 @@ def inception(wdir, monkeypatch, tmp_path):
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_each_resize_feeds_pytorch_fids_network_as_its_reference_does(inception):
     """Features of each mode equal pytorch-fid's own network (no resize, no scaling inside) fed by hand: its
     bilinear resize and 2x − 1; clean-fid's PIL resize and (x − 128)/128; TF1's formula (NumPy) and (x − 128)/128."""
@@ -162,6 +163,7 @@ def test_each_resize_feeds_pytorch_fids_network_as_its_reference_does(inception)
         assert np.abs(feats[a] - feats[b]).max() > 1e-5, (a, b)  # each differs far beyond the tolerance
 
 
+@pytest.mark.slow
 def test_every_mode_reads_8_bit_images_as_the_reference_tools_do(inception, tmp_path):
     """#23 item 7 (b): in legacy_pytorch and legacy_tensorflow the network was given float images off the 8-bit
     grid (up to half a level from what pytorch-fid, clean-fid and TTUR read from image files). Every mode now
@@ -230,6 +232,7 @@ def test_the_resize_is_in_the_fingerprint(inception):
     assert len(unbuilt) == 3
 
 
+@pytest.mark.slow
 def test_a_reference_of_another_resize_is_refused_unless_allowed(inception, tmp_path, monkeypatch):
     imgs = quantized(np.random.default_rng(8).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32))
     stats = StreamingStats(keep_features=True)

@@ -363,7 +363,7 @@ def test_parity_isotropic() -> None:
             assert _rel(fn(*args), exact) <= 1e-14, name
 
 
-@pytest.mark.parametrize(("d", "n"), [(32, 400), (128, 2000)])
+@pytest.mark.parametrize(("d", "n"), [(32, 400), pytest.param(128, 2000, marks=pytest.mark.slow)])
 def test_parity_well_conditioned(d, n) -> None:
     """#23 item 7: n > d samples, well-conditioned covariances: ours within 1e-13 relative of each reference
     and of the route from features (measured: <= 1.8e-15)."""

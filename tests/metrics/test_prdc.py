@@ -581,6 +581,7 @@ def test_digits_extractor_needs_no_reference_path():
     assert SHARED.computed == {"features": 1, "references": 1, "results": 2}  # values + real-vs-real
 
 
+@pytest.mark.slow
 def test_digits_small_step_counts_rank_as_fd_digits():
     """digits-small under DDIM 3 / 5 / 10 / 25 steps, 400 samples each (about 10 s on one thread).
 

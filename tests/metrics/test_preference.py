@@ -156,6 +156,7 @@ def image_reward_files(wdir, small_blip, monkeypatch):
     return ir, bert, sd
 
 
+@pytest.mark.slow
 def test_image_reward_equals_the_packages_own_score(wdir, image_reward_files, monkeypatch):
     ir, bert, sd = image_reward_files
     prompts = [*PROMPTS, "a red cat on the grass " * 8]  # 48 words: truncated to ImageReward's 35 tokens

@@ -53,6 +53,7 @@ def _images(seed, n, size):
 # ------------------------------------------------------------------------------------------- Inception
 
 
+@pytest.mark.slow
 def test_inception_found_verified_and_equal_to_pytorch_fid_on_the_same_file(wdir, offline_env, monkeypatch):
     """refstats and a metric run offline on the located file; its features equal pytorch-fid's own loading."""
     import pytorch_fid.inception as pi
@@ -156,6 +157,7 @@ def test_inception_missing_names_the_file_and_every_place(offline_env, monkeypat
 # ------------------------------------------------------------------------------------------- LPIPS
 
 
+@pytest.mark.slow
 def test_lpips_wrapper_equals_the_lpips_package_on_the_same_backbone_file(wdir, offline_env, monkeypatch):
     import lpips
 

@@ -335,6 +335,7 @@ def write_frames(folder, frames):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_dynamic_degree_and_motion_smoothness_equal_vbench_reading_frame_folders(one_thread, monkeypatch):
     import torch
     from easydict import EasyDict

@@ -514,6 +514,7 @@ def _job(metrics):
 # ------------------------------------------------------------------------------------------- I3D (FVD)
 
 
+@pytest.mark.slow
 def test_fvd_runs_offline_on_the_located_torchscript_with_the_clip_protocol(wdir, offline_env, monkeypatch):
     monkeypatch.setenv("HARNESS_WEIGHTS_DIR", str(wdir))
     pin_to(monkeypatch, "i3d-torchscript", wdir / "i3d-torchscript")
@@ -612,6 +613,7 @@ def test_warping_error_runs_raft_offline_and_rejects_the_unpinned_file(wdir, off
 # ------------------------------------------------------------------------------------------- VGGish (FAD)
 
 
+@pytest.mark.slow
 def test_fad_vggish_offline_equals_the_network_by_hand(wdir, offline_env, monkeypatch):
     from scipy.signal import resample_poly
 
@@ -681,6 +683,7 @@ def test_vggish_checks_the_state_dict_the_pin_and_absence(wdir, offline_env, mon
 # ------------------------------------------------------------------------------------------- CLAP
 
 
+@pytest.mark.slow
 def test_fad_clap_and_clap_score_offline(wdir, offline_env, monkeypatch):
     from harness.metrics.feature_stats import StreamingStats
     from harness.metrics.loading import embeddings

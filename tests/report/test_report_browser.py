@@ -67,6 +67,7 @@ def console_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
+@pytest.mark.slow
 def test_report_renders_without_console_errors(demo_report, tmp_path):
     _, out = demo_report
     page = out["html"]
@@ -111,6 +112,7 @@ def _changed(a, b) -> np.ndarray:
     return np.asarray(ImageChops.difference(a, b)).max(axis=2) > 24
 
 
+@pytest.mark.slow
 def test_frontier_point_hover_and_click(demo_report, tmp_path):
     """Hovering a frontier point shows its job's label, values with their 95% intervals and first sample
     beside it; clicking opens that job's details; focus works like hover. Screenshots before and after the

@@ -9,6 +9,7 @@ from tests.helpers import ROOT
 NOTEBOOK = ROOT / "notebooks" / "pareto_explorer.ipynb"
 
 
+@pytest.mark.slow
 def test_notebook_executes(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat", reason="needs the dev extra (nbformat, nbclient, ipykernel)")
     nbclient = pytest.importorskip("nbclient", reason="needs the dev extra (nbformat, nbclient, ipykernel)")

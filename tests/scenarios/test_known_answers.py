@@ -147,6 +147,7 @@ def _server_run(gen, rho: float, s: float, tmp_path: Path):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rho", [0.5, 0.8])
 def test_server_latency_is_the_md1_queue(tmp_path, calibrated, rho):
     """At ρ = 0.5 and 0.8, batch 1: query by query, LoadGen's latency is the SUT's completion minus LoadGen's
@@ -198,6 +199,7 @@ def test_server_latency_is_the_md1_queue(tmp_path, calibrated, rho):
 # -------------------------------------------------------------------------------------- offline
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 4])
 def test_offline_throughput_is_b_over_s_of_b(tmp_path, batch):
     gen = FixedService(10.0, per_item_ms=2.0)  # s(b) = 10 + 2b ms
@@ -242,6 +244,7 @@ def _crossing_spread(bound_s: float, s: float, p: float, n: int, draws: int = 40
     return float(np.std(found))
 
 
+@pytest.mark.slow
 def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
     """A p90 bound of 12 ms at s ≈ 2.1 ms: the analytic answer is the rate where the M/D/1 p90 response time
     (plus the SUT's measured handoff) reaches 12 ms (ρ ≈ 0.78). Each run is the same 1,200 queries of the
@@ -284,6 +287,7 @@ def test_max_qps_search_lands_on_the_md1_answer(tmp_path, calibrated):
     assert any(r.meets_bound is False for r in out.runs)  # the bracket was closed from above
 
 
+@pytest.mark.slow
 def test_no_rate_meeting_the_bound_says_so(tmp_path):
     gen = FixedService(20.0)
     spec = ScenarioSpec(

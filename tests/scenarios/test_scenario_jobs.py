@@ -91,6 +91,7 @@ def test_bad_scenario_settings_are_exit_2_with_the_field(write_yaml, capsys, sce
         load_suite(path)
 
 
+@pytest.mark.slow
 def test_offline_and_server_jobs_end_to_end(write_yaml, tmp_path, capsys):
     suite = tiny_suite(
         scenario=[OFFLINE, SERVER],

@@ -50,6 +50,7 @@ def _server(tmp_path: Path, queries: int, bound_ms: float, name: str) -> Loadgen
     return run_test(gen, 256, settings, tmp_path / name)
 
 
+@pytest.mark.slow
 def test_server_early_stopping_is_read_from_loadgens_log(tmp_path):
     """#23 item 2: a Server run's early-stopping verdict, its count of queries over the bound and the queries
     LoadGen says it needed are in the result, and agree with LoadGen's binomial rule: 300 queries with none

@@ -59,6 +59,7 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+@pytest.mark.slow
 def test_run_mlflow_logs_every_job_with_params_metrics_and_artifacts(logged):
     uri, run_dir, out = logged
     records = RunStore.open(run_dir).records()
@@ -102,6 +103,7 @@ def test_run_mlflow_logs_every_job_with_params_metrics_and_artifacts(logged):
     assert len(local.read_text().splitlines()) == 2
 
 
+@pytest.mark.slow
 def test_log_refuses_a_second_copy_and_replace_keeps_one(logged, capsys):
     uri, run_dir, _ = logged
     assert main(["log", str(run_dir), "--mlflow", uri]) == 2
@@ -115,6 +117,7 @@ def test_log_refuses_a_second_copy_and_replace_keeps_one(logged, capsys):
     assert sum(r.data.tags.get("harness.kind") == "job" for r in runs) == 2
 
 
+@pytest.mark.slow
 def test_log_into_a_file_store_under_another_experiment(logged, tmp_path, capsys, monkeypatch):
     _, run_dir, _ = logged
     store = tmp_path / "mlruns"
@@ -250,22 +253,31 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_unreachable_server_fails_before_any_job_within_seconds(write_yaml, tmp_path, capsys):
+def test_an_unreachable_server_fails_before_any_job_within_seconds(write_yaml, tmp_path, capsys, monkeypatch):
     """#23 item 5: `--mlflow http://…` at a closed port retried for minutes after the run; now one request
-    before the first job: exit 2 naming the URI and what failed, in seconds."""
-    import time
+    before the first job: exit 2 naming the URI and what failed, in seconds. "In seconds" is checked on the
+    requests made (one, with the probe's timeout, no retries), not on this shared machine's wall time."""
+    import urllib.request
 
+    from harness.tracking.probe import HTTP_TIMEOUT_S
+
+    requests: list[tuple[str, float]] = []
+    urlopen = urllib.request.urlopen
+
+    def spy(url, *args, **kwargs):
+        requests.append((url if isinstance(url, str) else url.full_url, kwargs.get("timeout")))
+        return urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spy)
     uri = f"http://127.0.0.1:{_closed_port()}"
     suite = write_yaml("s.yaml", tiny_suite())
-    t0 = time.monotonic()
     assert main(["run", str(suite), "--out", str(tmp_path / "r"), "--mlflow", uri]) == 2
-    took = time.monotonic() - t0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(
         f"error: {uri}: --mlflow: cannot reach the tracking server ("
     ), err
     assert not (tmp_path / "r").exists()
-    assert took < 60, took  # a behaviour, not a benchmark: MLflow's own retries took minutes
+    assert requests == [(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1", HTTP_TIMEOUT_S)]
 
 
 def test_a_server_that_does_not_answer_times_out(tmp_path):

@@ -176,6 +176,7 @@ print(json.dumps({"defaults": list(unet.config["_use_default_values"]), "key": k
 """
 
 
+@pytest.mark.slow
 def test_the_key_is_the_same_under_different_hash_seeds():
     """#24 item 1: a diffusers model built from a config that leaves keys to their defaults gets the same key
     in processes with different hash seeds (diffusers' `_use_default_values` order follows the seed)."""

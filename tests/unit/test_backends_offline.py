@@ -183,7 +183,7 @@ class _Affine(torch.nn.Module):
         return (self.lin(tensors[0]),)
 
 
-@pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
+@pytest.mark.parametrize("exporter", [pytest.param("dynamo", marks=pytest.mark.slow), "legacy"])
 def test_a_small_export_is_one_self_contained_file(exporter, tmp_path):
     """#24 item 6: below the external-data threshold the ONNX file holds its weights; nothing beside it."""
     from harness.backends.onnx_export import export_onnx, needs_external_data
@@ -195,6 +195,7 @@ def test_a_small_export_is_one_self_contained_file(exporter, tmp_path):
     assert used == exporter and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
 
 
+@pytest.mark.slow
 def test_weights_past_the_threshold_go_to_external_data_that_runs(tmp_path, monkeypatch):
     """#24 item 6: above the threshold (protobuf's 2 GiB limit; lowered here to 0) the dynamo exporter is asked
     for external data: model.onnx.data beside model.onnx, and ONNX Runtime runs the pair as torch does."""

@@ -4,10 +4,12 @@ busy processes of our own, and the exit codes (0 fit, 1 not fit with each reason
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from harness.cli import main
@@ -15,6 +17,7 @@ from harness.doctor.checks import run_doctor
 from harness.doctor.contention import contention_findings
 from harness.doctor.memory import memory_findings
 from harness.doctor.noise import noise_finding
+from harness.doctor.overhead import OVERHEAD_GOAL
 from harness.doctor.timer import timer_findings
 from tests.helpers import has_cuda
 
@@ -32,10 +35,22 @@ def test_a_known_allocation_reads_true_in_rss():
 
 
 def test_noise_gives_what_the_gate_can_catch_and_what_it_needs():
+    """The spread is this shared machine's (a robust CV of 28.7 was seen under load), so the test checks that
+    each figure follows from the samples measured and the verdict from the limit, not a bound on the spread
+    (#25 item 5)."""
+    from harness.doctor.noise import NOISE_CV_LIMIT, smallest_catchable
+    from harness.gate.stats import robust_sigma
+
     f = noise_finding("cpu", iterations=30, repeats=15)
     d = f.data
-    assert 0 <= d["robust_cv"] < 1 and d["smallest_catchable"] > 0
+    ms = np.array(d["samples_ms"])
+    assert len(ms) == 15 and (ms > 0).all()
+    assert d["sigma_log"] == pytest.approx(robust_sigma(np.log(ms))) and d["sigma_log"] >= 0
+    assert d["robust_cv"] == pytest.approx(math.expm1(d["sigma_log"]))
+    assert d["smallest_catchable"] == pytest.approx(smallest_catchable(d["sigma_log"], 30))
+    assert d["smallest_catchable"] > 0
     assert d["iterations_for_5pct"] is None or d["iterations_for_5pct"] >= 5
+    assert f.ok is (d["robust_cv"] <= NOISE_CV_LIMIT) and (f.detail == "") is f.ok
     assert "a +5% gate needs" in f.value
 
 
@@ -54,12 +69,22 @@ def test_two_busy_processes_beside_it_are_contention():
     assert "oversubscribed" in by["torch threads against idle cores"].detail
 
 
+@pytest.mark.slow
 def test_the_whole_report_and_its_json(capsys):
+    """The overhead ratio is a wall-time ratio on a shared machine (2.15 once under load), so the test checks
+    that it was measured and that the verdict follows the documented rule for the value measured, not a
+    bound on the value (#25 item 5)."""
     report = run_doctor("cpu", quick=True)
     sections = {f.section for f in report.findings}
     assert {"timer", "overhead", "memory", "noise", "contention", "energy"} <= sections
     overhead = next(f for f in report.findings if f.section == "overhead")
-    assert 0.5 < overhead.data["ratio"] < 2.0 and overhead.data["iterations"] >= 10
+    d = overhead.data
+    ratio, (lo, hi) = d["ratio"], d["ci98"]
+    assert math.isfinite(ratio) and ratio > 0 and 0 < lo <= ratio <= hi and d["iterations"] >= 10
+    assert d["harness_p50_ms"] > 0 and d["bare_p50_ms"] > 0
+    assert overhead.value == f"×{ratio:.4f} [{lo:.4f}, {hi:.4f}]"
+    within = ratio - 1.0 <= OVERHEAD_GOAL or lo <= 1.0 <= hi
+    assert overhead.ok is within and (overhead.detail == "") is within
     energy = next(f for f in report.findings if f.section == "energy")
     assert energy.value == "none" or energy.data["available"]  # none here: no NVML, no powercap
     code = main(["doctor", "--quick", "--json"])

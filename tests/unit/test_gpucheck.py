@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from harness.cli.gpucheck import main
@@ -28,6 +29,7 @@ def test_the_table_escapes_cells():
     assert "| a | x / y | 1 ms | n m |" in md and "Wall time 1.5 min." in md
 
 
+@pytest.mark.slow
 def test_quick_cpu_run_of_every_step(tmp_path, capsys):
     out = tmp_path / "gpu-check.md"
     code = main(["--device", "cpu", "--quick", "--out", str(out), "--runs", str(tmp_path / "runs")])

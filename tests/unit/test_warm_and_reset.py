@@ -43,6 +43,7 @@ def test_warm_imports_and_reports_what_failed():
     assert failed == ["no_such_module_x", "json:no_such_attr", "scheduler:NoSuchScheduler"]
 
 
+@pytest.mark.slow
 def test_the_fork_server_preload_warms_from_its_environment():
     """In a fresh interpreter: the preload module imports what $HARNESS_WARM_TARGETS lists (here a scheduler and
     the compatibles diffusers imports when it loads one)."""

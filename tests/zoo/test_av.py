@@ -115,6 +115,7 @@ def test_extractor_heldout_accuracy(modality, minimum):
     assert ref.n == len(split.y_heldout) and ref.dim == 64 and ref.meta["floor"] > 0
 
 
+@pytest.mark.slow
 def test_pipelines_return_frames_and_audios(video_gen, audio_gen):
     v = _generate(video_gen, 1, 3, 10)
     assert v.modality == "video" and v.data.shape == (3, 8, 16, 16, 1) and v.data.dtype == np.float32
@@ -128,6 +129,7 @@ def test_pipelines_return_frames_and_audios(video_gen, audio_gen):
     np.testing.assert_allclose(v.data[:2], v2.data, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("modality", ["video", "audio"])
 def test_more_steps_give_a_smaller_domain_distance(modality, video_gen, audio_gen):
     from harness.zoo.av.metrics import FADNotes, FVDDigits
@@ -181,7 +183,15 @@ def test_metrics_are_registered_and_check_inputs():
         ClassAccuracyAudio().update(Samples("audio", np.zeros((2, 1, 2048), np.float32), sample_rate=8000))
 
 
-@pytest.mark.parametrize("name", ["moving-digits-extractor", "notes-extractor", "moving-digits", "notes"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("moving-digits-extractor", marks=pytest.mark.slow),
+        "notes-extractor",
+        "moving-digits",
+        "notes",
+    ],
+)
 def test_recipe_runs(name, tmp_path, capsys):
     from harness.cli import main
 

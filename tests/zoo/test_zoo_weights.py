@@ -98,6 +98,7 @@ def ddim3_and_10(small):
     return _generate(small, 3, N_ORDER), _generate(small, 10, N_ORDER)
 
 
+@pytest.mark.slow
 def test_fd_digits_more_steps_is_better_beyond_the_noise(ddim3_and_10):
     from harness.zoo.metrics import FDDigits
 
@@ -114,6 +115,7 @@ def test_fd_digits_more_steps_is_better_beyond_the_noise(ddim3_and_10):
     assert v10.details["noise_floor"] > 0 and len(v10.details["extractor"]["weights_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_class_accuracy_of_the_small_model(ddim3_and_10):
     from harness.zoo.metrics import ClassAccuracy
 
@@ -123,6 +125,7 @@ def test_class_accuracy_of_the_small_model(ddim3_and_10):
     assert set(v.details["per_class"]) == set(range(10))
 
 
+@pytest.mark.slow
 def test_the_large_model_is_trained_and_no_better(ddim3_and_10):
     """digits-large (1.5M parameters, the same recipe) is as near the floor as digits-small at 10 steps:
     in a report it is a slower model that buys nothing (measured at n=1,000: 64.5 vs 59.6, floor 45.6)."""
@@ -138,6 +141,7 @@ def test_the_large_model_is_trained_and_no_better(ddim3_and_10):
     assert abs(v_large.value - v_small.value) < floor_500, (v_large.value, v_small.value)
 
 
+@pytest.mark.slow
 def test_metrics_check_their_inputs(ddim3_and_10):
     from harness.zoo.metrics import ClassAccuracy, FDDigits
 
@@ -199,6 +203,7 @@ def test_suite_scores_through_the_worker(write_yaml, tmp_path, capsys):
     assert acc.status == "ok" and acc.value > 0.8, acc
 
 
+@pytest.mark.slow
 def test_fd_digits_of_one_sample_is_invalid_not_skipped(ddim3_and_10):
     """#23 item 7: fewer samples than a covariance needs is an invalid metric (run exits 1), not a skip."""
     from harness.zoo.metrics import FDDigits
