@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.backends.cache import configure_compiler_caches
 from harness.config.job import Job
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
@@ -39,9 +40,18 @@ def _child(
     log_path: str,
     progress_paths: list[str],
     isolation: str,
+    environ: dict[str, str],
 ) -> None:
     """A worker process: one job (isolation process), or a card's jobs on one load (card); each record is
-    written, atomically, as soon as its job ends."""
+    written, atomically, as soon as its job ends.
+
+    ``environ`` is the parent's environment when it started the job: a child forked from the fork server
+    would otherwise see the server's, as it was when the first run of this process started it (a second run
+    in the same process, with another ``HARNESS_CACHE_DIR``, wrote to the first one's cache). What a library
+    read at import in the server (OMP_NUM_THREADS, say) stays as it was read there."""
+    os.environ.clear()
+    os.environ.update(environ)
+    configure_compiler_caches()  # this run's cache, where the parent has not pointed torch's elsewhere
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -229,6 +239,7 @@ class LocalExecutor:
                 str(log),
                 [str(p) for p in progress],
                 self.isolation,
+                dict(os.environ),
             ),
             daemon=True,
         )

@@ -13,6 +13,7 @@ from harness.cli import main
 from harness.config import load_card, load_suite
 from harness.config.plan import plan
 from harness.core.errors import HarnessError, UserInputError
+from harness.execute.local import LocalExecutor, start_fork_server
 from harness.results import RunStore
 from tests.helpers import ROOT, tiny_suite
 
@@ -154,6 +155,12 @@ def test_a_cards_next_onnxruntime_variant_loads_the_released_weights_again(write
         {"name": "s2-40px", "backend_options": LEGACY, "overrides": {"steps": 2, "resolution": 40}},
     ]
     suite = write_yaml("s.yaml", _ort_suite(variants))
+    # A fork server started under another cache folder (by an earlier run in this process): the jobs must use
+    # this run's (before, they used the server's, where an earlier test had left these exports).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CACHE_DIR", str(tmp_path / "another-cache"))
+        LocalExecutor("process")  # its fork server's preload, as a run sets it
+        start_fork_server([])
     runs = {}
     for mode in ("card", "process"):  # card first: its second variant exports anew (a cache miss)
         argv = ["run", str(suite), "--device", "cpu", "--out", str(tmp_path / mode), "--isolation", mode]
@@ -162,6 +169,7 @@ def test_a_cards_next_onnxruntime_variant_loads_the_released_weights_again(write
     proc, card = runs["process"].records(), runs["card"].records()
     assert all(r.ok for r in proc + card) and [r.load_shared for r in card] == [False, True]
     assert card[1].cache_hit is False  # exported again, from the weights loaded again
+    assert not list((tmp_path / "another-cache").rglob("model.onnx"))  # the server warms there, no more
     assert any(
         n.startswith("torch weights of denoiser, vae_decoder, text_encoder loaded again")
         for n in card[1].backend_notes
