@@ -20,7 +20,7 @@ def tiny_suite(**over):
     """A fast suite over the tiny image card (2 steps, 2 timed iterations)."""
     suite = {
         "name": "t",
-        "threads": 2,
+        "threads": 1,  # one per job: on 2 shared cores a second thread beside other work slows torch many-fold
         "models": [
             {
                 "card": str(ROOT / "model_cards" / "tiny-sd.yaml"),

@@ -50,7 +50,7 @@ def test_run_in_process_then_report(write_yaml, tmp_path, capsys):
         assert len(r.samples) == 2 and all((run / s).is_file() for s in r.samples)
         # the conditions of the timed loop, its energy (None with the reason here: no NVML, no RAPL) and cost
         c = r.conditions
-        assert c.cores >= 1 and c.torch_threads == 2 and c.other_cores is not None and c.own_cores > 0
+        assert c.cores >= 1 and c.torch_threads == 1 and c.other_cores is not None and c.own_cores > 0
         assert c.load_before is not None and c.load_after is not None
         assert r.energy.iterations == 2 and (
             r.energy.energy_j is not None or "no energy counter" in r.energy.reason
