@@ -28,6 +28,7 @@ from harness.backends.export import (
     shapes_of,
 )
 from harness.backends.keys import module_fingerprint
+from harness.measure.memory import return_freed_memory
 
 # Weights above this go to external data (torch's threshold for its dynamo exporter: below protobuf's 2 GiB).
 EXTERNAL_DATA_ABOVE_BYTES = 1536 * 2**20
@@ -120,8 +121,6 @@ def put_back(generator: Any, replaced: list[tuple[str, Any]]) -> None:
     """The original modules in place of their stand-ins (the exports were made from copies when cast). Modules
     whose weights were released go back on the meta device: the generator loads them again
     (``reload_released``) before anything runs them, which the worker does before the card's next variant."""
-    from harness.measure.memory import return_freed_memory
-
     for role, module in replaced:
         generator.replace_component(role, module)
     # The stand-ins and their sessions (a stand-in refers to itself: a cycle, freed by the collector).
@@ -142,8 +141,6 @@ class WeightRelease:
         self.kept: list[str] = []
 
     def __call__(self, ex: Exported) -> None:
-        from harness.measure.memory import return_freed_memory
-
         if ex.call is None:
             return  # not run outside torch: it stays as it is
         release = getattr(self.generator, "release_component", None)

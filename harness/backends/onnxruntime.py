@@ -283,6 +283,7 @@ def optimized_entry(
         return None
     parts = {
         "stage": "optimized-session",
+        "component": ex.role,  # what `harness cache ls` names it by
         "export_key": ex.key,
         "onnxruntime": ort_version,
         "provider": provider,

@@ -63,6 +63,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     for e in sorted(entries, key=lambda e: e.last_used, reverse=True):
         parts = e.meta.get("parts") or {}
         what = parts.get("component") or ("timing cache" if parts.get("timing_cache") else "")
+        if parts.get("stage") == "optimized-session":  # the graph ORT optimised from that component's export
+            what = f"{what} (opt)"
         if (e.backend, e.key) == COMPILE_ENTRY:
             what = "inductor+triton"
         state = "" if e.state == "complete" else f"  ({e.state}, pid {e.meta.get('pid', '?')})"

@@ -131,7 +131,11 @@ def test_onnxruntime_matches_eager_and_second_run_hits_cache(write_yaml, tmp_pat
     assert ort2.metric_value("max_abs_diff") == ort.metric_value("max_abs_diff")
     assert main(["cache", "ls", "--backend", "onnxruntime"]) == 0
     out = capsys.readouterr().out
-    assert "6 entries" in out and "left alone: onnxruntime/keep/, onnxruntime/mine.txt" in out
+    assert (
+        "6 entries" in out
+        and out.count(" (opt) ") == 3
+        and "left alone: onnxruntime/keep/, onnxruntime/mine.txt" in out
+    )
     assert main(["cache", "clear"]) == 2 and "nothing removed" in capsys.readouterr().err
     assert main(["cache", "gc", "--max-gb", "0"]) == 0 and ArtifactCache(cache).entries() == []
     assert (cache / "notes.txt").read_text() == "mine too" and (cache / "onnxruntime" / "mine.txt").is_file()
