@@ -23,6 +23,7 @@ import numpy as np
 from harness.core.samples import Samples
 from harness.core.validation import parse_options
 from harness.metrics.options import MetricOptions
+from harness.metrics.state import REDUCTIONS, State, merge_state, pack_state
 from harness.results.record import MetricResult
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MetricOptions",
     "MetricResult",
     "SamplesMemo",
+    "State",
     "fingerprint_of",
     "version_of",
     "versions_of",
@@ -68,6 +70,9 @@ class Metric(ABC):
     accepts_device: ClassVar[bool] = False
     # The options a suite may give; the base takes none.
     Options: ClassVar[type[MetricOptions]] = MetricOptions
+    # What a shard of the quality pass sends back (#26): each attribute ``update`` changes → how two shards'
+    # values merge ("cat", "sum", "max", "min", "stats": :mod:`harness.metrics.state`). Empty: not mergeable.
+    state_fields: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def parse_options(
@@ -96,6 +101,31 @@ class Metric(ABC):
 
     @abstractmethod
     def update(self, samples: Samples, reference: Samples | None = None) -> None: ...
+
+    @classmethod
+    def mergeable(cls) -> str | None:
+        """None where the states of shards of the quality pass merge exactly, else why not."""
+        if not cls.state_fields:
+            return f"{cls.name} declares no state (state_fields): its shards cannot be merged"
+        bad = sorted(set(cls.state_fields.values()) - REDUCTIONS)
+        if bad:
+            return f"{cls.name}: unknown reductions {bad} in state_fields (allowed: {sorted(REDUCTIONS)})"
+        return None
+
+    def state(self) -> State:
+        """What this metric has seen, as flat arrays (a shard's part of the quality pass)."""
+        why = self.mergeable()
+        if why:
+            raise TypeError(why)
+        return pack_state(self, self.state_fields)
+
+    def merge(self, state: Mapping[str, np.ndarray]) -> None:
+        """Add the state of a shard whose samples come after this metric's (in sample order), in place:
+        ``compute()`` then gives what one pass over both would have."""
+        why = self.mergeable()
+        if why:
+            raise TypeError(why)
+        merge_state(self, self.state_fields, state)
 
     @abstractmethod
     def compute(self) -> MetricResult: ...

@@ -143,6 +143,33 @@ class StreamingStats:
             self._features.extend(f.copy() for f in other._features)
         return self
 
+    def to_state(self) -> dict[str, np.ndarray]:
+        """The statistics as plain arrays (count, float64 mean and sum of outer products of deviations, the raw
+        features where kept): a shard's state (:mod:`harness.metrics.state`), exact to the bit."""
+        self._require_count("save a state of")
+        out: dict[str, np.ndarray] = {"n": np.asarray(self._n, dtype=np.int64)}
+        if self._n:
+            assert self._mean is not None and self._m2 is not None
+            out["mean"], out["m2"] = self._mean.copy(), self._m2.copy()
+        if self.keep_features:
+            out["features"] = (
+                np.concatenate(self._features, axis=0) if self._features else np.zeros((0, self._dim or 0))
+            )
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> StreamingStats:
+        """Statistics from :meth:`to_state`'s arrays."""
+        stats = cls(keep_features="features" in state)
+        n = int(state["n"])
+        if n:
+            stats._mean = np.asarray(state["mean"], dtype=np.float64).copy()
+            stats._m2 = np.asarray(state["m2"], dtype=np.float64).copy()
+            stats._dim, stats._n = int(stats._mean.shape[0]), n
+            if "features" in state and len(state["features"]):
+                stats._features = [np.asarray(state["features"], dtype=np.float64).copy()]
+        return stats
+
     # -- results
 
     @property
