@@ -34,6 +34,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         for flag, given, why in (
             ("--set", args.set, "the run's jobs are fixed"),
             ("--only", args.only, "the run's jobs are fixed"),
+            (
+                "--shards",
+                args.shards is not None,
+                "the run's jobs keep their shards: the merged values match",
+            ),
             ("--repeat", args.repeat is not None, "it completes the one run it is given"),
             ("--device", args.device is not None, "the run's jobs keep the device they were planned on"),
         ):
@@ -46,6 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # Cheap checks first (the suite and its files, names, what each column needs), then what costs seconds
     # (torch to resolve the device, the tracking store), and only then any job.
+    if args.shards is not None:  # the same check and record as the suite's field (file: field on bad input)
+        args.set = [*(args.set or []), f"workload.shards={args.shards}"]
     suite = load_suite(args.suite, overrides=args.set)
     jobs = plan(suite, only=args.only)
     if not jobs:
@@ -136,7 +143,12 @@ def _resume(args: argparse.Namespace) -> int:
     read = store.read()
     for w in read.warnings:
         err(f"warning: {w}")
-    done = {r.job_id for r in read.records if r.status in ("ok", "failed")}
+    # A job failed for a lost shard is not done: resumed, it runs the shards without a state, then itself.
+    done = {
+        r.job_id
+        for r in read.records
+        if r.status == "ok" or (r.status == "failed" and (r.error is None or r.error.type != "ShardLost"))
+    }
     todo = [j for j in jobs if j.job_id not in done]
     say(f"resuming {store.run_id}: {len(done)} of {len(jobs)} jobs already recorded, {len(todo)} to run")
     args.isolation = args.isolation or meta.isolation or "process"
@@ -309,6 +321,14 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     r.add_argument("--gpus-per-job", type=float, default=0.0, metavar="N", help="GPUs each Ray task holds")
+    r.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split each job's quality pass into N shards of whole batches, run in parallel (Ray tasks, or "
+        "local worker processes) and merged exactly: --set workload.shards=N (a model's own workload wins)",
+    )
     r.add_argument(
         "--set",
         action="append",

@@ -77,6 +77,8 @@ class Job:
     class_labels: tuple[int, ...] | None = None
     seed: int = 0
     num_samples: int = 1
+    audit_atol: float | None = None  # timed pass vs quality pass, same seeds (None: by dtype)
+    shards: int = 1  # the quality pass in this many shards of whole batches (harness.execute.shards)
     metrics: tuple[JobMetric, ...] = ()
     measurement: Measurement = field(default_factory=Measurement)
     threads: int | None = None
@@ -105,6 +107,8 @@ class Job:
             "class_labels": list(self.class_labels) if self.class_labels is not None else None,
             "seed": self.seed,
             "num_samples": self.num_samples,
+            "shards": self.shards,
+            "audit_atol": self.audit_atol,
             "metrics": [m.to_dict() for m in self.metrics],
             "measurement": self.measurement.model_dump(),
             "threads": self.threads,
@@ -170,12 +174,29 @@ class Job:
         """The request the timed loop repeats: always a full batch (items 0 … batch_size-1)."""
         return self.request_for(list(range(self.batch_size)))
 
-    def quality_requests(self) -> list[Request]:
-        """The quality pass: ``num_samples`` items in batches; item i has seed ``seed + i``, in every variant."""
+    def quality_requests(self, shard: int | None = None) -> list[Request]:
+        """The quality pass: ``num_samples`` items in batches; item i has seed ``seed + i``, in every variant.
+        With ``shard``, that shard's batches only (:meth:`shard_items`)."""
+        start, stop = (0, self.num_samples) if shard is None else self.shard_items(shard)
         return [
-            self.request_for(list(range(start, min(start + self.batch_size, self.num_samples))))
-            for start in range(0, self.num_samples, self.batch_size)
+            self.request_for(list(range(first, min(first + self.batch_size, stop))))
+            for first in range(start, stop, self.batch_size)
         ]
+
+    def shard_items(self, shard: int) -> tuple[int, int]:
+        """The items ``[start, stop)`` shard ``shard`` of ``shards`` generates: whole batches of the single
+        pass, as even as they go (the first shards take one batch more), so every item is generated in the same
+        batch, from the same seed, whatever the sharding."""
+        if not 0 <= shard < self.shards:
+            raise ValueError(f"shard {shard} of a job with {self.shards} shards")
+        batches = -(-self.num_samples // self.batch_size)
+        per, extra = divmod(batches, self.shards)
+        first = shard * per + min(shard, extra)
+        count = per + (1 if shard < extra else 0)
+        return (
+            min(first * self.batch_size, self.num_samples),
+            min((first + count) * self.batch_size, self.num_samples),
+        )
 
 
 # The keys of a job's JSON taken as they are, and those every job file has (the rest have defaults).
@@ -194,6 +215,8 @@ PLAIN = (
     "seed",
     "num_samples",
     "threads",
+    "shards",
+    "audit_atol",
 )
 REQUIRED = (*PLAIN[:11], "backend_options", "call", "card_path")
 

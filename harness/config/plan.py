@@ -133,6 +133,13 @@ def check_suite(
             )
         if check_files and wl.prompts_file:
             load_prompts(suite, wl)
+        if wl.shards > 1:
+            where = (
+                f"models[{i}].workload.shards"
+                if entry.workload and "shards" in entry.workload.model_fields_set
+                else "workload.shards"
+            )
+            check_shards(suite, wl, [v.batch_size or wl.batch_size for v in entry.variants], source, where)
     if not unloaded:  # with cards left out (--only), what the others measure is not the suite's whole story
         check_measurable(suite, _producers(suite, cards, metric_kinds, device))
     return cards
@@ -233,6 +240,28 @@ def check_card(card: ModelCard) -> None:
     except UserInputError as exc:
         raise UserInputError(exc.detail, source=source, field=exc.field) from None
     check_call_args(card.pipeline, card.defaults, field="defaults", source=source)
+
+
+def check_shards(suite: Suite, wl: Workload, batch_sizes: list[int], source: str | None, field: str) -> None:
+    """A sharded quality pass (#26): each shard makes whole batches (so that every item is generated as in one
+    pass), so there are no more shards than batches; and every metric's state must merge."""
+    from harness.metrics import METRICS
+
+    for batch in sorted(set(batch_sizes), reverse=True):
+        samples = wl.num_samples or batch
+        batches = -(-samples // batch)
+        if wl.shards > batches:
+            raise UserInputError(
+                f"{wl.shards} shards but the quality pass is {batches} batch{'es' if batches > 1 else ''} "
+                f"({samples} samples, batch_size {batch}): each shard makes whole batches (allowed: 1 to "
+                f"{batches}; or more num_samples)",
+                source=source,
+                field=field,
+            )
+    for i, m in enumerate(suite.metrics):
+        why = METRICS.get(m if isinstance(m, str) else m.name).mergeable()
+        if why:
+            raise UserInputError(f"{why} (allowed with shards: 1)", source=source, field=f"metrics[{i}]")
 
 
 def check_metrics(suite: Suite, *, check_files: bool = True) -> dict[str, MetricKind]:
@@ -368,6 +397,8 @@ def plan(suite: Suite, only: list[str] | None = None) -> list[Job]:
                     else None,
                     seed=wl.seed,
                     num_samples=wl.num_samples or batch,
+                    shards=wl.shards,
+                    audit_atol=wl.audit_atol,
                     metrics=metrics,
                     measurement=suite.measurement,
                     threads=suite.threads,

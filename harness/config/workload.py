@@ -18,6 +18,17 @@ class Workload(Strict):
     num_samples: Count | None = Field(
         default=None, description="items generated for quality metrics (default: one batch)"
     )
+    shards: Count = Field(
+        default=1,
+        description="split each job's quality pass into this many shards of whole batches, run in parallel "
+        "(Ray tasks, or local worker processes) and merged exactly; speed is measured on one device",
+    )
+    audit_atol: float | None = Field(
+        default=None,
+        ge=0,
+        description="the largest |difference| allowed between the timed pass's outputs and the quality pass's "
+        "for the same seeds (MLPerf TEST01); null: by dtype (float32 1e-3, half precision 5e-2)",
+    )
 
     @model_validator(mode="after")
     def _prompts(self) -> Workload:

@@ -15,6 +15,7 @@ from harness.execute.progress import Stage
 from harness.loaders import load_generator
 from harness.measure.conditions import usable_cores
 from harness.results.record import MemoryEstimate, Record
+from harness.results.values import started_at_now
 
 
 @dataclass
@@ -27,6 +28,28 @@ class Loaded:
     parameters: dict[str, int] | None = None
     broken: str | None = None  # why the variants still to run must not use it (a prepare left it changed)
     estimate: MemoryEstimate | None = None  # the pre-flight memory estimate made before the load
+
+
+def base_record(job: Job, device: str, status: str = "failed") -> Record:
+    """The identity part of a record, shared by the worker and by executors that record a lost job."""
+    return Record(
+        job_id=job.job_id,
+        suite=job.suite,
+        model=job.model,
+        variant=job.variant,
+        backend=job.backend,
+        precision=job.dtype,
+        modality=job.modality,
+        task=job.task,
+        device=device,
+        batch_size=job.batch_size,
+        call=job.call.model_dump(exclude_none=True),
+        random_weights=job.random_weights,
+        baseline_job_id=job.baseline_job_id,
+        scenario=job.scenario.display_name if job.scenario else None,
+        status=status,
+        started_at=started_at_now(),
+    )
 
 
 def set_threads(job: Job) -> None:

@@ -27,6 +27,7 @@ from harness.backends.cache import configure_compiler_caches
 from harness.config.job import Job
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import Progress, ProgressFile, read_progress
+from harness.execute.shard_pool import RETRIES, run_shards, write_outcome
 from harness.execute.warm import ENV
 from harness.results.record import JobError, Record, parse_record
 from harness.results.store import RunStore
@@ -181,6 +182,9 @@ class LocalExecutor:
         groups = card_groups(jobs) if self.isolation == "card" else [[job] for job in jobs]
         try:
             for group in groups:
+                group = self._run_shards(group, store, device, emit, on_progress, current)
+                if not group:
+                    continue
                 if self.isolation == "none":
                     current[0] = group[0]
                     emit(self._run_here(group[0], store, device, on_progress))
@@ -199,6 +203,43 @@ class LocalExecutor:
                 emit(record)
             raise
         return records
+
+    def _run_shards(
+        self,
+        group: list[Job],
+        store: RunStore,
+        device: str,
+        emit: Callable[[Record], None],
+        on_progress: Callable[[Job, Progress], None] | None,
+        current: list[Job | None],
+    ) -> list[Job]:
+        """The quality shards of the group's sharded jobs, before the jobs themselves (which merge them); a job
+        with a shard lost twice is failed here, saying that ``--resume`` runs only the shards missing. Returns
+        the jobs to run."""
+        out = []
+        for job in group:
+            if job.shards < 2:
+                out.append(job)
+                continue
+            current[0] = job
+            outcome = run_shards(self._ctx, job, store.path, device, on_progress)
+            write_outcome(store.path, job, outcome)
+            if not outcome.lost:
+                out.append(job)
+                continue
+            k, why = next(iter(sorted(outcome.lost.items())))
+            emit(
+                lost_record(
+                    job,
+                    device,
+                    "ShardLost",
+                    f"shard {k + 1} of {job.shards} of the quality pass was lost {RETRIES + 1} times: {why}",
+                    advice=f"harness run --resume {store.path} runs only the shards without a state",
+                    stage="quality shards",
+                    isolation=self.isolation,
+                )
+            )
+        return out
 
     @staticmethod
     def _run_here(

@@ -3,18 +3,28 @@ saved to look at, and the fidelity check against the suite's bounds."""
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.config.job import Job
+from harness.core.errors import HarnessError
 from harness.core.samples import Samples
 from harness.execute.progress import Stage
 from harness.execute.scoring import MetricScorer
-from harness.results.record import Fidelity, Record
+from harness.results.record import Audit, Fidelity, QualityPass, QualityShard, Record
 
 SAMPLES_SAVED = 4
+AUDIT_ITEMS = 4  # items of the first quality batch checked against the timed pass's outputs
+HALF = ("float16", "fp16", "bfloat16", "bf16", "half")
+
+
+class OutputMismatch(HarnessError):
+    """The timed pass and the quality pass gave different outputs for the same seeds (MLPerf TEST01): the
+    speed and the quality in the record would not be of the same system."""
 
 
 def save_samples(samples: Samples, folder: Path, limit: int = SAMPLES_SAVED) -> list[str]:
@@ -45,10 +55,13 @@ def save_samples(samples: Samples, folder: Path, limit: int = SAMPLES_SAVED) -> 
     return paths
 
 
-def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: Record, stage: Stage) -> None:
+def quality_pass(
+    job: Job, generator: Any, run_dir: Path, device: str, record: Record, stage: Stage
+) -> Samples | None:
     """Generate the quality set batch by batch, each batch scored as it comes (memory: a batch and what the
     metrics keep), its first items saved to look at; the outputs kept on disk only where pairwise metrics
-    compare variants with them (then they are held until the end)."""
+    compare variants with them (then they are held until the end). Returns the first items (the audit's)."""
+    t0 = time.perf_counter()
     scorer = MetricScorer(job, run_dir, device)
     kept: list[Samples] = []
     shown: list[Samples] = []
@@ -58,8 +71,8 @@ def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: R
         scorer.update(batch)  # checks the batch for NaN and Inf (then nothing is scored: invalid)
         if scorer.keeps_outputs:
             kept.append(batch)
-        if sum(len(s) for s in shown) < SAMPLES_SAVED:
-            shown.append(batch.take(0, SAMPLES_SAVED))
+        if sum(len(s) for s in shown) < max(SAMPLES_SAVED, AUDIT_ITEMS):
+            shown.append(batch.take(0, max(SAMPLES_SAVED, AUDIT_ITEMS)))
         stage.step(scorer.items)
     if kept:
         Samples.concat(kept).save_npz(run_dir / "outputs" / f"{job.job_id}.npz")
@@ -69,10 +82,65 @@ def quality_pass(job: Job, generator: Any, run_dir: Path, device: str, record: R
             str(Path(p).relative_to(run_dir)) for p in save_samples(Samples.concat(shown), folder)
         ]
     record.num_samples = scorer.items
+    wall = time.perf_counter() - t0
+    record.quality = QualityPass(
+        shards=1,
+        parts=[
+            QualityShard(
+                index=0, items=[0, scorer.items], host=socket.gethostname(), device=device, wall_s=wall
+            )
+        ],
+        device_s=wall,
+        wall_s=wall,
+        items_per_s=scorer.items / wall if wall > 0 else None,
+    )
     if scorer.invalid:
         record.quality_invalid = "outputs contain NaN or Inf"
     stage.start("metrics", total=len(job.metrics), unit="metrics")
     record.metrics = scorer.compute(on_metric=stage.step)
+    return Samples.concat(shown).take(0, AUDIT_ITEMS) if shown else None
+
+
+def audit_atol(job: Job) -> float:
+    """How far the timed pass's outputs may be from the quality pass's for the same seeds: the suite's
+    ``audit_atol``, else by dtype (float32 1e-3; half precision 5e-2, as its kernels may differ by batch)."""
+    if job.audit_atol is not None:
+        return job.audit_atol
+    return 5e-2 if str(job.dtype).lower() in HALF else 1e-3
+
+
+def audit(job: Job, timed: Samples | None, quality: Samples | None, record: Record) -> Audit | None:
+    """MLPerf TEST01's check: the timed pass's last outputs against the quality pass's for the same seeds.
+    Raises :class:`OutputMismatch` (the job fails, with the largest difference) beyond the tolerance."""
+    if timed is None or quality is None:
+        return None
+    where = {seed: i for i, seed in enumerate(timed.seeds)}
+    common = [(where[s], j, s) for j, s in enumerate(quality.seeds) if s in where]
+    if not common:
+        return None
+    atol = audit_atol(job)
+    seeds = [s for _, _, s in common]
+    if record.quality_invalid:
+        record.audit = Audit(
+            seeds=seeds, atol=atol, ok=False, note="not compared: the outputs hold NaN or Inf"
+        )
+        return record.audit
+    a = timed.data[[i for i, _, _ in common]].astype(np.float64)
+    b = quality.data[[j for _, j, _ in common]].astype(np.float64)
+    if a.shape != b.shape:
+        raise OutputMismatch(
+            f"the timed pass's outputs have shape {list(a.shape)}, the quality pass's {list(b.shape)} for the "
+            "same seeds: the two passes did not run the same system"
+        )
+    diff = float(np.abs(a - b).max())
+    ok = bool(diff <= atol)
+    record.audit = Audit(seeds=seeds, max_abs_diff=diff, atol=atol, ok=ok)
+    if not ok:
+        raise OutputMismatch(
+            f"the timed pass's outputs differ from the quality pass's for the same seeds {seeds}: max |Δ| "
+            f"{diff:.3g} > {atol:g} (workload.audit_atol): the speed and the quality would not be of one system"
+        )
+    return record.audit
 
 
 def check_fidelity(job: Job, record: Record) -> Fidelity | None:

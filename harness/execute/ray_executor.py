@@ -10,6 +10,7 @@ travel to it through Ray's object store, so nodes need no shared file system.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,14 +23,46 @@ from harness.config.job import Job
 from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import read_progress
+from harness.execute.shard_pool import ShardOutcome, write_outcome
+from harness.execute.shards import finished
 from harness.results.record import Record, parse_record
 from harness.results.store import RunStore
 
+SHARD_RETRIES = 2  # Ray runs a shard again where its worker or node died
+
+
+def _run_shard_task(
+    job_dict: dict[str, Any], shard: int, device: str, baseline: tuple[str, bytes] | None
+) -> dict[str, bytes]:
+    """Body of a shard's Ray task (its own worker process: ``max_calls=1``): one shard of a job's quality pass;
+    returns its files ({relative path: bytes}): the state, the outputs pairwise metrics need, the samples.
+    ``baseline``: the name and bytes of the baseline's outputs for this shard's items."""
+    from harness.execute.shards import run_shard
+
+    job = Job.from_dict(job_dict)
+    with tempfile.TemporaryDirectory(prefix="harness-ray-shard-") as tmp:
+        run_dir = Path(tmp)
+        for sub in ("samples", "outputs", "logs"):
+            (run_dir / sub).mkdir()
+        if baseline is not None:
+            (run_dir / "outputs" / baseline[0]).write_bytes(baseline[1])
+        run_shard(job, shard, run_dir, device)
+        files = {}
+        for path in [*sorted((run_dir / "shards").rglob("*")), *sorted((run_dir / "samples").rglob("*"))]:
+            if path.is_file() and not path.name.endswith(".tmp"):
+                files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
+        return files
+
 
 def _run_task(
-    job_dict: dict[str, Any], device: str, baseline_id: str | None, baseline_npz: bytes | None
+    job_dict: dict[str, Any],
+    device: str,
+    baseline_id: str | None,
+    baseline_npz: bytes | None,
+    extra: dict[str, bytes] | None = None,
 ) -> tuple[dict, dict]:
-    """Body of the Ray task: one job in a fresh process; returns (record, {relative path: bytes})."""
+    """Body of the Ray task: one job in a fresh process; returns (record, {relative path: bytes}). ``extra``:
+    files the job reads from its run folder (its shards' states, which it merges)."""
     job = Job.from_dict(job_dict)
     with tempfile.TemporaryDirectory(prefix="harness-ray-") as tmp:
         run_dir = Path(tmp)
@@ -37,6 +70,10 @@ def _run_task(
             (run_dir / sub).mkdir()
         if baseline_id is not None and baseline_npz is not None:
             (run_dir / "outputs" / f"{baseline_id}.npz").write_bytes(baseline_npz)
+        for rel, blob in (extra or {}).items():
+            target = run_dir / _safe_relpath(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
         job_file = run_dir / "job.json"
         job_file.write_text(json.dumps(job.to_dict()))
         result = run_dir / "record.json"
@@ -110,7 +147,7 @@ def _safe_relpath(rel: str) -> PurePosixPath:
         p.is_absolute()
         or ".." in p.parts
         or not p.parts
-        or p.parts[0] not in ("outputs", "samples", "logs", "loadgen")
+        or p.parts[0] not in ("outputs", "samples", "logs", "loadgen", "shards")
     ):
         raise HarnessError(f"a Ray task returned a file outside the run folder: {rel!r}")
     return p
@@ -166,25 +203,83 @@ class RayExecutor:
     ) -> list[Record]:
         ray = self._init()
         task = ray.remote(num_cpus=self._cpus(ray), num_gpus=self.gpus_per_job, max_retries=0)(_run_task)
+        # A shard holds one GPU share or one CPU, in a worker of its own (max_calls=1: memory goes back after
+        # each); Ray runs it again where its worker or node dies.
+        shard_task = ray.remote(
+            num_cpus=1.0 if self.gpus_per_job else (self.cpus_per_job or 1.0),
+            num_gpus=self.gpus_per_job,
+            max_retries=SHARD_RETRIES,
+            max_calls=1,
+        )(_run_shard_task)
         outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (or None if it failed)
         waiting = list(jobs)
-        pending: dict[Any, Job] = {}
+        pending: dict[Any, tuple[Job, int | None]] = {}  # ref → (job, shard or None for the job itself)
+        shards_left: dict[str, set[int]] = {}
+        shards_started: dict[str, tuple[float, list[int]]] = {}  # job → (when its shards began, reused)
         records = []
+
+        def finish(record: Record, files: dict[str, bytes], job: Job) -> None:
+            for rel, blob in files.items():
+                path = store.path / _safe_relpath(rel)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(blob)
+            npz = files.get(f"outputs/{job.job_id}.npz")
+            # Shared through the object store: every variant of the model reads the same copy.
+            outputs[job.job_id] = ray.put(npz) if npz is not None else None
+            store.append(record)
+            records.append(record)
+            if on_record:
+                on_record(record)
+
+        def submit_job(job: Job) -> None:
+            base = job.baseline_job_id
+            extra = _job_files(store.path, job) if job.shards > 1 else None
+            ref = task.remote(job.to_dict(), device, base, outputs.get(base) if base else None, extra)
+            pending[ref] = (job, None)
 
         def submit_ready() -> None:
             for job in list(waiting):
                 base = job.baseline_job_id
                 if base is not None and base not in outputs and any(j.job_id == base for j in jobs):
                     continue  # its baseline has not finished yet
-                ref = task.remote(job.to_dict(), device, base, outputs.get(base) if base else None)
-                pending[ref] = job
                 waiting.remove(job)
+                todo = (
+                    [k for k in range(job.shards) if not finished(store.path, job, k)]
+                    if job.shards > 1
+                    else []
+                )
+                if not todo:
+                    submit_job(job)
+                    continue
+                shards_left[job.job_id] = set(todo)
+                reused = [k for k in range(job.shards) if k not in todo]
+                shards_started[job.job_id] = (time.perf_counter(), reused)
+                for k in todo:
+                    ref = shard_task.remote(
+                        job.to_dict(), k, device, self._baseline_slice(ray, outputs, job, k)
+                    )
+                    pending[ref] = (job, k)
 
         submit_ready()
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
-                job = pending.pop(done[0])
+                job, shard = pending.pop(done[0])
+                if shard is not None:
+                    self._shard_done(
+                        ray,
+                        done[0],
+                        job,
+                        shard,
+                        store,
+                        device,
+                        pending,
+                        shards_left,
+                        shards_started,
+                        finish,
+                        submit_job,
+                    )
+                    continue
                 try:
                     data, files = ray.get(done[0])
                     record = parse_record(data, where=f"Ray task of {job.job_id}")
@@ -192,25 +287,106 @@ class RayExecutor:
                     from harness.execute.local import lost_record
 
                     record, files = lost_record(job, device, type(exc).__name__, str(exc).splitlines()[0]), {}
-                for rel, blob in files.items():
-                    path = store.path / _safe_relpath(rel)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(blob)
-                npz = files.get(f"outputs/{job.job_id}.npz")
-                # Shared through the object store: every variant of the model reads the same copy.
-                outputs[job.job_id] = ray.put(npz) if npz is not None else None
-                store.append(record)
-                records.append(record)
-                if on_record:
-                    on_record(record)
+                finish(record, files, job)
                 submit_ready()
         except KeyboardInterrupt:
             from harness.execute.local import lost_record
 
-            for ref, job in pending.items():
+            for ref, (job, shard) in pending.items():
                 ray.cancel(ref, force=True)
-                store.append(
-                    lost_record(job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted")
-                )
+                if shard is None or job.job_id in shards_left:
+                    shards_left.pop(job.job_id, None)
+                    store.append(
+                        lost_record(
+                            job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
+                        )
+                    )
             raise
         return records
+
+    @staticmethod
+    def _baseline_slice(ray: Any, outputs: dict[str, Any], job: Job, shard: int) -> tuple[str, bytes] | None:
+        """The baseline's outputs for the items of ``job``'s shard (where pairwise metrics compare them): only
+        the baseline's item i travels to the shard that makes item i."""
+        base = job.baseline_job_id
+        ref = outputs.get(base) if base else None
+        if ref is None:
+            return None
+        import io
+
+        from harness.core.samples import Samples
+
+        start, stop = job.shard_items(shard)
+        full = Samples.load_npz(io.BytesIO(ray.get(ref)))
+        buf = io.BytesIO()
+        full.take(start, min(stop, len(full))).save_npz(buf)
+        return f"{base}.items-{start}-{stop}.npz", buf.getvalue()
+
+    @staticmethod
+    def _shard_done(
+        ray: Any,
+        ref: Any,
+        job: Job,
+        shard: int,
+        store: RunStore,
+        device: str,
+        pending: dict[Any, tuple[Job, int | None]],
+        shards_left: dict[str, set[int]],
+        shards_started: dict[str, tuple[float, list[int]]],
+        finish: Callable[[Record, dict[str, bytes], Job], None],
+        submit_job: Callable[[Job], None],
+    ) -> None:
+        """A shard's task ended: its files go into the run folder (durably); the job runs once its last shard
+        is in. A shard lost after Ray's retries fails the job, and ``--resume`` runs only the missing ones."""
+        if job.job_id not in shards_left:
+            return  # the job already failed for another shard
+        try:
+            files = ray.get(ref)
+        except Exception as exc:
+            from harness.execute.local import lost_record
+
+            shards_left.pop(job.job_id)
+            for other, (j, k) in list(pending.items()):
+                if j.job_id == job.job_id and k is not None:
+                    ray.cancel(other, force=True)
+            message = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+            finish(
+                lost_record(
+                    job,
+                    device,
+                    "ShardLost",
+                    f"shard {shard + 1} of {job.shards} of the quality pass failed after {SHARD_RETRIES} "
+                    f"retries: {message}",
+                    advice=f"harness run --resume {store.path} runs only the shards without a state",
+                    stage="quality shards",
+                ),
+                {},
+                job,
+            )
+            return
+        for rel, blob in files.items():
+            path = store.path / _safe_relpath(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        left = shards_left[job.job_id]
+        left.discard(shard)
+        if not left:
+            del shards_left[job.job_id]
+            t0, reused = shards_started.pop(job.job_id)
+            write_outcome(store.path, job, ShardOutcome({}, {}, reused, time.perf_counter() - t0))
+            submit_job(job)
+
+
+def _job_files(run_dir: Path, job: Job) -> dict[str, bytes]:
+    """A sharded job's shard states and first samples, for its task (on a node without the run folder)."""
+    files = {}
+    for folder in (run_dir / "shards" / job.job_id, run_dir / "samples" / job.job_id):
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and not path.name.endswith(".tmp"):
+                files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
+    return files

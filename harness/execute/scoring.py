@@ -36,14 +36,16 @@ def metric_result(cls: Any, status: str, reason: str) -> MetricResult:
 class MetricScorer:
     """The metrics of ``job``: ``update(batch)`` as outputs arrive (in item order), then ``compute()``."""
 
-    def __init__(self, job: Job, run_dir: Path, device: str = "cpu"):
+    def __init__(self, job: Job, run_dir: Path, device: str = "cpu", start: int = 0):
         self.job, self.run_dir = job, run_dir
+        self.start = start  # the first item this scorer sees: a shard's first (pairwise metrics need it)
         self.done: dict[str, MetricResult] = {}  # decided: not applicable, bad options, skipped, failed
         self.live: dict[str, tuple[Any, Any]] = {}  # name → (class, metric) still taking batches
         self.classes: dict[str, Any] = {}
         self.invalid = False
         self.items = 0
         self._reference: Samples | None = None
+        self._reference_first = 0
         self._reference_error: str | None = None
         for spec in job.metrics:
             name = spec.name
@@ -75,25 +77,35 @@ class MetricScorer:
 
     def _reference_items(self, batch: Samples) -> Samples:
         """The baseline's outputs for the same items as ``batch`` (the batch itself in the baseline's job)."""
-        start, stop = self.items, self.items + len(batch)
+        start = self.start + self.items
+        stop = start + len(batch)
         if self.job.baseline_job_id is None:
             return batch  # this job is the baseline: pairwise metrics against itself are the identity
         if self._reference is None and self._reference_error is None:
-            path = self.run_dir / "outputs" / f"{self.job.baseline_job_id}.npz"
-            if path.exists():
-                self._reference = Samples.load_npz(path)
-            else:
-                self._reference_error = (
-                    "the baseline variant produced no outputs (its job failed or was not run)"
-                )
+            self._reference, self._reference_first = self._load_reference()
         if self._reference is None:
             raise MetricSkipped(self._reference_error or "no reference")
-        if len(self._reference) < stop:
+        first = self._reference_first
+        if first > start or first + len(self._reference) < stop:
             raise ValueError(
-                f"the baseline variant has {len(self._reference)} outputs, this job at least {stop}: "
-                "pairwise metrics compare the same items"
+                f"the baseline variant's outputs hold items {first} to {first + len(self._reference) - 1}, "
+                f"this job needs {start} to {stop - 1}: pairwise metrics compare the same items"
             )
-        return self._reference.take(start, stop)
+        return self._reference.take(start - first, stop - first)
+
+    def _load_reference(self) -> tuple[Samples | None, int]:
+        """The baseline's outputs and the index of their first item: the whole pass, or (a shard on a node
+        without the run folder) the slice of it this shard compares with, ``<id>.items-<start>-<stop>.npz``."""
+        outputs = self.run_dir / "outputs"
+        path = outputs / f"{self.job.baseline_job_id}.npz"
+        if path.exists():
+            return Samples.load_npz(path), 0
+        for sliced in sorted(outputs.glob(f"{self.job.baseline_job_id}.items-*.npz")):
+            first = int(sliced.name.rsplit(".items-", 1)[1].split("-")[0])
+            if first <= self.start:
+                return Samples.load_npz(sliced), first
+        self._reference_error = "the baseline variant produced no outputs (its job failed or was not run)"
+        return None, 0
 
     def update(self, batch: Samples) -> None:
         """Give the next items to every live metric; outputs with NaN or Inf stop the scoring (invalid)."""
@@ -116,6 +128,38 @@ class MetricScorer:
             except Exception as exc:
                 self._retire(name, "failed", f"{type(exc).__name__}: {exc}")
         self.items += len(batch)
+
+    def shard_state(self) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]]]:
+        """What a shard sends back: each live metric's state, and the metrics it decided (skipped, failed,
+        invalid) with their results (#26: states, never partial scores)."""
+        states: dict[str, dict[str, np.ndarray]] = {}
+        for name, (_cls, metric) in list(self.live.items()):
+            try:
+                states[name] = metric.state()
+            except Exception as exc:
+                self._retire(name, "failed", f"its state could not be taken: {type(exc).__name__}: {exc}")
+        decided = {n: r.model_dump(mode="json") for n, r in self.done.items() if r.status != "not_applicable"}
+        return states, decided
+
+    def merge_shard(
+        self, items: int, invalid: bool, states: dict[str, dict[str, np.ndarray]], decided: dict[str, Any]
+    ) -> None:
+        """Add a shard's part (shards in item order): its items, whether its outputs held NaN or Inf, the
+        metrics it decided (the first shard to decide one decides it for the job) and the others' states."""
+        self.items += items
+        self.invalid = self.invalid or invalid
+        for name, result in decided.items():
+            if name in self.live:
+                self.live.pop(name)
+                self.done[name] = MetricResult.model_validate(result)
+        for name, (_cls, metric) in list(self.live.items()):
+            if name not in states:
+                self._retire(name, "failed", "a shard sent back no state for it")
+                continue
+            try:
+                metric.merge(states[name])
+            except Exception as exc:
+                self._retire(name, "failed", f"its shards' states did not merge: {type(exc).__name__}: {exc}")
 
     def _retire(self, name: str, status: str, reason: str) -> None:
         cls, _ = self.live.pop(name)

@@ -72,8 +72,9 @@ def time_job(
     record: Record,
     stage: Stage,
     meter: EnergyMeter,
-) -> None:
-    """The timed loop, and the record's latency, conditions, compile cost, throughput, energy and cost."""
+) -> Samples:
+    """The timed loop, and the record's latency, conditions, compile cost, throughput, energy and cost;
+    returns the last call's outputs (checked against the quality pass's for the same seeds)."""
     m, generator = job.measurement, prepared.generator
     stage.start("timed loop", total=m.min_iterations, unit="calls")
     before = prepared.recompiles() if prepared.recompiles else None
@@ -112,6 +113,7 @@ def time_job(
     record.output_shape = list(out.data.shape)
     record.energy = energy_of(energy[0], len(samples_ms), max(len(out), 1))
     record.cost = cost_of(job, device, record.latency_per_item_ms.p50)
+    return out
 
 
 def profile(prepared: Prepared, request: Request, device: str, record: Record, stage: Stage) -> None:

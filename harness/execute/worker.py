@@ -18,12 +18,13 @@ from harness.backends.base import Prepared
 from harness.config.job import Job
 from harness.core.errors import advice_for
 from harness.execute.budgets import job_budgets
-from harness.execute.load import Loaded, give_back, load_pipeline, prepare, set_threads
+from harness.execute.load import Loaded, base_record, give_back, load_pipeline, prepare, set_threads
 from harness.execute.preflight import WontFit
 from harness.execute.progress import Report, Stage
-from harness.execute.quality import SAMPLES_SAVED, check_fidelity, quality_pass, save_samples
+from harness.execute.quality import SAMPLES_SAVED, audit, check_fidelity, quality_pass, save_samples
 from harness.execute.scenario import run_job_scenario
 from harness.execute.scoring import run_metrics
+from harness.execute.shards import merge_shards
 from harness.execute.timed import (
     cost_of,
     energy_of,
@@ -38,7 +39,6 @@ from harness.measure.env import device_environment
 from harness.measure.memory import NvmlPeak, cuda_reset_peak, memory_summary, peak_rss_mib, reset_peaks
 from harness.results.outcome import scenario_failure
 from harness.results.record import DeviceEnvironment, JobError, Memory, Record
-from harness.results.values import started_at_now
 
 # Also public here, where the executors and tests have always imported them from.
 __all__ = [
@@ -59,28 +59,6 @@ __all__ = [
     "run_metrics",
     "save_samples",
 ]
-
-
-def base_record(job: Job, device: str, status: str = "failed") -> Record:
-    """The identity part of a record, shared by the worker and by executors that record a lost job."""
-    return Record(
-        job_id=job.job_id,
-        suite=job.suite,
-        model=job.model,
-        variant=job.variant,
-        backend=job.backend,
-        precision=job.dtype,
-        modality=job.modality,
-        task=job.task,
-        device=device,
-        batch_size=job.batch_size,
-        call=job.call.model_dump(exclude_none=True),
-        random_weights=job.random_weights,
-        baseline_job_id=job.baseline_job_id,
-        scenario=job.scenario.display_name if job.scenario else None,
-        status=status,
-        started_at=started_at_now(),
-    )
 
 
 def run_job(
@@ -220,7 +198,7 @@ def _measure_prepared(
 
     request = job.timed_request()
     warm_up(job, prepared, request, device, record, stage)
-    time_job(job, prepared, request, device, record, stage, meter)
+    timed = time_job(job, prepared, request, device, record, stage, meter)
     if job.measurement.profile_stages:
         profile(prepared, request, device, record, stage)
 
@@ -229,8 +207,12 @@ def _measure_prepared(
         stage.start(f"scenario {spec.display_name} (LoadGen)", unit="queries")
         record.loadgen = run_job_scenario(job, generator, spec, run_dir, device, on_query=stage.step)
 
-    quality_pass(job, generator, run_dir, device, record, stage)
+    if job.shards > 1:  # its shards ran before it (the executor's): their states merged here
+        first = merge_shards(job, run_dir, device, record, stage)
+    else:
+        first = quality_pass(job, generator, run_dir, device, record, stage)
     record.fidelity = check_fidelity(job, record)
+    audit(job, timed, first, record)  # the timed and the quality pass ran the same system (MLPerf TEST01)
     if spec is not None and record.loadgen is not None:
         # A scenario without its headline, or with it from a run LoadGen calls INVALID (unless the suite opted
         # out), fails the job; the quality pass ran first so that other variants' pairwise metrics keep this

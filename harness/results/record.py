@@ -157,6 +157,42 @@ class Fidelity(Part):
     violations: list[str] = Field(default_factory=list)
 
 
+class QualityShard(Part):
+    """One shard of a job's quality pass (#26): the items it made, where, and how long it took."""
+
+    index: int
+    items: list[int]  # [start, stop): whole batches of the single pass
+    host: str | None = None
+    device: str | None = None  # the device it ran on (cuda:3, cpu)
+    device_name: str | None = None  # the GPU's or the CPU's model
+    wall_s: Num | None = None  # load, prepare, generate and update the metrics
+    attempts: int = 1  # runs of this shard in this run (a lost one is run again)
+    reused: bool = False  # finished in an earlier attempt of this run (harness run --resume): not run again
+
+
+class QualityPass(Part):
+    """Where and at what cost the quality pass ran: its shards, and the device-seconds they took together (the
+    cost of the evaluation, beside the metric in reports)."""
+
+    shards: int
+    parts: list[QualityShard] = Field(default_factory=list)
+    device_s: Num | None = None  # the shards' wall times summed: device time spent on the evaluation
+    wall_s: Num | None = None  # first shard's start to last shard's end, as the executor saw it
+    items_per_s: Num | None = None  # items over wall_s, across every shard
+
+
+class Audit(Part):
+    """MLPerf TEST01's question: did the timed pass and the quality pass measure the same system? The outputs
+    of the timed pass's last call against the quality pass's for the same seeds."""
+
+    seeds: list[int]
+    max_abs_diff: Num | None = None
+    atol: Num
+    ok: bool
+    source: str = "timed pass"
+    note: str | None = None
+
+
 class DeviceEnvironment(Part):
     """What the job's process saw of its device (read with torch, inside the job)."""
 
@@ -355,6 +391,8 @@ class Record(Part):
     # quality
     samples: list[str] = Field(default_factory=list)
     num_samples: int | None = None
+    quality: QualityPass | None = None
+    audit: Audit | None = None
     quality_invalid: str | None = None
     metrics: dict[str, MetricResult] = Field(default_factory=dict)
     fidelity: Fidelity | None = None
