@@ -88,8 +88,9 @@ class MetricScorer:
         first = self._reference_first
         if first > start or first + len(self._reference) < stop:
             raise ValueError(
-                f"the baseline variant's outputs hold items {first} to {first + len(self._reference) - 1}, "
-                f"this job needs {start} to {stop - 1}: pairwise metrics compare the same items"
+                f"the baseline variant has {len(self._reference)} outputs (items {first} to "
+                f"{first + len(self._reference) - 1}), this job at least {stop} (items {start} to {stop - 1}): "
+                "pairwise metrics compare the same items"
             )
         return self._reference.take(start - first, stop - first)
 

@@ -137,6 +137,7 @@ def run_shards(
                 proc.join()
                 del running[k]
                 free.append(slot)
+                progress.unlink(missing_ok=True)
                 if shard_path(run_dir, job, k).exists():
                     start, stop = job.shard_items(k)
                     done_items += stop - start

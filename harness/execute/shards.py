@@ -96,6 +96,11 @@ def run_shard(job: Job, shard: int, run_dir: Path, device: str, report: Report |
     """Make shard ``shard`` of ``job``'s quality pass on ``device`` and write its state file; returns its path."""
     t0 = time.perf_counter()
     start, stop = job.shard_items(shard)
+    print(
+        f"shard {shard + 1}/{job.shards} of {job.job_id}: items {start} to {stop - 1} on {device} "
+        f"(pid {os.getpid()}, {socket.gethostname()})",
+        flush=True,
+    )
     stage = Stage(report)
     set_threads(job)
     stage.start("load", phase="load")

@@ -154,6 +154,36 @@ STAGE_HEADERS = [
 ]
 
 
+def evaluation_section(records: list[Record]) -> list[str]:
+    """``## Cost of evaluation``: each job's quality pass, its items, shards, where it ran and the device-seconds it
+    took, beside the metrics it measured (what a number of this quality cost to know)."""
+    rows = []
+    for r in records:
+        q = r.quality
+        if q is None:
+            continue
+        hosts = sorted({f"{p.host or '?'} {p.device or ''}".strip() for p in q.parts})
+        values = ", ".join(
+            f"{md_escape(k)} {metric_text(v)}" for k, v in r.metrics.items() if v.status == "ok"
+        )
+        rows.append(
+            [
+                _label(r),
+                str(r.num_samples if r.num_samples is not None else "–"),
+                str(q.shards),
+                fmt(q.device_s, 3),
+                fmt(q.wall_s, 3),
+                fmt(q.items_per_s, 3),
+                md_escape(", ".join(hosts)),
+                values or "–",
+            ]
+        )
+    if not rows:
+        return []
+    headers = ["job", "items", "shards", "device-seconds", "wall s", "items/s", "where", "metrics"]
+    return ["## Cost of evaluation (the quality pass)", "", table(headers, rows), ""]
+
+
 def stages_section(records: list[Record]) -> list[str]:
     """``## Time per stage``: each job's profiled call split by stage."""
     rows = []

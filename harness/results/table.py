@@ -35,6 +35,9 @@ def flatten(record: Record) -> dict[str, Any]:
         "first_call_ms": record.first_call_ms,
         "load_s": record.load_s,
         "compile_s": record.compile_s,
+        # The quality pass's cost (every shard's device time together) and how many shards made it.
+        "quality_device_s": record.quality.device_s if record.quality else None,
+        "quality_shards": record.quality.shards if record.quality else None,
     }
     for key in MEMORY_COLUMNS:
         row[key] = getattr(record.memory, key)

@@ -127,7 +127,7 @@ def test_a_shorter_baseline_fails_the_pairwise_metrics_only(tmp_path):
     scorer.update(_samples("image", (16, 16, 1), {}, 2, seed=6))
     out = scorer.compute()
     assert out["psnr"].status == "failed"
-    assert "the baseline variant has 3 outputs, this job at least 4" in out["psnr"].reason
+    assert "the baseline variant has 3 outputs (items 0 to 2), this job at least 4" in out["psnr"].reason
     assert out["class_accuracy"].status == "ok"
 
 
