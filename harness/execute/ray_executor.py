@@ -10,7 +10,6 @@ travel to it through Ray's object store, so nodes need no shared file system.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
 from harness.execute.progress import read_progress
 from harness.execute.shard_pool import ShardOutcome, write_outcome
-from harness.execute.shards import finished
+from harness.execute.shards import durable_write, finished
 from harness.results.record import Record, parse_record
 from harness.results.store import RunStore
 
@@ -211,105 +210,114 @@ class RayExecutor:
             max_retries=SHARD_RETRIES,
             max_calls=1,
         )(_run_shard_task)
-        outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (or None if it failed)
-        waiting = list(jobs)
-        pending: dict[Any, tuple[Job, int | None]] = {}  # ref → (job, shard or None for the job itself)
-        shards_left: dict[str, set[int]] = {}
-        shards_started: dict[str, tuple[float, list[int]]] = {}  # job → (when its shards began, reused)
-        records = []
+        return _RayRun(ray, task, shard_task, jobs, store, device, on_record).run()
 
-        def finish(record: Record, files: dict[str, bytes], job: Job) -> None:
-            for rel, blob in files.items():
-                path = store.path / _safe_relpath(rel)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(blob)
-            npz = files.get(f"outputs/{job.job_id}.npz")
-            # Shared through the object store: every variant of the model reads the same copy.
-            outputs[job.job_id] = ray.put(npz) if npz is not None else None
-            store.append(record)
-            records.append(record)
-            if on_record:
-                on_record(record)
 
-        def submit_job(job: Job) -> None:
-            base = job.baseline_job_id
-            extra = _job_files(store.path, job) if job.shards > 1 else None
-            ref = task.remote(job.to_dict(), device, base, outputs.get(base) if base else None, extra)
-            pending[ref] = (job, None)
+class _RayRun:
+    """One run's jobs on Ray: a job is submitted once its baseline has finished; a sharded job's shards first
+    (their files written into the run folder as they arrive), then the job, which merges them."""
 
-        def submit_ready() -> None:
-            for job in list(waiting):
-                base = job.baseline_job_id
-                if base is not None and base not in outputs and any(j.job_id == base for j in jobs):
-                    continue  # its baseline has not finished yet
-                waiting.remove(job)
-                todo = (
-                    [k for k in range(job.shards) if not finished(store.path, job, k)]
-                    if job.shards > 1
-                    else []
-                )
-                if not todo:
-                    submit_job(job)
-                    continue
-                shards_left[job.job_id] = set(todo)
-                reused = [k for k in range(job.shards) if k not in todo]
-                shards_started[job.job_id] = (time.perf_counter(), reused)
-                for k in todo:
-                    ref = shard_task.remote(
-                        job.to_dict(), k, device, self._baseline_slice(ray, outputs, job, k)
-                    )
-                    pending[ref] = (job, k)
+    def __init__(
+        self,
+        ray: Any,
+        task: Any,
+        shard_task: Any,
+        jobs: list[Job],
+        store: RunStore,
+        device: str,
+        on_record: Callable[[Record], None] | None,
+    ) -> None:
+        self.ray, self.task, self.shard_task = ray, task, shard_task
+        self.jobs, self.store, self.device, self.on_record = jobs, store, device, on_record
+        self.outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (None if it failed)
+        self.waiting = list(jobs)
+        self.pending: dict[Any, tuple[Job, int | None]] = {}  # ref → (job, shard or None for the job itself)
+        self.shards_left: dict[str, set[int]] = {}
+        self.shards_started: dict[str, tuple[float, list[int]]] = {}  # job → (when its shards began, reused)
+        self.records: list[Record] = []
 
-        submit_ready()
+    def run(self) -> list[Record]:
+        self.submit_ready()
         try:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                job, shard = pending.pop(done[0])
+            while self.pending:
+                done, _ = self.ray.wait(list(self.pending), num_returns=1)
+                job, shard = self.pending.pop(done[0])
                 if shard is not None:
-                    self._shard_done(
-                        ray,
-                        done[0],
-                        job,
-                        shard,
-                        store,
-                        device,
-                        pending,
-                        shards_left,
-                        shards_started,
-                        finish,
-                        submit_job,
-                    )
+                    self.shard_done(done[0], job, shard)
                     continue
                 try:
-                    data, files = ray.get(done[0])
+                    data, files = self.ray.get(done[0])
                     record = parse_record(data, where=f"Ray task of {job.job_id}")
                 except Exception as exc:  # the task itself died (node lost, worker killed)
                     from harness.execute.local import lost_record
 
-                    record, files = lost_record(job, device, type(exc).__name__, str(exc).splitlines()[0]), {}
-                finish(record, files, job)
-                submit_ready()
+                    record = lost_record(job, self.device, type(exc).__name__, str(exc).splitlines()[0])
+                    files = {}
+                self.finish(record, files, job)
+                self.submit_ready()
         except KeyboardInterrupt:
-            from harness.execute.local import lost_record
-
-            for ref, (job, shard) in pending.items():
-                ray.cancel(ref, force=True)
-                if shard is None or job.job_id in shards_left:
-                    shards_left.pop(job.job_id, None)
-                    store.append(
-                        lost_record(
-                            job, device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
-                        )
-                    )
+            self.interrupted()
             raise
-        return records
+        return self.records
 
-    @staticmethod
-    def _baseline_slice(ray: Any, outputs: dict[str, Any], job: Job, shard: int) -> tuple[str, bytes] | None:
+    def interrupted(self) -> None:
+        from harness.execute.local import lost_record
+
+        for ref, (job, shard) in self.pending.items():
+            self.ray.cancel(ref, force=True)
+            if shard is None or job.job_id in self.shards_left:
+                self.shards_left.pop(job.job_id, None)
+                self.store.append(
+                    lost_record(
+                        job, self.device, "KeyboardInterrupt", "stopped by Ctrl-C", status="interrupted"
+                    )
+                )
+
+    def finish(self, record: Record, files: dict[str, bytes], job: Job) -> None:
+        for rel, blob in files.items():
+            path = self.store.path / _safe_relpath(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(blob)
+        npz = files.get(f"outputs/{job.job_id}.npz")
+        # Shared through the object store: every variant of the model reads the same copy.
+        self.outputs[job.job_id] = self.ray.put(npz) if npz is not None else None
+        self.store.append(record)
+        self.records.append(record)
+        if self.on_record:
+            self.on_record(record)
+
+    def submit_job(self, job: Job) -> None:
+        base = job.baseline_job_id
+        extra = _job_files(self.store.path, job) if job.shards > 1 else None
+        baseline = self.outputs.get(base) if base else None
+        self.pending[self.task.remote(job.to_dict(), self.device, base, baseline, extra)] = (job, None)
+
+    def submit_ready(self) -> None:
+        for job in list(self.waiting):
+            base = job.baseline_job_id
+            if base is not None and base not in self.outputs and any(j.job_id == base for j in self.jobs):
+                continue  # its baseline has not finished yet
+            self.waiting.remove(job)
+            todo = (
+                [k for k in range(job.shards) if not finished(self.store.path, job, k)]
+                if job.shards > 1
+                else []
+            )
+            if not todo:
+                self.submit_job(job)
+                continue
+            self.shards_left[job.job_id] = set(todo)
+            reused = [k for k in range(job.shards) if k not in todo]
+            self.shards_started[job.job_id] = (time.perf_counter(), reused)
+            for k in todo:
+                ref = self.shard_task.remote(job.to_dict(), k, self.device, self.baseline_slice(job, k))
+                self.pending[ref] = (job, k)
+
+    def baseline_slice(self, job: Job, shard: int) -> tuple[str, bytes] | None:
         """The baseline's outputs for the items of ``job``'s shard (where pairwise metrics compare them): only
         the baseline's item i travels to the shard that makes item i."""
         base = job.baseline_job_id
-        ref = outputs.get(base) if base else None
+        ref = self.outputs.get(base) if base else None
         if ref is None:
             return None
         import io
@@ -317,69 +325,51 @@ class RayExecutor:
         from harness.core.samples import Samples
 
         start, stop = job.shard_items(shard)
-        full = Samples.load_npz(io.BytesIO(ray.get(ref)))
+        full = Samples.load_npz(io.BytesIO(self.ray.get(ref)))
         buf = io.BytesIO()
         full.take(start, min(stop, len(full))).save_npz(buf)
         return f"{base}.items-{start}-{stop}.npz", buf.getvalue()
 
-    @staticmethod
-    def _shard_done(
-        ray: Any,
-        ref: Any,
-        job: Job,
-        shard: int,
-        store: RunStore,
-        device: str,
-        pending: dict[Any, tuple[Job, int | None]],
-        shards_left: dict[str, set[int]],
-        shards_started: dict[str, tuple[float, list[int]]],
-        finish: Callable[[Record, dict[str, bytes], Job], None],
-        submit_job: Callable[[Job], None],
-    ) -> None:
+    def shard_done(self, ref: Any, job: Job, shard: int) -> None:
         """A shard's task ended: its files go into the run folder (durably); the job runs once its last shard
         is in. A shard lost after Ray's retries fails the job, and ``--resume`` runs only the missing ones."""
-        if job.job_id not in shards_left:
+        if job.job_id not in self.shards_left:
             return  # the job already failed for another shard
         try:
-            files = ray.get(ref)
+            files = self.ray.get(ref)
         except Exception as exc:
-            from harness.execute.local import lost_record
-
-            shards_left.pop(job.job_id)
-            for other, (j, k) in list(pending.items()):
-                if j.job_id == job.job_id and k is not None:
-                    ray.cancel(other, force=True)
-            message = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
-            finish(
-                lost_record(
-                    job,
-                    device,
-                    "ShardLost",
-                    f"shard {shard + 1} of {job.shards} of the quality pass failed after {SHARD_RETRIES} "
-                    f"retries: {message}",
-                    advice=f"harness run --resume {store.path} runs only the shards without a state",
-                    stage="quality shards",
-                ),
-                {},
-                job,
-            )
+            self.shard_lost(job, shard, exc)
             return
         for rel, blob in files.items():
-            path = store.path / _safe_relpath(rel)
+            path = self.store.path / _safe_relpath(rel)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        left = shards_left[job.job_id]
+            durable_write(path, lambda fh, blob=blob: fh.write(blob))
+        left = self.shards_left[job.job_id]
         left.discard(shard)
         if not left:
-            del shards_left[job.job_id]
-            t0, reused = shards_started.pop(job.job_id)
-            write_outcome(store.path, job, ShardOutcome({}, {}, reused, time.perf_counter() - t0))
-            submit_job(job)
+            del self.shards_left[job.job_id]
+            t0, reused = self.shards_started.pop(job.job_id)
+            write_outcome(self.store.path, job, ShardOutcome({}, {}, reused, time.perf_counter() - t0))
+            self.submit_job(job)
+
+    def shard_lost(self, job: Job, shard: int, exc: Exception) -> None:
+        from harness.execute.local import lost_record
+
+        self.shards_left.pop(job.job_id)
+        for other, (j, k) in list(self.pending.items()):
+            if j.job_id == job.job_id and k is not None:
+                self.ray.cancel(other, force=True)
+        message = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__
+        record = lost_record(
+            job,
+            self.device,
+            "ShardLost",
+            f"shard {shard + 1} of {job.shards} of the quality pass failed after {SHARD_RETRIES} retries: {message}",
+            advice=f"harness run --resume {self.store.path} runs only the shards without a state",
+            stage="quality shards",
+        )
+        self.finish(record, {}, job)
+        self.submit_ready()  # its variants go on (their pairwise metrics say the baseline has no outputs)
 
 
 def _job_files(run_dir: Path, job: Job) -> dict[str, bytes]:

@@ -124,7 +124,7 @@ def run_shard(job: Job, shard: int, run_dir: Path, device: str, report: Report |
     if kept:
         path = outputs_path(run_dir, job, shard)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _durable(path, lambda fh: Samples.concat(kept).save_npz(fh))
+        durable_write(path, lambda fh: Samples.concat(kept).save_npz(fh))
     manifest = {
         "job_id": job.job_id,
         "job_key": job_key(job),
@@ -156,11 +156,11 @@ def write_shard(
         arrays["audit/seeds"] = np.asarray(audit.seeds, dtype=np.int64)
         arrays["audit/modality"] = np.asarray(audit.modality)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _durable(path, lambda fh: np.savez(fh, **arrays))
+    durable_write(path, lambda fh: np.savez(fh, **arrays))
     return path
 
 
-def _durable(path: Path, write: Any) -> None:
+def durable_write(path: Path, write: Any) -> None:
     """``write(fh)`` to a temporary file beside ``path``, fsynced, then renamed to ``path`` (and the folder
     fsynced): a crash leaves the old file or the new one, never half of one."""
     tmp = path.with_name(path.name + ".tmp")

@@ -7,6 +7,7 @@ missing; bad settings are refused before any job; the timed pass is checked agai
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -342,3 +343,43 @@ def test_the_timed_pass_is_checked_against_the_quality_pass(write_yaml):
         record.audit is not None and not record.audit.ok and record.audit.max_abs_diff == pytest.approx(0.25)
     )
     assert audit(job, _samples(timed.data, [9, 10, 11, 12]), quality, record) is None  # no seed in common
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the 'ray' extra")
+def test_ray_runs_a_killed_shard_again_and_the_values_hold(write_yaml, tmp_path, capsys):
+    """#26 item 4 on Ray: SIGKILL of a shard task's worker process mid-shard; Ray runs the shard again
+    (max_retries) and the job ends with the values of a run without the kill."""
+    import threading
+
+    import psutil
+    import ray
+
+    suite = write_yaml(
+        "s.yaml", digits_suite(1200, 2, 100, steps=10, metrics=["fd_digits", "class_accuracy"])
+    )
+    killed: list[int] = []
+
+    def kill_one_shard() -> None:  # the first process titled as a shard task, a few seconds into its work
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 300 and not killed:
+            for p in psutil.process_iter(["pid", "cmdline"]):
+                if any("ray::_run_shard_task" in part for part in p.info["cmdline"] or []):
+                    time.sleep(3)
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
+                        killed.append(p.pid)
+                    return
+            time.sleep(0.1)
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        reference = _run(tmp_path, "ref", suite, "--executor", "ray", capsys=capsys)
+        killer = threading.Thread(target=kill_one_shard, daemon=True)
+        killer.start()
+        again = _run(tmp_path, "killed", suite, "--executor", "ray", capsys=capsys)
+        killer.join(timeout=5)
+    finally:
+        ray.shutdown()
+    assert killed, "no shard task was found to kill"
+    _same(_values(reference.records()), _values(again.records()))
