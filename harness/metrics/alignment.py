@@ -13,7 +13,7 @@ when the caller has attached it, and is skipped with that reason otherwise.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -75,11 +75,14 @@ class PromptScore(Metric):
     higher_is_better = True
     kind = "per_sample"
     accepts_device = True
+    # Per item in sample order; the protocol of the model that scored them (every shard must run the same).
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat", "_model_details": "same"}
 
     def __init__(self, device: str, batch_size: int, weights_dir: str | None, weights: str) -> None:
         self.device, self.batch_size = device, int_option("batch_size", batch_size)
         self.weights, self.weights_dir = weights_option(weights), path_option("weights_dir", weights_dir)
         self._values: list[float] = []
+        self._model_details: dict[str, Any] | None = None  # the loaded model's protocol
 
     def compute(self) -> MetricResult:
         return self.mean_of(self._values)
@@ -115,6 +118,7 @@ class CLIPScore(PromptScore):
                 weights=self.weights,
             )
             self._images.name = f"clip:{self.weights}"
+            self._model_details = self._images.protocol()
         return self._images
 
     def text_embeddings(self, prompts: list[str]) -> np.ndarray:
@@ -147,10 +151,7 @@ class CLIPScore(PromptScore):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
-        if self._images is not None:
-            d["model"] = self._images.protocol()
-        else:
-            d["model"] = {"weights": self.weights}
+        d["model"] = self._model_details or {"weights": self.weights}
         d.update(
             score=(
                 "100 * max(cos(image, text), 0) per item, mean over items"

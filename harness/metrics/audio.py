@@ -188,6 +188,7 @@ class CLAPScore(PromptScore):
             except WeightsNotFoundError as exc:
                 raise MetricSkipped(str(exc)) from None
             self._ext.name = f"clap:{self.weights}"
+            self._model_details = self._ext.protocol()
         return self._ext
 
     def scores(self, samples: Samples, prompts: list[str]) -> np.ndarray:
@@ -208,7 +209,7 @@ class CLAPScore(PromptScore):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
-        d["model"] = self._ext.protocol() if self._ext is not None else {"weights": self.weights}
+        d["model"] = self._model_details or {"weights": self.weights}
         d.update(
             score="100 * max(cos(audio, text), 0) per item (audio: mean of its 10 s window embeddings), mean",
             text="the folder's tokenizer, truncated to the model's max positions",

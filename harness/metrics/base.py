@@ -71,7 +71,9 @@ class Metric(ABC):
     # The options a suite may give; the base takes none.
     Options: ClassVar[type[MetricOptions]] = MetricOptions
     # What a shard of the quality pass sends back (#26): each attribute ``update`` changes → how two shards'
-    # values merge ("cat", "sum", "max", "min", "stats": :mod:`harness.metrics.state`). Empty: not mergeable.
+    # values merge ("cat", "sum", "max", "min", "stats", "same", "first", "metrics": :mod:`harness.metrics.state`).
+    # Networks and reference data loaded on first use are not state: each side loads them from its options.
+    # Empty: not mergeable.
     state_fields: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
@@ -121,7 +123,13 @@ class Metric(ABC):
 
     def merge(self, state: Mapping[str, np.ndarray]) -> None:
         """Add the state of a shard whose samples come after this metric's (in sample order), in place:
-        ``compute()`` then gives what one pass over both would have."""
+        ``compute()`` then gives what one pass over both would have.
+
+        Raises:
+            TypeError: The metric declares no state.
+            ValueError: The state lacks a declared field, or its shard ran another network, weights or setting
+                (a ``"same"`` field differs); the metric is left as it was.
+        """
         why = self.mergeable()
         if why:
             raise TypeError(why)

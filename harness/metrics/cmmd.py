@@ -20,7 +20,7 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -174,6 +174,10 @@ class CMMD(ReferenceMetric):
         "float64, as google-research cmmd/distance.py (harness.metrics.cmmd.mmd)"
     )
     Options = CMMDOptions
+    state_fields: ClassVar[dict[str, str]] = {
+        **ReferenceMetric.state_fields,
+        "_feats": "cat",
+    }  # the kernel needs every embedding
 
     def __init__(
         self,

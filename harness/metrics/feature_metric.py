@@ -75,6 +75,9 @@ class FeatureMetric(Metric):
     default_extractor: ClassVar[str] = "inception-v3-fid"
     method: ClassVar[str] = ""
     Options = FeatureOptions
+    # The extractor's identity is state: a shard that merged others' features but ran no network still knows
+    # (and checks) which network made them.
+    state_fields: ClassVar[dict[str, str]] = {"_ext_details": "same"}
 
     def __init__(
         self,
@@ -91,6 +94,8 @@ class FeatureMetric(Metric):
         self.batch_size = None if batch_size is None else int_option("batch_size", batch_size)
         self.weights_dir = path_option("weights_dir", weights_dir)
         self._ext: Any = None
+        # The protocol, fingerprint and libraries of the extractor that ran (here, or in a merged shard).
+        self._ext_details: dict[str, Any] | None = None
 
     def extractor_request(self) -> tuple[str, dict[str, Any]]:
         """The registered extractor this metric runs and the options it builds it with besides device, weights
@@ -104,6 +109,11 @@ class FeatureMetric(Metric):
             self._ext = extractors.build_extractor(
                 name, device=self.device, weights_dir=self.weights_dir, batch_size=self.batch_size, **opts
             )
+            self._ext_details = {
+                "extractor": self._ext.protocol(),
+                "extractor_fingerprint": self._ext.fingerprint(),
+                "libraries": self._ext.libraries(),
+            }
         return self._ext
 
     def features(self, samples: Samples) -> np.ndarray:
@@ -113,10 +123,8 @@ class FeatureMetric(Metric):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
-        if self._ext is not None:
-            d["extractor"] = self._ext.protocol()
-            d["extractor_fingerprint"] = self._ext.fingerprint()
-            d["libraries"] = self._ext.libraries()
+        if self._ext_details is not None:
+            d.update(self._ext_details)
         else:
             d["extractor"] = {"extractor": self.extractor_name, "resize": self.resize}
         d["method"] = self.method
@@ -146,7 +154,7 @@ class ReferenceMetric(FeatureMetric):
         with another feature protocol is refused unless ``allow_mismatch`` (see ``check_fingerprint``)."""
         return check_fingerprint(
             stored,
-            self._ext.fingerprint(),
+            self._ext_details["extractor_fingerprint"] if self._ext_details else None,
             label=f"reference {self.reference_path}",
             allow_mismatch=self.allow_mismatch,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -57,6 +57,8 @@ class FrechetDistance(ReferenceMetric):
         "(harness.metrics.frechet)"
     )
     Options = FrechetOptions
+    # Count, float64 mean and sum of outer products (and the features where a bootstrap resamples them).
+    state_fields: ClassVar[dict[str, str]] = {**ReferenceMetric.state_fields, "_gen": "stats"}
 
     def __init__(self, device: str = "cpu", *, bootstrap: int = 0, seed: int = 0, **kw: Any) -> None:
         super().__init__(device, **kw)

@@ -7,7 +7,7 @@ torchmetrics' ``InceptionScore``; no reference. Fewer samples than ``splits`` or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -41,6 +41,10 @@ class InceptionScore(FeatureMetric):
     default_extractor = "inception-v3-fid-logits"
     method = "exp(E KL(p(y|x) || p(y))) per split, mean and std over splits (torchmetrics)"
     Options = InceptionScoreOptions
+    state_fields: ClassVar[dict[str, str]] = {
+        **FeatureMetric.state_fields,
+        "_logits": "cat",
+    }  # the permutation draws from all logits
 
     def __init__(self, device: str = "cpu", *, splits: int = 10, seed: int = 0, **feature: Any) -> None:
         super().__init__(device, **feature)

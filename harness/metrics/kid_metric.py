@@ -7,7 +7,7 @@ with ``features`` (``harness refstats build --keep-features``). Fewer samples or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -47,6 +47,10 @@ class KID(ReferenceMetric):
     higher_is_better = False
     method = "unbiased polynomial-kernel MMD² averaged over random subsets (harness.metrics.kid)"
     Options = KIDOptions
+    state_fields: ClassVar[dict[str, str]] = {
+        **ReferenceMetric.state_fields,
+        "_feats": "cat",
+    }  # the features: subsets draw from all
 
     def __init__(
         self,

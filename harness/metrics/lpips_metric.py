@@ -20,7 +20,7 @@ import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -33,7 +33,15 @@ from harness.metrics.loading import cached_model, load_network, load_strict
 from harness.metrics.options import MetricOptions, int_option, path_option
 from harness.metrics.pairwise import as_nchw, check_pair, check_range
 
-__all__ = ["LPIPS", "MSSSIM", "LPIPSOptions", "MSSSIMOptions", "build_lpips", "ms_ssim_min_size"]
+__all__ = [
+    "LPIPS",
+    "MSSSIM",
+    "LPIPSOptions",
+    "MSSSIMOptions",
+    "build_lpips",
+    "linear_weights",
+    "ms_ssim_min_size",
+]
 
 _BACKBONES = {
     "alex": ("torchvision-alexnet", "alexnet"),
@@ -78,6 +86,14 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def linear_weights(net: str) -> dict[str, str]:
+    """The lpips package's linear layers for ``net`` (shipped inside the package): file and sha256."""
+    import lpips
+
+    lin = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+    return {"file": f"lpips/weights/v0.1/{net}.pth", "sha256": _file_sha256(lin)}
+
+
 class LPIPSOptions(MetricOptions):
     """``lpips``: the backbone (``_BACKBONES``), pairs per forward pass, where its weights lie."""
 
@@ -97,6 +113,8 @@ class LPIPS(Metric):
     requires_trained_weights = False
     accepts_device = True
     Options = LPIPSOptions
+    # Per item in sample order; the weights that made them (every shard must run the same).
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat", "_weights": "same"}
 
     def __init__(
         self, device: str = "cpu", *, net: str = "alex", batch_size: int = 16, weights_dir: str | None = None
@@ -106,12 +124,16 @@ class LPIPS(Metric):
         self.device, self.net, self.batch_size = device, net, int_option("batch_size", batch_size)
         self.weights_dir = path_option("weights_dir", weights_dir)
         self._model: Any = None
-        self._located: Any = None
+        self._weights: dict[str, Any] | None = None  # backbone and linear weights, once the model is built
         self._values: list[float] = []
 
     def model(self) -> Any:
         if self._model is None:
-            self._model, self._located = build_lpips(self.net, self.weights_dir, self.device)
+            self._model, located = build_lpips(self.net, self.weights_dir, self.device)
+            self._weights = {
+                "backbone_weights": located.details(),
+                "linear_weights": linear_weights(self.net),
+            }
         return self._model
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -153,12 +175,8 @@ class LPIPS(Metric):
             "dtype": "float32 network, float64 mean",
             "libraries": versions_of(("lpips", "torch", "torchvision")),
         }
-        if self._located is not None:
-            import lpips
-
-            lin = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{self.net}.pth"
-            d["backbone_weights"] = self._located.details()
-            d["linear_weights"] = {"file": f"lpips/weights/v0.1/{self.net}.pth", "sha256": _file_sha256(lin)}
+        if self._weights is not None:
+            d.update(self._weights)
         d["n"] = len(self._values)
         return d
 
@@ -199,6 +217,7 @@ class MSSSIM(Metric):
     modalities = ("image", "video")
     requires_trained_weights = False
     Options = MSSSIMOptions
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat"}  # per item, in sample order
 
     def __init__(self, *, scales: int = 5, kernel_size: int = 11) -> None:
         if not isinstance(scales, int) or isinstance(scales, bool) or not 1 <= scales <= 5:

@@ -5,7 +5,7 @@ Computed with torchmetrics' functional implementations, per item, then averaged 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -51,6 +51,7 @@ def as_nchw(data: np.ndarray) -> Any:
 class PerItemPairwise(Metric):
     kind = "pairwise"
     requires_trained_weights = False
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat"}  # per item, in sample order
 
     def __init__(self) -> None:
         self._values: list[float] = []
@@ -75,12 +76,19 @@ class PSNR(PerItemPairwise):
     name = "psnr"
     unit = "dB"
     higher_is_better = True
+    # The pooled squared error and its count; the data range, which the modality fixes.
+    state_fields: ClassVar[dict[str, str]] = {
+        **PerItemPairwise.state_fields,
+        "_sq_err": "sum",
+        "_count": "sum",
+        "_range": "same",
+    }
 
     def __init__(self) -> None:
         super().__init__()
         self._sq_err = 0.0
         self._count = 0
-        self._range = 1.0
+        self._range: float | None = None  # 1 for images and video, 2 for audio; None before any sample
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
         ref = check_pair(self.name, samples, reference)
@@ -158,6 +166,7 @@ class MaxAbsDiff(PerItemPairwise):
 
     name = "max_abs_diff"
     higher_is_better = False
+    state_fields: ClassVar[dict[str, str]] = {**PerItemPairwise.state_fields, "_max": "max"}
 
     def __init__(self) -> None:
         super().__init__()

@@ -204,6 +204,12 @@ class PRDCMetric(ReferenceMetric):
         "boundary comparisons on directly computed distances (harness.metrics.prdc)"
     )
     Options = PRDCOptions
+    # The features (k-NN radii need every sample) and the reason samples of another modality give no value.
+    state_fields: ClassVar[dict[str, str]] = {
+        **ReferenceMetric.state_fields,
+        "_feats": "cat",
+        "_not_applicable": "same",
+    }
 
     def __init__(
         self,
@@ -222,7 +228,8 @@ class PRDCMetric(ReferenceMetric):
         self.ball = ball
         self.max_samples = None if max_samples is None else int_option("max_samples", max_samples, minimum=2)
         self.seed = int_option("seed", seed, minimum=0)
-        self._feats: list[tuple[int, np.ndarray]] = []
+        self._feats: list[np.ndarray] = []
+        self._tokens: list[int] = []  # SHARED's token of each part of _feats computed here (not state)
         self._not_applicable: str | None = None
         self._ref_info: dict[str, Any] | None = None
         self._result: PRDCResult | None = None
@@ -281,7 +288,9 @@ class PRDCMetric(ReferenceMetric):
         self._check_reference_source()
         ext = self.extractor()
         setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
-        self._feats.append(SHARED.features(samples, setting, lambda: ext.samples_features(samples)))
+        token, feats = SHARED.features(samples, setting, lambda: ext.samples_features(samples))
+        self._tokens.append(token)
+        self._feats.append(feats)
 
     def compute(self) -> MetricResult:
         if self._not_applicable:
@@ -290,7 +299,7 @@ class PRDCMetric(ReferenceMetric):
             return self.skipped("no samples")
         ref_token, ref_feats, info = self._reference()
         note = self.reference_note(info.get("fingerprint")) if self.reference_path else None
-        feats = self._feats[0][1] if len(self._feats) == 1 else np.concatenate([f for _, f in self._feats])
+        feats = self._feats[0] if len(self._feats) == 1 else np.concatenate(self._feats)
         if ref_feats.shape[1] != feats.shape[1]:
             raise ValueError(
                 f"reference has d={ref_feats.shape[1]} features, the samples d={feats.shape[1]} "
@@ -305,7 +314,11 @@ class PRDCMetric(ReferenceMetric):
                 n=len(fake),
             )
         self._ref_info = info
-        key = (tuple(t for t, _ in self._feats), ref_token, self.k, self.ball, self.max_samples, self.seed)
+        # The four metrics of a job share one computation: keyed by the tokens of the features computed here,
+        # or, once other shards' features are merged in, by their content (the same for the four).
+        merged = len(self._tokens) != len(self._feats)
+        features_key = ("sha256", feats.shape, _digest(feats)) if merged else tuple(self._tokens)
+        key = (features_key, ref_token, self.k, self.ball, self.max_samples, self.seed)
         try:
             self._result = SHARED.result(key, lambda: prdc(real, fake, self.k, ball=self.ball))
         except MetricInvalid as exc:
@@ -348,7 +361,7 @@ class PRDCMetric(ReferenceMetric):
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
         d["prdc"] = {"k": self.k, "ball": self.ball, "max_samples": self.max_samples, "seed": self.seed}
-        d["n"] = self._result.n_fake if self._result is not None else sum(len(f) for _, f in self._feats)
+        d["n"] = self._result.n_fake if self._result is not None else sum(len(f) for f in self._feats)
         if self._ref_info is not None:
             # What defines the value (not where the file lies): the reference's content and size.
             d["reference"] = {

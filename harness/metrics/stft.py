@@ -10,7 +10,7 @@ left out (and named in the details). ``si_sdr`` lives in ``harness.metrics.pairw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -82,12 +82,19 @@ class STFTDistance(PerItemPairwise):
     name = "stft_distance"
     higher_is_better = False
     modalities = ("audio",)
+    # Per item: the distance and its two terms; the resolutions the signal length allows.
+    state_fields: ClassVar[dict[str, str]] = {
+        **PerItemPairwise.state_fields,
+        "_sc": "cat",
+        "_mag": "cat",
+        "_used": "same",
+    }
 
     def __init__(self) -> None:
         super().__init__()
         self._sc: list[float] = []
         self._mag: list[float] = []
-        self._used: list[tuple[int, int, int]] = []
+        self._used: list[tuple[int, int, int]] | None = None
 
     def fingerprint_details(self) -> dict[str, Any]:
         return {
@@ -115,6 +122,6 @@ class STFTDistance(PerItemPairwise):
             mv.details.update(
                 spectral_convergence=float(np.mean(self._sc)),
                 log_magnitude_l1=float(np.mean(self._mag)),
-                resolutions_used=[list(r) for r in self._used],
+                resolutions_used=[list(r) for r in self._used or []],
             )
         return mv

@@ -30,6 +30,7 @@ class _TemporalMetric(Metric):
     modalities = ("video",)
     requires_trained_weights = False
     definition: ClassVar[str] = ""
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat"}  # per video, in sample order
 
     def __init__(self) -> None:
         self._values: list[float] = []
@@ -55,6 +56,12 @@ class TemporalPSNR(_TemporalMetric):
     definition = (
         "10 log10(1 / MSE), MSE of frame t+1 - frame t pooled over every pair of every video; +inf when still"
     )
+
+    state_fields: ClassVar[dict[str, str]] = {
+        **_TemporalMetric.state_fields,
+        "_sq": "sum",
+        "_count": "sum",
+    }  # the pooled squared error
 
     def __init__(self) -> None:
         super().__init__()

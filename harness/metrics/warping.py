@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -174,6 +174,8 @@ class WarpingError(Metric):
     requires_trained_weights = False
     accepts_device = True
     Options = WarpingErrorOptions
+    # Per video in sample order; pairs fully masked; the flow network that ran (every shard must run the same).
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat", "_empty": "sum", "_flow_details": "same"}
 
     def __init__(
         self,
@@ -192,6 +194,7 @@ class WarpingError(Metric):
         self.batch_size = int_option("batch_size", batch_size)
         self.weights_dir = path_option("weights_dir", weights_dir)
         self._flow: Any = None
+        self._flow_details: dict[str, Any] | None = None
         self._values: list[float] = []
         self._empty = 0
 
@@ -201,6 +204,7 @@ class WarpingError(Metric):
                 self._flow = RAFTFlow(self.device, self.weights_dir, updates=self.flow_updates)
             except WeightsNotFoundError as exc:
                 raise MetricSkipped(str(exc)) from None
+            self._flow_details = self._flow.details()
         return self._flow
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
@@ -239,9 +243,8 @@ class WarpingError(Metric):
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
         d.update(
-            flow=self._flow.details()
-            if self._flow is not None
-            else {"weights": "torchvision-raft-small", "num_flow_updates": self.flow_updates},
+            flow=self._flow_details
+            or {"weights": "torchvision-raft-small", "num_flow_updates": self.flow_updates},
             direction="flow from frame t+1 to frame t; frame t warped to t+1 (bilinear)",
             norm=self.norm,
             mask="source inside the frame"

@@ -139,6 +139,8 @@ class DomainMetric(Metric):
     extractor_name: ClassVar[str] = "digits-extractor"
     extractor_input: ClassVar[str] = ""  # what the extractor takes, for the fingerprint
     Options: ClassVar[type[MetricOptions]] = DomainMetricOptions
+    # The classifier's identity (every shard must run the same weights); the input sizes resized, (1, 2) each.
+    state_fields: ClassVar[dict[str, str]] = {"_ext_details": "same", "_resized_from": "cat"}
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
         self.device = device
@@ -146,6 +148,8 @@ class DomainMetric(Metric):
             ZOO_DIR / self.extractor_name
         )
         self._ext: Any = None
+        self._ext_details: dict[str, Any] | None = None
+        self._resized_from: list[np.ndarray] = []
 
     @abstractmethod
     def load_extractor(self) -> Any:
@@ -154,6 +158,7 @@ class DomainMetric(Metric):
     def extractor(self) -> Any:
         if self._ext is None:
             self._ext = self.load_extractor()
+            self._ext_details = {"weights_sha256": self._ext.sha256, "dim": int(self._ext.dim)}
         return self._ext
 
     @abstractmethod
@@ -166,10 +171,11 @@ class DomainMetric(Metric):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
+        ext = self._ext_details or {"weights_sha256": None, "dim": 64}
         d["extractor"] = {
             "name": self.extractor_name,
-            "weights_sha256": self._ext.sha256 if self._ext is not None else None,
-            "features": f"fc1 before ReLU ({self._ext.dim if self._ext is not None else 64}-d)",
+            "weights_sha256": ext["weights_sha256"],
+            "features": f"fc1 before ReLU ({ext['dim']}-d)",
             "input": self.extractor_input,
         }
         d["libraries"] = {"torch": version_of("torch"), "numpy": version_of("numpy")}
@@ -192,6 +198,7 @@ class DomainFrechet(DomainMetric):
     kind: ClassVar = "distribution"
     reference_file: ClassVar[str] = "digits_heldout_stats.npz"
     Options: ClassVar[type[MetricOptions]] = DomainFrechetOptions
+    state_fields: ClassVar[dict[str, str]] = {**DomainMetric.state_fields, "_feats": "cat"}
 
     def __init__(
         self,
@@ -324,6 +331,7 @@ class DomainClassAccuracy(DomainMetric):
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
     kind: ClassVar = "per_sample"
+    state_fields: ClassVar[dict[str, str]] = {**DomainMetric.state_fields, "_labels": "cat", "_pred": "cat"}
 
     def __init__(self, device: str = "cpu", *, extractor_path: str | None = None) -> None:
         super().__init__(device, extractor_path=extractor_path)
@@ -387,12 +395,13 @@ class _DigitsInputs(DomainMetric):
             raise ValueError(f"images must be (N, H, W, C), got shape {data.shape}")
         x = digits_images(samples, self.extractor().size)
         if data.shape[1:3] != x.shape[2:]:
-            self._resized_from = {*getattr(self, "_resized_from", set()), tuple(data.shape[1:3])}
+            self._resized_from.append(np.asarray([data.shape[1:3]], dtype=np.int64))
         return x
 
     def notes(self, details: dict[str, Any]) -> None:
-        if getattr(self, "_resized_from", None):
-            details["note"] = f"resized from {sorted(self._resized_from)} to 16x16"
+        sizes = {(int(h), int(w)) for part in self._resized_from for h, w in np.reshape(part, (-1, 2))}
+        if sizes:
+            details["note"] = f"resized from {sorted(sizes)} to 16x16"
 
 
 class FDDigits(_DigitsInputs, DomainFrechet):

@@ -65,12 +65,15 @@ class PreferenceMetric(Metric):
         "pillow",
     )  # whose versions libraries() reports
     cuda_precision: ClassVar[str] = "float32"  # the arithmetic on a CUDA device (part of the fingerprint)
+    # Per item in sample order; the weights that scored them (every shard must run the same).
+    state_fields: ClassVar[dict[str, str]] = {"_values": "cat", "_weights_details": "same"}
 
     def __init__(self, device: str = "cpu", *, batch_size: int = 16, weights_dir: str | None = None) -> None:
         self.device, self.batch_size = device, int_option("batch_size", batch_size)
         self.weights_dir = path_option("weights_dir", weights_dir)
         self._model: Any = None
         self._located: list[Any] = []
+        self._weights_details: list[dict[str, Any]] | None = None  # the located weights' details, once loaded
         self._values: list[float] = []
 
     # ----------------------------------------------------------------------------------------- subclass API
@@ -96,6 +99,7 @@ class PreferenceMetric(Metric):
                 self._located = [W.locate(name, self.weights_dir) for name in self.weights]
             except WeightsNotFoundError as exc:
                 raise MetricSkipped(str(exc)) from None
+            self._weights_details = [loc.details() for loc in self._located]
             try:
                 self._model = self._load(*self._located)
             except ModuleNotFoundError as exc:  # an optional package, not the job, is missing
@@ -139,10 +143,7 @@ class PreferenceMetric(Metric):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
-        if self._located:
-            d["weights"] = [loc.details() for loc in self._located]
-        else:
-            d["weights"] = list(self.weights)
+        d["weights"] = self._weights_details or list(self.weights)
         d.update(
             score=self.protocol,
             reference=self.reference,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 import threading
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -206,6 +206,11 @@ class ImageRewardScore(PreferenceMetric):
     )
     reference = "image-reward's ImageReward.score(prompt, image), run by the package itself"
     packages = (*PreferenceMetric.packages, "image-reward", "transformers", "timm")
+    state_fields: ClassVar[dict[str, str]] = {
+        **PreferenceMetric.state_fields,
+        "_notes": "same",
+    }  # what the checkpoint load noted
+    _notes: dict[str, Any] | None = None
 
     def _load(self, reward: Any, bert: Any) -> Any:
         model, self._notes = build_image_reward(
@@ -231,6 +236,6 @@ class ImageRewardScore(PreferenceMetric):
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
-        if getattr(self, "_notes", None):
+        if self._notes:
             d["notes"] = self._notes
         return d

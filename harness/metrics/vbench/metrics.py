@@ -84,6 +84,14 @@ class VBenchDimension(Metric):
     modalities = ("video",)
     accepts_device = True
     Options = VBenchOptions
+    # Per scored video in sample order: VBench's numerator and denominator; videos left out; the scorer's
+    # code and weights (every shard must run the same).
+    state_fields: ClassVar[dict[str, str]] = {
+        "_num": "cat",
+        "_den": "cat",
+        "_left_out": "sum",
+        "_scorer_details": "same",
+    }
 
     def __init__(
         self,
@@ -102,6 +110,7 @@ class VBenchDimension(Metric):
         self.seed = int_option("seed", seed, minimum=0)
         self.weights_dir = path_option("weights_dir", weights_dir)
         self._scorer: Any = None
+        self._scorer_details: dict[str, Any] | None = None
         self._num: list[float] = []
         self._den: list[float] = []
         self._left_out = 0
@@ -161,7 +170,10 @@ class VBenchDimension(Metric):
             raise ValueError(f"{self.name}: needs the videos' fps (VBench keeps every round(fps/8)-th frame)")
 
         items = [Item(f"video-{i:04d}.mp4", to_uint8(data[i]), aux) for i, aux in chosen]
-        return self.scorer().score(items, samples.fps)
+        scorer = self.scorer()
+        out = scorer.score(items, samples.fps)
+        self._scorer_details = scorer.details()
+        return out
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
         out = self.scores(samples)
@@ -194,8 +206,8 @@ class VBenchDimension(Metric):
             bootstrap={"resamples": self.bootstrap, "seed": self.seed, "over": "videos"},
             libraries=versions_of(("vbench", "torch")),
         )
-        if self._scorer is not None:
-            d["scorer"] = self._scorer.details()
+        if self._scorer_details is not None:
+            d["scorer"] = self._scorer_details
         return d
 
 
@@ -282,6 +294,8 @@ class VBenchMLPerf(Metric):
     modalities = ("video",)
     accepts_device = True
     Options = VBenchMLPerfOptions
+    # Each dimension's own state; the first problem of each dimension in sample order (as one pass records it).
+    state_fields: ClassVar[dict[str, str]] = {"parts": "metrics", "_problems": "first"}
 
     def __init__(self, device: str = "cpu", *, weights_dir: str | None = None) -> None:
         self.device, self.weights_dir = device, path_option("weights_dir", weights_dir)
