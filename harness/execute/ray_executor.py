@@ -33,7 +33,8 @@ SHARD_RETRIES = 2  # Ray runs a shard again where its worker or node died
 def _run_shard_task(
     job_dict: dict[str, Any], shard: int, device: str, baseline: tuple[str, bytes] | None
 ) -> dict[str, bytes]:
-    """Body of a shard's Ray task (its own worker process: ``max_calls=1``): one shard of a job's quality pass;
+    """Body of a shard's Ray task: one shard of a job's quality pass, in the Ray worker's process (reused by the
+    next shard on a CPU, so imports are paid once per worker; Ray gives a GPU task a fresh worker each time);
     returns its files ({relative path: bytes}): the state, the outputs pairwise metrics need, the samples.
     ``baseline``: the name and bytes of the baseline's outputs for this shard's items."""
     from harness.execute.shards import run_shard
@@ -202,13 +203,12 @@ class RayExecutor:
     ) -> list[Record]:
         ray = self._init()
         task = ray.remote(num_cpus=self._cpus(ray), num_gpus=self.gpus_per_job, max_retries=0)(_run_task)
-        # A shard holds one GPU share or one CPU, in a worker of its own (max_calls=1: memory goes back after
-        # each); Ray runs it again where its worker or node dies.
+        # A shard holds one GPU share or one CPU; Ray runs it again where its worker or node dies. CPU workers
+        # are reused (a shard's imports cost ~5 s here); a GPU task gets a fresh worker (Ray's max_calls=1).
         shard_task = ray.remote(
             num_cpus=1.0 if self.gpus_per_job else (self.cpus_per_job or 1.0),
             num_gpus=self.gpus_per_job,
             max_retries=SHARD_RETRIES,
-            max_calls=1,
         )(_run_shard_task)
         return _RayRun(ray, task, shard_task, jobs, store, device, on_record).run()
 

@@ -6,8 +6,8 @@ Not part of the normal test run (pytest collects ``test_*.py`` only). Run it by 
     python tests/benchmarks/bench_shards.py [--samples 4000] [--shards 4] [--steps 10] [--cpus 2]
 
 It writes a suite for digits-small (the trained zoo model, DDIM) with ``fd_digits``, ``kid`` (digits features
-against the zoo's held-out digits, written here as a KID reference) and the four PRDC metrics, runs it with
-``--shards 1`` and ``--shards N`` under ``--executor ray`` on a Ray cluster started here with ``--cpus``
+against the zoo's held-out digits, written here as a KID reference; they are 360, so subsets of 300) and the four PRDC metrics, runs it with
+``--shards 1`` and ``--shards N`` under ``--executor ray`` on a local Ray cluster (``ray.init``) of ``--cpus``
 CPUs, one after the other, and prints each metric's two values, their relative difference, and each run's
 quality-pass wall time and device-seconds (from the records). Nothing is asserted: on a machine shared with
 other work the times are what they were; the values must agree to 1e-12 relative.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,7 @@ def suite(samples: int, steps: int, kid_ref: Path) -> dict:
         "measurement": {"warmup": 1, "min_iterations": 3, "max_iterations": 3, "timeout_s": 1800},
         "metrics": [
             "fd_digits",
-            {"name": "kid", "options": {**features, "reference_path": str(kid_ref)}},
+            {"name": "kid", "options": {**features, "reference_path": str(kid_ref), "subset_size": 300}},
             *(
                 {"name": f"prdc_{m}", "options": features}
                 for m in ("precision", "recall", "density", "coverage")
@@ -72,33 +71,33 @@ def suite(samples: int, steps: int, kid_ref: Path) -> dict:
     }
 
 
-def run(suite_path: Path, out: Path, shards: int, address: str) -> dict:
+def run(suite_path: Path, out: Path, shards: int, executor: str) -> dict:
+    """``harness run`` in this process, on the Ray cluster ``ray.init`` started here."""
+    import contextlib
+    import io
+
+    from harness.cli import main as harness
+
+    buf = io.StringIO()
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(suite_path),
-            "--out",
-            str(out),
-            "--shards",
-            str(shards),
-            "--executor",
-            "ray",
-            "--address",
-            address,
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    with contextlib.redirect_stdout(buf):
+        code = harness(
+            [
+                "run",
+                str(suite_path),
+                "--out",
+                str(out),
+                "--shards",
+                str(shards),
+                "--executor",
+                executor,
+                "--quiet",
+            ]
+        )
     wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"harness run --shards {shards} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    run_dir = Path(proc.stdout.strip().splitlines()[-1])
+    if code != 0:
+        sys.exit(f"harness run --shards {shards} exited {code}:\n{buf.getvalue()}")
+    run_dir = Path(buf.getvalue().strip().splitlines()[-1])
     record = json.loads((run_dir / "records.jsonl").read_text().splitlines()[0])
     return {"record": record, "run_wall_s": wall}
 
@@ -109,6 +108,9 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster started here")
+    ap.add_argument(
+        "--executor", choices=["ray", "local"], default="ray", help="local: worker processes, no Ray"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-shards-") as tmp:
         tmp_path = Path(tmp)
@@ -116,19 +118,19 @@ def main() -> None:
         kid_reference(kid_ref)
         suite_path = tmp_path / "suite.yaml"
         suite_path.write_text(yaml.safe_dump(suite(args.samples, args.steps, kid_ref), sort_keys=False))
-        head = subprocess.run(
-            ["ray", "start", "--head", f"--num-cpus={args.cpus}", "--include-dashboard=false", "--port=6399"],
-            capture_output=True,
-            text=True,
-        )
-        if head.returncode != 0:
-            sys.exit(f"ray start failed: {head.stderr}")
-        try:
-            results = {n: run(suite_path, tmp_path / f"s{n}", n, "127.0.0.1:6399") for n in (1, args.shards)}
-        finally:
-            subprocess.run(["ray", "stop", "--force"], capture_output=True)
+        if args.executor == "local":
+            results = {n: run(suite_path, tmp_path / f"s{n}", n, "local") for n in (1, args.shards)}
+        else:
+            import ray
+
+            ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            try:
+                results = {n: run(suite_path, tmp_path / f"s{n}", n, "ray") for n in (1, args.shards)}
+            finally:
+                ray.shutdown()
     a, b = results[1]["record"], results[args.shards]["record"]
-    print(f"digits-small DDIM {args.steps}, {args.samples} samples, local Ray cluster of {args.cpus} CPUs")
+    where = f"local Ray cluster of {args.cpus} CPUs" if args.executor == "ray" else "local worker processes"
+    print(f"digits-small DDIM {args.steps}, {args.samples} samples, {where}")
     print(f"{'metric':16} {'1 shard':>22} {f'{args.shards} shards':>22} {'rel. diff':>10}")
     worst = 0.0
     for name, m in a["metrics"].items():
@@ -144,7 +146,9 @@ def main() -> None:
         q = results[n]["record"]["quality"]
         print(
             f"{n} shard(s): quality pass wall {q['wall_s']:.1f} s, device-seconds {q['device_s']:.1f} s, "
-            f"{q['items_per_s']:.0f} items/s; whole run {results[n]['run_wall_s']:.1f} s"
+            f"{q['items_per_s']:.0f} items/s; whole run {results[n]['run_wall_s']:.1f} s; each shard "
+            + ", ".join(f"{p['wall_s']:.1f}" for p in q["parts"])
+            + " s"
         )
 
 
