@@ -21,7 +21,7 @@ from typing import Any
 from harness.config.job import Job
 from harness.core.errors import HarnessError, UserInputError
 from harness.execute.budgets import Overrun, Watchdog
-from harness.execute.progress import read_progress
+from harness.execute.progress import Progress, read_progress
 from harness.execute.shard_pool import ShardOutcome, write_outcome
 from harness.execute.shards import durable_write, finished
 from harness.results.record import Record, parse_record
@@ -210,7 +210,7 @@ class RayExecutor:
             num_gpus=self.gpus_per_job,
             max_retries=SHARD_RETRIES,
         )(_run_shard_task)
-        return _RayRun(ray, task, shard_task, jobs, store, device, on_record).run()
+        return _RayRun(ray, task, shard_task, jobs, store, device, on_record, on_progress).run()
 
 
 class _RayRun:
@@ -226,8 +226,10 @@ class _RayRun:
         store: RunStore,
         device: str,
         on_record: Callable[[Record], None] | None,
+        on_progress: Callable[..., None] | None = None,
     ) -> None:
         self.ray, self.task, self.shard_task = ray, task, shard_task
+        self.on_progress = on_progress
         self.jobs, self.store, self.device, self.on_record = jobs, store, device, on_record
         self.outputs: dict[str, Any] = {}  # baseline job id → ObjectRef of its npz bytes (None if it failed)
         self.waiting = list(jobs)
@@ -346,11 +348,24 @@ class _RayRun:
             durable_write(path, lambda fh, blob=blob: fh.write(blob))
         left = self.shards_left[job.job_id]
         left.discard(shard)
+        self.shard_progress(job, left)
         if not left:
             del self.shards_left[job.job_id]
             t0, reused = self.shards_started.pop(job.job_id)
             write_outcome(self.store.path, job, ShardOutcome({}, {}, reused, time.perf_counter() - t0))
             self.submit_job(job)
+
+    def shard_progress(self, job: Job, left: set[int]) -> None:
+        """Shards done / total and items/s across the cluster, as each shard's task ends (Ray tasks report
+        only then)."""
+        if self.on_progress is None:
+            return
+        items = sum(b - a for a, b in (job.shard_items(k) for k in range(job.shards) if k not in left))
+        elapsed = time.perf_counter() - self.shards_started[job.job_id][0]
+        done = job.shards - len(left)
+        stage = f"quality shards {done}/{job.shards} done on Ray"
+        rate = items / elapsed if elapsed > 0 else None
+        self.on_progress(job, Progress(stage, items, job.num_samples, "items", rate, phase="measure"))
 
     def shard_lost(self, job: Job, shard: int, exc: Exception) -> None:
         from harness.execute.local import lost_record

@@ -176,7 +176,12 @@ def test_four_shards_give_the_single_pass_values(write_yaml, tmp_path, capsys):
     """#26 done-when (small): the same metric values with 1 and 4 shards (local worker processes), the same
     samples saved, and the record lists each shard's items, host, device and time."""
     one = _run(tmp_path, "one", write_yaml("one.yaml", digits_suite(400, 1)), capsys=capsys)
-    four = _run(tmp_path, "four", write_yaml("four.yaml", digits_suite(400, 4)), capsys=capsys)
+    suite = write_yaml("four.yaml", digits_suite(400, 4))
+    assert main(["run", str(suite), "--out", str(tmp_path / "four")]) == 0
+    out = capsys.readouterr().out
+    four = RunStore.open(out.strip().splitlines()[-1])
+    # #26 item 5: the live progress counts shards done / total and items/s across the worker processes.
+    assert re.search(r"quality shards \d/4 done, \d running \d+/400 items", out), out
     a, b = one.records(), four.records()
     _same(_values(a), _values(b))
     assert {v[0] for v in _values(b).values()} == {"ok"}
@@ -297,16 +302,14 @@ def test_ray_shards_give_the_single_pass_values(write_yaml, tmp_path, capsys):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
         one = _run(tmp_path, "one", write_yaml("one.yaml", digits_suite(200, 1)), capsys=capsys)
-        four = _run(
-            tmp_path,
-            "four",
-            write_yaml("four.yaml", digits_suite(200, 4)),
-            "--executor",
-            "ray",
-            capsys=capsys,
-        )
+        suite = write_yaml("four.yaml", digits_suite(200, 4))
+        assert main(["run", str(suite), "--out", str(tmp_path / "four"), "--executor", "ray"]) == 0
+        out = capsys.readouterr().out
+        four = RunStore.open(out.strip().splitlines()[-1])
     finally:
         ray.shutdown()
+    # #26 item 5: the live progress counts shards and items across the cluster as each shard's task ends.
+    assert re.search(r"quality shards 4/4 done on Ray 200/200 items, [\d.]+ items/s", out), out
     _same(_values(one.records()), _values(four.records()))
     assert [len(r.quality.parts) for r in four.records()] == [4, 4]
 
