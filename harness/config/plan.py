@@ -140,6 +140,7 @@ def check_suite(
                 else "workload.shards"
             )
             check_shards(suite, wl, [v.batch_size or wl.batch_size for v in entry.variants], source, where)
+        check_sample_counts(suite, wl, [v.batch_size or wl.batch_size for v in entry.variants], source)
     if not unloaded:  # with cards left out (--only), what the others measure is not the suite's whole story
         check_measurable(suite, _producers(suite, cards, metric_kinds, device))
     return cards
@@ -262,6 +263,26 @@ def check_shards(suite: Suite, wl: Workload, batch_sizes: list[int], source: str
         why = METRICS.get(m if isinstance(m, str) else m.name).mergeable()
         if why:
             raise UserInputError(f"{why} (allowed with shards: 1)", source=source, field=f"metrics[{i}]")
+
+
+def check_sample_counts(suite: Suite, wl: Workload, batch_sizes: list[int], source: str | None) -> None:
+    """Each metric that needs a least number of samples per job (``min_samples``: C2ST's folds) gets them."""
+    from harness.metrics import METRICS
+
+    samples = wl.num_samples or min(batch_sizes)
+    for i, m in enumerate(suite.metrics):
+        cls = METRICS.get(m if isinstance(m, str) else m.name)
+        need = getattr(cls, "min_samples", None)
+        if need is None:
+            continue
+        key, minimum, why = need(cls.parse_options({} if isinstance(m, str) else m.options))
+        if samples < minimum:
+            raise UserInputError(
+                f"{cls.name}: {why}, but a job makes {samples} (workload.num_samples): lower {key} or raise "
+                "num_samples",
+                source=source,
+                field=f"metrics[{i}].options.{key}",
+            )
 
 
 def check_metrics(suite: Suite, *, check_files: bool = True) -> dict[str, MetricKind]:

@@ -73,6 +73,37 @@ METRICS.register(
     "distribution: share of real k-NN balls holding a sample (k 5)",
 )
 
+
+# Detectability and diversity on any registered extractor (harness.metrics.c2st, harness.metrics.vendi): one class
+# per extractor made on demand; the zoo's digits CNN is named after its data (c2st_digits, as fd_digits).
+def register_feature_family(extractor: str, short: str | None = None) -> None:
+    """``c2st_<short>`` and ``vendi_<short>`` on the registered extractor ``extractor`` (``short``: its name)."""
+    short = short or extractor
+    METRICS.register(
+        f"c2st_{short}",
+        f"harness.metrics.c2st:c2st_{short}",
+        f"distribution: C2ST detectability, held-out ROC AUC on {extractor} features (0.5 = indistinguishable)",
+    )
+    METRICS.register(
+        f"vendi_{short}",
+        f"harness.metrics.vendi:vendi_{short}",
+        f"distribution: Vendi diversity score on {extractor} features (cosine kernel, no reference)",
+    )
+
+
+for _ext, _short in (
+    ("inception-v3-fid", None),
+    ("inception-v3-fid-logits", None),
+    ("clip-vit-b-32", None),
+    ("clip-vit-l-14-336", None),
+    ("digits-extractor", "digits"),
+    ("i3d-kinetics-400", None),
+    ("vggish", None),
+    ("clap-htsat-unfused", None),
+):
+    register_feature_family(_ext, _short)
+del _ext, _short
+
 METRICS.register(
     "lpips",
     "harness.metrics.lpips_metric:LPIPS",

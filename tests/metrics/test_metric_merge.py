@@ -66,6 +66,17 @@ FD_OPTS = {"reference_path": "{stats}", "bootstrap": 7}
 PRDC_OPTS = {"reference_path": "{stats}", "k": 3}
 VBENCH_OPTS = {"bootstrap": 50}
 FD = 1e-12
+C2ST_OPTS = {"reference_path": "{stats}", "folds": 3}
+FAMILY_EXTRACTORS = [
+    *(
+        (e, "image", IMG)
+        for e in ("inception-v3-fid", "inception-v3-fid-logits", "clip-vit-b-32", "clip-vit-l-14-336")
+    ),
+    ("digits", "image", IMG),
+    ("i3d-kinetics-400", "video", VID),
+    ("vggish", "audio", (1, 256)),
+    ("clap-htsat-unfused", "audio", (1, 256)),
+]
 
 CASES: dict[str, Case] = {
     "psnr": Case("image", IMG, pairwise=True, rel=FD),
@@ -120,6 +131,12 @@ CASES: dict[str, Case] = {
         )
     },
     "vbench_mlperf": Case("video", VID, prompts=True),
+    # #27 items 2, 3: detectability and diversity on every registered extractor (its modality's items).
+    **{
+        f"{family}_{ext}": Case(modality, shape, C2ST_OPTS if family == "c2st" else {})
+        for family in ("c2st", "vendi")
+        for ext, modality, shape in FAMILY_EXTRACTORS
+    },
 }
 
 # What stands in for each metric's network (installed by the ``stand_ins`` fixture); metrics not named run as
@@ -142,6 +159,7 @@ STAND_INS: dict[str, str] = {
             "fad",
             "fad_vggish",
             "fad_clap",
+            *(f"{family}_{ext}" for family in ("c2st", "vendi") for ext, _, _ in FAMILY_EXTRACTORS),
         )
     },
     "lpips": "lpips_metric.build_lpips -> mean squared difference; linear_weights -> a fixed record",
