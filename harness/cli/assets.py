@@ -156,7 +156,7 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
         hit = W.find(s.name, args.weights_dir)
         say(f"{s.name}: {'found in ' + hit.where if hit else 'missing'}")
         say(f"  {s.summary}")
-        src = f"{s.repo_id}@{s.revision}" if s.host == "hf" else s.url
+        src = f"{s.repo_id}@{s.revision or 'main (revision not pinned)'}" if s.host == "hf" else s.url
         say(f"  source: {src}")
         say(f"  license: {s.license}")
         for wf in s.files:
@@ -165,6 +165,8 @@ def cmd_weights_list(args: argparse.Namespace) -> int:
                 f"sha256 {wf.sha256}"
                 if wf.sha256
                 else f"sha256 prefix {wf.sha256_prefix} (full hash not pinned)"
+                if wf.sha256_prefix
+                else "sha256 not pinned (no published hash found; accepted unverified)"
             )
             say(f"  - {wf.filename}{opt}: {_size(wf.size)}, {pin}")
     say(
@@ -187,7 +189,7 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
     names = [args.name] if args.name else list(W.WEIGHTS)
     if args.name:
         W.spec(args.name)
-    bad = 0
+    bad = unverified = 0
     for name in names:
         try:
             hit = W.locate(name, args.weights_dir)
@@ -198,8 +200,15 @@ def cmd_weights_verify(args: argparse.Namespace) -> int:
             say(f"FAIL {name}: {exc}")
             continue
         n = len(hit.sha256)
+        loose = hit.unverified
+        if loose:
+            # not a verified success: nothing to compare the hash with (said, with the hash to pin by hand)
+            unverified += 1
+            got = ", ".join(f"{f} sha256 {hit.sha256[f]}" for f in loose)
+            say(f"UNVERIFIED {name}: {hit.path} (no pinned sha256 for {', '.join(loose)}; found {got})")
+            continue
         say(f"ok   {name}: {hit.path} ({n} file{'s' if n > 1 else ''}, sha256 verified)")
-    return EXIT_FAILED if bad else EXIT_OK
+    return EXIT_FAILED if bad or unverified else EXIT_OK
 
 
 def cmd_weights_fetch(args: argparse.Namespace) -> int:

@@ -48,6 +48,14 @@ def register_fd(extractor: str, summary: str = "") -> None:
 
 
 register_fd("clip-vit-b-32", "distribution: FD-CLIP (CLIP ViT-B/32 image features) vs reference_path .npz")
+# FD-DINOv2 (Stein et al. 2023; dgm-eval's features): fd_dinov2 is ViT-L/14, the other sizes by their extractor name.
+METRICS.register(
+    "fd_dinov2",
+    "harness.metrics.frechet_metric:FDDINOv2",
+    "distribution: FD-DINOv2 (DINOv2 ViT-L/14 CLS features, dgm-eval) vs reference_path .npz",
+)
+for _size in ("s", "b", "l", "g"):
+    register_fd(f"dinov2-vit-{_size}-14")
 
 # Precision, recall, density, coverage (harness.metrics.prdc_metric): k-NN manifolds on any extractor's features,
 # vs reference_path features or the extractor's own real set (the zoo's held-out digits); one computation per job.
@@ -100,6 +108,7 @@ for _ext, _short in (
     ("i3d-kinetics-400", None),
     ("vggish", None),
     ("clap-htsat-unfused", None),
+    *((f"dinov2-vit-{size}-14", None) for size in ("s", "b", "l", "g")),
 ):
     register_feature_family(_ext, _short)
 del _ext, _short

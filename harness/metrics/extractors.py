@@ -8,6 +8,8 @@ fingerprints its protocol. Registered here (each family in its own module):
   1008 logits, with clean-fid's three resizes (:mod:`harness.metrics.inception`).
 * ``clip-vit-b-32``: OpenAI CLIP ViT-B/32 image embeddings; ``clip-vit-l-14-336``: CLIP ViT-L/14@336 as CMMD
   computes them (:mod:`harness.metrics.clip_features`).
+* ``dinov2-vit-{s,b,l,g}-14``: DINOv2 CLS features with dgm-eval's preprocessing (FD-DINOv2;
+  :mod:`harness.metrics.dinov2`); ``fd_dinov2`` is ViT-L/14's.
 * ``digits-extractor``: the mini zoo's digits CNN (``harness.zoo.features.DigitsFeatures``; fd_digits' 64-d
   features); it ships its real set: ``reference_features()`` are the held-out digits' features.
 
@@ -250,6 +252,21 @@ register_extractor(
         summary="OpenAI CLIP ViT-L/14@336 image embeddings as CMMD computes them",
     )
 )
+
+# DINOv2 as dgm-eval computes it (harness.metrics.dinov2): one name per size; weights from the HF folder or hub file.
+for _size, _dim, _label in (("s", 384, "S"), ("b", 768, "B"), ("l", 1024, "L"), ("g", 1536, "g")):
+    register_extractor(
+        ExtractorSpec(
+            name=f"dinov2-vit-{_size}-14",
+            builder="harness.metrics.dinov2:DINOv2Features",
+            dim=_dim,
+            weights=f"dinov2-vit{_size}14",  # or dinov2-<small|base|large|giant>-hf
+            protocol="RGB uint8; PIL bicubic 224x224 (no crop), /255, ImageNet mean/std (dgm-eval); hub position "
+            f"embeddings resampled (scale (16+0.1)/37); CLS token after the final LayerNorm, {_dim}-d",
+            summary=f"DINOv2 ViT-{_label}/14 CLS features as dgm-eval computes them (FD-DINOv2)",
+            defaults={"size": _size},
+        )
+    )
 
 # The mini zoo's digits CNN (weights ship in model_cards/zoo; its held-out digits are the default reference).
 register_extractor(

@@ -6,6 +6,7 @@
 * ``fd_<extractor>``: the same with any registered extractor (``fd_clip-vit-b-32``); one class per extractor
   is made on demand by ``frechet_metric(extractor)`` (and the module's ``__getattr__``), so registering one is
   one line in ``harness.metrics``.
+* ``fd_dinov2``: FD-DINOv2, the Fréchet distance on ``dinov2-vit-l-14`` features (dgm-eval's).
 
 The numerics are :mod:`harness.metrics.frechet` (float64 throughout). No number from a numerical failure (#23
 item 7): NaN or infinite features, a covariance that is not positive semi-definite beyond rounding, or fewer than
@@ -31,7 +32,7 @@ from harness.metrics.frechet_estimates import bootstrap_frechet_ci
 from harness.metrics.options import int_option
 from harness.metrics.refstats import read_stats
 
-__all__ = ["FID", "FrechetDistance", "FrechetOptions", "fd_class", "fd_getattr", "frechet_metric"]
+__all__ = ["FID", "FDDINOv2", "FrechetDistance", "FrechetOptions", "fd_class", "fd_getattr", "frechet_metric"]
 
 
 class FrechetOptions(ReferenceOptions):
@@ -136,6 +137,14 @@ class FID(FrechetDistance):
     """Fréchet Inception Distance: ``FrechetDistance`` on ``inception-v3-fid`` (pytorch-fid's network)."""
 
     name = "fid"
+
+
+class FDDINOv2(FrechetDistance):
+    """FD-DINOv2 (Stein et al., NeurIPS 2023): ``FrechetDistance`` on ``dinov2-vit-l-14`` features, dgm-eval's
+    default encoder and preprocessing; ``extractor: dinov2-vit-{s,b,g}-14`` for the other sizes."""
+
+    name = "fd_dinov2"
+    default_extractor = "dinov2-vit-l-14"
 
 
 _FD_CLASSES: dict[tuple[type, str], type] = {}

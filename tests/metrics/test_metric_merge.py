@@ -76,6 +76,7 @@ FAMILY_EXTRACTORS = [
     ("i3d-kinetics-400", "video", VID),
     ("vggish", "audio", (1, 256)),
     ("clap-htsat-unfused", "audio", (1, 256)),
+    *((f"dinov2-vit-{s}-14", "image", IMG) for s in "sblg"),
 ]
 
 CASES: dict[str, Case] = {
@@ -85,6 +86,8 @@ CASES: dict[str, Case] = {
     "si_sdr": Case("audio", (1, 256), pairwise=True),
     "fid": Case("image", IMG, FD_OPTS, rel=FD),
     "fd_clip-vit-b-32": Case("image", IMG, FD_OPTS, rel=FD),
+    "fd_dinov2": Case("image", IMG, FD_OPTS, rel=FD),
+    **{f"fd_dinov2-vit-{s}-14": Case("image", IMG, FD_OPTS, rel=FD) for s in "sblg"},
     "kid": Case("image", IMG, {"reference_path": "{stats}", "subsets": 5, "subset_size": 4}),
     "inception_score": Case("image", IMG, {"splits": 3}),
     "cmmd": Case("image", IMG, {"reference_path": "{cmmd}"}),
@@ -147,6 +150,8 @@ STAND_INS: dict[str, str] = {
         for name in (
             "fid",
             "fd_clip-vit-b-32",
+            "fd_dinov2",
+            *(f"fd_dinov2-vit-{s}-14" for s in "sblg"),
             "kid",
             "inception_score",
             "cmmd",
