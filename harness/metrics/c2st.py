@@ -29,16 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from harness.core.errors import MetricSkipped, UserInputError
 from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
-from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
+from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult, version_of
 from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
 from harness.metrics.options import int_option
-from harness.metrics.refstats import read_stats
 
 __all__ = ["C2ST", "CLASSIFIERS", "C2STOptions", "C2STResult", "c2st", "c2st_metric", "make_classifier"]
 
@@ -181,14 +179,6 @@ class C2STOptions(ReferenceOptions):
     )
     seed: int = Field(0, ge=0, description="seed of the folds' shuffle and of the balancing subsample")
 
-    @field_validator("extractor")
-    @classmethod
-    def _registered(cls, v: str | None) -> str | None:
-        known = registered_extractors()
-        if v is not None and v not in known:
-            raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
-        return v
-
 
 class C2ST(ReferenceMetric):
     """Detectability: held-out ROC AUC of a classifier telling the samples from real data on extractor features.
@@ -239,34 +229,9 @@ class C2ST(ReferenceMetric):
         """``(option, least samples per job, why)``: each of the ``folds`` needs a sample (``harness validate``)."""
         return "folds", options.folds, f"{options.folds} folds need at least {options.folds} samples per job"
 
-    def _ships_reference(self) -> bool:
-        return hasattr(extractor_builder(self.extractor_name), "reference_features")
-
-    def _check_reference_source(self) -> None:
-        if self.reference_path:
-            self._real()
-        elif not self._ships_reference():
-            raise MetricSkipped(
-                f"{self.name} needs real features: set options.reference_path to a .npz with 'features' "
-                f"(harness refstats build --images DIR --extractor {self.extractor_name} --keep-features -o ref.npz)"
-            )
-
     def _real(self) -> tuple[np.ndarray, dict[str, Any]]:
         if self.reference_path:
-            ref = read_stats(self.reference_path)
-            if not ref.keep_features:
-                raise UserInputError(
-                    f"has mu/sigma but no 'features': {self.name} needs the real features "
-                    "(rebuild with `harness refstats build ... --keep-features`)",
-                    source=self.reference_path,
-                    field="reference_path",
-                )
-            feats = ref.features
-            return feats, {
-                "path": self.reference_path,
-                "n": len(feats),
-                "fingerprint": ref.meta.get("fingerprint"),
-            }
+            return self.read_real_features()
         feats, info = self.extractor().reference_features()
         return feats, dict(info)
 
@@ -279,7 +244,7 @@ class C2ST(ReferenceMetric):
                 f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
             )
             return
-        self._check_reference_source()
+        self.check_real_source()
         self._feats.append(self.extractor().samples_features(samples))
 
     def compute(self) -> MetricResult:

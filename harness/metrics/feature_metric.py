@@ -14,15 +14,17 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, field_validator
 
-from harness.core.errors import MetricSkipped
+from harness.core.errors import MetricSkipped, UserInputError
+from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
 from harness.metrics import extractors
+from harness.metrics.applies import extractor_builder, registered_extractors
 from harness.metrics.base import Metric
 from harness.metrics.inception import RENAMED_RESIZES
 from harness.metrics.options import MetricOptions, flag_option, int_option, path_option
-from harness.metrics.refstats import check_fingerprint
+from harness.metrics.refstats import check_fingerprint, read_stats
 
 __all__ = ["FIDResize", "FeatureMetric", "FeatureOptions", "ReferenceMetric", "ReferenceOptions"]
 
@@ -57,6 +59,14 @@ class FeatureOptions(MetricOptions):
     )
     batch_size: int | None = Field(None, ge=1, description="images per forward pass; null: the extractor's")
     weights_dir: str | None = None
+
+    @field_validator("extractor")
+    @classmethod
+    def _registered(cls, v: str | None) -> str | None:
+        known = registered_extractors()
+        if v is not None and v not in known:
+            raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
+        return v
 
 
 class ReferenceOptions(FeatureOptions):
@@ -148,6 +158,41 @@ class ReferenceMetric(FeatureMetric):
         super().__init__(device, **feature)
         self.reference_path = path_option("reference_path", reference_path)
         self.allow_mismatch = flag_option("allow_mismatch", allow_mismatch)
+        self._real_file: tuple[np.ndarray, dict[str, Any]] | None = (
+            None  # reference_path read once (not state)
+        )
+
+    # -- a real set of features (C2ST, PRDC): reference_path, or the extractor's own where it ships one
+
+    def ships_reference(self) -> bool:
+        """Whether the extractor ships a real set of its own (``reference_features``: the digits' held-out)."""
+        return hasattr(extractor_builder(self.extractor_name), "reference_features")
+
+    def check_real_source(self) -> None:
+        """A missing or unusable real set fails before any feature is computed."""
+        if self.reference_path:
+            self.read_real_features()
+        elif not self.ships_reference():
+            raise MetricSkipped(
+                f"{self.name} needs real features: set options.reference_path to a .npz with 'features' "
+                f"(harness refstats build --images DIR --extractor {self.extractor_name} --keep-features -o ref.npz)"
+            )
+
+    def read_real_features(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """``reference_path``'s features and what they are (path, n, fingerprint), read once per instance."""
+        if self._real_file is None:
+            ref = read_stats(self.reference_path)
+            if not ref.keep_features:
+                raise UserInputError(
+                    f"has mu/sigma but no 'features': {self.name} needs the real features "
+                    "(rebuild with `harness refstats build ... --keep-features`)",
+                    source=self.reference_path,
+                    field="reference_path",
+                )
+            feats = ref.features
+            info = {"path": self.reference_path, "n": len(feats), "fingerprint": ref.meta.get("fingerprint")}
+            self._real_file = (feats, info)
+        return self._real_file
 
     def reference_note(self, stored: str | None) -> str | None:
         """The record's note on the reference's fingerprint ``stored`` (None when it is ours); a reference made

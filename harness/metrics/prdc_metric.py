@@ -31,15 +31,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.core.errors import MetricInvalid, MetricSkipped, UserInputError
-from harness.core.registry import did_you_mean
+from harness.core.errors import MetricInvalid
 from harness.core.samples import Samples
-from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
+from harness.metrics.applies import extractor_modalities, registered_extractors
 from harness.metrics.base import MetricResult, SamplesMemo
 from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
 from harness.metrics.options import int_option
 from harness.metrics.prdc import PRDCResult, prdc
-from harness.metrics.refstats import read_stats
 
 __all__ = [
     "SHARED",
@@ -150,14 +148,6 @@ class PRDCOptions(ReferenceOptions):
     )
     seed: int = Field(0, ge=0, description="seed of the subsets drawn for max_samples")
 
-    @field_validator("extractor")
-    @classmethod
-    def _registered(cls, v: str | None) -> str | None:
-        known = registered_extractors()
-        if v is not None and v not in known:
-            raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
-        return v
-
     @field_validator("max_samples")
     @classmethod
     def _above_k(cls, v: int | None, info: ValidationInfo) -> int | None:
@@ -236,37 +226,11 @@ class PRDCMetric(ReferenceMetric):
 
     # -- the reference set
 
-    def _ships_reference(self) -> bool:
-        return hasattr(extractor_builder(self.extractor_name), "reference_features")
-
-    def _check_reference_source(self) -> None:
-        """A missing or unusable reference fails before any feature is computed."""
-        if self.reference_path:
-            self._reference()
-        elif not self._ships_reference():
-            raise MetricSkipped(
-                f"{self.name} needs real features: set options.reference_path to a .npz with 'features' "
-                f"(harness refstats build --images DIR --extractor {self.extractor_name} --keep-features -o ref.npz)"
-            )
-
-    def _read_reference(self) -> tuple[np.ndarray, dict[str, Any]]:
-        ref = read_stats(self.reference_path)
-        if not ref.keep_features:
-            raise UserInputError(
-                f"has mu/sigma but no 'features': {self.name} needs the real features "
-                "(rebuild with `harness refstats build ... --keep-features`)",
-                source=self.reference_path,
-                field="reference_path",
-            )
-        feats = ref.features
-        info = {"path": self.reference_path, "n": len(feats), "fingerprint": ref.meta.get("fingerprint")}
-        return feats, info
-
     def _reference(self) -> tuple[int, np.ndarray, dict[str, Any]]:
         if self.reference_path:
             st = Path(self.reference_path).stat() if Path(self.reference_path).is_file() else None
             key = ("file", os.path.realpath(self.reference_path), st and st.st_size, st and st.st_mtime_ns)
-            token, feats, info = SHARED.reference(key, self._read_reference)
+            token, feats, info = SHARED.reference(key, self.read_real_features)
         else:
             ext = self.extractor()
             key = ("shipped", self.extractor_name, ext.fingerprint())
@@ -285,7 +249,7 @@ class PRDCMetric(ReferenceMetric):
                 f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
             )
             return
-        self._check_reference_source()
+        self.check_real_source()
         ext = self.extractor()
         setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
         token, feats = SHARED.features(samples, setting, lambda: ext.samples_features(samples))

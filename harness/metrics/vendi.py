@@ -22,11 +22,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
-from harness.metrics.applies import extractor_modalities, registered_extractors
+from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult
 from harness.metrics.feature_metric import FeatureMetric, FeatureOptions
 
@@ -65,14 +65,6 @@ class VendiOptions(FeatureOptions):
     """``vendi_<extractor>`` (``Vendi``'s constructor)."""
 
     kernel: Literal["cosine"] = Field("cosine", description="the similarity of two feature vectors: cosine")
-
-    @field_validator("extractor")
-    @classmethod
-    def _registered(cls, v: str | None) -> str | None:
-        known = registered_extractors()
-        if v is not None and v not in known:
-            raise ValueError(f"unknown extractor '{v}' ({did_you_mean(v, known)})")
-        return v
 
 
 class Vendi(FeatureMetric):

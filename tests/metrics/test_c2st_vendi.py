@@ -285,3 +285,18 @@ def test_c2st_digits_real_vs_real_holds_chance(one_thread):
     v.update(Samples(modality="image", data=x))
     out = v.compute()
     assert out.status == "ok" and out.details["real_data"]["n"] == 300 and out.value > 1
+
+
+def test_the_real_set_file_is_read_once_per_job_not_per_batch(reference, monkeypatch):
+    """The reference file is read once by a metric (the first batch checks it), not again for every batch and
+    the computation: a 400 MB features file of a 50k-sample set must not be re-read per batch."""
+    import harness.metrics.feature_metric as fm
+
+    reads = []
+    real_read = fm.read_stats
+    monkeypatch.setattr(fm, "read_stats", lambda path: reads.append(path) or real_read(path))
+    m = _metric("c2st_digits", reference_path=reference)
+    for k in range(4):
+        m.update(_images(30, 0.0, k))
+    assert m.compute().status == "ok"
+    assert reads == [reference]
