@@ -15,6 +15,7 @@ from harness.core.errors import HarnessError
 from harness.core.samples import Samples
 from harness.execute.progress import Stage
 from harness.execute.scoring import MetricScorer
+from harness.measure.env import device_environment
 from harness.results.record import Audit, Fidelity, QualityPass, QualityShard, Record
 
 SAMPLES_SAVED = 4
@@ -83,16 +84,15 @@ def quality_pass(
         ]
     record.num_samples = scorer.items
     wall = time.perf_counter() - t0
-    record.quality = QualityPass(
-        shards=1,
-        parts=[
-            QualityShard(
-                index=0, items=[0, scorer.items], host=socket.gethostname(), device=device, wall_s=wall
-            )
-        ],
-        device_s=wall,
-        wall_s=wall,
-        items_per_s=scorer.items / wall if wall > 0 else None,
+    one = {
+        "shard": 0,
+        "items": [0, scorer.items],
+        "host": socket.gethostname(),
+        "device": device,
+        "wall_s": wall,
+    }
+    record.quality = quality_record(
+        job, [{**one, "device_name": device_environment(device)["device_name"]}], wall
     )
     if scorer.invalid:
         record.quality_invalid = "outputs contain NaN or Inf"
@@ -155,3 +155,31 @@ def check_fidelity(job: Job, record: Record) -> Fidelity | None:
     if not job.fidelity_bounds and not violations:
         return None
     return Fidelity(ok=not violations, violations=violations)
+
+
+def quality_record(job: Job, manifests: list[dict[str, Any]], wall_s: float | None = None) -> QualityPass:
+    """The record's account of the quality pass: each shard's items, host, device and time, and their sum (the
+    device-seconds the evaluation cost)."""
+    shards = [
+        QualityShard(
+            index=m["shard"],
+            items=list(m["items"]),
+            host=m.get("host"),
+            device=m.get("device"),
+            device_name=m.get("device_name"),
+            wall_s=m.get("wall_s"),
+            attempts=int(m.get("attempts", 1)),
+            reused=bool(m.get("reused", False)),
+        )
+        for m in manifests
+    ]
+    device_s = sum(s.wall_s or 0.0 for s in shards)
+    wall = wall_s if wall_s is not None else max((s.wall_s or 0.0 for s in shards), default=None)
+    items = sum(s.items[1] - s.items[0] for s in shards)
+    return QualityPass(
+        shards=job.shards,
+        parts=shards,
+        device_s=device_s,
+        wall_s=wall,
+        items_per_s=items / wall if wall else None,
+    )

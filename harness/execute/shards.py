@@ -29,9 +29,10 @@ from harness.core.errors import HarnessError
 from harness.core.samples import Samples
 from harness.execute.load import base_record, load_pipeline, prepare, set_threads
 from harness.execute.progress import Report, Stage
-from harness.execute.quality import AUDIT_ITEMS, SAMPLES_SAVED, save_samples
+from harness.execute.quality import AUDIT_ITEMS, SAMPLES_SAVED, quality_record, save_samples
 from harness.execute.scoring import MetricScorer
-from harness.results.record import QualityPass, QualityShard, Record
+from harness.measure.env import device_environment
+from harness.results.record import Record
 
 
 class ShardMissing(HarnessError):
@@ -72,24 +73,6 @@ def finished(run_dir: Path, job: Job, shard: int) -> bool:
         return read_shard(path).manifest.get("job_key") == job_key(job)
     except Exception:
         return False
-
-
-def device_name(device: str) -> str | None:
-    """The model of the device a shard ran on: the GPU's name, or the CPU's."""
-    try:
-        if device.startswith("cuda"):
-            import torch
-
-            return str(torch.cuda.get_device_name(torch.device(device)))
-        import platform
-
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-        return platform.processor() or None
-    except Exception:
-        return None
 
 
 def run_shard(job: Job, shard: int, run_dir: Path, device: str, report: Report | None = None) -> Path:
@@ -136,7 +119,7 @@ def run_shard(job: Job, shard: int, run_dir: Path, device: str, report: Report |
         "decided": decided,
         "host": socket.gethostname(),
         "device": device,
-        "device_name": device_name(device),
+        "device_name": device_environment(device)["device_name"],
         "wall_s": time.perf_counter() - t0,
     }
     return write_shard(shard_path(run_dir, job, shard), manifest, states, audit)
@@ -243,31 +226,3 @@ def _executor_view(run_dir: Path, job: Job) -> dict[str, Any]:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
-
-
-def quality_record(job: Job, manifests: list[dict[str, Any]], wall_s: float | None = None) -> QualityPass:
-    """The record's account of the quality pass: each shard's items, host, device and time, and their sum (the
-    device-seconds the evaluation cost)."""
-    shards = [
-        QualityShard(
-            index=m["shard"],
-            items=list(m["items"]),
-            host=m.get("host"),
-            device=m.get("device"),
-            device_name=m.get("device_name"),
-            wall_s=m.get("wall_s"),
-            attempts=int(m.get("attempts", 1)),
-            reused=bool(m.get("reused", False)),
-        )
-        for m in manifests
-    ]
-    device_s = sum(s.wall_s or 0.0 for s in shards)
-    wall = wall_s if wall_s is not None else max((s.wall_s or 0.0 for s in shards), default=None)
-    items = sum(s.items[1] - s.items[0] for s in shards)
-    return QualityPass(
-        shards=job.shards,
-        parts=shards,
-        device_s=device_s,
-        wall_s=wall,
-        items_per_s=items / wall if wall else None,
-    )

@@ -92,7 +92,9 @@ def device_environment(device: str) -> dict[str, Any]:
         "cudnn": None,
     }
     if device.startswith("cuda"):
-        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        # The device named (a shard on cuda:3), else the current one.
+        index = torch.device(device).index if ":" in device else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
         out.update(
             device_name=props.name,
             cuda=torch.version.cuda,
