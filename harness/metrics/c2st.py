@@ -35,7 +35,13 @@ from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
 from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult, version_of
-from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
+from harness.metrics.feature_metric import (
+    EXTRACTOR_ALIASES,
+    ReferenceMetric,
+    ReferenceOptions,
+    per_extractor_class,
+    per_extractor_getattr,
+)
 from harness.metrics.options import int_option
 
 __all__ = ["C2ST", "CLASSIFIERS", "C2STOptions", "C2STResult", "c2st", "c2st_metric", "make_classifier"]
@@ -43,7 +49,6 @@ __all__ = ["C2ST", "CLASSIFIERS", "C2STOptions", "C2STResult", "c2st", "c2st_met
 CLASSIFIERS = ("logistic", "knn")
 KNN_NEIGHBOURS = 5
 # Short names of extractors whose metrics the mini zoo names after the data (fd_digits): c2st_digits.
-ALIASES = {"digits": "digits-extractor"}
 
 
 def make_classifier(name: str, seed: int = 0) -> Any:
@@ -309,27 +314,10 @@ class C2ST(ReferenceMetric):
         return d
 
 
-_CLASSES: dict[str, type[C2ST]] = {}
-
-
 def c2st_metric(short: str) -> type[C2ST]:
     """The metric class ``c2st_<short>``: C2ST on the registered extractor ``short`` (or its alias, ``digits``)."""
-    if short not in _CLASSES:
-        extractor = ALIASES.get(short, short)
-        _CLASSES[short] = type(
-            f"C2ST_{short}",
-            (C2ST,),
-            {
-                "name": f"c2st_{short}",
-                "default_extractor": extractor,
-                "__doc__": f"C2ST detectability on '{extractor}' features (see C2ST).",
-                "__module__": __name__,
-            },
-        )
-    return _CLASSES[short]
+    doc = f"C2ST detectability on '{EXTRACTOR_ALIASES.get(short, short)}' features (see C2ST)."
+    return per_extractor_class(C2ST, "c2st_", short, f"C2ST_{short}", doc, __name__)
 
 
-def __getattr__(attr: str) -> Any:
-    if attr.startswith("c2st_") and len(attr) > 5:
-        return c2st_metric(attr[5:])
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+__getattr__ = per_extractor_getattr("c2st_", c2st_metric, __name__)

@@ -11,6 +11,7 @@ and the reference set they compare with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -26,7 +27,19 @@ from harness.metrics.inception import RENAMED_RESIZES
 from harness.metrics.options import MetricOptions, flag_option, int_option, path_option
 from harness.metrics.refstats import check_fingerprint, read_stats
 
-__all__ = ["FIDResize", "FeatureMetric", "FeatureOptions", "ReferenceMetric", "ReferenceOptions"]
+__all__ = [
+    "EXTRACTOR_ALIASES",
+    "FIDResize",
+    "FeatureMetric",
+    "FeatureOptions",
+    "ReferenceMetric",
+    "ReferenceOptions",
+    "per_extractor_class",
+    "per_extractor_getattr",
+]
+
+# Short names a per-extractor metric may use in place of the extractor's (c2st_digits, vendi_digits).
+EXTRACTOR_ALIASES = {"digits": "digits-extractor"}
 
 
 def _renamed_resize(value: Any) -> Any:
@@ -203,3 +216,34 @@ class ReferenceMetric(FeatureMetric):
             label=f"reference {self.reference_path}",
             allow_mismatch=self.allow_mismatch,
         )
+
+
+_PER_EXTRACTOR: dict[tuple[type, str], type] = {}
+
+
+def per_extractor_class(base: type, prefix: str, short: str, class_name: str, doc: str, module: str) -> type:
+    """The metric class ``<prefix><short>`` derived from ``base`` (one per base and name): ``base``'s metric on
+    the registered extractor ``short`` (or the one its alias names, :data:`EXTRACTOR_ALIASES`)."""
+    key = (base, short)
+    if key not in _PER_EXTRACTOR:
+        extractor = EXTRACTOR_ALIASES.get(short, short)
+        attrs = {
+            "name": f"{prefix}{short}",
+            "default_extractor": extractor,
+            "__doc__": doc,
+            "__module__": module,
+        }
+        _PER_EXTRACTOR[key] = type(class_name, (base,), attrs)
+    return _PER_EXTRACTOR[key]
+
+
+def per_extractor_getattr(prefix: str, make: Callable[[str], type], module: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` resolving ``<prefix><extractor>`` (``"module:fd_<name>"`` in the metric
+    registry) to ``make(extractor)``."""
+
+    def __getattr__(attr: str) -> Any:
+        if attr.startswith(prefix) and len(attr) > len(prefix):
+            return make(attr[len(prefix) :])
+        raise AttributeError(f"module {module!r} has no attribute {attr!r}")
+
+    return __getattr__

@@ -25,7 +25,12 @@ from pydantic import Field
 from harness.core.errors import MetricInvalid, MetricSkipped
 from harness.core.samples import Samples
 from harness.metrics.base import MetricResult
-from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
+from harness.metrics.feature_metric import (
+    ReferenceMetric,
+    ReferenceOptions,
+    per_extractor_class,
+    per_extractor_getattr,
+)
 from harness.metrics.feature_stats import StreamingStats
 from harness.metrics.frechet import FrechetWarning
 from harness.metrics.frechet_estimates import bootstrap_frechet_ci
@@ -147,32 +152,15 @@ class FDDINOv2(FrechetDistance):
     default_extractor = "dinov2-vit-l-14"
 
 
-_FD_CLASSES: dict[tuple[type, str], type] = {}
-
-
 def fd_class(base: type[FrechetDistance], extractor: str, class_name: str, doc: str, module: str) -> type:
-    """The class ``fd_<extractor>`` derived from ``base`` (one per base and extractor): the Fréchet metric of
-    ``base``'s family on that registered extractor's features."""
-    key = (base, extractor)
-    if key not in _FD_CLASSES:
-        _FD_CLASSES[key] = type(
-            class_name,
-            (base,),
-            {"name": f"fd_{extractor}", "default_extractor": extractor, "__doc__": doc, "__module__": module},
-        )
-    return _FD_CLASSES[key]
+    """The class ``fd_<extractor>`` derived from ``base``: the Fréchet metric of ``base``'s family on that
+    registered extractor's features."""
+    return per_extractor_class(base, "fd_", extractor, class_name, doc, module)
 
 
 def fd_getattr(make: Callable[[str], type], module: str) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that resolves ``fd_<extractor>`` (``"module:fd_<name>"`` in the metric registry)
-    to ``make(extractor)``."""
-
-    def __getattr__(attr: str) -> Any:
-        if attr.startswith("fd_") and len(attr) > 3:
-            return make(attr[3:])
-        raise AttributeError(f"module {module!r} has no attribute {attr!r}")
-
-    return __getattr__
+    """A module ``__getattr__`` that resolves ``fd_<extractor>`` to ``make(extractor)``."""
+    return per_extractor_getattr("fd_", make, module)
 
 
 def frechet_metric(extractor: str) -> type[FrechetDistance]:

@@ -28,13 +28,18 @@ from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
 from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult
-from harness.metrics.feature_metric import FeatureMetric, FeatureOptions
+from harness.metrics.feature_metric import (
+    EXTRACTOR_ALIASES,
+    FeatureMetric,
+    FeatureOptions,
+    per_extractor_class,
+    per_extractor_getattr,
+)
 
 __all__ = ["KERNELS", "Vendi", "VendiOptions", "vendi_metric", "vendi_score"]
 
 KERNELS = ("cosine",)
 REAL_DRAWS = 5  # seeded subsets of the real data averaged for its score at the samples' n
-ALIASES = {"digits": "digits-extractor"}
 
 
 def vendi_score(features: np.ndarray, kernel: str = "cosine") -> float:
@@ -146,27 +151,10 @@ class Vendi(FeatureMetric):
         return d
 
 
-_CLASSES: dict[str, type[Vendi]] = {}
-
-
 def vendi_metric(short: str) -> type[Vendi]:
     """The metric class ``vendi_<short>``: Vendi on the registered extractor ``short`` (or its alias, ``digits``)."""
-    if short not in _CLASSES:
-        extractor = ALIASES.get(short, short)
-        _CLASSES[short] = type(
-            f"Vendi_{short}",
-            (Vendi,),
-            {
-                "name": f"vendi_{short}",
-                "default_extractor": extractor,
-                "__doc__": f"Vendi diversity of '{extractor}' features (see Vendi).",
-                "__module__": __name__,
-            },
-        )
-    return _CLASSES[short]
+    doc = f"Vendi diversity of '{EXTRACTOR_ALIASES.get(short, short)}' features (see Vendi)."
+    return per_extractor_class(Vendi, "vendi_", short, f"Vendi_{short}", doc, __name__)
 
 
-def __getattr__(attr: str) -> Any:
-    if attr.startswith("vendi_") and len(attr) > 6:
-        return vendi_metric(attr[6:])
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+__getattr__ = per_extractor_getattr("vendi_", vendi_metric, __name__)
