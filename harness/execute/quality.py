@@ -90,6 +90,7 @@ def quality_pass(
         "host": socket.gethostname(),
         "device": device,
         "wall_s": wall,
+        "attempts": 1,
     }
     record.quality = quality_record(
         job, [{**one, "device_name": device_environment(device)["device_name"]}], wall
@@ -168,7 +169,7 @@ def quality_record(job: Job, manifests: list[dict[str, Any]], wall_s: float | No
             device=m.get("device"),
             device_name=m.get("device_name"),
             wall_s=m.get("wall_s"),
-            attempts=int(m.get("attempts", 1)),
+            attempts=m.get("attempts"),
             reused=bool(m.get("reused", False)),
         )
         for m in manifests

@@ -65,12 +65,14 @@ class ShardState:
 
 
 def finished(run_dir: Path, job: Job, shard: int) -> bool:
-    """Whether ``shard`` of ``job`` has a state of this very job (a resume runs only the others)."""
+    """Whether ``shard`` of ``job`` has a state of this very job (a resume runs only the others); reads the
+    manifest alone, not the states (features of a large pass run to gigabytes)."""
     path = shard_path(run_dir, job, shard)
     if not path.exists():
         return False
     try:
-        return read_shard(path).manifest.get("job_key") == job_key(job)
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["manifest"])).get("job_key") == job_key(job)
     except Exception:
         return False
 
@@ -212,7 +214,7 @@ def merge_shards(job: Job, run_dir: Path, device: str, record: Record, stage: St
     manifests = []
     for k, part in enumerate(parts):
         m = dict(part.manifest)
-        m["attempts"] = int(seen.get("attempts", {}).get(str(k), 1))
+        m["attempts"] = seen.get("attempts", {}).get(str(k))  # None: not counted (Ray's retries, or reused)
         m["reused"] = k in seen.get("reused", [])
         manifests.append(m)
     record.quality = quality_record(job, manifests, seen.get("wall_s"))

@@ -166,7 +166,9 @@ class QualityShard(Part):
     device: str | None = None  # the device it ran on (cuda:3, cpu)
     device_name: str | None = None  # the GPU's or the CPU's model
     wall_s: Num | None = None  # load, prepare, generate and update the metrics
-    attempts: int = 1  # runs of this shard in this run (a lost one is run again)
+    # runs of this shard by the local executor in this attempt of the run (a lost one is run again); None where
+    # nothing counted them: Ray retries a shard itself, and a shard reused from an earlier attempt did not run
+    attempts: int | None = None
     reused: bool = False  # finished in an earlier attempt of this run (harness run --resume): not run again
 
 

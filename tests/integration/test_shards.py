@@ -312,6 +312,8 @@ def test_ray_shards_give_the_single_pass_values(write_yaml, tmp_path, capsys):
     assert re.search(r"quality shards 4/4 done on Ray 200/200 items, [\d.]+ items/s", out), out
     _same(_values(one.records()), _values(four.records()))
     assert [len(r.quality.parts) for r in four.records()] == [4, 4]
+    # Ray retries a shard itself: the record says the attempts were not counted, rather than a 1.
+    assert {p.attempts for r in four.records() for p in r.quality.parts} == {None}
 
 
 # ------------------------------------------------------------------------------------------- the audit

@@ -45,7 +45,18 @@ STAND_IN_FINGERPRINT = "stand-in-extractor"
 ZOO_SHA = "0" * 64
 
 # Attributes update may change that are not state: networks and the caches of reference data or shared work.
-CACHES = {"_ext", "_model", "_images", "_flow", "_scorer", "_located", "_ref", "_ref_sha", "_tokens", "_real_file"}
+CACHES = {
+    "_ext",
+    "_model",
+    "_images",
+    "_flow",
+    "_scorer",
+    "_located",
+    "_ref",
+    "_ref_sha",
+    "_tokens",
+    "_real_file",
+}
 
 
 @dataclass(frozen=True)
