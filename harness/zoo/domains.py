@@ -49,6 +49,7 @@ class Domain(ABC):
     floor_sizes: ClassVar[tuple[int, ...]]
     floor_n: ClassVar[int]
     reference: ClassVar[str]  # what the held-out statistics are made of ({n}: their count)
+    sample_rate: ClassVar[int | None] = None  # audio: Hz
     data: ClassVar[str]  # where the extractor's data come from
 
     @abstractmethod
@@ -69,7 +70,39 @@ class Domain(ABC):
 
     @abstractmethod
     def unet(self, recipe: GeneratorRecipe) -> Any:
-        """The denoiser ``recipe`` trains."""
+        """The data-space denoiser a ``denoiser: unet`` recipe trains."""
+
+    def codec(self) -> Any:
+        """The latent codec of a ``denoiser: latent`` recipe (:mod:`harness.zoo.av.latent`)."""
+        raise ValueError(f"the {self.modality} zoo has no latent codec (denoiser: unet only)")
+
+    def generator_setup(self, recipe: GeneratorRecipe, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        """The denoiser ``recipe`` trains and its training tensor in the denoiser's space, from data ``x`` of
+        classes ``y``. Latent recipes encode the data with the domain's codec, fit the codec's per-dimension
+        statistics on them and store the codec in the denoiser's config."""
+        if recipe.denoiser != "latent":
+            return self.unet(recipe), self.generator_inputs(x)
+        import torch
+
+        codec = self.codec()
+        z = codec.encode(x, y)
+        codec.fit(z)
+        return self.latent_denoiser(recipe, codec.config()), codec.normalize(torch.from_numpy(z))
+
+    def latent_denoiser(self, recipe: GeneratorRecipe, codec: dict[str, Any]) -> Any:
+        """The :class:`~harness.zoo.av.latent.LatentDenoiser` of a latent recipe, decoding with ``codec`` (a
+        fitted codec's config)."""
+        from harness.zoo.av.latent import LatentDenoiser
+
+        return LatentDenoiser(
+            latent_dim=len(codec["mean"]),
+            hidden=recipe.hidden,
+            depth=recipe.depth,
+            emb_dim=recipe.emb_dim,
+            num_class_embeds=self.classes,
+            codec=codec,
+            sample_rate=self.sample_rate,
+        )
 
     @abstractmethod
     def pipeline(self, unet: Any, scheduler: Any) -> Any:
@@ -201,6 +234,11 @@ class MovingDigits(Domain):
     def unet(self, recipe: GeneratorRecipe) -> Any:
         return unet2d(recipe, FRAMES, CANVAS, self.classes)
 
+    def codec(self) -> Any:
+        from harness.zoo.av.latent import SpriteCodec
+
+        return SpriteCodec()
+
     def pipeline(self, unet: Any, scheduler: Any) -> Any:
         from harness.zoo.av.pipelines import MovingDigitsPipeline
 
@@ -213,9 +251,10 @@ class Notes(Domain):
     log_every = 100
     extractor_dir = AUDIO_EXTRACTOR_DIR
     stats_path = AUDIO_HELDOUT_STATS
-    floor_sizes = (100, 200, 400, 800)
+    floor_sizes = (96, 200, 400, 800)
     floor_n = 400
     reference = "notes held-out split ({n} items), harness.zoo.av.data"
+    sample_rate = SAMPLE_RATE
     data = "harness.zoo.av.data notes_split()"
 
     def split(self) -> Any:
@@ -245,6 +284,11 @@ class Notes(Domain):
             emb_dim=recipe.emb_dim,
             num_class_embeds=self.classes,
         )
+
+    def codec(self) -> Any:
+        from harness.zoo.av.latent import HarmonicCodec
+
+        return HarmonicCodec()
 
     def pipeline(self, unet: Any, scheduler: Any) -> Any:
         from harness.zoo.av.pipelines import NotesPipeline

@@ -56,10 +56,9 @@ class ClassConditionalSampler(DiffusionPipeline, ABC):
         )
         return (n, cfg.in_channels, *size)
 
-    def _sample(self, class_labels: Any, num_inference_steps: int, generator: Any) -> torch.Tensor:
+    def _sample(self, labels: torch.Tensor, num_inference_steps: int, generator: Any) -> torch.Tensor:
         """Denoise from seeded noise: the model's output space (float32), one item per class label."""
         device = self._execution_device
-        labels = self._labels(class_labels, device)
         n = labels.shape[0]
         if isinstance(generator, list) and len(generator) != n:
             raise ValueError(f"got {len(generator)} generators for {n} class labels (give one per item)")
@@ -74,6 +73,10 @@ class ClassConditionalSampler(DiffusionPipeline, ABC):
             x = self.scheduler.step(pred, t, x, **step_kwargs).prev_sample
         self.maybe_free_model_hooks()
         return x.float()
+
+    def _decode(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The denoised batch → the data space (identity; latent pipelines decode their latents)."""
+        return x
 
     @abstractmethod
     def _output(self, x: torch.Tensor, output_type: str) -> Any:
@@ -90,7 +93,9 @@ class ClassConditionalSampler(DiffusionPipeline, ABC):
         if output_type not in self.output_types:
             *first, last = (repr(t) for t in self.output_types)
             raise ValueError(f"output_type must be {', '.join(first)} or {last}, got {output_type!r}")
-        out = self._output(self._sample(class_labels, num_inference_steps, generator), output_type)
+        labels = self._labels(class_labels, self._execution_device)
+        x = self._decode(self._sample(labels, num_inference_steps, generator), labels)
+        out = self._output(x, output_type)
         return self._wrap(out) if return_dict else (out,)
 
 

@@ -67,13 +67,22 @@ def _score(metric_cls, samples: Samples, **options):
 def test_committed_files_are_small_safetensors():
     from harness.zoo import ZOO_DIR
 
-    for name in ("moving-digits", "moving-digits-extractor", "notes", "notes-extractor"):
+    # the layered video model's MLP (256 wide: 128 wide was 2× farther from the floor) is 5.3 MiB
+    limits = {"moving-digits-layered": 6}
+    for name in (
+        "moving-digits",
+        "moving-digits-extractor",
+        "moving-digits-layered",
+        "notes",
+        "notes-extractor",
+        "notes-ddsp",
+    ):
         folder = ZOO_DIR / name
         files = [p for p in folder.rglob("*") if p.is_file()]
         assert files, f"{folder} is empty"
         assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
         weights = [p for p in files if p.suffix == ".safetensors"]
-        assert len(weights) == 1 and weights[0].stat().st_size < 2 * 2**20
+        assert len(weights) == 1 and weights[0].stat().st_size < limits.get(name, 2) * 2**20
     for stats in ("moving_digits_heldout_stats.npz", "notes_heldout_stats.npz"):
         assert (ZOO_DIR / stats).is_file()
 
@@ -190,6 +199,9 @@ def test_metrics_are_registered_and_check_inputs():
         "notes-extractor",
         "moving-digits",
         "notes",
+        "moving-digits-layered",
+        # the harmonic analysis of the 1,600 training notes takes about a minute
+        pytest.param("notes-ddsp", marks=pytest.mark.slow),
     ],
 )
 def test_recipe_runs(name, tmp_path, capsys):

@@ -59,8 +59,21 @@ def test_a_generator_recipe_builds_the_committed_unet_and_scheduler(name):
     from harness.zoo.train import build_scheduler
 
     recipe = RECIPES[name]
-    unet = DOMAINS[recipe.modality].unet(recipe)
+    domain = DOMAINS[recipe.modality]
     committed_unet = _config(ZOO_DIR / name / "unet" / "config.json")
+    if recipe.denoiser == "latent":
+        # the codec's statistics come from encoding the training set (tests/zoo/test_latent.py checks
+        # them on the video codec); here the architecture and the codec's own settings
+        codec = domain.codec()
+        saved_codec = committed_unet["codec"]
+        assert {k: v for k, v in saved_codec.items() if k not in ("mean", "std")} == {
+            "kind": codec.kind,
+            **json.loads(json.dumps(codec.params())),
+        }
+        assert len(saved_codec["mean"]) == len(saved_codec["std"]) == codec.dim
+        unet = domain.latent_denoiser(recipe, saved_codec)
+    else:
+        unet = domain.unet(recipe)
     assert _as_saved(unet.config) == committed_unet
     scheduler = _as_saved(build_scheduler(recipe).config)
     assert scheduler == _config(ZOO_DIR / name / "scheduler" / "scheduler_config.json")

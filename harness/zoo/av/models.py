@@ -109,6 +109,25 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
+def conditioning(
+    model: nn.Module,
+    sample: torch.Tensor,
+    timestep: torch.Tensor | float | int,
+    class_labels: torch.Tensor | None,
+) -> torch.Tensor:
+    """The embedding a zoo denoiser conditions on: its ``time_mlp`` of the sinusoidal timestep embedding plus
+    its ``class_embedding`` of the labels (required where it has one)."""
+    t = torch.as_tensor(timestep, device=sample.device)
+    if t.ndim == 0:
+        t = t.expand(sample.shape[0])
+    emb = model.time_mlp(timestep_embedding(t, model.config.emb_dim).to(sample.dtype))
+    if model.class_embedding is not None:
+        if class_labels is None:
+            raise ValueError(f"class_labels are required: this {type(model).__name__} has a class embedding")
+        emb = emb + model.class_embedding(class_labels)
+    return emb
+
+
 class ResBlock1D(nn.Module):
     def __init__(self, c_in: int, c_out: int, emb_dim: int, kernel: int, groups: int):
         super().__init__()
@@ -199,14 +218,7 @@ class NotesUNet1D(ModelMixin, ConfigMixin):
         class_labels: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> UNet1DOutput | tuple:
-        t = torch.as_tensor(timestep, device=sample.device)
-        if t.ndim == 0:
-            t = t.expand(sample.shape[0])
-        emb = self.time_mlp(timestep_embedding(t, self.config.emb_dim).to(sample.dtype))
-        if self.class_embedding is not None:
-            if class_labels is None:
-                raise ValueError("class_labels are required: this UNet has a class embedding")
-            emb = emb + self.class_embedding(class_labels)
+        emb = conditioning(self, sample, timestep, class_labels)
         h = self.conv_in(sample)
         skips = []
         for block, down in zip(self.down, self.downsample):

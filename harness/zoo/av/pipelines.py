@@ -7,6 +7,10 @@
 
 Both take ``class_labels`` (one item per label), ``num_inference_steps``, ``generator`` (one per item:
 item i then depends only on its own seed) and any diffusers scheduler with ``set_timesteps`` / ``step``.
+
+Either denoises in the data space (the UNets above) or, when ``unet`` is a
+:class:`~harness.zoo.av.latent.LatentDenoiser`, in its codec's latent space, decoded after the last step
+(``moving-digits-layered``: sprite and motion; ``notes-ddsp``: harmonic amplitudes and envelope).
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from typing import Any
 import torch
 from diffusers.utils import BaseOutput
 
+from harness.zoo.av.latent import LatentDenoiser
 from harness.zoo.av.models import NotesUNet1D
 from harness.zoo.pipeline import ClassConditionalSampler
+
+# the denoisers a saved zoo pipeline may hold (model_index.json names ours by module, which diffusers'
+# library lookup does not import): the class named in unet/config.json is loaded from here
+DENOISERS = {"UNet2DModel": None, "NotesUNet1D": NotesUNet1D, "LatentDenoiser": LatentDenoiser}
 
 
 @dataclass
@@ -32,8 +41,56 @@ class AudioOutput(BaseOutput):
     audios: Any
 
 
-class MovingDigitsPipeline(ClassConditionalSampler):
-    """Class-conditional clips of a moving digit: ``unet`` is a UNet2DModel with in_channels = frames."""
+class _AVSampler(ClassConditionalSampler):
+    """What the video and audio pipelines share: loading any of :data:`DENOISERS`, and latent decoding."""
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Load a ``save_pretrained`` folder: the denoiser class its ``unet/config.json`` names, its scheduler."""
+        import json
+
+        import diffusers
+
+        folder = Path(folder)
+        dtype = kwargs.get("torch_dtype") or torch.float32
+        name = json.loads((folder / "unet" / "config.json").read_text()).get("_class_name")
+        if name not in DENOISERS:
+            raise ValueError(f"{folder}: unknown denoiser class {name!r} (known: {', '.join(DENOISERS)})")
+        model = DENOISERS[name] or diffusers.UNet2DModel
+        unet = model.from_pretrained(folder / "unet", torch_dtype=dtype, use_safetensors=True)
+        sched_cfg = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(folder / "scheduler")
+        return cls(unet=unet.eval(), scheduler=scheduler)
+
+    @property
+    def latent(self) -> bool:
+        return isinstance(self.unet, LatentDenoiser)
+
+    def _shape(self, n: int) -> tuple[int, ...]:
+        if self.latent:
+            return (n, self.unet.config.latent_dim)
+        return self._data_shape(n)
+
+    def _data_shape(self, n: int) -> tuple[int, ...]:
+        return super()._shape(n)
+
+    def _decode(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Latents → data in the UNet's output space (video: [-1, 1] frames as channels; audio: [-1, 1])."""
+        if not self.latent:
+            return x
+        codec = self.unet.codec()
+        return self._from_codec(codec.decode(codec.denormalize(x.float()), labels))
+
+    def _from_codec(self, data: torch.Tensor) -> torch.Tensor:
+        return data
+
+
+class MovingDigitsPipeline(_AVSampler):
+    """Class-conditional clips of a moving digit: ``unet`` is a UNet2DModel with in_channels = frames, or a
+    latent denoiser with a sprite codec."""
+
+    def _from_codec(self, data: torch.Tensor) -> torch.Tensor:
+        return data * 2 - 1  # the codec's [0, 1] frames in the UNet's [-1, 1]
 
     @torch.no_grad()
     def __call__(
@@ -55,24 +112,11 @@ class MovingDigitsPipeline(ClassConditionalSampler):
         return VideoOutput(frames=out)
 
 
-class NotesPipeline(ClassConditionalSampler):
-    """Class-conditional notes: ``unet`` is a ``NotesUNet1D`` (config ``sample_rate``, ``sample_size``)."""
+class NotesPipeline(_AVSampler):
+    """Class-conditional notes: ``unet`` is a ``NotesUNet1D`` (config ``sample_rate``, ``sample_size``), or a
+    latent denoiser with a harmonic codec."""
 
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs: Any) -> NotesPipeline:  # type: ignore[override]
-        """Load a ``save_pretrained`` folder (our UNet class is not importable by diffusers' library lookup)."""
-        import json
-
-        import diffusers
-
-        folder = Path(folder)
-        dtype = kwargs.get("torch_dtype") or torch.float32
-        unet = NotesUNet1D.from_pretrained(folder / "unet", torch_dtype=dtype, use_safetensors=True)
-        sched_cfg = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
-        scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_pretrained(folder / "scheduler")
-        return cls(unet=unet.eval(), scheduler=scheduler)
-
-    def _shape(self, n: int) -> tuple[int, ...]:
+    def _data_shape(self, n: int) -> tuple[int, ...]:
         cfg = self.unet.config
         return (n, cfg.in_channels, cfg.sample_size)
 
