@@ -19,9 +19,10 @@ their Hugging Face mirror at a pinned revision (same bytes: same hash). Preferen
 sha256 of the Git LFS pointer on the Hugging Face pages of the pinned revision, small ones that of public
 pinning code (one source where so said). VBench's entries are the files VBench itself downloads
 (``vbench/utils.py`` ``init_submodules``); AMT-S and Tag2Text are missing on purpose: no published sha256 was
-found for them. DINOv2: only the ViT-L/14 torch hub checkpoint (fd_dinov2's default) has a pinned sha256; for the
-other sizes' checkpoints and the Hugging Face ``facebook/dinov2-*`` files no published sha256 was found, so their
-hash is None (``not-found``): they are accepted unverified, never under a made-up hash, and said to be so.
+found for them. DINOv2: the four torch hub checkpoints and the Hugging Face ``facebook/dinov2-*`` config.json and
+model.safetensors at their pinned revisions are pinned, except dinov2-giant's config.json (one third-party copy
+gave a hash: not enough), whose hash is None (``not-found``): accepted unverified, never under a made-up hash,
+and said to be so.
 """
 
 # fmt: off
@@ -49,6 +50,8 @@ SOURCES: dict[str, str] = {
     "pickscore-processor": "code search: a public evaluation gate pinning PickScore v1's model.safetensors, config.json and its processor's tokenizer.json / preprocessor_config.json (one source); the same bytes as openai/clip-vit-base-patch32's (pinned above)",
     "openai-clip-l14-url": "OpenAI's own: the sha256 is the folder of the download URL, which the clip package checks (https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt); several Hugging Face mirrors' LFS pointers give the same sha256 and size; fetched from one of them (same bytes)",
     "dinov2-vitl14": "code search: several independent pins (download manifests and checkers, a weights audit naming facebookresearch/dinov2 at 7764ea0f) agree on this sha256 and on the size 1,217,586,395 bytes (also the Content-Length of the official URL)",
+    "dinov2-hub": "code search: many independent pins agree on this sha256 and size (refiners' DINOv2 conversion script, which names the official download URL beside it; download manifests, sha256sum listings and weight audits of other projects)",
+    "dinov2-hf": "code search: many independent pins of this file at the pinned revision agree on this sha256 and size (evaluation lock files, download checkers, Hugging Face cache blob paths; two cite the Git LFS pointer)",
     "not-found": "NOT PINNED: no published sha256 of this file was found; the file is accepted, its sha256 is recorded in the metric's fingerprint and `harness weights verify` says it is unverified",
     "aesthetic-lfs": "Hugging Face: the Git LFS pointers of three independent mirrors (haor/aesthetics, hbyang/Hi3D, a Space) and a public pin of the file agree; the original is https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/sac%2Blogos%2Bava1-l14-linearMSE.pth",
 }
@@ -82,10 +85,10 @@ ENTRIES: dict[str, tuple[str, str, str | None, str | None, tuple[str, ...]]] = {
     "dinov2-vitb14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth", None, None, ("dinov2-vit-b-14", "fd_dinov2-vit-b-14")),
     "dinov2-vitl14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth", None, None, ("dinov2-vit-l-14", "fd_dinov2", "fd_dinov2-vit-l-14")),
     "dinov2-vitg14": ("torch-hub", "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitg14/dinov2_vitg14_pretrain.pth", None, None, ("dinov2-vit-g-14", "fd_dinov2-vit-g-14")),
-    "dinov2-small-hf": ("hf", "facebook/dinov2-small", None, "dinov2-small", ("dinov2-vit-s-14", "fd_dinov2-vit-s-14")),
-    "dinov2-base-hf": ("hf", "facebook/dinov2-base", None, "dinov2-base", ("dinov2-vit-b-14", "fd_dinov2-vit-b-14")),
-    "dinov2-large-hf": ("hf", "facebook/dinov2-large", None, "dinov2-large", ("dinov2-vit-l-14", "fd_dinov2", "fd_dinov2-vit-l-14")),
-    "dinov2-giant-hf": ("hf", "facebook/dinov2-giant", None, "dinov2-giant", ("dinov2-vit-g-14", "fd_dinov2-vit-g-14")),
+    "dinov2-small-hf": ("hf", "facebook/dinov2-small", "ed25f3a31f01632728cabb09d1542f84ab7b0056", "dinov2-small", ("dinov2-vit-s-14", "fd_dinov2-vit-s-14")),
+    "dinov2-base-hf": ("hf", "facebook/dinov2-base", "f9e44c814b77203eaa57a6bdbbd535f21ede1415", "dinov2-base", ("dinov2-vit-b-14", "fd_dinov2-vit-b-14")),
+    "dinov2-large-hf": ("hf", "facebook/dinov2-large", "47b73eefe95e8d44ec3623f8890bd894b6ea2d6c", "dinov2-large", ("dinov2-vit-l-14", "fd_dinov2", "fd_dinov2-vit-l-14")),
+    "dinov2-giant-hf": ("hf", "facebook/dinov2-giant", "611a9d42f2335e0f921f1e313ad3c1b7178d206d", "dinov2-giant", ("dinov2-vit-g-14", "fd_dinov2-vit-g-14")),
 }
 
 # name: (summary, licence)
@@ -115,10 +118,10 @@ ABOUT: dict[str, tuple[str, str]] = {
     "dinov2-vitb14": ("DINOv2 ViT-B/14 backbone, torch hub checkpoint (facebookresearch/dinov2; FD-DINOv2 at size b)", "Apache-2.0 (facebookresearch/dinov2)"),
     "dinov2-vitl14": ("DINOv2 ViT-L/14 backbone, torch hub checkpoint (facebookresearch/dinov2; fd_dinov2, dgm-eval's default)", "Apache-2.0 (facebookresearch/dinov2)"),
     "dinov2-vitg14": ("DINOv2 ViT-g/14 backbone, torch hub checkpoint (facebookresearch/dinov2; FD-DINOv2 at size g)", "Apache-2.0 (facebookresearch/dinov2)"),
-    "dinov2-small-hf": ("DINOv2 ViT-S/14 as Hugging Face publishes it (facebook/dinov2-small; revision not pinned)", "Apache-2.0 (facebook/dinov2-small model card)"),
-    "dinov2-base-hf": ("DINOv2 ViT-B/14 as Hugging Face publishes it (facebook/dinov2-base; revision not pinned)", "Apache-2.0 (facebook/dinov2-base model card)"),
-    "dinov2-large-hf": ("DINOv2 ViT-L/14 as Hugging Face publishes it (facebook/dinov2-large; revision not pinned)", "Apache-2.0 (facebook/dinov2-large model card)"),
-    "dinov2-giant-hf": ("DINOv2 ViT-g/14 as Hugging Face publishes it (facebook/dinov2-giant; revision not pinned)", "Apache-2.0 (facebook/dinov2-giant model card)"),
+    "dinov2-small-hf": ("DINOv2 ViT-S/14 as Hugging Face publishes it (facebook/dinov2-small)", "Apache-2.0 (facebook/dinov2-small model card)"),
+    "dinov2-base-hf": ("DINOv2 ViT-B/14 as Hugging Face publishes it (facebook/dinov2-base)", "Apache-2.0 (facebook/dinov2-base model card)"),
+    "dinov2-large-hf": ("DINOv2 ViT-L/14 as Hugging Face publishes it (facebook/dinov2-large)", "Apache-2.0 (facebook/dinov2-large model card)"),
+    "dinov2-giant-hf": ("DINOv2 ViT-g/14 as Hugging Face publishes it (facebook/dinov2-giant)", "Apache-2.0 (facebook/dinov2-giant model card)"),
 }
 
 # (entry, file name, sha256, size in bytes, required, hash source). Optional files: clap-htsat-unfused's
@@ -166,18 +169,18 @@ FILES: tuple[tuple[str, str, str | None, int | None, bool, str], ...] = (
     ("clip-vit-h-14-laion2b-processor", "preprocessor_config.json", "910e70b3956ac9879ebc90b22fb3bc8a75b6a0677814500101a4c072bd7857bd", 316, True, "pickscore-processor"),
     ("clip-vit-h-14-laion2b-processor", "tokenizer.json", "b556ac8c99757ffb677208af34bc8c6721572114111a6e0aaf5fa69ff0b8d842", 2_224_041, True, "pickscore-processor"),
     ("openai-clip-vit-l-14", "ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", 932_768_134, True, "openai-clip-l14-url"),
-    ("dinov2-vits14", "dinov2_vits14_pretrain.pth", None, None, True, "not-found"),
-    ("dinov2-vitb14", "dinov2_vitb14_pretrain.pth", None, None, True, "not-found"),
+    ("dinov2-vits14", "dinov2_vits14_pretrain.pth", "b938bf1bc15cd2ec0feacfe3a1bb553fe8ea9ca46a7e1d8d00217f29aef60cd9", 88_283_115, True, "dinov2-hub"),
+    ("dinov2-vitb14", "dinov2_vitb14_pretrain.pth", "0b8b82f85de91b424aded121c7e1dcc2b7bc6d0adeea651bf73a13307fad8c73", 346_378_731, True, "dinov2-hub"),
     ("dinov2-vitl14", "dinov2_vitl14_pretrain.pth", "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428", 1_217_586_395, True, "dinov2-vitl14"),
-    ("dinov2-vitg14", "dinov2_vitg14_pretrain.pth", None, None, True, "not-found"),
-    ("dinov2-small-hf", "config.json", None, None, True, "not-found"),
-    ("dinov2-small-hf", "model.safetensors", None, None, True, "not-found"),
-    ("dinov2-base-hf", "config.json", None, None, True, "not-found"),
-    ("dinov2-base-hf", "model.safetensors", None, None, True, "not-found"),
-    ("dinov2-large-hf", "config.json", None, None, True, "not-found"),
-    ("dinov2-large-hf", "model.safetensors", None, None, True, "not-found"),
+    ("dinov2-vitg14", "dinov2_vitg14_pretrain.pth", "baf8467e50af277596bbbafa06887c177ee899ab46033649c383577d7e9309d3", 4_546_108_579, True, "dinov2-hub"),
+    ("dinov2-small-hf", "config.json", "1809f83e3bdb1609a501a610ad4a742f4fd8ae44d72ca4aa0df52d1f2ac8628d", 547, True, "dinov2-hf"),
+    ("dinov2-small-hf", "model.safetensors", "ae1e99fcefd534ed978cdeb8326f08030c96e28b7a81ffcbc98a857c84d14be1", 88_249_960, True, "dinov2-hf"),
+    ("dinov2-base-hf", "config.json", "f7ff4cfa73d2f70647dbf6950541ad25d73082d54c2e7e9bded160c7656b2a70", 548, True, "dinov2-hf"),
+    ("dinov2-base-hf", "model.safetensors", "d73036b56966966d07975d696bde331762f37297e2f095de8cea0040c3aa0841", 346_345_912, True, "dinov2-hf"),
+    ("dinov2-large-hf", "config.json", "12df51c069a2dc1305e34ba71ef58bc2407ea553b75f4722a1715c1bce3bbed0", 549, True, "dinov2-hf"),
+    ("dinov2-large-hf", "model.safetensors", "399fba97a95f22c36834418bc69373364a99af3a1153da1c0fb31db567c92e23", 1_217_522_888, True, "dinov2-hf"),
     ("dinov2-giant-hf", "config.json", None, None, True, "not-found"),
-    ("dinov2-giant-hf", "model.safetensors", None, None, True, "not-found"),
+    ("dinov2-giant-hf", "model.safetensors", "917d3c470db999d32a312f8542149be91c7cbac61ee8fb4b67ae3d82b79ce21f", 4_546_005_432, True, "dinov2-hf"),
     ("laion-aesthetic-v2-linear", "sac+logos+ava1-l14-linearMSE.pth", "21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0", 3_714_759, True, "aesthetic-lfs"),
 )
 

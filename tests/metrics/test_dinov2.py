@@ -305,6 +305,15 @@ def test_hugging_face_folder_gives_the_same_features_and_is_preferred(env, monke
         "torch_dtype": "float32",
     }
     (folder / "config.json").write_text(json.dumps(cfg))
+    # the files made here stand in for the pinned ones; config.json is left unpinned to check that path
+    spec = pin_to(monkeypatch, arch.hf_weights, folder)
+    unpinned = tuple(
+        dataclasses.replace(wf, sha256=None, size=None, hash_source="NOT PINNED (this test)")
+        if wf.filename == "config.json"
+        else wf
+        for wf in spec.files
+    )
+    monkeypatch.setitem(W.WEIGHTS, arch.hf_weights, dataclasses.replace(spec, files=unpinned))
     images = _images(3, 50, 60, seed=1)
     ref = dgm_eval_features(sd, arch, images)
     hf = build_extractor("dinov2-vit-s-14")
@@ -316,16 +325,16 @@ def test_hugging_face_folder_gives_the_same_features_and_is_preferred(env, monke
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     np.testing.assert_allclose(hf.features(images), ref, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(hf.features(images), hub.features(images))
-    # the HF files have no published hash: accepted, recorded, and never called verified
+    # a file without a published hash (as dinov2-giant's config.json): accepted, recorded, never called verified
     details = hf.protocol()["weights"]
-    assert details["unverified"] == ["config.json", "model.safetensors"]
+    assert details["unverified"] == ["config.json"]
     assert details["sha256"]["model.safetensors"] == W.sha256_of(folder / "model.safetensors")
     assert hf.fingerprint() != hub.fingerprint()  # other weights files: other fingerprints
     capsys.readouterr()
     rc = main(["weights", "verify", "dinov2-small-hf"])
     out = capsys.readouterr().out
     assert rc == 1 and out.startswith("UNVERIFIED dinov2-small-hf: ")
-    assert "no pinned sha256 for config.json, model.safetensors" in out and "ok " not in out
+    assert "no pinned sha256 for config.json" in out and "model.safetensors" not in out.split("no pinned")[1]
 
 
 def test_fingerprint_names_encoder_size_and_preprocessing_and_refuses_inception_references(
