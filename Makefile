@@ -24,10 +24,14 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 # vbench's own pins (transformers==4.33.2, numpy<2) would replace the project's: its code comes without them
 # (what its scoring imports is in the vbench extra).
 VBENCH ?= vbench==0.1.5
+# face_recognition's API is the reference of the dlib verifier's parity test; it requires "dlib" (a source
+# build), which dlib-bin (the biometric extra) already provides.
+FACE_RECOGNITION ?= face_recognition==1.3.0
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -q -e ".[dev]"
 	$(PIP) -q --no-deps "$(VBENCH)"
+	$(PIP) -q --no-deps "$(FACE_RECOGNITION)"
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
