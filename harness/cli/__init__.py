@@ -1,7 +1,7 @@
 """The ``harness`` command. Thin: parses flags, calls the package, maps errors to exit codes.
 
 One module per command group (:mod:`.run`, :mod:`.init`, :mod:`.track` for log, :mod:`.report`, :mod:`.catalog` for validate and ls,
-:mod:`.cache`, :mod:`.gate` for compare/export/gate, :mod:`.doctor`, :mod:`.assets` for weights/refstats/fid, :mod:`.zoo`)
+:mod:`.cache`, :mod:`.gate` for compare/export/gate, :mod:`.doctor`, :mod:`.assets` for weights/refstats/fid, :mod:`.faces`, :mod:`.zoo`)
 over a shared core (:mod:`.core`). Nothing heavy is imported here; each command imports what it needs.
 
 Exit codes: 0 success, 1 a job or metric failed (run) or a regression (compare), 2 bad input, 3 an internal
@@ -14,7 +14,7 @@ import os
 import sys
 
 from harness import __version__
-from harness.cli import assets, cache, catalog, doctor, gate, init, report, run, track, zoo
+from harness.cli import assets, cache, catalog, doctor, faces, gate, init, report, run, track, zoo
 from harness.cli.core import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, Parser, err
 from harness.core.errors import HarnessError, UserInputError
 
@@ -28,7 +28,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
-    for module in (run, init, report, track, catalog, cache, gate, doctor, assets, zoo):
+    for module in (run, init, report, track, catalog, cache, gate, doctor, assets, faces, zoo):
         module.register(sub)
     return p
 
