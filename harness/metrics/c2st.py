@@ -33,9 +33,9 @@ from pydantic import Field
 
 from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
-from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult, version_of
 from harness.metrics.feature_metric import (
+    EVERY_FEATURE_STATE,
     EXTRACTOR_ALIASES,
     ReferenceMetric,
     ReferenceOptions,
@@ -207,11 +207,7 @@ class C2ST(ReferenceMetric):
     )
     Options = C2STOptions
     # The features (the classifier needs every sample) and why samples of another modality give no value.
-    state_fields: ClassVar[dict[str, str]] = {
-        **ReferenceMetric.state_fields,
-        "_feats": "cat",
-        "_not_applicable": "same",
-    }
+    state_fields: ClassVar[dict[str, str]] = {**ReferenceMetric.state_fields, **EVERY_FEATURE_STATE}
 
     def __init__(
         self, device: str = "cpu", *, classifier: str = "logistic", folds: int = 5, seed: int = 0, **kw: Any
@@ -235,22 +231,17 @@ class C2ST(ReferenceMetric):
         return "folds", options.folds, f"{options.folds} folds need at least {options.folds} samples per job"
 
     def _real(self) -> tuple[np.ndarray, dict[str, Any]]:
-        if self.reference_path:
-            return self.read_real_features()
-        feats, info = self.extractor().reference_features()
+        _, feats, info = self.shared_reference()
         return feats, dict(info)
 
     # -- the metric
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
-        allowed = extractor_modalities(self.extractor_name)
-        if samples.modality not in allowed:
-            self._not_applicable = (
-                f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
-            )
+        self._not_applicable = self.not_for(samples)
+        if self._not_applicable:
             return
         self.check_real_source()
-        self._feats.append(self.extractor().samples_features(samples))
+        self._feats.append(self.shared_features(samples)[1])
 
     def compute(self) -> MetricResult:
         if self._not_applicable:

@@ -11,7 +11,12 @@ and the reference set they compare with.
 
 from __future__ import annotations
 
+import itertools
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -21,8 +26,8 @@ from harness.core.errors import MetricSkipped, UserInputError
 from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
 from harness.metrics import extractors
-from harness.metrics.applies import extractor_builder, registered_extractors
-from harness.metrics.base import Metric
+from harness.metrics.applies import extractor_builder, extractor_modalities, registered_extractors
+from harness.metrics.base import Metric, SamplesMemo
 from harness.metrics.inception import RENAMED_RESIZES
 from harness.metrics.options import MetricOptions, flag_option, int_option, path_option
 from harness.metrics.refstats import check_fingerprint, read_stats
@@ -89,6 +94,87 @@ class ReferenceOptions(FeatureOptions):
     allow_mismatch: bool = False
 
 
+# ------------------------------------------------------------------------------------------------ sharing
+# A job's metrics run one after another in one process on one ``Samples`` object (MetricScorer), so SHARED keeps,
+# for the last few such objects, the features per extractor setting, the reference features per file and derived
+# results: prdc_*, c2st_* and vendi_* on one extractor compute the samples' features once per job.
+
+
+class SharedWork:
+    """Features, reference features and PRDC results, kept for the last few inputs (see the module docstring)."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._tokens = itertools.count(1)
+        self._features = SamplesMemo(keep)
+        self._references: OrderedDict[tuple[Any, ...], tuple[int, np.ndarray, dict[str, Any]]] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.computed = {"features": 0, "references": 0, "results": 0}  # what was computed, not read
+
+    def _put(self, table: OrderedDict, key: tuple[Any, ...], value: Any) -> None:
+        table[key] = value
+        table.move_to_end(key)
+        while len(table) > self.keep:
+            table.popitem(last=False)
+
+    def features(
+        self, samples: Samples, setting: tuple[Any, ...], make: Callable[[], np.ndarray]
+    ) -> tuple[int, np.ndarray]:
+        """``(token, features)`` of ``samples`` under an extractor ``setting``, computed once."""
+
+        def compute() -> np.ndarray:
+            feats = make()
+            feats.setflags(write=False)
+            return feats
+
+        token, feats, computed = self._features.get(samples, ("prdc-features", setting), compute)
+        if computed:
+            with self._lock:
+                self.computed["features"] += 1
+        return token, feats
+
+    def reference(
+        self, key: tuple[Any, ...], make: Callable[[], tuple[np.ndarray, dict[str, Any]]]
+    ) -> tuple[int, np.ndarray, dict[str, Any]]:
+        """``(token, features, info)`` of a reference set, read or computed once per ``key``."""
+        with self._lock:
+            if key in self._references:
+                return self._references[key]
+        feats, info = make()
+        with self._lock:
+            entry = (next(self._tokens), feats, info)
+            self._put(self._references, key, entry)
+            self.computed["references"] += 1
+        return entry
+
+    def result(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """The result (a ``PRDCResult``, or what ``make`` returns) for ``key``, computed once."""
+        with self._lock:
+            if key in self._results:
+                return self._results[key]
+        res = make()
+        with self._lock:
+            self._put(self._results, key, res)
+            self.computed["results"] += 1
+        return res
+
+    def clear(self) -> None:
+        """Forget everything kept, and reset the counts."""
+        with self._lock:
+            self._features.clear()
+            self._references.clear()
+            self._results.clear()
+            self.computed = dict.fromkeys(self.computed, 0)
+
+
+SHARED = SharedWork()
+
+# What a metric that needs every sample's features at the end keeps (PRDC, C2ST, Vendi): the features, and why
+# samples of another modality give no value.
+EVERY_FEATURE_STATE: dict[str, str] = {"_feats": "cat", "_not_applicable": "same"}
+
+
 class FeatureMetric(Metric):
     """Shared by the metrics on extractor features: options, lazy extractor, fingerprint."""
 
@@ -143,6 +229,21 @@ class FeatureMetric(Metric):
         if samples.modality not in self.modalities:
             raise MetricSkipped(f"applies to {', '.join(self.modalities)}, not {samples.modality}")
         return self.extractor().samples_features(samples)
+
+    def not_for(self, samples: Samples) -> str | None:
+        """Why the extractor does not take ``samples`` (a blank cell in the report, as fd_digits on a video job,
+        not a skip), or None."""
+        allowed = extractor_modalities(self.extractor_name)
+        if samples.modality in allowed:
+            return None
+        return f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
+
+    def shared_features(self, samples: Samples) -> tuple[int, np.ndarray]:
+        """``(token, features)`` of ``samples`` on this metric's extractor setting, computed once per job
+        (:data:`SHARED`)."""
+        ext = self.extractor()
+        setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
+        return SHARED.features(samples, setting, lambda: ext.samples_features(samples))
 
     def fingerprint_details(self) -> dict[str, Any]:
         d = super().fingerprint_details()
@@ -206,6 +307,16 @@ class ReferenceMetric(FeatureMetric):
             info = {"path": self.reference_path, "n": len(feats), "fingerprint": ref.meta.get("fingerprint")}
             self._real_file = (feats, info)
         return self._real_file
+
+    def shared_reference(self) -> tuple[int, np.ndarray, dict[str, Any]]:
+        """``(token, features, info)`` of the real set (``reference_path``, else the extractor's own), read once
+        per job (:data:`SHARED`)."""
+        if self.reference_path:
+            st = Path(self.reference_path).stat() if Path(self.reference_path).is_file() else None
+            key = ("file", os.path.realpath(self.reference_path), st and st.st_size, st and st.st_mtime_ns)
+            return SHARED.reference(key, self.read_real_features)
+        ext = self.extractor()
+        return SHARED.reference(("shipped", self.extractor_name, ext.fingerprint()), ext.reference_features)
 
     def reference_note(self, stored: str | None) -> str | None:
         """The record's note on the reference's fingerprint ``stored`` (None when it is ours); a reference made

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import UserInputError
-from harness.metrics.face_threat import Threshold, rate, threshold_at_far
+from harness.metrics.face_threat import Rate, Threshold, rate, threshold_at_far
 from harness.metrics.face_verifier import Box, FaceVerifier
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -145,10 +145,10 @@ class OperatingPoint:
     """The verifier on a labelled set: its published threshold's rates, and the threshold at a chosen FAR."""
 
     published_threshold: float
-    genuine_accept: Any  # face_threat.Rate at the published threshold
-    impostor_accept: Any
+    genuine_accept: Rate  # at the published threshold
+    impostor_accept: Rate
     at_far: Threshold
-    genuine_accept_at_far: Any
+    genuine_accept_at_far: Rate
 
 
 def operating_point(embedded: EmbeddedSet, published_threshold: float, far: float) -> OperatingPoint:

@@ -20,12 +20,7 @@ matches), and only the last few are kept, so memory stays that of one job's feat
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -34,8 +29,14 @@ from pydantic import Field, ValidationInfo, field_validator
 from harness.core.errors import MetricInvalid
 from harness.core.samples import Samples
 from harness.metrics.applies import extractor_modalities, registered_extractors
-from harness.metrics.base import MetricResult, SamplesMemo
-from harness.metrics.feature_metric import ReferenceMetric, ReferenceOptions
+from harness.metrics.base import MetricResult
+from harness.metrics.feature_metric import (
+    EVERY_FEATURE_STATE,
+    SHARED,
+    ReferenceMetric,
+    ReferenceOptions,
+    SharedWork,
+)
 from harness.metrics.options import int_option
 from harness.metrics.prdc import PRDCResult, prdc
 
@@ -51,80 +52,6 @@ __all__ = [
     "extractor_modalities",
     "registered_extractors",
 ]
-
-
-# ------------------------------------------------------------------------------------------------ sharing
-
-
-class SharedWork:
-    """Features, reference features and PRDC results, kept for the last few inputs (see the module docstring)."""
-
-    def __init__(self, keep: int = 2) -> None:
-        self.keep = keep
-        self._lock = threading.Lock()
-        self._tokens = itertools.count(1)
-        self._features = SamplesMemo(keep)
-        self._references: OrderedDict[tuple[Any, ...], tuple[int, np.ndarray, dict[str, Any]]] = OrderedDict()
-        self._results: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.computed = {"features": 0, "references": 0, "results": 0}  # what was computed, not read
-
-    def _put(self, table: OrderedDict, key: tuple[Any, ...], value: Any) -> None:
-        table[key] = value
-        table.move_to_end(key)
-        while len(table) > self.keep:
-            table.popitem(last=False)
-
-    def features(
-        self, samples: Samples, setting: tuple[Any, ...], make: Callable[[], np.ndarray]
-    ) -> tuple[int, np.ndarray]:
-        """``(token, features)`` of ``samples`` under an extractor ``setting``, computed once."""
-
-        def compute() -> np.ndarray:
-            feats = make()
-            feats.setflags(write=False)
-            return feats
-
-        token, feats, computed = self._features.get(samples, ("prdc-features", setting), compute)
-        if computed:
-            with self._lock:
-                self.computed["features"] += 1
-        return token, feats
-
-    def reference(
-        self, key: tuple[Any, ...], make: Callable[[], tuple[np.ndarray, dict[str, Any]]]
-    ) -> tuple[int, np.ndarray, dict[str, Any]]:
-        """``(token, features, info)`` of a reference set, read or computed once per ``key``."""
-        with self._lock:
-            if key in self._references:
-                return self._references[key]
-        feats, info = make()
-        with self._lock:
-            entry = (next(self._tokens), feats, info)
-            self._put(self._references, key, entry)
-            self.computed["references"] += 1
-        return entry
-
-    def result(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
-        """The result (a ``PRDCResult``, or what ``make`` returns) for ``key``, computed once."""
-        with self._lock:
-            if key in self._results:
-                return self._results[key]
-        res = make()
-        with self._lock:
-            self._put(self._results, key, res)
-            self.computed["results"] += 1
-        return res
-
-    def clear(self) -> None:
-        """Forget everything kept, and reset the counts."""
-        with self._lock:
-            self._features.clear()
-            self._references.clear()
-            self._results.clear()
-            self.computed = dict.fromkeys(self.computed, 0)
-
-
-SHARED = SharedWork()
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -195,11 +122,7 @@ class PRDCMetric(ReferenceMetric):
     )
     Options = PRDCOptions
     # The features (k-NN radii need every sample) and the reason samples of another modality give no value.
-    state_fields: ClassVar[dict[str, str]] = {
-        **ReferenceMetric.state_fields,
-        "_feats": "cat",
-        "_not_applicable": "same",
-    }
+    state_fields: ClassVar[dict[str, str]] = {**ReferenceMetric.state_fields, **EVERY_FEATURE_STATE}
 
     def __init__(
         self,
@@ -227,14 +150,7 @@ class PRDCMetric(ReferenceMetric):
     # -- the reference set
 
     def _reference(self) -> tuple[int, np.ndarray, dict[str, Any]]:
-        if self.reference_path:
-            st = Path(self.reference_path).stat() if Path(self.reference_path).is_file() else None
-            key = ("file", os.path.realpath(self.reference_path), st and st.st_size, st and st.st_mtime_ns)
-            token, feats, info = SHARED.reference(key, self.read_real_features)
-        else:
-            ext = self.extractor()
-            key = ("shipped", self.extractor_name, ext.fingerprint())
-            token, feats, info = SHARED.reference(key, ext.reference_features)
+        token, feats, info = self.shared_reference()
         if "sha256" not in info:
             info["sha256"] = _digest(feats)
         return token, feats, info
@@ -242,17 +158,11 @@ class PRDCMetric(ReferenceMetric):
     # -- the metric
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
-        allowed = extractor_modalities(self.extractor_name)
-        if samples.modality not in allowed:
-            # Of another modality: a blank cell in the report (as fd_digits on a video job), not a skip.
-            self._not_applicable = (
-                f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
-            )
+        self._not_applicable = self.not_for(samples)
+        if self._not_applicable:
             return
         self.check_real_source()
-        ext = self.extractor()
-        setting = (self.extractor_name, self.resize, self.batch_size, self.device, ext.fingerprint())
-        token, feats = SHARED.features(samples, setting, lambda: ext.samples_features(samples))
+        token, feats = self.shared_features(samples)
         self._tokens.append(token)
         self._feats.append(feats)
 

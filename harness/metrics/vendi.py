@@ -26,9 +26,9 @@ from pydantic import Field
 
 from harness.core.registry import did_you_mean
 from harness.core.samples import Samples
-from harness.metrics.applies import extractor_modalities
 from harness.metrics.base import MetricResult
 from harness.metrics.feature_metric import (
+    EVERY_FEATURE_STATE,
     EXTRACTOR_ALIASES,
     FeatureMetric,
     FeatureOptions,
@@ -88,11 +88,7 @@ class Vendi(FeatureMetric):
         "similarity of the features, from the d x d dual X^T X / n in float64 (vendi_score.vendi.score_dual)"
     )
     Options = VendiOptions
-    state_fields: ClassVar[dict[str, str]] = {
-        **FeatureMetric.state_fields,
-        "_feats": "cat",
-        "_not_applicable": "same",
-    }
+    state_fields: ClassVar[dict[str, str]] = {**FeatureMetric.state_fields, **EVERY_FEATURE_STATE}
 
     def __init__(self, device: str = "cpu", *, kernel: str = "cosine", **kw: Any) -> None:
         super().__init__(device, **kw)
@@ -103,13 +99,10 @@ class Vendi(FeatureMetric):
         self._not_applicable: str | None = None
 
     def update(self, samples: Samples, reference: Samples | None = None) -> None:
-        allowed = extractor_modalities(self.extractor_name)
-        if samples.modality not in allowed:
-            self._not_applicable = (
-                f"{self.extractor_name} features apply to {', '.join(allowed)}, not {samples.modality}"
-            )
+        self._not_applicable = self.not_for(samples)
+        if self._not_applicable:
             return
-        self._feats.append(self.extractor().samples_features(samples))
+        self._feats.append(self.shared_features(samples)[1])
 
     def compute(self) -> MetricResult:
         if self._not_applicable:

@@ -300,3 +300,22 @@ def test_the_real_set_file_is_read_once_per_job_not_per_batch(reference, monkeyp
         m.update(_images(30, 0.0, k))
     assert m.compute().status == "ok"
     assert reads == [reference]
+
+
+def test_prdc_c2st_and_vendi_on_one_job_compute_its_features_once(reference):
+    """The metrics that keep every sample's features share them (SHARED): on one Samples object and one
+    extractor setting the features are computed once, and the real set is read once."""
+    from harness.metrics.feature_metric import SHARED
+
+    SHARED.clear()
+    samples = _images(40, 0.1, 2)
+    metrics = [
+        _metric("prdc_precision", extractor="clip-vit-b-32", reference_path=reference),
+        _metric("c2st_clip-vit-b-32", reference_path=reference),
+        _metric("vendi_clip-vit-b-32"),
+    ]
+    for m in metrics:
+        m.update(samples)
+    assert all(m.compute().status == "ok" for m in metrics)
+    assert SHARED.computed["features"] == 1 and SHARED.computed["references"] == 1
+    SHARED.clear()
